@@ -1,0 +1,1 @@
+"""Accounts, roles and the access policy of the platform."""

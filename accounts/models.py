@@ -1,0 +1,72 @@
+"""The platform's user: identified by e-mail address, with roles held as groups."""
+
+from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.db import models
+
+from accounts.roles import Role
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def _create(self, email: str, password: str | None, **fields: object) -> "User":
+        if not email:
+            raise ValueError("An e-mail address is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **fields)
+        if password:
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **fields: object) -> "User":
+        fields.setdefault("is_staff", False)
+        fields.setdefault("is_superuser", False)
+        return self._create(email, password, **fields)
+
+    def create_superuser(self, email: str, password: str | None = None, **fields: object) -> "User":
+        fields["is_staff"] = True
+        fields["is_superuser"] = True
+        return self._create(email, password, **fields)
+
+
+class User(AbstractUser):
+    username = None  # type: ignore[assignment]
+    email = models.EmailField("e-mail address", unique=True)
+    display_name = models.CharField(max_length=150, blank=True)
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    objects = UserManager()  # type: ignore[misc]
+
+    class Meta:
+        ordering = ["email"]
+        permissions = [("invite_user", "Can invite a user with a role")]
+
+    def __str__(self) -> str:
+        return self.display_name or self.email
+
+    @property
+    def roles(self) -> set[Role]:
+        names = {group.name for group in self.groups.all()}
+        return {role for role in Role if role.value in names}
+
+    def has_role(self, role: Role) -> bool:
+        return role in self.roles
+
+
+class Invitation(models.Model):
+    """A record that staff invited someone into a role: who, by whom, when."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="invitations")
+    role = models.CharField(max_length=40, choices=Role.choices)
+    invited_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.user} as {self.role}"

@@ -1,0 +1,89 @@
+"""Writes for accounts: role definitions, invitations, role assignment."""
+
+from django.contrib.auth.models import Group, Permission
+from django.db import transaction
+from django.urls import reverse
+
+from accounts.models import Invitation, User
+from accounts.roles import ROLE_PERMISSIONS, Role
+from audit.services import audit_record
+
+
+def roles_sync(*, using: str = "default") -> None:
+    """Make each role's group hold exactly the permissions ``ROLE_PERMISSIONS`` lists. Idempotent."""
+    for role, perm_names in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.using(using).get_or_create(name=role.value)
+        wanted = []
+        for name in perm_names:
+            app_label, codename = name.split(".")
+            perm = (
+                Permission.objects.using(using)
+                .filter(content_type__app_label=app_label, codename=codename)
+                .first()
+            )
+            if perm is None:
+                raise LookupError(f"Role {role.value!r} names a permission that does not exist: {name}")
+            wanted.append(perm)
+        group.permissions.set(wanted)
+
+
+@transaction.atomic
+def role_assign(*, user: User, role: Role, actor: User | None) -> None:
+    group = Group.objects.get(name=role.value)
+    if not user.groups.filter(pk=group.pk).exists():
+        user.groups.add(group)
+        audit_record(actor=actor, action="role_assign", target=user, details={"role": role.value})
+
+
+@transaction.atomic
+def role_remove(*, user: User, role: Role, actor: User | None) -> None:
+    group = Group.objects.get(name=role.value)
+    if user.groups.filter(pk=group.pk).exists():
+        user.groups.remove(group)
+        audit_record(actor=actor, action="role_remove", target=user, details={"role": role.value})
+
+
+def _password_set_url(user: User) -> str:
+    # allauth's own password-reset key: the invited person chooses a password through the same
+    # audited, expiring flow as a reset, and their address counts as verified once they use it.
+    from allauth.account.forms import default_token_generator
+    from allauth.account.utils import user_pk_to_url_str
+
+    return reverse(
+        "account_reset_password_from_key",
+        kwargs={"uidb36": user_pk_to_url_str(user), "key": default_token_generator.make_token(user)},
+    )
+
+
+def user_invite(*, email: str, role: Role, invited_by: User, site_url: str) -> Invitation:
+    """Create (or reuse) the account for ``email``, grant ``role`` and e-mail a password-set link."""
+    from allauth.account.models import EmailAddress
+    from django.core.mail import send_mail
+
+    email = email.strip().lower()
+    with transaction.atomic():
+        user = User.objects.filter(email=email).first()
+        if user is None:
+            user = User(email=email)
+            user.set_unusable_password()
+            user.full_clean()
+            user.save()
+        EmailAddress.objects.update_or_create(
+            user=user, email=email, defaults={"verified": True, "primary": True}
+        )
+        role_assign(user=user, role=role, actor=invited_by)
+        invitation = Invitation.objects.create(user=user, role=role.value, invited_by=invited_by)
+        audit_record(actor=invited_by, action="user_invite", target=user, details={"role": role.value})
+        link = site_url.rstrip("/") + _password_set_url(user)
+        transaction.on_commit(
+            lambda: send_mail(
+                subject="[MedHarm] You are invited to the MedHarm platform",
+                message=(
+                    f"{invited_by.email} invited you to MedHarm as {role.label}.\n\n"
+                    f"Choose your password here (the link works once): {link}\n"
+                ),
+                from_email=None,
+                recipient_list=[email],
+            )
+        )
+    return invitation

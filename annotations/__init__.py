@@ -1,0 +1,1 @@
+"""Clinician annotation: rubrics, guidelines, campaigns, labels and adjudication."""

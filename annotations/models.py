@@ -1,0 +1,1 @@
+"""Annotation models. Campaigns, rubrics and labels arrive with the annotation issue (#4)."""

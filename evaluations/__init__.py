@@ -1,0 +1,1 @@
+"""Evaluation: model registry, collection runs, judges, agreement and safety scores."""

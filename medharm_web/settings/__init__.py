@@ -1,0 +1,1 @@
+"""Settings modules: ``base`` holds every setting; ``test`` and ``production`` only override."""

@@ -1,0 +1,18 @@
+"""Root URLs: pages, accounts (allauth), admin, and the API with its schema and docs."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from accounts import views as account_views
+
+urlpatterns = [
+    path("", account_views.home, name="home"),
+    path("accounts/invite/", account_views.invite, name="invite"),
+    path("accounts/", include("allauth.urls")),
+    path("queries/", include("querybank.urls")),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("medharm_web.api_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+]

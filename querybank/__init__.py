@@ -1,0 +1,1 @@
+"""The query bank: taxonomies, categories and the sensitive medical queries, with import and export."""

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from querybank import views
+
+app_name = "querybank"
+
+urlpatterns = [
+    path("", views.query_list, name="query_list"),
+    path("<int:query_id>/", views.query_detail, name="query_detail"),
+    path("import/", views.query_import, name="query_import"),
+    path("export.<str:file_format>", views.query_export, name="query_export"),
+]

@@ -1,0 +1,1 @@
+// MedHarm behaviour (no inline scripts anywhere)

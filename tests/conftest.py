@@ -1,0 +1,58 @@
+"""Suite-wide fixtures. The suite runs on the real PostgreSQL and Redis, and stops at once if either
+is missing: a skipped service test proves nothing."""
+
+import os
+
+import psycopg
+import pytest
+import redis
+from django.conf import settings
+
+from tests.factories import UserFactory
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    database = settings.DATABASES["default"]
+    if "postgresql" not in database["ENGINE"]:
+        pytest.exit(f"The tests run on PostgreSQL; DATABASE_URL points at {database['ENGINE']}.", returncode=3)
+    try:
+        psycopg.connect(
+            host=database["HOST"] or "127.0.0.1",
+            port=database["PORT"] or 5432,
+            user=database["USER"] or "postgres",
+            password=database["PASSWORD"] or None,
+            dbname="postgres",
+            connect_timeout=5,
+        ).close()
+    except psycopg.OperationalError as exc:
+        pytest.exit(f"PostgreSQL is not reachable ({exc}); start it (see README).", returncode=3)
+    try:
+        redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=5).ping()
+    except redis.RedisError as exc:
+        pytest.exit(f"Redis is not reachable at {settings.REDIS_URL} ({exc}); start it (see README).", returncode=3)
+
+
+@pytest.fixture(autouse=True)
+def _no_axes_state_between_tests(settings: object) -> None:
+    """Lockout counters live in the database, which each test rolls back; nothing else to reset."""
+
+
+@pytest.fixture
+def password() -> str:
+    return "a-long-test-password-1"
+
+
+@pytest.fixture
+def make_user(db: None, password: str):  # noqa: ANN201
+    """``make_user(role)`` → an active user with that role, a verified address and ``password``."""
+
+    def make(role: object = None, **kwargs: object):  # noqa: ANN202
+        return UserFactory(role=role, password=password, **kwargs)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def shared_datasets_dir() -> str:
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return os.path.join(os.path.dirname(here), "shared", "datasets")
