@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods
 from rules.contrib.views import permission_required
 
@@ -25,9 +26,19 @@ def query_list(request: HttpRequest) -> HttpResponse:
     filters = form.cleaned_filters() if form.is_valid() else {}
     queries = query_list_for_user(user=request.user, **filters)
     page = Paginator(queries, PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {"form": form, "page": page, "total": page.paginator.count}
-    template = "querybank/_query_table.html" if request.htmx else "querybank/query_list.html"
-    return render(request, template, context)
+    context = {
+        "form": form,
+        "page": page,
+        "total": page.paginator.count,
+        "page_range": page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),
+    }
+    # htmx swaps only the table; a history restore or a plain request needs the whole page.
+    partial = request.htmx and not request.htmx.history_restore_request
+    template = "querybank/_query_table.html" if partial else "querybank/query_list.html"
+    response = render(request, template, context)
+    # The same URL answers with a fragment or a page: caches must key on the htmx header.
+    patch_vary_headers(response, ("HX-Request",))
+    return response
 
 
 @login_required
@@ -61,7 +72,8 @@ def query_import(request: HttpRequest) -> HttpResponse:
                 f"{result.unchanged} unchanged.",
             )
             return redirect("querybank:query_list")
-    status = 400 if problems else 200
+    rejected = problems or (request.method == "POST" and not form.is_valid())
+    status = 400 if rejected else 200
     return render(request, "querybank/query_import.html", {"form": form, "problems": problems}, status=status)
 
 
