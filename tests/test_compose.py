@@ -1,0 +1,92 @@
+"""docker-compose.yml: the five services, their health checks, start order and volumes."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from django.conf import settings
+
+PROJECT_DIR = Path(settings.BASE_DIR)
+APP_SERVICES = ("web", "worker", "beat")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((PROJECT_DIR / "docker-compose.yml").read_text())
+
+
+def test_the_five_services(compose: dict) -> None:
+    assert set(compose["services"]) == {"web", "worker", "beat", "postgres", "redis"}
+    assert compose["services"]["postgres"]["image"] == "postgres:16"
+    assert compose["services"]["redis"]["image"] == "redis:7"
+    for name in APP_SERVICES:
+        assert compose["services"][name]["build"] == ".", name
+    assert "gunicorn medharm_web.wsgi:application" in compose["services"]["web"]["command"]
+    assert "migrate --noinput" in compose["services"]["web"]["command"]
+    assert compose["services"]["worker"]["command"] == "celery -A medharm_web worker -l info"
+    assert compose["services"]["beat"]["command"].startswith("celery -A medharm_web beat -l info")
+
+
+def test_health_checks_on_postgres_redis_and_web(compose: dict) -> None:
+    services = compose["services"]
+    assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
+    assert services["redis"]["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    assert "/accounts/login/" in " ".join(services["web"]["healthcheck"]["test"])
+
+
+def test_services_start_after_what_they_need_is_healthy(compose: dict) -> None:
+    services = compose["services"]
+    needs = {"web": {"postgres", "redis"}, "worker": {"postgres", "redis", "web"}, "beat": {"redis", "web"}}
+    for name, wanted in needs.items():
+        depends_on = services[name]["depends_on"]
+        assert set(depends_on) == wanted, name
+        assert {entry["condition"] for entry in depends_on.values()} == {"service_healthy"}, name
+
+
+def test_named_volumes_for_database_and_static_files(compose: dict) -> None:
+    assert set(compose["volumes"]) == {"postgres-data", "static"}
+    assert compose["services"]["postgres"]["volumes"] == ["postgres-data:/var/lib/postgresql/data"]
+    assert compose["services"]["web"]["volumes"] == ["static:/app/var/static"]
+
+
+def test_app_services_run_production_settings_on_the_stack(compose: dict) -> None:
+    for name in APP_SERVICES:
+        environment = compose["services"][name]["environment"]
+        assert environment["DJANGO_SETTINGS_MODULE"] == "medharm_web.settings.production", name
+        assert environment["DATABASE_URL"].endswith("@postgres:5432/medharm"), name
+        assert environment["REDIS_URL"] == "redis://redis:6379/0", name
+        assert environment["DJANGO_SECURE_SSL_REDIRECT"] == "${DJANGO_SECURE_SSL_REDIRECT:-false}", name
+        for variable in ("DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS"):
+            assert variable in environment, (name, variable)
+    # Only the web port is published, and only on this machine.
+    assert compose["services"]["web"]["ports"] == ["127.0.0.1:8000:8000"]
+    assert "ports" not in compose["services"]["postgres"]
+    assert "ports" not in compose["services"]["redis"]
+
+
+def test_dockerfile_installs_requirements_and_collects_static_files() -> None:
+    dockerfile = (PROJECT_DIR / "Dockerfile").read_text()
+    assert dockerfile.startswith("#")
+    assert "FROM python:3.11-slim" in dockerfile
+    assert "pip install -r requirements/base.txt" in dockerfile
+    assert "collectstatic --noinput" in dockerfile
+    assert "gunicorn" in (PROJECT_DIR / "requirements" / "base.txt").read_text()
+
+
+def _docker_compose_available() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    probe = subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=30, check=False)
+    return probe.returncode == 0
+
+
+def test_docker_compose_config_accepts_the_file() -> None:
+    if not _docker_compose_available():
+        pytest.skip("no docker CLI with the compose plugin here: `docker compose version` fails")
+    result = subprocess.run(
+        ["docker", "compose", "-f", "docker-compose.yml", "config", "-q"],
+        cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode == 0, result.stderr
