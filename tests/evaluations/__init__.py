@@ -1,0 +1,1 @@
+"""Tests of the evaluations app: statistics, agreement command."""
