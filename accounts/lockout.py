@@ -1,5 +1,7 @@
-"""How django-axes names the account behind a login attempt, for lockout by account and address."""
+"""How django-axes names the account and the address behind a login attempt, for lockout by both."""
 
+from allauth.account.adapter import get_adapter
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
 
@@ -12,3 +14,15 @@ def username_for_lockout(request: HttpRequest, credentials: dict[str, object] | 
             if value:
                 return str(value).strip().lower()
     return None
+
+
+def client_ip_for_lockout(request: HttpRequest) -> str | None:
+    """The client address as allauth's rate limits see it (``ALLAUTH_TRUSTED_PROXY_COUNT``).
+
+    One definition for both counters: behind a reverse proxy REMOTE_ADDR is the proxy, and a
+    lockout keyed on it would lock an account for every address at once.
+    """
+    try:
+        return get_adapter(request).get_client_ip(request)
+    except PermissionDenied:  # allauth's way of saying "no address at all"
+        return None

@@ -1,8 +1,9 @@
-"""Writes for accounts: role definitions, invitations, role assignment."""
+"""Writes for accounts: role definitions, invitations, role assignment, API tokens."""
 
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 from django.urls import reverse
+from rest_framework.authtoken.models import Token
 
 from accounts.models import Invitation, User
 from accounts.roles import ROLE_PERMISSIONS, Role
@@ -68,6 +69,12 @@ def user_invite(*, email: str, role: Role, invited_by: User, site_url: str) -> I
             user.set_unusable_password()
             user.full_clean()
             user.save()
+        elif not EmailAddress.objects.filter(user=user, email=email, verified=True).exists():
+            # Someone may have signed up with this address without owning it. The invitation
+            # verifies the address, so the password chosen at that sign-up must not survive it:
+            # only the owner of the mailbox, through the link, sets the password of the account.
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
         EmailAddress.objects.update_or_create(
             user=user, email=email, defaults={"verified": True, "primary": True}
         )
@@ -87,3 +94,22 @@ def user_invite(*, email: str, role: Role, invited_by: User, site_url: str) -> I
             )
         )
     return invitation
+
+
+def token_issue(*, user: User) -> tuple[str, bool]:
+    """The user's API token, created on first request; returns ``(key, created)``."""
+    with transaction.atomic():
+        token, created = Token.objects.get_or_create(user=user)
+        if created:
+            # The key itself is a credential: the audit trail records that one exists, never its value.
+            audit_record(actor=user, action="token_issue", target=user)
+    return token.key, created
+
+
+def token_revoke(*, user: User) -> bool:
+    """Delete the user's API token, if any; returns whether there was one."""
+    with transaction.atomic():
+        deleted, _ = Token.objects.filter(user=user).delete()
+        if deleted:
+            audit_record(actor=user, action="token_revoke", target=user)
+    return bool(deleted)

@@ -1,20 +1,44 @@
 """Production settings: hardened defaults; every value still comes from the environment."""
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import DATABASES, env
 
 DEBUG = False
-SECRET_KEY = env.str("DJANGO_SECRET_KEY")  # required: no default in production
+# Required, no defaults: a production process that would fall back to the development key, the
+# embedded SQLite file or in-process tasks must refuse to start instead.
+SECRET_KEY = env.str("DJANGO_SECRET_KEY")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
+DATABASES["default"] = {**DATABASES["default"], **env.db_url("DATABASE_URL")}
+REDIS_URL = env.str("REDIS_URL")
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = REDIS_URL
+CELERY_TASK_ALWAYS_EAGER = False
 
+# One cache shared by every web process: allauth's rate limits and its record of used TOTP codes
+# (which stops a code being replayed) live in the cache, and a per-process cache would split both.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+    },
+}
+
+# --- HTTPS behind a reverse proxy -------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
 SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
+SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https"
+
+# The client address for rate limits and lockout: the proxy appends the caller to X-Forwarded-For.
+# Set DJANGO_TRUSTED_PROXY_COUNT=0 when nothing sits in front of Django, or clients could pick
+# their own address and step around the lockout.
+ALLAUTH_TRUSTED_PROXY_COUNT = env.int("DJANGO_TRUSTED_PROXY_COUNT", default=1)
+AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_ip_for_lockout"
 
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -19,6 +19,7 @@ REDIS_URL = env.str("TEST_REDIS_URL", default="redis://127.0.0.1:6379/15")
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_TASK_ALWAYS_EAGER = True
+COLLECTION_DISPATCH_IN_THREAD = False  # tests collect synchronously, or on a real worker
 
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES = {
@@ -26,3 +27,6 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
+
+# Whitenoise indexes STATIC_ROOT when the middleware starts; tests never run collectstatic.
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
