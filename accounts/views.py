@@ -70,6 +70,8 @@ def invite(request: HttpRequest) -> HttpResponse:
             invited_by=request.user,
             site_url=settings.SITE_URL,
         )
-        messages.success(request, f"Invitation sent to {invitation.user.email} as {invitation.get_role_display()}.")
+        messages.success(
+            request, f"Invitation sent to {invitation.user.email} as {invitation.get_role_display()}."
+        )
         return redirect("invite")
     return render(request, "accounts/invite.html", {"form": form})

@@ -35,7 +35,8 @@ def category_list_for_user(*, user: User) -> QuerySet[Category]:
     categories = Category.objects.select_related("taxonomy")
     if can_read_query_text(user):
         categories = categories.annotate(query_count=Count("queries"))
-    return categories
+    # An annotation with GROUP BY drops Meta.ordering, so the order is stated here.
+    return categories.order_by("taxonomy_id", "position", "name")
 
 
 def query_sources() -> list[str]:

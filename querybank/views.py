@@ -22,7 +22,8 @@ PAGE_SIZE = 25
 @login_required
 @permission_required("querybank.read_query_text", raise_exception=True)
 def query_list(request: HttpRequest) -> HttpResponse:
-    form = QueryFilterForm(request.GET or None, categories=category_list_for_user(user=request.user))
+    categories = category_list_for_user(user=request.user).order_by("taxonomy_id", "position", "name")
+    form = QueryFilterForm(request.GET or None, categories=categories)
     filters = form.cleaned_filters() if form.is_valid() else {}
     queries = query_list_for_user(user=request.user, **filters)
     page = Paginator(queries, PAGE_SIZE).get_page(request.GET.get("page"))

@@ -36,10 +36,7 @@ def home_page(user: object) -> str:
 
 
 def category_row(slug: str, name: str, count: int) -> str:
-    return (
-        f'<tr><td><a href="{QUERY_LIST}?category={slug}">{name}</a></td>'
-        f'<td class="num">{count}</td></tr>'
-    )
+    return f'<tr><td><a href="{QUERY_LIST}?category={slug}">{name}</a></td><td class="num">{count}</td></tr>'
 
 
 def test_anonymous_visitor_is_sent_to_login() -> None:
@@ -89,8 +86,11 @@ def test_maintainer_sees_counts_by_source_and_taxonomy_and_every_tool(bank: None
         (reverse("invite"), "Invite a colleague"),
         (reverse("admin:index"), "Django admin"),
     ]:
-        assertInHTML(f'<a class="btn {"btn-primary" if label == "Import queries" else "btn-secondary"}" '
-                     f'href="{url}">{label}</a>', html)
+        assertInHTML(
+            f'<a class="btn {"btn-primary" if label == "Import queries" else "btn-secondary"}" '
+            f'href="{url}">{label}</a>',
+            html,
+        )
 
 
 def test_maintainer_without_staff_flag_gets_no_admin_link_and_an_empty_bank_says_so() -> None:
@@ -128,7 +128,7 @@ def test_researcher_sees_the_explanation_and_categories_without_text_or_counts(b
 
 def test_a_user_with_several_roles_sees_each_section(bank: None) -> None:
     user = UserFactory(role=Role.CLINICIAN)
-    user.groups.add(*[g for g in UserFactory(role=Role.RESEARCHER).groups.all()])
+    user.groups.add(*UserFactory(role=Role.RESEARCHER).groups.all())
     html = home_page(user)
     assert 'id="section-clinician"' in html
     assert 'id="section-researcher"' in html
@@ -159,7 +159,7 @@ def test_categories_are_listed_in_their_taxonomy_order(bank: None) -> None:
     Category.objects.filter(slug="toxicology").update(position=99)
     html = home_page(UserFactory(role=Role.CLINICIAN))
     medharm = list(Category.objects.filter(taxonomy__slug="medharm").order_by("position"))
-    assert [c.slug for c in medharm][0] == "pharmacology"
-    assert [c.slug for c in medharm][-1] == "toxicology"
+    assert medharm[0].slug == "pharmacology"
+    assert medharm[-1].slug == "toxicology"
     positions = [html.index(f">{category.name}</a>") for category in medharm]
     assert positions == sorted(positions)
