@@ -1,11 +1,23 @@
-"""The versioned API: one router for every app's viewsets."""
+"""The versioned API: one router for every app's viewsets, plus the caller's token endpoint."""
 
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
+from accounts.api import AuthTokenView
+from annotations import api as annotations_api
+from evaluations.api import EndpointViewSet, PipelineViewSet, ResponseViewSet, RunViewSet
 from querybank.api import CategoryViewSet, QueryViewSet
 
 router = DefaultRouter()
 router.register("categories", CategoryViewSet, basename="category")
 router.register("queries", QueryViewSet, basename="query")
+router.register("endpoints", EndpointViewSet, basename="endpoint")
+router.register("pipelines", PipelineViewSet, basename="pipeline")
+router.register("runs", RunViewSet, basename="run")
+router.register("responses", ResponseViewSet, basename="response")
+annotations_api.register(router)
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("auth/token/", AuthTokenView.as_view(), name="api-auth-token"),
+    *router.urls,
+]

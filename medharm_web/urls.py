@@ -1,16 +1,22 @@
 """Root URLs: pages, accounts (allauth), admin, and the API with its schema and docs."""
 
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts import views as account_views
 
+# The admin's own login form would accept a password alone; allauth's flow asks for the second factor.
+admin.site.login = secure_admin_login(admin.site.login)
+
 urlpatterns = [
     path("", account_views.home, name="home"),
     path("accounts/invite/", account_views.invite, name="invite"),
     path("accounts/", include("allauth.urls")),
     path("queries/", include("querybank.urls")),
+    path("collection/", include("evaluations.urls")),
+    path("annotate/", include("annotations.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("medharm_web.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -93,6 +93,13 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     VAR_DIR.mkdir(exist_ok=True)  # the embedded default keeps its file under var/
+    # The in-process collector writes from its own thread while pages read: WAL lets readers go on,
+    # IMMEDIATE transactions and a timeout make writers queue instead of failing with "locked".
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -113,7 +120,16 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "clear-expired-sessions": {"task": "accounts.tasks.sessions_clear_expired", "schedule": 24 * 3600},
+    "collection-watchdog": {
+        "task": "evaluations.runs_watchdog",
+        "schedule": env.float("COLLECTION_WATCHDOG_SECONDS", default=15.0),
+    },
 }
+# A running run whose workers have not reported for this long is handed to a new worker.
+COLLECTION_STALE_SECONDS = env.int("COLLECTION_STALE_SECONDS", default=30)
+# With no broker, a started run is collected on a background thread of the web process, so the
+# page returns at once and the progress bar has something to show.
+COLLECTION_DISPATCH_IN_THREAD = CELERY_TASK_ALWAYS_EAGER
 
 # --- Accounts, authentication and roles ---------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -187,6 +203,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Query bank, annotation and evaluation data of the MedHarm platform.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["accounts.api_permissions.Authenticated"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

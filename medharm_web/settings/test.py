@@ -1,5 +1,7 @@
 """Test settings: the real PostgreSQL and Redis that production uses, on throwaway databases."""
 
+from pathlib import Path
+
 from .base import *  # noqa: F403
 from .base import env
 
@@ -29,4 +31,4 @@ STORAGES = {
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
 
 # Whitenoise indexes STATIC_ROOT when the middleware starts; tests never run collectstatic.
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
+Path(str(STATIC_ROOT)).mkdir(parents=True, exist_ok=True)  # noqa: F405

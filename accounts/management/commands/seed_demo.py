@@ -1,6 +1,7 @@
 """``manage.py seed_demo``: one demo user per role and 50 synthetic queries; re-running changes nothing."""
 
 import json
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from accounts.models import User
 from accounts.roles import Role
 from accounts.services import role_assign, role_remove
 from audit.services import audit_record
+from evaluations.demo import DEFAULT_MOCK_URL, demo_registry_ensure
 from querybank.demo import DEMO_QUERIES, DEMO_SOURCE, DEMO_SOURCE_FILE
 from querybank.models import Query, QueryStatus
 from querybank.services import queries_import
@@ -173,6 +175,11 @@ class Command(BaseCommand):
             action="store_true",
             help="Run even under production settings (the demo passwords are public: local use only).",
         )
+        parser.add_argument(
+            "--model-url",
+            default=os.environ.get("MEDHARM_DEMO_MODEL_URL", DEFAULT_MOCK_URL),
+            help="Base URL of the mock model server the demo endpoints call (bin/serve starts one).",
+        )
 
     def handle(self, *args: object, **options: Any) -> None:
         if settings.SETTINGS_MODULE.endswith(".production") and not options["allow_production"]:
@@ -183,16 +190,19 @@ class Command(BaseCommand):
         with transaction.atomic():
             changed_users = [spec.email for spec in DEMO_USERS if _user_ensure(spec)[1]]
             created, updated = _queries_ensure()
-            if changed_users or created or updated:
+            registry_changes = demo_registry_ensure(base_url=options["model_url"])
+            if changed_users or created or updated or registry_changes:
                 # Only when something changed, so that a re-run leaves the database identical.
                 audit_record(
                     actor=None,
                     action="demo_seed",
-                    details={"users": changed_users, "queries_created": created, "queries_updated": updated},
+                    details={"users": changed_users, "queries_created": created, "queries_updated": updated,
+                             "registry_changes": registry_changes},
                 )
         self.stdout.write(
             f"Demo data: {len(DEMO_USERS)} users ({len(changed_users)} created or updated), "
-            f"{len(DEMO_QUERIES)} queries ({created} created, {updated} updated)."
+            f"{len(DEMO_QUERIES)} queries ({created} created, {updated} updated); "
+            f"demo endpoints on {options['model_url']} ({registry_changes} changes)."
         )
         self._print_logins()
 

@@ -1,0 +1,82 @@
+"""Provider clients for collection runs: plain asyncio + aiohttp, no Django import.
+
+Entry points (each documented in its module):
+
+- ``EndpointConfig`` / ``ChatRequest`` / ``CallOutcome`` / ``ItemResult`` / ``OutcomeKind`` (types)
+- ``provider_build(endpoint)`` -> ``ChatProvider`` (one attempt per ``complete()``; base)
+- ``RetryPolicy`` (retry), ``AdaptiveConcurrencyLimiter`` / ``RateLimiter`` (limits)
+- ``EndpointCaller``, ``collect_many``, ``run_bounded`` (collect)
+- ``cost_of_usage`` / ``cost_for_endpoint`` (cost); ``api_key_read`` / ``ApiKey`` (secrets)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+
+from evaluations.providers.anthropic_messages import AnthropicMessagesProvider
+from evaluations.providers.base import ChatProvider, retry_after_parse
+from evaluations.providers.collect import CollectSummary, EndpointCaller, collect_many, run_bounded
+from evaluations.providers.cost import cost_for_endpoint, cost_of_usage
+from evaluations.providers.limits import AdaptiveConcurrencyLimiter, RateLimiter, TokenBucket
+from evaluations.providers.openai_chat import OpenAIChatProvider, OpenAISDKChatProvider
+from evaluations.providers.retry import RetryPolicy
+from evaluations.providers.secrets import ApiKey, MissingApiKeyError, api_key_read
+from evaluations.providers.types import (
+    RECORDED_KINDS,
+    RETRYABLE_KINDS,
+    CallOutcome,
+    ChatRequest,
+    EndpointConfig,
+    EndpointKind,
+    ItemResult,
+    OutcomeKind,
+    Usage,
+)
+
+
+def provider_build(
+    endpoint: EndpointConfig,
+    *,
+    client: Literal["aiohttp", "openai_sdk"] = "aiohttp",
+    environ: Mapping[str, str] | None = None,
+) -> ChatProvider:
+    """The provider for ``endpoint.kind``. Raises ``MissingApiKeyError`` (naming the variable, not
+    the value) when the endpoint's key variable is unset."""
+    if endpoint.kind == EndpointKind.ANTHROPIC_MESSAGES:
+        return AnthropicMessagesProvider(endpoint, environ=environ)
+    if client == "openai_sdk":
+        return OpenAISDKChatProvider(endpoint, environ=environ)
+    return OpenAIChatProvider(endpoint, environ=environ)
+
+
+__all__ = [
+    "RECORDED_KINDS",
+    "RETRYABLE_KINDS",
+    "AdaptiveConcurrencyLimiter",
+    "AnthropicMessagesProvider",
+    "ApiKey",
+    "CallOutcome",
+    "ChatProvider",
+    "ChatRequest",
+    "CollectSummary",
+    "EndpointCaller",
+    "EndpointConfig",
+    "EndpointKind",
+    "ItemResult",
+    "MissingApiKeyError",
+    "OpenAIChatProvider",
+    "OpenAISDKChatProvider",
+    "OutcomeKind",
+    "RateLimiter",
+    "RetryPolicy",
+    "TokenBucket",
+    "Usage",
+    "api_key_read",
+    "collect_many",
+    "cost_for_endpoint",
+    "cost_of_usage",
+    "provider_build",
+    "retry_after_parse",
+    "run_bounded",
+]

@@ -1,0 +1,103 @@
+"""Reads for evaluations: registry lists, run progress, and the response browser."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.db.models import Count, Max, Min, QuerySet, Sum
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.policy import can_manage_collection
+from evaluations.models import CollectionRun, Endpoint, ModelResponse, Pipeline, ResponseOutcome, ResponseState
+
+
+def endpoint_list_for_user(*, user: User) -> QuerySet[Endpoint]:
+    return Endpoint.objects.all() if can_manage_collection(user) else Endpoint.objects.none()
+
+
+def pipeline_list_for_user(*, user: User) -> QuerySet[Pipeline]:
+    if not can_manage_collection(user):
+        return Pipeline.objects.none()
+    return Pipeline.objects.select_related("input_guard", "model", "output_guard")
+
+
+def run_list_for_user(*, user: User) -> QuerySet[CollectionRun]:
+    if not can_manage_collection(user):
+        return CollectionRun.objects.none()
+    return (
+        CollectionRun.objects.select_related("created_by")
+        .annotate(item_count=Count("responses"))
+        .order_by("-created_at", "-id")  # GROUP BY drops Meta.ordering
+    )
+
+
+def run_get_for_user(*, user: User, run_id: int) -> CollectionRun:
+    return run_list_for_user(user=user).get(pk=run_id)
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    total: int
+    finished: int
+    in_flight: int
+    pending: int
+    by_outcome: dict[str, int]
+    cost: Decimal
+    throughput_per_second: float | None
+    eta_seconds: float | None
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.finished / self.total if self.total else 100.0
+
+
+def run_progress(*, run: CollectionRun, now: datetime | None = None) -> RunProgress:
+    """Counts by state and outcome, cost so far, throughput since the first item finished, ETA."""
+    now = now or timezone.now()
+    rows = ModelResponse.objects.filter(run=run).values("state", "outcome").annotate(n=Count("id"))
+    by_state: dict[str, int] = {}
+    by_outcome: dict[str, int] = {}
+    for row in rows:
+        by_state[row["state"]] = by_state.get(row["state"], 0) + row["n"]
+        if row["outcome"]:
+            by_outcome[row["outcome"]] = row["n"]
+    finished_rows = ModelResponse.objects.filter(run=run, state=ResponseState.FINISHED)
+    agg = finished_rows.aggregate(cost=Sum("cost"), first=Min("finished_at"), last=Max("finished_at"))
+    total = sum(by_state.values())
+    finished = by_state.get(ResponseState.FINISHED, 0)
+    throughput = eta = None
+    if run.started_at and finished:
+        end = agg["last"] if not run.is_active else now
+        elapsed = (end - run.started_at).total_seconds()
+        if elapsed > 0:
+            throughput = finished / elapsed
+            eta = (total - finished) / throughput if run.is_active else 0.0
+    ordered = {o.value: by_outcome.get(o.value, 0) for o in ResponseOutcome if o.value}
+    return RunProgress(
+        total=total, finished=finished, in_flight=by_state.get(ResponseState.LEASED, 0),
+        pending=by_state.get(ResponseState.PENDING, 0), by_outcome=ordered,
+        cost=agg["cost"] or Decimal(0), throughput_per_second=throughput, eta_seconds=eta,
+    )
+
+
+def response_list_for_user(
+    *, user: User, run_id: int | None = None, target_id: int | None = None, category_slug: str = "",
+    outcome: str = "",
+) -> QuerySet[ModelResponse]:
+    if not can_manage_collection(user):
+        return ModelResponse.objects.none()
+    responses = ModelResponse.objects.select_related("query", "query__category", "target", "run")
+    if run_id:
+        responses = responses.filter(run_id=run_id)
+    if target_id:
+        responses = responses.filter(target_id=target_id)
+    if category_slug:
+        responses = responses.filter(query__category__slug=category_slug)
+    if outcome:
+        responses = responses.filter(outcome=outcome)
+    return responses
+
+
+def response_get_for_user(*, user: User, run_id: int, response_id: int) -> ModelResponse:
+    return response_list_for_user(user=user, run_id=run_id).get(pk=response_id)
