@@ -64,7 +64,7 @@ HEARTBEAT_SECONDS = 1.0
 class CollectorOptions:
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
     batch_size: int | None = None  # default: twice the run's concurrency
-    client: str = "httpx"
+    client: str = "aiohttp"  # measured: ~0.3 ms CPU a request, against ~6 ms for httpx (docs/collection.md)
 
 
 def endpoint_config(snapshot: dict[str, Any]) -> EndpointConfig:
