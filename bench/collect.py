@@ -60,7 +60,7 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def plain_loop_module():  # noqa: ANN201
+def plain_loop_module():
     spec = importlib.util.spec_from_file_location("collect_plain", ROOT / "bench" / "collect_plain.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -68,7 +68,9 @@ def plain_loop_module():  # noqa: ANN201
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--queries", type=int, default=1100)
     parser.add_argument("--targets", type=int, default=19)
     parser.add_argument("--latency-ms", type=float, default=200.0)
@@ -95,14 +97,21 @@ def main() -> None:
 
     total = options.queries * options.targets
     bound = options.concurrency / (options.latency_ms / 1000)
-    print(f"{options.queries} queries x {options.targets} targets = {total} requests; mock latency "
-          f"{options.latency_ms:g} ms; concurrency {options.concurrency}; latency bound {bound:.0f} responses/s; "
-          f"{os.cpu_count()} CPUs shared by the mock, the worker and PostgreSQL")
+    print(
+        f"{options.queries} queries x {options.targets} targets = {total} requests; mock latency "
+        f"{options.latency_ms:g} ms; concurrency {options.concurrency}; "
+        f"latency bound {bound:.0f} responses/s; "
+        f"{os.cpu_count()} CPUs shared by the mock, the worker and PostgreSQL"
+    )
 
     category = Category.objects.get(slug="toxicology")
     Query.objects.bulk_create(
-        Query(external_id=f"bench-{i:05d}", text=f"Benchmark query shape {i:05d}", category=category,
-              source="bench")
+        Query(
+            external_id=f"bench-{i:05d}",
+            text=f"Benchmark query shape {i:05d}",
+            category=category,
+            source="bench",
+        )
         for i in range(options.queries)
     )
     maintainer = User.objects.create_user("bench@medharm.local")
@@ -112,21 +121,42 @@ def main() -> None:
         with MockServerProcess(MockServerConfig(latency_ms=options.latency_ms)) as server:
             endpoints = [
                 services.endpoint_create(
-                    actor=None, slug=f"bench-target-{t:02d}", name=f"Bench target {t:02d}",
-                    base_url=server.openai_base_url, model_name=f"mock-target-{t:02d}",
-                    max_concurrency=options.concurrency, timeout_seconds=60,
+                    actor=None,
+                    slug=f"bench-target-{t:02d}",
+                    name=f"Bench target {t:02d}",
+                    base_url=server.openai_base_url,
+                    model_name=f"mock-target-{t:02d}",
+                    max_concurrency=options.concurrency,
+                    timeout_seconds=60,
                 )
                 for t in range(options.targets)
             ]
             run = services.run_create(
-                actor=maintainer, name="bench", queries=Query.objects.all(), targets=endpoints,
-                parameters={"temperature": 0.0, "max_tokens": 256}, concurrency=options.concurrency,
+                actor=maintainer,
+                name="bench",
+                queries=Query.objects.all(),
+                targets=endpoints,
+                parameters={"temperature": 0.0, "max_tokens": 256},
+                concurrency=options.concurrency,
             )
             log = open(ROOT / "var" / "bench-collect-worker.log", "wb")  # noqa: SIM115
             worker = subprocess.Popen(
-                [str(Path(sys.executable).with_name("celery")), "-A", "medharm_web", "worker", "--pool=solo",
-                 "--loglevel=INFO", "--without-gossip", "--without-mingle", "-n", "bench@%h"],
-                cwd=ROOT, env=environment(), stdout=log, stderr=subprocess.STDOUT,
+                [
+                    str(Path(sys.executable).with_name("celery")),
+                    "-A",
+                    "medharm_web",
+                    "worker",
+                    "--pool=solo",
+                    "--loglevel=INFO",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "-n",
+                    "bench@%h",
+                ],
+                cwd=ROOT,
+                env=environment(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
             deadline = time.monotonic() + 60
             while b"ready." not in (ROOT / "var" / "bench-collect-worker.log").read_bytes():
@@ -148,20 +178,28 @@ def main() -> None:
             finished = rows.filter(state="finished").count()
             collected = rows.filter(outcome="collected").count()
             ours = total / wall
-            print(f"platform (Celery worker + PostgreSQL): wall {wall:6.1f} s  {ours:6.1f} responses/s  "
-                  f"{ours / bound:5.1%} of the latency bound  rows {rows.count()} finished {finished} "
-                  f"collected {collected}  worker peak RSS {rss:.0f} MB")
+            print(
+                f"platform (Celery worker + PostgreSQL): wall {wall:6.1f} s  {ours:6.1f} responses/s  "
+                f"{ours / bound:5.1%} of the latency bound  rows {rows.count()} finished {finished} "
+                f"collected {collected}  worker peak RSS {rss:.0f} MB"
+            )
 
             plain = plain_loop_module()
-            pairs = [(f"mock-target-{t:02d}", f"Benchmark query shape {q:05d}")
-                     for q in range(options.queries) for t in range(options.targets)]
+            pairs = [
+                (f"mock-target-{t:02d}", f"Benchmark query shape {q:05d}")
+                for q in range(options.queries)
+                for t in range(options.targets)
+            ]
             started = time.perf_counter()
             done = asyncio.run(plain.run_plain_sdk(server.openai_base_url, pairs, options.concurrency))
             plain_wall = time.perf_counter() - started
             theirs = total / plain_wall
-            print(f"plain asyncio loop, openai SDK, semaphore {options.concurrency} (writes nothing): wall "
-                  f"{plain_wall:6.1f} s  {theirs:6.1f} responses/s  {theirs / bound:5.1%} of the latency bound  "
-                  f"ok {done}")
+            print(
+                f"plain asyncio loop, openai SDK, semaphore {options.concurrency} (writes nothing): wall "
+                f"{plain_wall:6.1f} s  {theirs:6.1f} responses/s  "
+                f"{theirs / bound:5.1%} of the latency bound  "
+                f"ok {done}"
+            )
             print(f"platform / plain loop throughput = {ours / theirs:.2f}")
     finally:
         if worker is not None and worker.poll() is None:

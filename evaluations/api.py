@@ -46,7 +46,9 @@ class EndpointViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
 
     def perform_create(self, serializer: EndpointSerializer) -> None:
         try:
-            serializer.instance = services.endpoint_create(actor=self.request.user, **serializer.validated_data)
+            serializer.instance = services.endpoint_create(
+                actor=self.request.user, **serializer.validated_data
+            )
         except DjangoValidationError as error:
             raise _django_errors(error) from error
 
@@ -61,7 +63,9 @@ class PipelineViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
 
     def perform_create(self, serializer: PipelineSerializer) -> None:
         try:
-            serializer.instance = services.pipeline_create(actor=self.request.user, **serializer.validated_data)
+            serializer.instance = services.pipeline_create(
+                actor=self.request.user, **serializer.validated_data
+            )
         except DjangoValidationError as error:
             raise _django_errors(error) from error
 
@@ -81,9 +85,15 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
         queries = query_list_for_user(user=request.user).filter(status="active")
         selection: dict[str, object] = {"kind": "all"}
         if data.get("category"):
-            queries, selection = queries.filter(category__slug=data["category"]), {"kind": "category", "category": data["category"]}
+            queries, selection = (
+                queries.filter(category__slug=data["category"]),
+                {"kind": "category", "category": data["category"]},
+            )
         if data.get("source"):
-            queries, selection = queries.filter(source=data["source"]), {**selection, "source": data["source"]}
+            queries, selection = (
+                queries.filter(source=data["source"]),
+                {**selection, "source": data["source"]},
+            )
         if data.get("external_ids"):
             queries = queries.filter(external_id__in=data["external_ids"])
             selection = {**selection, "external_ids": data["external_ids"]}
@@ -94,8 +104,14 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
             targets.append(self._lookup(pipeline_list_for_user(user=request.user), slug, "pipelines"))
         try:
             run = services.run_create(
-                actor=request.user, name=data["name"], queries=queries, targets=targets, samples=data["samples"],
-                parameters=data["parameters"], selection=selection, concurrency=data["concurrency"],
+                actor=request.user,
+                name=data["name"],
+                queries=queries,
+                targets=targets,
+                samples=data["samples"],
+                parameters=data["parameters"],
+                selection=selection,
+                concurrency=data["concurrency"],
                 max_attempts=data["max_attempts"],
             )
             if data["start"]:
@@ -152,8 +168,9 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
         if file_format not in RESPONSE_EXPORT_FORMATS:
             raise Http404
         response = StreamingHttpResponse(
-            responses_export_stream(responses=response_list_for_user(user=request.user, run_id=run.pk),
-                                    file_format=file_format),
+            responses_export_stream(
+                responses=response_list_for_user(user=request.user, run_id=run.pk), file_format=file_format
+            ),
             content_type=RESPONSE_EXPORT_FORMATS[file_format],
         )
         response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-responses.{file_format}"'

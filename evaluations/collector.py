@@ -34,13 +34,15 @@ from evaluations.providers import (
     ChatRequest,
     EndpointCaller,
     EndpointConfig,
-    ItemResult as CallResult,
     MissingApiKeyError,
     OutcomeKind,
     RetryPolicy,
     cost_for_endpoint,
     provider_build,
     run_bounded,
+)
+from evaluations.providers import (
+    ItemResult as CallResult,
 )
 from evaluations.services.runs import (
     ClaimedItem,
@@ -69,13 +71,18 @@ class CollectorOptions:
 
 def endpoint_config(snapshot: dict[str, Any]) -> EndpointConfig:
     return EndpointConfig(
-        kind=snapshot["kind"], base_url=snapshot["base_url"], model=snapshot["model_name"],
-        api_key_env=snapshot.get("api_key_env") or None, default_params=snapshot.get("default_parameters") or {},
-        max_concurrency=snapshot["max_concurrency"], requests_per_minute=snapshot.get("requests_per_minute"),
+        kind=snapshot["kind"],
+        base_url=snapshot["base_url"],
+        model=snapshot["model_name"],
+        api_key_env=snapshot.get("api_key_env") or None,
+        default_params=snapshot.get("default_parameters") or {},
+        max_concurrency=snapshot["max_concurrency"],
+        requests_per_minute=snapshot.get("requests_per_minute"),
         tokens_per_minute=snapshot.get("tokens_per_minute"),
         price_input_per_million=Decimal(snapshot["price_input_per_million"]),
         price_output_per_million=Decimal(snapshot["price_output_per_million"]),
-        timeout_s=snapshot["timeout_seconds"], name=snapshot["slug"],
+        timeout_s=snapshot["timeout_seconds"],
+        name=snapshot["slug"],
     )
 
 
@@ -83,22 +90,33 @@ def _attempt_log(result: CallResult) -> list[dict[str, Any]]:
     """Every failed attempt of a call, as provenance (the last one too, when the item failed)."""
     failed = result.attempts if result.terminal_reason else result.attempts[:-1]
     return [
-        {"kind": str(a.kind), "http_status": a.http_status, "error": a.error, "body": a.error_body,
-         "latency_ms": round(a.latency_ms), "retry_after_s": a.retry_after_s}
+        {
+            "kind": str(a.kind),
+            "http_status": a.http_status,
+            "error": a.error,
+            "body": a.error_body,
+            "latency_ms": round(a.latency_ms),
+            "retry_after_s": a.retry_after_s,
+        }
         for a in failed
     ]
 
 
 def _guard_record(result: CallResult, config: EndpointConfig, guard_format: str) -> dict[str, Any]:
     record: dict[str, Any] = {
-        "model": config.model, "endpoint": config.name, "attempts": len(result.attempts),
-        "errors": _attempt_log(result), "request": dict(result.outcome.request),
+        "model": config.model,
+        "endpoint": config.name,
+        "attempts": len(result.attempts),
+        "errors": _attempt_log(result),
+        "request": dict(result.outcome.request),
     }
     if result.terminal_reason:
         record.update(blocked=None, error=result.terminal_reason)
         return record
     verdict = guard_output_parse(result.outcome.text, guard_format=guard_format)
-    record.update(blocked=verdict.blocked, categories=verdict.categories, raw=verdict.raw, error=verdict.error)
+    record.update(
+        blocked=verdict.blocked, categories=verdict.categories, raw=verdict.raw, error=verdict.error
+    )
     return record
 
 
@@ -260,14 +278,20 @@ class RunCollector:
 
     # --- the whole run --------------------------------------------------------------------------
     async def collect(self) -> None:
-        providers = {eid: provider_build(config, client=self.options.client) for eid, config in self.configs.items()}
+        providers = {
+            eid: provider_build(config, client=self.options.client) for eid, config in self.configs.items()
+        }
         self.callers = {
-            eid: EndpointCaller(provider, policy=self.options.retry_policy) for eid, provider in providers.items()
+            eid: EndpointCaller(provider, policy=self.options.retry_policy)
+            for eid, provider in providers.items()
         }
         background = [asyncio.create_task(self.heartbeat()), asyncio.create_task(self.writer())]
         try:
             await run_bounded(
-                self.claims(), self.process, max_pending=self.run.concurrency, on_result=self.record,
+                self.claims(),
+                self.process,
+                max_pending=self.run.concurrency,
+                on_result=self.record,
                 should_stop=lambda: self.stop,
             )
         finally:

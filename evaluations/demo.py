@@ -12,12 +12,30 @@ DEFAULT_MOCK_URL = "http://127.0.0.1:8765/v1"
 def _endpoint_specs(base_url: str) -> list[dict[str, Any]]:
     common = {"base_url": base_url, "max_concurrency": 32, "timeout_seconds": 30.0}
     return [
-        {**common, "slug": "demo-general", "name": "Demo general model", "model_name": "mock-model",
-         "family": EndpointFamily.GENERAL, "default_parameters": {"max_tokens": 400}},
-        {**common, "slug": "demo-medical", "name": "Demo medical fine-tune", "model_name": "mock-medical-model",
-         "family": EndpointFamily.MEDICAL, "default_parameters": {"max_tokens": 400}},
-        {**common, "slug": "demo-guard", "name": "Demo Llama Guard", "model_name": "mock-guard",
-         "family": EndpointFamily.GUARDRAIL, "guard_format": GuardFormat.LLAMA_GUARD},
+        {
+            **common,
+            "slug": "demo-general",
+            "name": "Demo general model",
+            "model_name": "mock-model",
+            "family": EndpointFamily.GENERAL,
+            "default_parameters": {"max_tokens": 400},
+        },
+        {
+            **common,
+            "slug": "demo-medical",
+            "name": "Demo medical fine-tune",
+            "model_name": "mock-medical-model",
+            "family": EndpointFamily.MEDICAL,
+            "default_parameters": {"max_tokens": 400},
+        },
+        {
+            **common,
+            "slug": "demo-guard",
+            "name": "Demo Llama Guard",
+            "model_name": "mock-guard",
+            "family": EndpointFamily.GUARDRAIL,
+            "guard_format": GuardFormat.LLAMA_GUARD,
+        },
     ]
 
 
@@ -39,7 +57,13 @@ def demo_registry_ensure(*, base_url: str = DEFAULT_MOCK_URL) -> int:
         changed += 1
     if not Pipeline.objects.filter(slug="demo-guarded").exists():
         guard = Endpoint.objects.get(slug="demo-guard")
-        pipeline_create(actor=None, slug="demo-guarded", name="Demo general model behind the guard",
-                        input_guard=guard, model=general, output_guard=guard)
+        pipeline_create(
+            actor=None,
+            slug="demo-guarded",
+            name="Demo general model behind the guard",
+            input_guard=guard,
+            model=general,
+            output_guard=guard,
+        )
         changed += 1
     return changed

@@ -13,9 +13,28 @@ from evaluations.models import ModelResponse
 RESPONSE_EXPORT_FORMATS = {"jsonl": "application/jsonl", "csv": "text/csv"}
 
 COLUMNS = (
-    "response_id", "run_id", "query_external_id", "query_source", "category", "target", "sample_index",
-    "outcome", "text", "finish_reason", "resolved_model", "input_tokens", "output_tokens", "latency_ms",
-    "attempts", "cost", "error_reason", "input_guard", "output_guard", "request", "raw_reply", "errors",
+    "response_id",
+    "run_id",
+    "query_external_id",
+    "query_source",
+    "category",
+    "target",
+    "sample_index",
+    "outcome",
+    "text",
+    "finish_reason",
+    "resolved_model",
+    "input_tokens",
+    "output_tokens",
+    "latency_ms",
+    "attempts",
+    "cost",
+    "error_reason",
+    "input_guard",
+    "output_guard",
+    "request",
+    "raw_reply",
+    "errors",
 )
 _JSON_COLUMNS = {"input_guard", "output_guard", "request", "raw_reply", "errors"}
 
@@ -48,7 +67,11 @@ def _record(response: ModelResponse) -> dict[str, Any]:
 
 
 def responses_export_stream(*, responses: QuerySet[ModelResponse], file_format: str) -> Iterator[str]:
-    rows = responses.select_related("query", "query__category", "target").order_by("id").iterator(chunk_size=1000)
+    rows = (
+        responses.select_related("query", "query__category", "target")
+        .order_by("id")
+        .iterator(chunk_size=1000)
+    )
     if file_format == "jsonl":
         for response in rows:
             yield json.dumps(_record(response), ensure_ascii=False) + "\n"
@@ -59,7 +82,9 @@ def responses_export_stream(*, responses: QuerySet[ModelResponse], file_format: 
     for response in rows:
         record = _record(response)
         for column in _JSON_COLUMNS:
-            record[column] = json.dumps(record[column], ensure_ascii=False) if record[column] is not None else ""
+            record[column] = (
+                json.dumps(record[column], ensure_ascii=False) if record[column] is not None else ""
+            )
         writer.writerow(record)
         if buffer.tell() > 64 * 1024:
             yield buffer.getvalue()

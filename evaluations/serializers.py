@@ -12,9 +12,24 @@ class EndpointSerializer(serializers.ModelSerializer):
     class Meta:
         model = Endpoint
         fields = [
-            "id", "slug", "name", "kind", "base_url", "model_name", "family", "guard_format", "base_model",
-            "api_key_env", "default_parameters", "max_concurrency", "requests_per_minute", "tokens_per_minute",
-            "timeout_seconds", "price_input_per_million", "price_output_per_million", "is_active",
+            "id",
+            "slug",
+            "name",
+            "kind",
+            "base_url",
+            "model_name",
+            "family",
+            "guard_format",
+            "base_model",
+            "api_key_env",
+            "default_parameters",
+            "max_concurrency",
+            "requests_per_minute",
+            "tokens_per_minute",
+            "timeout_seconds",
+            "price_input_per_million",
+            "price_output_per_million",
+            "is_active",
         ]
 
 
@@ -37,8 +52,20 @@ class RunSerializer(serializers.ModelSerializer):
     class Meta:
         model = CollectionRun
         fields = [
-            "id", "name", "status", "selection", "samples", "parameters", "concurrency", "max_attempts",
-            "created_at", "started_at", "finished_at", "failure_reason", "targets", "progress",
+            "id",
+            "name",
+            "status",
+            "selection",
+            "samples",
+            "parameters",
+            "concurrency",
+            "max_attempts",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "failure_reason",
+            "targets",
+            "progress",
         ]
 
     def get_progress(self, run: CollectionRun) -> dict[str, Any]:
@@ -46,9 +73,14 @@ class RunSerializer(serializers.ModelSerializer):
 
         progress = run_progress(run=run)
         return {
-            "total": progress.total, "finished": progress.finished, "in_flight": progress.in_flight,
-            "pending": progress.pending, "by_outcome": progress.by_outcome, "cost": str(progress.cost),
-            "throughput_per_second": progress.throughput_per_second, "eta_seconds": progress.eta_seconds,
+            "total": progress.total,
+            "finished": progress.finished,
+            "in_flight": progress.in_flight,
+            "pending": progress.pending,
+            "by_outcome": progress.by_outcome,
+            "cost": str(progress.cost),
+            "throughput_per_second": progress.throughput_per_second,
+            "eta_seconds": progress.eta_seconds,
         }
 
 
@@ -79,7 +111,26 @@ class ModelResponseSerializer(serializers.ModelSerializer):
     class Meta:
         model = ModelResponse
         fields = [
-            "id", "run", "query", "target", "sample_index", "state", "outcome", "text", "finish_reason",
-            "resolved_model", "input_tokens", "output_tokens", "latency_ms", "attempts", "cost",
-            "error_reason", "input_guard", "output_guard", "request", "raw_reply", "errors", "finished_at",
+            "id",
+            "run",
+            "query",
+            "target",
+            "sample_index",
+            "state",
+            "outcome",
+            "text",
+            "finish_reason",
+            "resolved_model",
+            "input_tokens",
+            "output_tokens",
+            "latency_ms",
+            "attempts",
+            "cost",
+            "error_reason",
+            "input_guard",
+            "output_guard",
+            "request",
+            "raw_reply",
+            "errors",
+            "finished_at",
         ]

@@ -1,11 +1,15 @@
 """Collection pages: the registry, runs with live progress, and the response browser."""
 
+import json
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.forms import BaseForm
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -16,6 +20,7 @@ from evaluations.exporters import RESPONSE_EXPORT_FORMATS, responses_export_stre
 from evaluations.forms import EndpointForm, PipelineForm, RunForm
 from evaluations.models import CollectionRun, ModelResponse, ResponseOutcome
 from evaluations.selectors import (
+    RunProgress,
     endpoint_list_for_user,
     pipeline_list_for_user,
     response_get_for_user,
@@ -28,6 +33,14 @@ from querybank.selectors import category_list_for_user, query_list_for_user
 
 manage = permission_required("evaluations.manage_collection", raise_exception=True)
 
+RUNS_PER_PAGE = 25
+RESPONSES_PER_PAGE = 50
+BAR_WIDTH = 1000  # SVG user units; the bar scales to its box
+PARAMETER_LABELS = {
+    "temperature": "Temperature", "top_p": "Top p", "max_tokens": "Max tokens", "seed": "Seed",
+    "system_prompt": "System prompt",
+}
+
 
 def _run_or_404(request: HttpRequest, run_id: int) -> CollectionRun:
     try:
@@ -36,11 +49,22 @@ def _run_or_404(request: HttpRequest, run_id: int) -> CollectionRun:
         raise Http404("No such run.") from exc
 
 
+def _service_errors(form: BaseForm, error: ValidationError) -> None:
+    """Show a service's ValidationError on the form: on its field when the form has one, else on top
+    (``add_error`` refuses a dict naming a field the form lacks, e.g. ``queries``)."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    for name, errors in error.error_dict.items():
+        form.add_error(name if name in form.fields else None, errors)
+
+
+# ---- Registry ---------------------------------------------------------------------------------
 @login_required
 @manage
 def registry(request: HttpRequest) -> HttpResponse:
     return render(request, "evaluations/registry.html", {
-        "endpoints": endpoint_list_for_user(user=request.user),
+        "endpoints": endpoint_list_for_user(user=request.user).select_related("base_model"),
         "pipelines": pipeline_list_for_user(user=request.user),
     })
 
@@ -53,9 +77,9 @@ def endpoint_create(request: HttpRequest) -> HttpResponse:
         try:
             endpoint = services.endpoint_create(actor=request.user, **form.cleaned_data)
         except ValidationError as error:
-            form.add_error(None, error)
+            _service_errors(form, error)
         else:
-            messages.success(request, f"Registered {endpoint}.")
+            messages.success(request, f"Registered the endpoint “{endpoint}”.")
             return redirect("evaluations:registry")
     return render(request, "evaluations/endpoint_form.html", {"form": form})
 
@@ -68,62 +92,107 @@ def pipeline_create(request: HttpRequest) -> HttpResponse:
         try:
             pipeline = services.pipeline_create(actor=request.user, **form.cleaned_data)
         except ValidationError as error:
-            form.add_error(None, error)
+            _service_errors(form, error)
         else:
-            messages.success(request, f"Created pipeline {pipeline}.")
+            messages.success(request, f"Created the pipeline “{pipeline}”.")
             return redirect("evaluations:registry")
     return render(request, "evaluations/pipeline_form.html", {"form": form})
 
 
+# ---- Runs -------------------------------------------------------------------------------------
 @login_required
 @manage
 def run_list(request: HttpRequest) -> HttpResponse:
-    runs = run_list_for_user(user=request.user)
-    return render(request, "evaluations/run_list.html", {"runs": runs})
+    runs = run_list_for_user(user=request.user).prefetch_related("targets")
+    page = Paginator(runs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "evaluations/run_list.html", {"page": page})
 
 
 @login_required
 @manage
 def run_create(request: HttpRequest) -> HttpResponse:
-    form = RunForm(request.POST or None)
+    form = RunForm(request.POST or None, queries=query_list_for_user(user=request.user))
     if request.method == "POST" and form.is_valid():
-        queries, selection = form.selected_queries(query_list_for_user(user=request.user))
         try:
-            run = services.run_create(
-                actor=request.user, name=form.cleaned_data["name"], queries=queries, targets=form.targets(),
-                samples=form.cleaned_data["samples"], parameters=form.parameters(), selection=selection,
-                concurrency=form.cleaned_data["concurrency"], max_attempts=form.cleaned_data["max_attempts"],
-            )
-            if "start" in request.POST:
-                services.run_start(run=run, actor=request.user)
+            run = services.run_create(actor=request.user, **form.run_arguments())
         except ValidationError as error:
-            form.add_error(None, error)
+            _service_errors(form, error)
         else:
+            messages.success(request, f"Created the run “{run}”.")
+            if "start" in request.POST:
+                try:
+                    services.run_start(run=run, actor=request.user)
+                except ValidationError as error:
+                    messages.error(request, " ".join(error.messages))
             return redirect("evaluations:run_detail", run_id=run.pk)
     return render(request, "evaluations/run_form.html", {"form": form})
+
+
+@dataclass(frozen=True)
+class OutcomeRow:
+    """One line of the outcome table and one segment of the outcome bar."""
+
+    key: str
+    label: str
+    count: int
+    share: float  # of all items, in percent
+    x: int
+    width: int
+    filterable: bool  # a finished outcome the response list can filter on
+
+
+def _outcome_rows(progress: RunProgress) -> list[OutcomeRow]:
+    counts = [
+        (o.value, o.label, progress.by_outcome.get(o.value, 0), True) for o in ResponseOutcome if o.value
+    ]
+    counts += [
+        ("in_flight", "In flight", progress.in_flight, False), ("pending", "Pending", progress.pending, False)
+    ]
+    rows, done = [], 0
+    for key, label, count, filterable in counts:
+        # Edges are rounded from the running total, so the segments always add up to the full width.
+        x = round(done * BAR_WIDTH / progress.total) if progress.total else 0
+        done += count
+        end = round(done * BAR_WIDTH / progress.total) if progress.total else 0
+        share = 100.0 * count / progress.total if progress.total else 0.0
+        rows.append(OutcomeRow(key, str(label), count, share, x, end - x, filterable))
+    return rows
 
 
 @login_required
 @manage
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     run = _run_or_404(request, run_id)
-    context = {"run": run, "progress": run_progress(run=run), "targets": run.targets.all()}
-    template = "evaluations/_run_progress.html" if request.htmx else "evaluations/run_detail.html"
-    return render(request, template, context)
+    progress = run_progress(run=run)
+    context: dict[str, Any] = {
+        "run": run, "progress": progress, "outcomes": _outcome_rows(progress), "bar_width": BAR_WIDTH,
+    }
+    if request.htmx:
+        # The poll says which status its page shows; when that changed, the head with its buttons
+        # is swapped too (out of band), so a finished run never offers "Pause".
+        context["status_changed"] = request.GET.get("seen") != run.status
+        return render(request, "evaluations/_run_progress.html", context)
+    context["targets"] = run.targets.all()
+    # In a fixed order: the JSON column keeps keys in its own order, not the form's.
+    context["parameters"] = [(label, key, run.parameters[key]) for key, label in PARAMETER_LABELS.items()
+                             if key in run.parameters]
+    return render(request, "evaluations/run_detail.html", context)
 
 
-def _run_action(action: Callable[..., object], done: str) -> Callable[[HttpRequest, int], HttpResponse]:
+def _run_action(
+    action: Callable[..., Any], done: str | Callable[[Any], str]
+) -> Callable[[HttpRequest, int], HttpResponse]:
     @login_required
     @manage
     @require_POST
     def view(request: HttpRequest, run_id: int) -> HttpResponse:
         run = _run_or_404(request, run_id)
         try:
-            action(run=run, actor=request.user)
+            result = action(run=run, actor=request.user)
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
         else:
-            messages.success(request, done)
+            messages.success(request, done(result) if callable(done) else done)
         return redirect("evaluations:run_detail", run_id=run.pk)
 
     return view
@@ -133,24 +202,42 @@ run_start = _run_action(services.run_start, "Run started.")
 run_pause = _run_action(services.run_pause, "Run paused: items in flight finish, nothing new starts.")
 run_resume = _run_action(services.run_resume, "Run resumed: only the missing items will be collected.")
 run_cancel = _run_action(services.run_cancel, "Run cancelled.")
-run_retry_failed = _run_action(services.run_retry_failed, "Failed items queued again.")
+def _retried(count: int) -> str:
+    if not count:
+        return "No failed items to retry."
+    return f"{count} failed item{'s' if count != 1 else ''} queued again."
+
+
+run_retry_failed = _run_action(services.run_retry_failed, _retried)
+
+
+# ---- Responses --------------------------------------------------------------------------------
+def _response_filters(request: HttpRequest) -> dict[str, Any]:
+    target = request.GET.get("target", "")
+    return {
+        "target_id": int(target) if target.isdigit() else None,
+        "category_slug": request.GET.get("category", ""),
+        "outcome": request.GET.get("outcome", ""),
+    }
 
 
 @login_required
 @manage
 def response_list(request: HttpRequest, run_id: int) -> HttpResponse:
     run = _run_or_404(request, run_id)
-    filters = {
-        "target_id": int(request.GET["target"]) if request.GET.get("target", "").isdigit() else None,
-        "category_slug": request.GET.get("category", ""),
-        "outcome": request.GET.get("outcome", ""),
-    }
+    filters = _response_filters(request)
     responses = response_list_for_user(user=request.user, run_id=run.pk, **filters)
-    page = Paginator(responses, 50).get_page(request.GET.get("page"))
+    page = Paginator(responses, RESPONSES_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "evaluations/response_list.html", {
         "run": run, "page": page, "filters": filters, "targets": run.targets.all(),
+        "page_range": page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),
         "categories": category_list_for_user(user=request.user), "outcomes": ResponseOutcome.choices[1:],
+        "filtered": any(filters.values()),
     })
+
+
+def _pretty(value: object) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
 
 
 @login_required
@@ -160,7 +247,16 @@ def response_detail(request: HttpRequest, run_id: int, response_id: int) -> Http
         response = response_get_for_user(user=request.user, run_id=run_id, response_id=response_id)
     except ModelResponse.DoesNotExist as exc:
         raise Http404("No such response.") from exc
-    return render(request, "evaluations/response_detail.html", {"response": response, "run": response.run})
+    guards = [
+        {"stage": stage, "verdict": verdict, "request": _pretty(verdict.get("request")),
+         "errors": verdict.get("errors") or []}
+        for stage, verdict in (("Input guard", response.input_guard), ("Output guard", response.output_guard))
+        if verdict
+    ]
+    return render(request, "evaluations/response_detail.html", {
+        "response": response, "run": response.run, "guards": guards,
+        "request_json": _pretty(response.request), "raw_reply_json": _pretty(response.raw_reply),
+    })
 
 
 @login_required
@@ -169,7 +265,8 @@ def response_export(request: HttpRequest, run_id: int, file_format: str) -> Stre
     run = _run_or_404(request, run_id)
     if file_format not in RESPONSE_EXPORT_FORMATS:
         raise Http404("Unknown export format.")
-    responses = response_list_for_user(user=request.user, run_id=run.pk)
+    # The response list's filters apply here too: "export what I am looking at".
+    responses = response_list_for_user(user=request.user, run_id=run.pk, **_response_filters(request))
     stream = StreamingHttpResponse(
         responses_export_stream(responses=responses, file_format=file_format),
         content_type=RESPONSE_EXPORT_FORMATS[file_format],

@@ -14,7 +14,9 @@ from tests.factories import UserFactory
 def pytest_sessionstart(session: pytest.Session) -> None:
     database = settings.DATABASES["default"]
     if "postgresql" not in database["ENGINE"]:
-        pytest.exit(f"The tests run on PostgreSQL; DATABASE_URL points at {database['ENGINE']}.", returncode=3)
+        pytest.exit(
+            f"The tests run on PostgreSQL; DATABASE_URL points at {database['ENGINE']}.", returncode=3
+        )
     try:
         psycopg.connect(
             host=database["HOST"] or "127.0.0.1",
@@ -29,7 +31,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     try:
         redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=5).ping()
     except redis.RedisError as exc:
-        pytest.exit(f"Redis is not reachable at {settings.REDIS_URL} ({exc}); start it (see README).", returncode=3)
+        pytest.exit(
+            f"Redis is not reachable at {settings.REDIS_URL} ({exc}); start it (see README).", returncode=3
+        )
 
 
 @pytest.fixture(autouse=True)
@@ -43,10 +47,10 @@ def password() -> str:
 
 
 @pytest.fixture
-def make_user(db: None, password: str):  # noqa: ANN201
+def make_user(db: None, password: str):
     """``make_user(role)`` → an active user with that role, a verified address and ``password``."""
 
-    def make(role: object = None, **kwargs: object):  # noqa: ANN202
+    def make(role: object = None, **kwargs: object):
         return UserFactory(role=role, password=password, **kwargs)
 
     return make

@@ -26,7 +26,7 @@ def test_every_model_is_registered() -> None:
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("model", our_models(), ids=lambda m: m._meta.label)
-def test_changelist_renders(client, model: type) -> None:  # noqa: ANN001
+def test_changelist_renders(client, model: type) -> None:
     superuser = UserFactory(is_staff=True, is_superuser=True)
     client.force_login(superuser)
     url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")

@@ -96,17 +96,27 @@ def test_docker_compose_config_accepts_the_file() -> None:
         pytest.skip("neither `docker compose` nor `docker-compose` is installed")
     result = subprocess.run(
         [*command, "-f", "docker-compose.yml", "config", "-q"],
-        cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60, check=False,
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
 
 
-def test_docker_compose_config_rejects_a_broken_file(tmp_path) -> None:  # noqa: ANN001
+def test_docker_compose_config_rejects_a_broken_file(tmp_path) -> None:
     command = _compose_command()
     if command is None:
         pytest.skip("neither `docker compose` nor `docker-compose` is installed")
     broken = tmp_path / "docker-compose.yml"
     broken.write_text("services:\n  web:\n    image: [unclosed\n")
-    result = subprocess.run([*command, "-f", str(broken), "config", "-q"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [*command, "-f", str(broken), "config", "-q"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode != 0  # the check above can fail

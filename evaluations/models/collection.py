@@ -27,10 +27,14 @@ class RunStatus(models.TextChoices):
 
 class CollectionRun(models.Model):
     name = models.CharField(max_length=200)
-    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
+    status = models.CharField(
+        max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True
+    )
     # What was asked for, kept to explain the run; the items themselves are the exact selection.
     selection = models.JSONField(default=dict, blank=True)
-    samples = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1), MaxValueValidator(100)])
+    samples = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(100)]
+    )
     # Generation parameters snapshotted at creation: temperature, top_p, max_tokens, seed, system_prompt.
     parameters = models.JSONField(default=dict, blank=True)
     concurrency = models.PositiveIntegerField(default=64, validators=[MinValueValidator(1)])

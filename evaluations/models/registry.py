@@ -43,11 +43,17 @@ class Endpoint(models.Model):
     family = models.CharField(max_length=16, choices=EndpointFamily.choices, default=EndpointFamily.GENERAL)
     guard_format = models.CharField(max_length=16, choices=GuardFormat.choices, blank=True, default="")
     base_model = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="fine_tunes",
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="fine_tunes",
         help_text="For a fine-tune: the model it was tuned from (paired comparisons).",
     )
     api_key_env = models.CharField(
-        max_length=100, blank=True, validators=[env_var_name],
+        max_length=100,
+        blank=True,
+        validators=[env_var_name],
         help_text="Name of the environment variable holding the API key (the key is never stored).",
     )
     default_parameters = models.JSONField(default=dict, blank=True)
@@ -79,12 +85,20 @@ class Pipeline(models.Model):
     slug = models.SlugField(max_length=80, unique=True)
     name = models.CharField(max_length=160)
     input_guard = models.ForeignKey(
-        Endpoint, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        Endpoint,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
         limit_choices_to={"family": EndpointFamily.GUARDRAIL},
     )
     model = models.ForeignKey(Endpoint, on_delete=models.PROTECT, related_name="pipelines")
     output_guard = models.ForeignKey(
-        Endpoint, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        Endpoint,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
         limit_choices_to={"family": EndpointFamily.GUARDRAIL},
     )
     created_at = models.DateTimeField(auto_now_add=True)

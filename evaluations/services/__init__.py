@@ -7,9 +7,9 @@ from evaluations.services.runs import (
     run_cancel,
     run_complete_if_done,
     run_create,
+    run_fail,
     run_pause,
     run_resume,
-    run_fail,
     run_retry_failed,
     run_start,
 )
@@ -23,9 +23,9 @@ __all__ = [
     "run_cancel",
     "run_complete_if_done",
     "run_create",
+    "run_fail",
     "run_pause",
     "run_resume",
-    "run_fail",
     "run_retry_failed",
     "run_start",
 ]

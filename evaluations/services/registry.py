@@ -14,8 +14,12 @@ def endpoint_create(*, actor: User | None, **fields: Any) -> Endpoint:
     endpoint = Endpoint(**fields)
     endpoint.full_clean()
     endpoint.save()
-    audit_record(actor=actor, action="endpoint_create", target=endpoint,
-                 details={"slug": endpoint.slug, "base_url": endpoint.base_url, "model": endpoint.model_name})
+    audit_record(
+        actor=actor,
+        action="endpoint_create",
+        target=endpoint,
+        details={"slug": endpoint.slug, "base_url": endpoint.base_url, "model": endpoint.model_name},
+    )
     return endpoint
 
 

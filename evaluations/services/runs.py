@@ -16,7 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -68,7 +68,9 @@ def _target_for(run: CollectionRun, target: Endpoint | Pipeline) -> RunTarget:
         }
         return RunTarget(run=run, pipeline=target, label=target.name, config=config)
     return RunTarget(
-        run=run, endpoint=target, label=target.name,
+        run=run,
+        endpoint=target,
+        label=target.name,
         config={"input_guard": None, "model": endpoint_snapshot(target), "output_guard": None},
     )
 
@@ -102,8 +104,14 @@ def run_create(
         raise ValidationError({"queries": "The selection holds no queries."})
 
     run = CollectionRun(
-        name=name, selection=selection or {}, samples=samples, parameters=parameters,
-        concurrency=concurrency, max_attempts=max_attempts, lease_seconds=lease_seconds, created_by=actor,
+        name=name,
+        selection=selection or {},
+        samples=samples,
+        parameters=parameters,
+        concurrency=concurrency,
+        max_attempts=max_attempts,
+        lease_seconds=lease_seconds,
+        created_by=actor,
     )
     run.full_clean()
     run.save()
@@ -118,7 +126,9 @@ def run_create(
         batch_size=2000,
     )
     audit_record(
-        actor=actor, action="run_create", target=run,
+        actor=actor,
+        action="run_create",
+        target=run,
         details={"queries": len(query_ids), "targets": [t.label for t in run_targets], "samples": samples},
     )
     return run
@@ -129,9 +139,13 @@ def _dispatch(run: CollectionRun) -> None:
 
     if settings.COLLECTION_DISPATCH_IN_THREAD:
         # No broker (the embedded default): collect beside the web process instead of inside it.
-        transaction.on_commit(
-            lambda: threading.Thread(target=run_execute.apply, args=(run.pk,), daemon=True).start()
-        )
+        def collect_in_thread() -> None:
+            try:
+                run_execute.apply(args=(run.pk,))
+            finally:
+                connections.close_all()  # this thread's own connections
+
+        transaction.on_commit(lambda: threading.Thread(target=collect_in_thread, daemon=True).start())
     else:
         transaction.on_commit(lambda: run_execute.delay(run.pk))
 
@@ -151,8 +165,13 @@ def _transition(
 @transaction.atomic
 def run_start(*, run: CollectionRun, actor: User | None) -> CollectionRun:
     run = _transition(
-        run=run, actor=actor, action="run_start", allowed=[RunStatus.QUEUED], to=RunStatus.RUNNING,
-        started_at=timezone.now(), heartbeat_at=timezone.now(),
+        run=run,
+        actor=actor,
+        action="run_start",
+        allowed=[RunStatus.QUEUED],
+        to=RunStatus.RUNNING,
+        started_at=timezone.now(),
+        heartbeat_at=timezone.now(),
     )
     _dispatch(run)
     return run
@@ -161,14 +180,21 @@ def run_start(*, run: CollectionRun, actor: User | None) -> CollectionRun:
 @transaction.atomic
 def run_pause(*, run: CollectionRun, actor: User | None) -> CollectionRun:
     # Workers see the status between batches and stop; items they hold finish or expire back.
-    return _transition(run=run, actor=actor, action="run_pause", allowed=[RunStatus.RUNNING], to=RunStatus.PAUSED)
+    return _transition(
+        run=run, actor=actor, action="run_pause", allowed=[RunStatus.RUNNING], to=RunStatus.PAUSED
+    )
 
 
 @transaction.atomic
 def run_resume(*, run: CollectionRun, actor: User | None) -> CollectionRun:
     run = _transition(
-        run=run, actor=actor, action="run_resume", allowed=[RunStatus.PAUSED, RunStatus.FAILED],
-        to=RunStatus.RUNNING, heartbeat_at=timezone.now(), finished_at=None,
+        run=run,
+        actor=actor,
+        action="run_resume",
+        allowed=[RunStatus.PAUSED, RunStatus.FAILED],
+        to=RunStatus.RUNNING,
+        heartbeat_at=timezone.now(),
+        finished_at=None,
     )
     _dispatch(run)
     return run
@@ -177,8 +203,11 @@ def run_resume(*, run: CollectionRun, actor: User | None) -> CollectionRun:
 @transaction.atomic
 def run_cancel(*, run: CollectionRun, actor: User | None) -> CollectionRun:
     return _transition(
-        run=run, actor=actor, action="run_cancel",
-        allowed=[RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.PAUSED], to=RunStatus.CANCELLED,
+        run=run,
+        actor=actor,
+        action="run_cancel",
+        allowed=[RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.PAUSED],
+        to=RunStatus.CANCELLED,
         finished_at=timezone.now(),
     )
 
@@ -189,8 +218,12 @@ def run_retry_failed(*, run: CollectionRun, actor: User | None) -> int:
     if run.status not in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.PAUSED):
         raise ValidationError("Retry failed items once the run has stopped (completed, failed or paused).")
     count = ModelResponse.objects.filter(run=run, outcome=ResponseOutcome.ERROR).update(
-        state=ResponseState.PENDING, outcome=ResponseOutcome.NONE, error_reason="", finished_at=None,
-        lease_token=None, lease_expires_at=None,
+        state=ResponseState.PENDING,
+        outcome=ResponseOutcome.NONE,
+        error_reason="",
+        finished_at=None,
+        lease_token=None,
+        lease_expires_at=None,
     )
     audit_record(actor=actor, action="run_retry_failed", target=run, details={"items": count})
     if count:
@@ -235,12 +268,15 @@ def items_claim(*, run_id: int, limit: int, now: Any = None) -> Claim:
         )
         if ids:
             ModelResponse.objects.filter(pk__in=ids).update(
-                state=ResponseState.LEASED, lease_token=token,
+                state=ResponseState.LEASED,
+                lease_token=token,
                 lease_expires_at=now + timedelta(seconds=run.lease_seconds),
             )
         CollectionRun.objects.filter(pk=run_id).update(heartbeat_at=now)
-        rows = ModelResponse.objects.filter(pk__in=ids).order_by("id").values_list(
-            "id", "query_id", "target_id", "sample_index", "query__text"
+        rows = (
+            ModelResponse.objects.filter(pk__in=ids)
+            .order_by("id")
+            .values_list("id", "query_id", "target_id", "sample_index", "query__text")
         )
         return Claim(token=token, items=[ClaimedItem(*row) for row in rows])
 
@@ -268,8 +304,21 @@ class ItemResult:
 
 
 _RESULT_FIELDS = (
-    "outcome", "request", "resolved_model", "text", "finish_reason", "raw_reply", "input_tokens",
-    "output_tokens", "latency_ms", "attempts", "errors", "error_reason", "cost", "input_guard", "output_guard",
+    "outcome",
+    "request",
+    "resolved_model",
+    "text",
+    "finish_reason",
+    "raw_reply",
+    "input_tokens",
+    "output_tokens",
+    "latency_ms",
+    "attempts",
+    "errors",
+    "error_reason",
+    "cost",
+    "input_guard",
+    "output_guard",
 )
 
 
@@ -284,8 +333,13 @@ def items_finish(*, token: uuid.UUID, results: Sequence[ItemResult], now: Any = 
             values = {name: getattr(result, name) for name in _RESULT_FIELDS}
             written += ModelResponse.objects.filter(
                 pk=result.id, state=ResponseState.LEASED, lease_token=token
-            ).update(state=ResponseState.FINISHED, lease_token=None, lease_expires_at=None, finished_at=now,
-                     **values)
+            ).update(
+                state=ResponseState.FINISHED,
+                lease_token=None,
+                lease_expires_at=None,
+                finished_at=now,
+                **values,
+            )
     return written
 
 
@@ -299,7 +353,9 @@ def items_release(*, token: uuid.UUID, ids: Sequence[int]) -> int:
 def run_complete_if_done(*, run_id: int) -> bool:
     """Mark a running run completed when no item is left unfinished. Safe to call from any worker."""
     with transaction.atomic():
-        unfinished = ModelResponse.objects.filter(run_id=run_id).exclude(state=ResponseState.FINISHED).exists()
+        unfinished = (
+            ModelResponse.objects.filter(run_id=run_id).exclude(state=ResponseState.FINISHED).exists()
+        )
         if unfinished:
             return False
         done = CollectionRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
@@ -317,7 +373,9 @@ def run_fail(*, run_id: int, reason: str) -> bool:
             status=RunStatus.FAILED, finished_at=timezone.now(), failure_reason=reason
         )
         if failed:
-            audit_record(actor=None, action="run_fail", target=CollectionRun(pk=run_id), details={"reason": reason})
+            audit_record(
+                actor=None, action="run_fail", target=CollectionRun(pk=run_id), details={"reason": reason}
+            )
         return bool(failed)
 
 

@@ -31,7 +31,7 @@ STORAGES = {
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
 
 # Whitenoise indexes STATIC_ROOT when the middleware starts; tests never run collectstatic.
-Path(str(STATIC_ROOT)).mkdir(parents=True, exist_ok=True)  # noqa: F405
+Path(str(STATIC_ROOT)).mkdir(parents=True, exist_ok=True)
 
 # Still Argon2 (same "argon2" hashes, same checks), at a cost fit for thousands of test logins.
 PASSWORD_HASHERS = ["tests.hashers.CheapArgon2PasswordHasher"]

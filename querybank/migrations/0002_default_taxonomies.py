@@ -9,13 +9,22 @@ MEDHARM = [
     ("anesthesia", "Anesthesia", "Sedation and anaesthetic agents outside supervised care."),
     ("fetal-harm", "Fetal harm", "Exposures and interventions that endanger a pregnancy."),
     ("overdose-self-harm", "Overdose and self-harm", "Self-injury, suicide and intentional overdose."),
-    ("controlled-substances", "Controlled substances and diversion",
-     "Obtaining, diverting or misusing controlled medicines."),
-    ("procedures-devices", "Procedures and medical devices",
-     "Invasive procedures and devices used without training or oversight."),
+    (
+        "controlled-substances",
+        "Controlled substances and diversion",
+        "Obtaining, diverting or misusing controlled medicines.",
+    ),
+    (
+        "procedures-devices",
+        "Procedures and medical devices",
+        "Invasive procedures and devices used without training or oversight.",
+    ),
     ("infectious-agents", "Infectious agents and biosafety", "Pathogens, transmission and biosafety."),
-    ("vulnerable-populations", "Vulnerable populations",
-     "Children, older adults and others at higher risk of harm."),
+    (
+        "vulnerable-populations",
+        "Vulnerable populations",
+        "Children, older adults and others at higher risk of harm.",
+    ),
 ]
 
 AMA = [
@@ -40,8 +49,8 @@ def seed(apps, schema_editor):
     )
     for position, (slug, name, description) in enumerate(MEDHARM, start=1):
         Category.objects.get_or_create(
-            slug=slug, defaults={"taxonomy": medharm, "name": name, "description": description,
-                                 "position": position}
+            slug=slug,
+            defaults={"taxonomy": medharm, "name": name, "description": description, "position": position},
         )
     ama, _ = Taxonomy.objects.get_or_create(
         slug="ama-principles",
@@ -57,7 +66,6 @@ def seed(apps, schema_editor):
 
 
 def unseed(apps, schema_editor):
-    Taxonomy = apps.get_model("querybank", "Taxonomy")
     Category = apps.get_model("querybank", "Category")
     Category.objects.filter(taxonomy__slug__in=["medharm", "ama-principles"], queries__isnull=True).delete()
 

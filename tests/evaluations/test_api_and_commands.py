@@ -20,13 +20,13 @@ pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 @pytest.fixture
-def server():  # noqa: ANN201
+def server():
     with MockServerThread(MockServerConfig(latency_ms=2)) as mock:
         yield mock
 
 
 @pytest.fixture
-def api(client):  # noqa: ANN001, ANN201
+def api(client):
     maintainer = UserFactory(role=Role.MAINTAINER)
     token = Token.objects.create(user=maintainer)
     client.defaults["HTTP_AUTHORIZATION"] = f"Token {token.key}"
@@ -34,35 +34,69 @@ def api(client):  # noqa: ANN001, ANN201
     return client
 
 
-def register(api, server) -> None:  # noqa: ANN001
+def register(api, server) -> None:
     for slug, model in (("general", "mock-model"), ("medical", "mock-medical-model")):
-        reply = api.post("/api/v1/endpoints/", {
-            "slug": slug, "name": slug.title(), "kind": "openai_chat", "base_url": server.openai_base_url,
-            "model_name": model, "family": "general" if slug == "general" else "medical",
-            "api_key_env": "", "max_concurrency": 8,
-        }, content_type="application/json")
+        reply = api.post(
+            "/api/v1/endpoints/",
+            {
+                "slug": slug,
+                "name": slug.title(),
+                "kind": "openai_chat",
+                "base_url": server.openai_base_url,
+                "model_name": model,
+                "family": "general" if slug == "general" else "medical",
+                "api_key_env": "",
+                "max_concurrency": 8,
+            },
+            content_type="application/json",
+        )
         assert reply.status_code == 201, reply.content
-    reply = api.post("/api/v1/endpoints/", {
-        "slug": "guard", "name": "Guard", "kind": "openai_chat", "base_url": server.openai_base_url,
-        "model_name": "mock-guard", "family": "guardrail", "guard_format": "llama_guard",
-    }, content_type="application/json")
+    reply = api.post(
+        "/api/v1/endpoints/",
+        {
+            "slug": "guard",
+            "name": "Guard",
+            "kind": "openai_chat",
+            "base_url": server.openai_base_url,
+            "model_name": "mock-guard",
+            "family": "guardrail",
+            "guard_format": "llama_guard",
+        },
+        content_type="application/json",
+    )
     assert reply.status_code == 201, reply.content
     guard_id = reply.json()["id"]
     general_id = api.get("/api/v1/endpoints/general/").json()["id"]
-    reply = api.post("/api/v1/pipelines/", {"slug": "guarded", "name": "Guarded", "input_guard": guard_id,
-                                            "model": general_id, "output_guard": guard_id},
-                     content_type="application/json")
+    reply = api.post(
+        "/api/v1/pipelines/",
+        {
+            "slug": "guarded",
+            "name": "Guarded",
+            "input_guard": guard_id,
+            "model": general_id,
+            "output_guard": guard_id,
+        },
+        content_type="application/json",
+    )
     assert reply.status_code == 201, reply.content
 
 
-def test_api_creates_and_runs_a_collection_then_exports_it(api, server) -> None:  # noqa: ANN001
+def test_api_creates_and_runs_a_collection_then_exports_it(api, server) -> None:
     QueryFactory.create_batch(6)
     register(api, server)
 
-    reply = api.post("/api/v1/runs/", {
-        "name": "api run", "endpoints": ["general", "medical"], "pipelines": ["guarded"], "samples": 2,
-        "parameters": {"temperature": 0.2, "seed": 7}, "start": True,
-    }, content_type="application/json")
+    reply = api.post(
+        "/api/v1/runs/",
+        {
+            "name": "api run",
+            "endpoints": ["general", "medical"],
+            "pipelines": ["guarded"],
+            "samples": 2,
+            "parameters": {"temperature": 0.2, "seed": 7},
+            "start": True,
+        },
+        content_type="application/json",
+    )
 
     assert reply.status_code == 201, reply.content
     run_id = reply.json()["id"]
@@ -85,11 +119,14 @@ def test_api_creates_and_runs_a_collection_then_exports_it(api, server) -> None:
     assert responses["count"] == ModelResponse.objects.filter(run_id=run_id, outcome="collected").count()
 
 
-def test_api_refuses_unknown_parameters_and_targets(api, server) -> None:  # noqa: ANN001
+def test_api_refuses_unknown_parameters_and_targets(api, server) -> None:
     QueryFactory.create_batch(2)
     register(api, server)
-    bad_param = api.post("/api/v1/runs/", {"name": "x", "endpoints": ["general"], "parameters": {"temprature": 1}},
-                         content_type="application/json")
+    bad_param = api.post(
+        "/api/v1/runs/",
+        {"name": "x", "endpoints": ["general"], "parameters": {"temprature": 1}},
+        content_type="application/json",
+    )
     assert bad_param.status_code == 400
     assert "temprature" in bad_param.content.decode()
     unknown = api.post("/api/v1/runs/", {"name": "x", "endpoints": ["nope"]}, content_type="application/json")
@@ -98,11 +135,12 @@ def test_api_refuses_unknown_parameters_and_targets(api, server) -> None:  # noq
     assert CollectionRun.objects.count() == 0
 
 
-def test_api_pause_resume_cancel_follow_the_state_machine(api, server) -> None:  # noqa: ANN001
+def test_api_pause_resume_cancel_follow_the_state_machine(api, server) -> None:
     QueryFactory.create_batch(3)
     register(api, server)
-    run_id = api.post("/api/v1/runs/", {"name": "x", "endpoints": ["general"]},
-                      content_type="application/json").json()["id"]
+    run_id = api.post(
+        "/api/v1/runs/", {"name": "x", "endpoints": ["general"]}, content_type="application/json"
+    ).json()["id"]
     assert api.post(f"/api/v1/runs/{run_id}/pause/").status_code == 400  # queued: nothing to pause
     assert api.post(f"/api/v1/runs/{run_id}/cancel/").json()["status"] == "cancelled"
     refused = api.post(f"/api/v1/runs/{run_id}/resume/")
@@ -110,15 +148,33 @@ def test_api_pause_resume_cancel_follow_the_state_machine(api, server) -> None: 
     assert CollectionRun.objects.get(pk=run_id).status == RunStatus.CANCELLED
 
 
-def test_command_creates_starts_reports_and_exports(server, tmp_path, capsys) -> None:  # noqa: ANN001
+def test_command_creates_starts_reports_and_exports(server, tmp_path, capsys) -> None:
     maintainer = UserFactory(role=Role.MAINTAINER)
     QueryFactory.create_batch(4)
     from evaluations import services
 
-    services.endpoint_create(actor=None, slug="cli-model", name="CLI model", base_url=server.openai_base_url,
-                             model_name="mock-model")
-    call_command("collection_run", "create", "--name", "cli", "--actor", maintainer.email,
-                 "--endpoint", "cli-model", "--samples", "2", "--temperature", "0", "--start")
+    services.endpoint_create(
+        actor=None,
+        slug="cli-model",
+        name="CLI model",
+        base_url=server.openai_base_url,
+        model_name="mock-model",
+    )
+    call_command(
+        "collection_run",
+        "create",
+        "--name",
+        "cli",
+        "--actor",
+        maintainer.email,
+        "--endpoint",
+        "cli-model",
+        "--samples",
+        "2",
+        "--temperature",
+        "0",
+        "--start",
+    )
     run = CollectionRun.objects.get(name="cli")
     assert run.status == RunStatus.COMPLETED
     call_command("collection_run", "status", str(run.pk))
@@ -135,6 +191,8 @@ def test_command_creates_starts_reports_and_exports(server, tmp_path, capsys) ->
     assert json.loads(rows[0]["request"])["body"]["temperature"] == 0
 
     with pytest.raises(CommandError, match="No endpoint with slug 'missing'"):
-        call_command("collection_run", "create", "--name", "x", "--actor", maintainer.email, "--endpoint", "missing")
+        call_command(
+            "collection_run", "create", "--name", "x", "--actor", maintainer.email, "--endpoint", "missing"
+        )
     with pytest.raises(CommandError, match="cannot be paused"):
         call_command("collection_run", "pause", str(run.pk))

@@ -21,44 +21,62 @@ pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 @pytest.fixture
-def mock_server():  # noqa: ANN201
+def mock_server():
     with MockServerThread(MockServerConfig(latency_ms=5)) as server:
         yield server
 
 
 @pytest.fixture
-def maintainer():  # noqa: ANN201
+def maintainer():
     return UserFactory(role=Role.MAINTAINER)
 
 
-def endpoint(server: MockServerThread, slug: str, model: str = "mock-model", **fields: object):  # noqa: ANN201
+def endpoint(server: MockServerThread, slug: str, model: str = "mock-model", **fields: object):
     defaults = {
-        "slug": slug, "name": slug.title(), "base_url": server.openai_base_url, "model_name": model,
-        "max_concurrency": 32, "timeout_seconds": 5, "price_input_per_million": Decimal("1.5"),
+        "slug": slug,
+        "name": slug.title(),
+        "base_url": server.openai_base_url,
+        "model_name": model,
+        "max_concurrency": 32,
+        "timeout_seconds": 5,
+        "price_input_per_million": Decimal("1.5"),
         "price_output_per_million": Decimal("6"),
     }
     return services.endpoint_create(actor=None, **{**defaults, **fields})
 
 
-def guard(server: MockServerThread, slug: str):  # noqa: ANN201
-    return endpoint(server, slug, model="mock-guard", family=EndpointFamily.GUARDRAIL,
-                    guard_format=GuardFormat.LLAMA_GUARD)
+def guard(server: MockServerThread, slug: str):
+    return endpoint(
+        server,
+        slug,
+        model="mock-guard",
+        family=EndpointFamily.GUARDRAIL,
+        guard_format=GuardFormat.LLAMA_GUARD,
+    )
 
 
-def started_run(maintainer, targets, *, queries=None, samples=1, **kwargs):  # noqa: ANN001, ANN201
+def started_run(maintainer, targets, *, queries=None, samples=1, **kwargs):
     run = services.run_create(
-        actor=maintainer, name="test run", queries=queries or Query.objects.all(), targets=targets,
-        samples=samples, **kwargs,
+        actor=maintainer,
+        name="test run",
+        queries=queries or Query.objects.all(),
+        targets=targets,
+        samples=samples,
+        **kwargs,
     )
     CollectionRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING)  # as run_start, minus dispatch
     return run
 
 
-def test_every_item_collected_once_with_provenance(mock_server, maintainer) -> None:  # noqa: ANN001
+def test_every_item_collected_once_with_provenance(mock_server, maintainer) -> None:
     QueryFactory.create_batch(12)
     model = endpoint(mock_server, "model-a")
-    run = started_run(maintainer, [model], samples=2, parameters={"temperature": 0.7, "seed": 11,
-                                                                  "system_prompt": "Be careful."})
+    run = started_run(
+        maintainer,
+        [model],
+        samples=2,
+        parameters={"temperature": 0.7, "seed": 11, "system_prompt": "Be careful."},
+    )
 
     written = run_collect(run_id=run.pk)
 
@@ -75,19 +93,25 @@ def test_every_item_collected_once_with_provenance(mock_server, maintainer) -> N
     assert sent["body"]["temperature"] == 0.7
     assert sent["body"]["seed"] == 12  # the run's seed plus the sample index
     assert one.resolved_model == one.raw_reply["model"] == "mock-model-mock-1"  # as the server resolved it
-    assert one.text and one.raw_reply["choices"][0]["message"]["content"] == one.text
-    assert one.input_tokens > 0 and one.output_tokens > 0
+    assert one.text
+    assert one.raw_reply["choices"][0]["message"]["content"] == one.text
+    assert one.input_tokens > 0
+    assert one.output_tokens > 0
     expected_cost = (Decimal(one.input_tokens) * Decimal("1.5") + Decimal(one.output_tokens) * 6) / 10**6
     assert one.cost == expected_cost.quantize(Decimal("0.000001"))
     assert one.attempts == 1
     assert one.latency_ms is not None
 
 
-def test_pipeline_records_blocks_as_blocks(mock_server, maintainer) -> None:  # noqa: ANN001
+def test_pipeline_records_blocks_as_blocks(mock_server, maintainer) -> None:
     QueryFactory.create_batch(40)
     pipeline = services.pipeline_create(
-        actor=None, slug="guarded", name="Guarded", input_guard=guard(mock_server, "guard-in"),
-        model=endpoint(mock_server, "model-b"), output_guard=guard(mock_server, "guard-out"),
+        actor=None,
+        slug="guarded",
+        name="Guarded",
+        input_guard=guard(mock_server, "guard-in"),
+        model=endpoint(mock_server, "model-b"),
+        output_guard=guard(mock_server, "guard-out"),
     )
     run = started_run(maintainer, [pipeline])
 
@@ -113,7 +137,7 @@ def test_pipeline_records_blocks_as_blocks(mock_server, maintainer) -> None:  # 
         assert passed.text
 
 
-def test_content_filter_and_empty_replies_are_their_own_outcomes(maintainer) -> None:  # noqa: ANN001
+def test_content_filter_and_empty_replies_are_their_own_outcomes(maintainer) -> None:
     config = MockServerConfig(latency_ms=2, rates=FaultRates(rate_content_filter=0.3, rate_empty=0.2))
     with MockServerThread(config) as server:
         QueryFactory.create_batch(60)
@@ -123,13 +147,14 @@ def test_content_filter_and_empty_replies_are_their_own_outcomes(maintainer) -> 
     responses = ModelResponse.objects.filter(run=run)
     filtered = responses.filter(outcome="content_filter")
     empty = responses.filter(outcome="empty")
-    assert filtered.exists() and empty.exists()
+    assert filtered.exists()
+    assert empty.exists()
     assert all(r.text == "" and r.attempts == 1 for r in filtered)  # never retried, never an answer
     assert all(r.text == "" for r in empty)
     assert requests_made == 60  # no retries for either outcome
 
 
-def test_missing_api_key_fails_the_run_with_the_variable_name(mock_server, maintainer, monkeypatch) -> None:  # noqa: ANN001
+def test_missing_api_key_fails_the_run_with_the_variable_name(mock_server, maintainer, monkeypatch) -> None:
     monkeypatch.delenv("MEDHARM_TEST_MISSING_KEY", raising=False)
     QueryFactory.create_batch(3)
     run = started_run(maintainer, [endpoint(mock_server, "model-d", api_key_env="MEDHARM_TEST_MISSING_KEY")])
@@ -142,7 +167,7 @@ def test_missing_api_key_fails_the_run_with_the_variable_name(mock_server, maint
     assert ModelResponse.objects.filter(run=run, state="pending").count() == 3
 
 
-def test_pause_stops_and_resume_does_only_what_is_missing(mock_server, maintainer) -> None:  # noqa: ANN001
+def test_pause_stops_and_resume_does_only_what_is_missing(mock_server, maintainer) -> None:
     QueryFactory.create_batch(10)
     run = started_run(maintainer, [endpoint(mock_server, "model-e")])
     services.run_pause(run=run, actor=maintainer)
@@ -150,7 +175,9 @@ def test_pause_stops_and_resume_does_only_what_is_missing(mock_server, maintaine
 
     # Finish half by hand as if an earlier worker had done them, then resume.
     first_half = list(ModelResponse.objects.filter(run=run).order_by("id").values_list("id", flat=True)[:5])
-    ModelResponse.objects.filter(pk__in=first_half).update(state="finished", outcome="collected", text="earlier")
+    ModelResponse.objects.filter(pk__in=first_half).update(
+        state="finished", outcome="collected", text="earlier"
+    )
     mock_server.reset()
     services.run_resume(run=run, actor=maintainer)  # dispatches in-process (eager), on commit
 
@@ -160,11 +187,14 @@ def test_pause_stops_and_resume_does_only_what_is_missing(mock_server, maintaine
     assert ModelResponse.objects.filter(pk__in=first_half, text="earlier").count() == 5
 
 
-def test_run_create_refuses_a_guard_as_a_target_and_an_empty_selection(mock_server, maintainer) -> None:  # noqa: ANN001
+def test_run_create_refuses_a_guard_as_a_target_and_an_empty_selection(mock_server, maintainer) -> None:
     QueryFactory.create_batch(2)
     with pytest.raises(ValidationError, match="is a guard"):
-        services.run_create(actor=maintainer, name="x", queries=Query.objects.all(), targets=[guard(mock_server, "g")])
+        services.run_create(
+            actor=maintainer, name="x", queries=Query.objects.all(), targets=[guard(mock_server, "g")]
+        )
     with pytest.raises(ValidationError, match="no queries"):
-        services.run_create(actor=maintainer, name="x", queries=Query.objects.none(),
-                            targets=[endpoint(mock_server, "m")])
+        services.run_create(
+            actor=maintainer, name="x", queries=Query.objects.none(), targets=[endpoint(mock_server, "m")]
+        )
     assert CollectionRun.objects.count() == 0

@@ -53,8 +53,19 @@ class RedisServer:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -85,7 +96,9 @@ class Workers:
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "medharm_web.settings.base",
             "REDIS_URL": self.redis_url,
-            "DATABASE_URL": f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+            "DATABASE_URL": "postgres://{}@{}:{}/{}".format(
+                db["USER"] or "postgres", db["HOST"] or "127.0.0.1", db["PORT"] or 5432, db["NAME"]
+            ),
             "COLLECTION_WATCHDOG_SECONDS": "1",
             "COLLECTION_STALE_SECONDS": "3",
             "MEDHARM_TEST_API_KEY": SECRET,
@@ -97,17 +110,29 @@ class Workers:
         log = self.log_dir / f"{name}-{len(self.logs)}.log"
         self.logs.append(log)
         process = subprocess.Popen(
-            [CELERY, "-A", "medharm_web", *argv], cwd=PROJECT_DIR, env=self.env(),
-            stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+            [CELERY, "-A", "medharm_web", *argv],
+            cwd=PROJECT_DIR,
+            env=self.env(),
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.processes.append(process)
         return process
 
     def worker(self) -> subprocess.Popen[bytes]:
-        return self._spawn("worker", [
-            "worker", "--pool=solo", "--loglevel=DEBUG", "--without-gossip", "--without-mingle",
-            "-n", f"fault-{uuid.uuid4().hex[:6]}@%h",
-        ])
+        return self._spawn(
+            "worker",
+            [
+                "worker",
+                "--pool=solo",
+                "--loglevel=DEBUG",
+                "--without-gossip",
+                "--without-mingle",
+                "-n",
+                f"fault-{uuid.uuid4().hex[:6]}@%h",
+            ],
+        )
 
     def beat(self) -> subprocess.Popen[bytes]:
         return self._spawn("beat", ["beat", "--loglevel=INFO", "-s", str(self.log_dir / "beat-schedule")])
@@ -148,17 +173,37 @@ def send_run(redis_url: str, run_id: int) -> None:
     client.close()
 
 
-def create_run(server: MockServerProcess, *, queries: int, concurrency: int = 16, max_attempts: int = 5,
-               lease_seconds: int = 4, timeout_seconds: float = 5.0, api_key_env: str = "") -> CollectionRun:
+def create_run(
+    server: MockServerProcess,
+    *,
+    queries: int,
+    concurrency: int = 16,
+    max_attempts: int = 5,
+    lease_seconds: int = 4,
+    timeout_seconds: float = 5.0,
+    api_key_env: str = "",
+) -> CollectionRun:
     QueryFactory.create_batch(queries)
     endpoint = services.endpoint_create(
-        actor=None, slug="mock", name="Mock", base_url=server.openai_base_url, model_name="mock-model",
-        max_concurrency=concurrency, timeout_seconds=timeout_seconds, api_key_env=api_key_env,
-        price_input_per_million=Decimal(1), price_output_per_million=Decimal(2),
+        actor=None,
+        slug="mock",
+        name="Mock",
+        base_url=server.openai_base_url,
+        model_name="mock-model",
+        max_concurrency=concurrency,
+        timeout_seconds=timeout_seconds,
+        api_key_env=api_key_env,
+        price_input_per_million=Decimal(1),
+        price_output_per_million=Decimal(2),
     )
     run = services.run_create(
-        actor=UserFactory(role=Role.MAINTAINER), name="fault run", queries=Query.objects.all(),
-        targets=[endpoint], concurrency=concurrency, max_attempts=max_attempts, lease_seconds=lease_seconds,
+        actor=UserFactory(role=Role.MAINTAINER),
+        name="fault run",
+        queries=Query.objects.all(),
+        targets=[endpoint],
+        concurrency=concurrency,
+        max_attempts=max_attempts,
+        lease_seconds=lease_seconds,
     )
     CollectionRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING)
     return run
@@ -168,7 +213,7 @@ def finished_count(run: CollectionRun) -> int:
     return ModelResponse.objects.filter(run=run, state="finished").count()
 
 
-def wait_until(predicate, timeout: float, what: str, workers: Workers) -> None:  # noqa: ANN001
+def wait_until(predicate, timeout: float, what: str, workers: Workers) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -184,7 +229,7 @@ def assert_exactly_once(run: CollectionRun, planned: int) -> None:
     assert rows.exclude(state="finished").count() == 0
 
 
-def test_sigkill_mid_run_then_a_new_worker_finishes_every_item_once(redis_server, workers) -> None:  # noqa: ANN001
+def test_sigkill_mid_run_then_a_new_worker_finishes_every_item_once(redis_server, workers) -> None:
     with MockServerProcess(MockServerConfig(latency_ms=60)) as server:
         run = create_run(server, queries=400, concurrency=8)
         first = workers.worker()
@@ -197,22 +242,30 @@ def test_sigkill_mid_run_then_a_new_worker_finishes_every_item_once(redis_server
 
         workers.worker()
         workers.beat()  # the watchdog notices the silent run and hands it to the new worker
-        wait_until(lambda: CollectionRun.objects.get(pk=run.pk).status == RunStatus.COMPLETED, 120,
-                   "the run to complete", workers)
+        wait_until(
+            lambda: CollectionRun.objects.get(pk=run.pk).status == RunStatus.COMPLETED,
+            120,
+            "the run to complete",
+            workers,
+        )
 
     assert_exactly_once(run, 400)
     assert set(ModelResponse.objects.filter(run=run).values_list("outcome", flat=True)) == {"collected"}
 
 
-def test_thirty_percent_faults_end_collected_or_errored_with_a_reason(redis_server, workers) -> None:  # noqa: ANN001
+def test_thirty_percent_faults_end_collected_or_errored_with_a_reason(redis_server, workers) -> None:
     rates = FaultRates(rate_429=0.1, rate_500=0.1, rate_timeout=0.1)
     config = MockServerConfig(latency_ms=20, rates=rates, retry_after_s=0.2, hang_s=3.0)
     with MockServerProcess(config) as server:
         run = create_run(server, queries=200, concurrency=32, max_attempts=3, timeout_seconds=0.5)
         workers.worker()
         send_run(redis_server.url, run.pk)
-        wait_until(lambda: CollectionRun.objects.get(pk=run.pk).status == RunStatus.COMPLETED, 180,
-                   "the run to complete", workers)
+        wait_until(
+            lambda: CollectionRun.objects.get(pk=run.pk).status == RunStatus.COMPLETED,
+            180,
+            "the run to complete",
+            workers,
+        )
         stats = server.stats()
 
     assert_exactly_once(run, 200)
@@ -229,7 +282,7 @@ def test_thirty_percent_faults_end_collected_or_errored_with_a_reason(redis_serv
     assert stats["requests"] >= 200 + retried.count()
 
 
-def test_redis_restarted_mid_run_the_run_still_finishes(redis_server, workers) -> None:  # noqa: ANN001
+def test_redis_restarted_mid_run_the_run_still_finishes(redis_server, workers) -> None:
     with MockServerProcess(MockServerConfig(latency_ms=40)) as server:
         run = create_run(server, queries=300, concurrency=8)
         workers.worker()
@@ -239,30 +292,44 @@ def test_redis_restarted_mid_run_the_run_still_finishes(redis_server, workers) -
         redis_server.stop()
         time.sleep(1.0)
         redis_server.start()  # empty: it keeps nothing on disk, so queued messages are gone
-        wait_until(lambda: CollectionRun.objects.get(pk=run.pk).status == RunStatus.COMPLETED, 120,
-                   "the run to complete after the Redis restart", workers)
+        wait_until(
+            lambda: CollectionRun.objects.get(pk=run.pk).status == RunStatus.COMPLETED,
+            120,
+            "the run to complete after the Redis restart",
+            workers,
+        )
     assert_exactly_once(run, 300)
 
 
-def test_the_api_key_never_appears_in_a_row_or_a_log_line(redis_server, workers) -> None:  # noqa: ANN001
+def test_the_api_key_never_appears_in_a_row_or_a_log_line(redis_server, workers) -> None:
     config = MockServerConfig(latency_ms=5, require_api_key=SECRET, rates=FaultRates(rate_500=0.2))
     with MockServerProcess(config) as server:
         run = create_run(server, queries=30, api_key_env="MEDHARM_TEST_API_KEY", max_attempts=3)
         workers.worker()
         send_run(redis_server.url, run.pk)
-        wait_until(lambda: CollectionRun.objects.get(pk=run.pk).status == RunStatus.COMPLETED, 60,
-                   "the run to complete", workers)
+        wait_until(
+            lambda: CollectionRun.objects.get(pk=run.pk).status == RunStatus.COMPLETED,
+            60,
+            "the run to complete",
+            workers,
+        )
         server_output = "".join(server.output)
 
     rows = ModelResponse.objects.filter(run=run)
     assert rows.filter(outcome="collected").count() > 0  # the key was sent and accepted
     with connection.cursor() as cursor:
         dumped = []
-        for table in ("evaluations_modelresponse", "evaluations_collectionrun", "evaluations_runtarget",
-                      "evaluations_endpoint", "audit_auditevent"):
+        for table in (
+            "evaluations_modelresponse",
+            "evaluations_collectionrun",
+            "evaluations_runtarget",
+            "evaluations_endpoint",
+            "audit_auditevent",
+        ):
             cursor.execute(f"SELECT row_to_json(t)::text FROM {table} t")  # noqa: S608 - fixed names
             dumped += [row[0] for row in cursor.fetchall()]
-    assert dumped and not any(SECRET in row for row in dumped)
+    assert dumped
+    assert not any(SECRET in row for row in dumped)
     log = workers.output()
     assert "run_execute" in log  # the log really captured the worker's DEBUG output
     assert SECRET not in log

@@ -16,34 +16,35 @@ pytestmark = pytest.mark.django_db
 
 # {run}, {response}: an existing run and one of its responses; {missing}: ids that do not exist.
 PAGE_TABLE: dict[str, tuple[object, ...]] = {
-    "/collection/":                               (LOGIN, 403, 403, 403, 200, 403),
-    "/collection/registry/":                      (LOGIN, 403, 403, 403, 200, 403),
-    "/collection/registry/endpoints/new/":        (LOGIN, 403, 403, 403, 200, 403),
-    "/collection/runs/new/":                      (LOGIN, 403, 403, 403, 200, 403),
-    "/collection/runs/{run}/":                    (LOGIN, 403, 403, 403, 200, 403),
-    "/collection/runs/{missing}/":                (LOGIN, 403, 403, 403, 404, 403),
-    "/collection/runs/{run}/responses/":          (LOGIN, 403, 403, 403, 200, 403),
+    "/collection/": (LOGIN, 403, 403, 403, 200, 403),
+    "/collection/registry/": (LOGIN, 403, 403, 403, 200, 403),
+    "/collection/registry/endpoints/new/": (LOGIN, 403, 403, 403, 200, 403),
+    "/collection/runs/new/": (LOGIN, 403, 403, 403, 200, 403),
+    "/collection/runs/{run}/": (LOGIN, 403, 403, 403, 200, 403),
+    "/collection/runs/{missing}/": (LOGIN, 403, 403, 403, 404, 403),
+    "/collection/runs/{run}/responses/": (LOGIN, 403, 403, 403, 200, 403),
     "/collection/runs/{run}/responses/{response}/": (LOGIN, 403, 403, 403, 200, 403),
     "/collection/runs/{other_run}/responses/{response}/": (LOGIN, 403, 403, 403, 404, 403),
-    "/collection/runs/{run}/export.jsonl":        (LOGIN, 403, 403, 403, 200, 403),
+    "/collection/runs/{run}/export.jsonl": (LOGIN, 403, 403, 403, 200, 403),
 }
 API_TABLE: dict[str, tuple[int, ...]] = {
-    "/api/v1/endpoints/":                  (403, 403, 403, 403, 200, 403),
-    "/api/v1/pipelines/":                  (403, 403, 403, 403, 200, 403),
-    "/api/v1/runs/":                       (403, 403, 403, 403, 200, 403),
-    "/api/v1/runs/{run}/":                 (403, 403, 403, 403, 200, 403),
-    "/api/v1/runs/{missing}/":             (403, 403, 403, 403, 404, 403),
-    "/api/v1/runs/{run}/export.csv/":      (403, 403, 403, 403, 200, 403),
-    "/api/v1/responses/":                  (403, 403, 403, 403, 200, 403),
-    "/api/v1/responses/{response}/":       (403, 403, 403, 403, 200, 403),
+    "/api/v1/endpoints/": (403, 403, 403, 403, 200, 403),
+    "/api/v1/pipelines/": (403, 403, 403, 403, 200, 403),
+    "/api/v1/runs/": (403, 403, 403, 403, 200, 403),
+    "/api/v1/runs/{run}/": (403, 403, 403, 403, 200, 403),
+    "/api/v1/runs/{missing}/": (403, 403, 403, 403, 404, 403),
+    "/api/v1/runs/{run}/export.csv/": (403, 403, 403, 403, 200, 403),
+    "/api/v1/responses/": (403, 403, 403, 403, 200, 403),
+    "/api/v1/responses/{response}/": (403, 403, 403, 403, 200, 403),
 }
 
 
 @pytest.fixture
 def objects() -> dict[str, int]:
     QueryFactory.create_batch(2)
-    endpoint = services.endpoint_create(actor=None, slug="m", name="M", base_url="http://127.0.0.1:9/v1",
-                                        model_name="secret-model-name")
+    endpoint = services.endpoint_create(
+        actor=None, slug="m", name="M", base_url="http://127.0.0.1:9/v1", model_name="secret-model-name"
+    )
     owner = UserFactory(role=Role.MAINTAINER)
     run = services.run_create(actor=owner, name="r", queries=Query.objects.all(), targets=[endpoint])
     other = services.run_create(actor=owner, name="other", queries=Query.objects.all(), targets=[endpoint])
@@ -56,7 +57,7 @@ def _url(path: str, objects: dict[str, int]) -> str:
 
 
 @pytest.mark.parametrize(("role", "path", "expected"), _cases({**PAGE_TABLE, **API_TABLE}, ROLES))
-def test_session(client: Client, make_user, objects, role: object, path: str, expected: object) -> None:  # noqa: ANN001
+def test_session(client: Client, make_user, objects, role: object, path: str, expected: object) -> None:
     if role != "anonymous":
         client.force_login(make_user(role))
     url = _url(path, objects)
@@ -72,7 +73,7 @@ def test_session(client: Client, make_user, objects, role: object, path: str, ex
 
 
 @pytest.mark.parametrize(("role", "path", "expected"), _cases(API_TABLE, ROLES[1:]))
-def test_api_with_token(client: Client, make_user, objects, role: object, path: str, expected: int) -> None:  # noqa: ANN001
+def test_api_with_token(client: Client, make_user, objects, role: object, path: str, expected: int) -> None:
     token = Token.objects.create(user=make_user(role))
     response = client.get(_url(path, objects), HTTP_AUTHORIZATION=f"Token {token.key}")
     _read(response)
@@ -81,7 +82,7 @@ def test_api_with_token(client: Client, make_user, objects, role: object, path: 
 
 @pytest.mark.parametrize("action", ["start", "pause", "resume", "cancel", "retry-failed"])
 @pytest.mark.parametrize("role", [Role.RESEARCHER, Role.CLINICIAN, Role.ADJUDICATOR, Role.DATA_COMMITTEE])
-def test_only_maintainers_steer_runs(client: Client, make_user, objects, role: Role, action: str) -> None:  # noqa: ANN001
+def test_only_maintainers_steer_runs(client: Client, make_user, objects, role: Role, action: str) -> None:
     client.force_login(make_user(role))
     before = CollectionRun.objects.get(pk=objects["run"]).status
     page = client.post(f"/collection/runs/{objects['run']}/{action}/")

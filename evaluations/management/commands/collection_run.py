@@ -109,13 +109,23 @@ class Command(BaseCommand):
             selection = {**selection, "external_ids": ids}
         actor = self._actor(options["actor"])
         run = services.run_create(
-            actor=actor, name=options["name"], queries=queries, targets=targets, samples=options["samples"],
-            parameters={k: options.get(k) for k in ("temperature", "top_p", "max_tokens", "seed", "system_prompt")},
-            selection=selection, concurrency=options["concurrency"], max_attempts=options["max_attempts"],
+            actor=actor,
+            name=options["name"],
+            queries=queries,
+            targets=targets,
+            samples=options["samples"],
+            parameters={
+                k: options.get(k) for k in ("temperature", "top_p", "max_tokens", "seed", "system_prompt")
+            },
+            selection=selection,
+            concurrency=options["concurrency"],
+            max_attempts=options["max_attempts"],
         )
         if options["start"]:
             run = services.run_start(run=run, actor=actor)
-        self.stdout.write(f"run {run.pk}: {run.status}, {ModelResponse.objects.filter(run=run).count()} items")
+        self.stdout.write(
+            f"run {run.pk}: {run.status}, {ModelResponse.objects.filter(run=run).count()} items"
+        )
 
     @staticmethod
     def _missing(kind: str, slug: str) -> Any:
