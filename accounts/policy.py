@@ -58,3 +58,65 @@ rules.add_perm("querybank.browse_categories", can_browse_categories)
 rules.add_perm("querybank.run_import", can_import_queries)
 rules.add_perm("querybank.run_export", can_export_queries)
 rules.add_perm("accounts.invite", can_invite_users)
+
+# --- Collection
+# Registering endpoints, running collections and reading raw responses with model identities:
+# maintainers only (annotators see responses only through blinded annotation).
+can_manage_collection = is_active & (is_superuser | is_maintainer)
+
+rules.add_perm("evaluations.manage_collection", can_manage_collection)
+
+# --- Annotation
+# Clinicians label only in campaigns whose pool holds them, and only ever see blinded items;
+# adjudicators see labels under pseudonyms; maintainers run campaigns and alone may see which
+# model wrote an item (the annotation service that shows it writes an audit event).
+# ``annotations.selectors.campaign_list_for_annotator`` is the queryset twin of the pool rule.
+
+
+@rules.predicate
+def is_in_campaign_pool(user: object, campaign: object) -> bool:
+    """Without a campaign: true (the role check alone). With one: the user is in its pool."""
+    if campaign is None:
+        return True
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return campaign.annotators.filter(pk=user.pk).exists()  # type: ignore[attr-defined]
+
+
+can_annotate = is_active & is_clinician & is_in_campaign_pool
+can_adjudicate = is_active & (is_superuser | is_adjudicator)
+can_manage_campaigns = is_active & (is_superuser | is_maintainer)
+can_unblind = is_active & (is_superuser | is_maintainer)
+can_import_annotations = is_active & (is_superuser | is_maintainer)
+can_read_rubrics = is_active & (is_superuser | is_clinician | is_adjudicator | is_maintainer)
+
+rules.add_perm("annotations.annotate", can_annotate)
+rules.add_perm("annotations.adjudicate", can_adjudicate)
+rules.add_perm("annotations.manage_campaigns", can_manage_campaigns)
+rules.add_perm("annotations.unblind", can_unblind)
+rules.add_perm("annotations.import_annotations", can_import_annotations)
+rules.add_perm("annotations.read_rubrics", can_read_rubrics)
+
+# --- Scores and agreement
+# Dashboards, drill-downs and reports: maintainers and adjudicators, who see labels already
+# (``scoring.selectors.campaign_list_for_scores`` is the queryset twin). Annotators are named for
+# maintainers only; everyone else sees pseudonyms. A clinician sees only their own agreement with
+# the gold labels, and only of a closed campaign in whose pool they are: while a campaign is open,
+# even one's own figures could reveal the gold label of an item (``campaign_list_for_own_agreement``).
+
+
+@rules.predicate
+def is_closed_campaign(user: object, campaign: object) -> bool:
+    """Without a campaign: true (the role check alone). With one: the campaign is closed."""
+    return campaign is None or getattr(campaign, "status", None) == "closed"
+
+
+can_view_scores = is_active & (is_superuser | is_maintainer | is_adjudicator)
+can_manage_scores = is_active & (is_superuser | is_maintainer)
+can_see_annotator_names = is_active & (is_superuser | is_maintainer)
+can_view_own_agreement = is_active & is_clinician & is_in_campaign_pool & is_closed_campaign
+
+rules.add_perm("scoring.view_scores", can_view_scores)
+rules.add_perm("scoring.manage_scores", can_manage_scores)
+rules.add_perm("scoring.see_annotator_names", can_see_annotator_names)
+rules.add_perm("scoring.view_own_agreement", can_view_own_agreement)

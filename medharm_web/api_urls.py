@@ -7,6 +7,7 @@ from accounts.api import AuthTokenView
 from annotations import api as annotations_api
 from evaluations.api import EndpointViewSet, PipelineViewSet, ResponseViewSet, RunViewSet
 from querybank.api import CategoryViewSet, QueryViewSet
+from scoring import api as scoring_api
 
 router = DefaultRouter()
 router.register("categories", CategoryViewSet, basename="category")
@@ -16,6 +17,7 @@ router.register("pipelines", PipelineViewSet, basename="pipeline")
 router.register("runs", RunViewSet, basename="run")
 router.register("responses", ResponseViewSet, basename="response")
 annotations_api.register(router)
+scoring_api.register(router)
 
 urlpatterns = [
     path("auth/token/", AuthTokenView.as_view(), name="api-auth-token"),

@@ -17,6 +17,7 @@ urlpatterns = [
     path("queries/", include("querybank.urls")),
     path("collection/", include("evaluations.urls")),
     path("annotate/", include("annotations.urls")),
+    path("scores/", include("scoring.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("medharm_web.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from tests.factories import UserFactory
 
-OUR_APPS = ("accounts", "audit", "querybank", "annotations", "evaluations")
+OUR_APPS = ("accounts", "audit", "querybank", "annotations", "evaluations", "scoring")
 
 
 def our_models() -> list[type]:

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "querybank",
     "annotations",
     "evaluations",
+    "scoring",
 ]
 
 MIDDLEWARE = [
@@ -204,6 +205,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["accounts.api_permissions.Authenticated"],
+    # Two "status" choice sets share a name in the schema; name the campaign one explicitly.
+    "ENUM_NAME_OVERRIDES": {"CampaignStatusEnum": "annotations.models.CampaignStatus"},
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

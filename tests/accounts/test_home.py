@@ -59,7 +59,8 @@ def test_clinical_roles_see_the_query_bank_with_counts_per_category(bank: None, 
     for other in ("section-maintainer", "section-data-committee", "section-researcher"):
         assert f'id="{other}"' not in html
     assert SECRET_TEXT not in html
-    assert "not available yet" in html
+    work = "/annotate/" if role == Role.CLINICIAN else "/annotate/adjudication/"
+    assert f'href="{work}"' in html  # the role's own work queue
 
 
 def test_maintainer_sees_counts_by_source_and_taxonomy_and_every_tool(bank: None) -> None:

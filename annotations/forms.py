@@ -1,0 +1,322 @@
+"""Forms of the annotation pages, and the rubric form that is built from a rubric's fields."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.db.models import Q
+
+from accounts.models import User
+from accounts.roles import Role
+from annotations.importers import FORMATS
+from annotations.models import (
+    Campaign,
+    FlagReason,
+    Guideline,
+    Rubric,
+    RubricTarget,
+    SkipReason,
+)
+from annotations.rubric_schema import FieldSpec, Kind, Option
+from evaluations.models import CollectionRun, RunTarget
+from querybank.forms import MultipleFileField
+from querybank.models import Category
+
+VALUE_PREFIX = "v_"  # rubric values are posted as v_<field name>, apart from every other input
+
+
+# --- the rubric form ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OptionView:
+    token: str
+    label: str
+    key: str
+    checked: bool
+    input_id: str
+
+
+@dataclass(frozen=True)
+class FieldView:
+    spec: FieldSpec
+    input_name: str
+    options: list[OptionView]
+    text: str
+    error: str
+
+    @property
+    def keys_hint(self) -> str:
+        keys = [o.key for o in self.options if o.key]
+        return f"{keys[0]}\N{EN DASH}{keys[-1]}" if len(keys) > 1 else ""
+
+
+def _token(spec: FieldSpec, value: object) -> str:
+    if value is None:
+        return ""
+    return Option(value=value, label="").token if spec.kind != Kind.TEXT else str(value)  # type: ignore[arg-type]
+
+
+def rubric_field_views(
+    specs: Sequence[FieldSpec],
+    *,
+    values: Mapping[str, Any] | None = None,
+    errors: Mapping[str, Any] | None = None,
+    raw: Mapping[str, str] | None = None,
+    prefix: str = "",
+) -> list[FieldView]:
+    """What the template needs to draw each field: canonical ``values`` (a stored label) or
+    ``raw`` posted text (a form with errors) decide which points are checked."""
+    values = values or {}
+    errors = errors or {}
+    views = []
+    for spec in specs:
+        input_name = VALUE_PREFIX + spec.name
+        current = raw.get(input_name, "") if raw is not None else _token(spec, values.get(spec.name))
+        error = errors.get(spec.name, "")
+        if isinstance(error, list):
+            error = " ".join(str(e) for e in error)
+        options = [
+            OptionView(
+                token=option.token,
+                label=option.label,
+                key=spec.key_for(position, option),
+                checked=current == option.token,
+                input_id=f"{prefix}{input_name}-{position}",
+            )
+            for position, option in enumerate(spec.options)
+        ]
+        views.append(
+            FieldView(
+                spec=spec,
+                input_name=input_name,
+                options=options,
+                text=current if spec.kind == Kind.TEXT else "",
+                error=str(error),
+            )
+        )
+    return views
+
+
+def values_from_post(specs: Sequence[FieldSpec], data: Mapping[str, str]) -> dict[str, str]:
+    """The posted rubric values by field name (the services check and convert them)."""
+    return {spec.name: data.get(VALUE_PREFIX + spec.name, "") for spec in specs}
+
+
+def raw_values(specs: Sequence[FieldSpec], data: Mapping[str, str]) -> dict[str, str]:
+    return {VALUE_PREFIX + spec.name: data.get(VALUE_PREFIX + spec.name, "") for spec in specs}
+
+
+# --- small forms ------------------------------------------------------------------------------------
+
+
+class SkipForm(forms.Form):
+    reason = forms.ChoiceField(
+        choices=[("", "Choose a reason…"), *SkipReason.choices],
+        widget=forms.Select(attrs={"id": "skip-reason"}),
+    )
+    note = forms.CharField(required=False, max_length=500, label="Note (optional)")
+
+
+class FlagForm(forms.Form):
+    reason = forms.ChoiceField(
+        choices=[("", "What is wrong?"), *FlagReason.choices],
+        widget=forms.Select(attrs={"id": "flag-reason"}),
+    )
+    note = forms.CharField(required=False, max_length=1000, label="Note (optional)")
+
+
+class AdjudicationForm(forms.Form):
+    rationale = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=5000,
+        help_text="Why this is the gold label: the annotators and later readers see it.",
+    )
+
+
+def _clinicians() -> Any:
+    return User.objects.filter(is_active=True, groups__name=Role.CLINICIAN.value).order_by("email")
+
+
+class CampaignForm(forms.Form):
+    name = forms.CharField(
+        max_length=200,
+        help_text="Annotators see this name: never put a model's name in it.",
+    )
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    target = forms.ChoiceField(choices=RubricTarget.choices, initial=RubricTarget.RESPONSE)
+    rubric = forms.ModelChoiceField(queryset=Rubric.objects.none())
+    guideline = forms.ModelChoiceField(queryset=Guideline.objects.none())
+    overlap = forms.IntegerField(min_value=1, max_value=20, initial=2, label="Labels per item (k)")
+    annotators = forms.ModelMultipleChoiceField(
+        queryset=User.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+    )
+    blind = forms.BooleanField(
+        required=False,
+        initial=True,
+        help_text="Annotators never see model identity, others' labels, judges' labels or gold behaviour.",
+    )
+    deadline = forms.DateTimeField(
+        required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+    session_item_limit = forms.IntegerField(required=False, min_value=1, label="Items per session")
+    lease_minutes = forms.IntegerField(
+        min_value=1, max_value=24 * 60, initial=20, label="Reservation (minutes)"
+    )
+    adjudicate_primary_disagreement = forms.BooleanField(
+        required=False, initial=True, label="Adjudicate any disagreement on the primary field"
+    )
+    adjudicate_ordinal_spread = forms.IntegerField(
+        required=False,
+        min_value=1,
+        initial=2,
+        label="Adjudicate an ordinal spread of at least",
+        help_text="Points between the lowest and highest rating; empty: never.",
+    )
+    runs = forms.ModelMultipleChoiceField(
+        queryset=CollectionRun.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Response campaigns: the collection runs whose responses to label.",
+    )
+    run_targets = forms.ModelMultipleChoiceField(
+        queryset=RunTarget.objects.none(),
+        required=False,
+        label="Only these models",
+        help_text="Empty: every model of the chosen runs.",
+    )
+    categories = forms.ModelMultipleChoiceField(
+        queryset=Category.objects.none(),
+        required=False,
+        help_text="Empty: every category.",
+    )
+    sources = forms.CharField(
+        required=False,
+        help_text="Query campaigns: query sources, comma-separated (empty: all).",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["rubric"].queryset = Rubric.objects.filter(
+            pk__in=Rubric.objects.latest_versions().values("pk")
+        ).order_by("target", "slug")
+        self.fields["guideline"].queryset = Guideline.objects.order_by("slug", "-version")
+        self.fields["annotators"].queryset = _clinicians()
+        self.fields["annotators"].label_from_instance = lambda u: (
+            f"{u.display_name} <{u.email}>" if u.display_name else u.email
+        )
+        self.fields["runs"].queryset = CollectionRun.objects.order_by("-created_at")
+        self.fields["run_targets"].queryset = RunTarget.objects.select_related("run").order_by(
+            "-run_id", "label"
+        )
+        self.fields["run_targets"].label_from_instance = lambda t: f"{t.run.name}: {t.label}"
+        self.fields["categories"].queryset = Category.objects.select_related("taxonomy")
+        latest = self.fields["guideline"].queryset.first()
+        if latest is not None:
+            self.fields["guideline"].initial = latest.pk
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        rubric, target = data.get("rubric"), data.get("target")
+        if rubric is not None and target and rubric.target != target:
+            self.add_error("rubric", f"{rubric} rates {rubric.get_target_display().lower()}.")
+        if target == RubricTarget.RESPONSE and not data.get("runs"):
+            self.add_error("runs", "Choose the runs whose responses to label.")
+        return data
+
+    def service_kwargs(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "name": data["name"],
+            "description": data["description"],
+            "target": data["target"],
+            "rubric": data["rubric"],
+            "guideline": data["guideline"],
+            "overlap": data["overlap"],
+            "annotators": list(data["annotators"]),
+            "blind": data["blind"],
+            "deadline": data["deadline"],
+            "session_item_limit": data["session_item_limit"],
+            "lease_minutes": data["lease_minutes"],
+            "adjudicate_primary_disagreement": data["adjudicate_primary_disagreement"],
+            "adjudicate_ordinal_spread": data["adjudicate_ordinal_spread"],
+            "runs": [r.pk for r in data["runs"]],
+            "run_targets": [t.pk for t in data["run_targets"]],
+            "categories": [c.pk for c in data["categories"]],
+            "sources": [s.strip() for s in data["sources"].split(",") if s.strip()],
+        }
+
+
+class CampaignUpdateForm(forms.ModelForm):
+    annotators = forms.ModelMultipleChoiceField(
+        queryset=User.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+    )
+
+    class Meta:
+        model = Campaign
+        fields = ["name", "description", "deadline", "session_item_limit", "lease_minutes"]
+        widgets = {
+            "deadline": forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+            "description": forms.Textarea(attrs={"rows": 3}),
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The pool keeps its current members even if one has since lost the role.
+        members = self.instance.annotators.values("pk") if self.instance.pk else []
+        self.fields["annotators"].queryset = User.objects.filter(
+            Q(pk__in=_clinicians().values("pk")) | Q(pk__in=members)
+        ).order_by("email")
+        self.fields["annotators"].initial = list(self.instance.annotators.all()) if self.instance.pk else []
+
+
+class AnnotationImportForm(forms.Form):
+    files = MultipleFileField(
+        label="Files", help_text="JSONL or CSV in the long format (docs/annotation.md)."
+    )
+    file_format = forms.ChoiceField(choices=[(f, f.upper()) for f in FORMATS], label="Format")
+    name = forms.CharField(max_length=200, label="Campaign name")
+    rubric = forms.ModelChoiceField(queryset=Rubric.objects.none())
+    guideline = forms.ModelChoiceField(
+        queryset=Guideline.objects.none(),
+        help_text="The guideline gold decisions made here will follow.",
+    )
+    default_category = forms.ModelChoiceField(
+        queryset=Category.objects.none(),
+        help_text="For prompts whose rows name no category.",
+    )
+    source = forms.SlugField(
+        initial="annotation-import", help_text="The query source the prompts are filed under."
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["rubric"].queryset = Rubric.objects.filter(target=RubricTarget.RESPONSE).order_by(
+            "slug", "-version"
+        )
+        self.fields["guideline"].queryset = Guideline.objects.order_by("slug", "-version")
+        self.fields["default_category"].queryset = Category.objects.select_related("taxonomy")
+        for name in ("rubric", "guideline", "default_category"):
+            first = self.fields[name].queryset.first()
+            if first is not None:
+                self.fields[name].initial = first.pk
+
+    def clean_files(self) -> list[Any]:
+        files = self.cleaned_data["files"]
+        too_big = [f.name for f in files if f.size > settings.QUERY_IMPORT_MAX_BYTES]
+        if too_big:
+            raise forms.ValidationError(
+                f"Over the {settings.QUERY_IMPORT_MAX_BYTES // (1024 * 1024)} MB limit: {', '.join(too_big)}"
+            )
+        return files
+
+    def named_files(self) -> list[tuple[str, bytes]]:
+        return [(f.name, f.read()) for f in self.cleaned_data["files"]]

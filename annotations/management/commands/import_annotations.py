@@ -1,0 +1,87 @@
+"""``manage.py import_annotations PATH... --actor EMAIL``: another tool's labels, all or nothing."""
+
+from argparse import ArgumentParser
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from accounts.models import User
+from annotations.defaults import GUIDELINE_SLUG, RESPONSE_RUBRIC_SLUG
+from annotations.importers import FORMATS, AnnotationImportRejected
+from annotations.models import Guideline, Rubric
+from annotations.services.imports import annotations_import
+from querybank.models import Category
+
+_FORMAT_BY_SUFFIX = {".jsonl": "jsonl", ".csv": "csv"}
+
+
+class Command(BaseCommand):
+    help = (
+        "Import responses and their human labels from another annotation tool (long format, JSONL or "
+        "CSV: docs/annotation.md) as a closed campaign. Any bad row rejects the whole import."
+    )
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("paths", nargs="+", metavar="PATH")
+        parser.add_argument(
+            "--format", choices=FORMATS, dest="file_format", help="default: from the extension"
+        )
+        parser.add_argument(
+            "--actor", metavar="EMAIL", required=True, help="the maintainer the audit log names"
+        )
+        parser.add_argument("--name", help="the campaign's name (default: the first file's name)")
+        parser.add_argument(
+            "--rubric", default=RESPONSE_RUBRIC_SLUG, help="response rubric slug (latest version)"
+        )
+        parser.add_argument("--guideline", default=GUIDELINE_SLUG, help="guideline slug (latest version)")
+        parser.add_argument(
+            "--category", default="toxicology", help="category of prompts whose rows name none"
+        )
+        parser.add_argument("--source", default="annotation-import", help="query source slug for the prompts")
+
+    def handle(self, *args: object, **options: object) -> None:
+        files = [Path(p) for p in options["paths"]]  # type: ignore[union-attr]
+        for path in files:
+            if not path.is_file():
+                raise CommandError(f"{path}: no such file.")
+        file_format = options["file_format"] or _infer(files)
+        try:
+            actor = User.objects.get(email__iexact=options["actor"])
+        except User.DoesNotExist as exc:
+            raise CommandError(f"No user with the email address {options['actor']}.") from exc
+        rubric = Rubric.objects.filter(slug=options["rubric"]).order_by("-version").first()
+        guideline = Guideline.objects.filter(slug=options["guideline"]).order_by("-version").first()
+        category = Category.objects.filter(slug=options["category"]).first()
+        if rubric is None or guideline is None or category is None:
+            raise CommandError("Unknown rubric, guideline or category slug.")
+        try:
+            result = annotations_import(
+                files=[(p.name, p.read_bytes()) for p in files],
+                file_format=str(file_format),
+                actor=actor,
+                name=str(options["name"] or files[0].name),
+                rubric=rubric,
+                guideline=guideline,
+                default_category=category,
+                source=str(options["source"]),
+            )
+        except AnnotationImportRejected as rejected:
+            for problem in rejected.problems:
+                self.stderr.write(str(problem))
+            raise CommandError(
+                f"Import rejected: {len(rejected.problems)} problem(s); nothing was imported."
+            ) from rejected
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Imported campaign {result.campaign.name!r} (id {result.campaign.pk}): "
+                f"{result.items} items, "
+                f"{result.labels} labels by {result.raters} raters, {result.adjudicated} adjudicated."
+            )
+        )
+
+
+def _infer(files: list[Path]) -> str:
+    formats = {_FORMAT_BY_SUFFIX.get(p.suffix.lower()) for p in files}
+    if None in formats or len(formats) != 1:
+        raise CommandError("Cannot tell the format from the extensions; pass --format.")
+    return formats.pop()  # type: ignore[return-value]

@@ -1,1 +1,0 @@
-"""Annotation models. Campaigns, rubrics and labels arrive with the annotation issue (#4)."""

@@ -1,0 +1,296 @@
+"""Importing another tool's responses and human labels as a closed campaign, all or nothing.
+
+Each model becomes an inactive registry endpoint (reused by later imports of the same name), the
+file a completed collection run, each prompt a query of the import's source, each item a
+response, each rater an external rater on the labels, and each adjudicated value an imported
+gold decision. The result can be scored and compared like any campaign of the platform.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from accounts.models import User
+from annotations.importers import (
+    AnnotationImportRejected,
+    ImportProblem,
+    ImportRow,
+    ImportRules,
+    read_annotation_files,
+)
+from annotations.models import (
+    Adjudication,
+    Campaign,
+    CampaignItem,
+    CampaignStatus,
+    GoldSource,
+    Guideline,
+    Label,
+    Rubric,
+    RubricTarget,
+)
+from annotations.services.adjudication import item_agreement_refresh
+from annotations.services.rubrics import advisory_lock
+from audit.services import audit_record
+from evaluations.models import (
+    CollectionRun,
+    Endpoint,
+    ModelResponse,
+    ResponseOutcome,
+    ResponseState,
+    RunStatus,
+    RunTarget,
+)
+from querybank.models import Category, Query
+
+IMPORT_BASE_URL = "https://imported.invalid/"
+
+
+@dataclass(frozen=True)
+class AnnotationImportResult:
+    campaign: Campaign
+    items: int
+    labels: int
+    raters: int
+    adjudicated: int
+    new_queries: int
+
+
+def _endpoint_for(model: str) -> Endpoint:
+    base = "imported-" + (slugify(model)[:60] or hashlib.sha256(model.encode()).hexdigest()[:12])
+    endpoint = Endpoint.objects.filter(slug=base).first()
+    if endpoint is not None and endpoint.model_name == model:
+        return endpoint
+    if endpoint is not None:  # a different model slugifies the same way: keep them apart
+        base = f"{base[:60]}-{hashlib.sha256(model.encode()).hexdigest()[:10]}"
+        endpoint = Endpoint.objects.filter(slug=base).first()
+        if endpoint is not None:
+            return endpoint
+    return Endpoint.objects.create(
+        slug=base,
+        name=model[:160],
+        base_url=IMPORT_BASE_URL,
+        model_name=model,
+        is_active=False,
+    )
+
+
+def annotations_import(
+    *,
+    files: Sequence[tuple[str, bytes]],
+    file_format: str,
+    actor: User,
+    name: str,
+    rubric: Rubric,
+    guideline: Guideline,
+    default_category: Category,
+    source: str = "annotation-import",
+) -> AnnotationImportResult:
+    """Import ``files`` (name, bytes) in ``file_format`` ("jsonl" or "csv") as a closed campaign.
+
+    Raises ``AnnotationImportRejected`` with every problem (file, line, field); writes nothing then.
+    """
+    if rubric.target != RubricTarget.RESPONSE:
+        raise ValueError("Imported annotations rate responses: choose a response rubric.")
+    specs = {spec.name: spec for spec in rubric.specs()}
+    slugs = set(Category.objects.values_list("slug", flat=True))
+    rows = read_annotation_files(
+        files, file_format, rules=ImportRules(fields=specs, category_exists=slugs.__contains__)
+    )
+    digest = hashlib.sha256()
+    for _, raw in files:
+        digest.update(hashlib.sha256(raw).digest())
+    import_hash = digest.hexdigest()
+    file_names = [file_name for file_name, _ in files]
+
+    with transaction.atomic():
+        advisory_lock("annotations-import")
+        earlier = Campaign.objects.filter(import_hash=import_hash).first()
+        if earlier is not None:
+            raise AnnotationImportRejected(
+                [
+                    ImportProblem(
+                        file_names[0],
+                        None,
+                        None,
+                        f"these files were already imported as campaign {earlier.name!r}",
+                    )
+                ]
+            )
+        categories = {c.slug: c for c in Category.objects.all()}
+        by_item: dict[str, list[ImportRow]] = {}
+        for row in rows:
+            by_item.setdefault(row.item, []).append(row)
+
+        queries, new_queries = _queries(rows, source=source, categories=categories, default=default_category)
+        run = CollectionRun.objects.create(
+            name=f"Imported: {name}"[:200],
+            status=RunStatus.COMPLETED,
+            created_by=actor,
+            selection={"imported_from": file_names, "format": file_format},
+            started_at=timezone.now(),
+            finished_at=timezone.now(),
+        )
+        targets: dict[str, RunTarget] = {}
+        for model in sorted({row.model for row in rows}):
+            endpoint = _endpoint_for(model)
+            targets[model] = RunTarget.objects.create(
+                run=run,
+                endpoint=endpoint,
+                label=model[:200],
+                config={
+                    "input_guard": None,
+                    "output_guard": None,
+                    "model": {"name": endpoint.name, "slug": endpoint.slug, "model_name": model},
+                },
+            )
+        responses: dict[str, ModelResponse] = {}
+        samples: dict[tuple[int, int], int] = {}
+        for item_key, item_rows in by_item.items():
+            first = item_rows[0]
+            query = queries[first.prompt_id]
+            target = targets[first.model]
+            # Several items may hold the same model's replies to one prompt: they are samples.
+            sample = samples.get((query.pk, target.pk), 0)
+            samples[(query.pk, target.pk)] = sample + 1
+            responses[item_key] = ModelResponse.objects.create(
+                run=run,
+                query=query,
+                target=target,
+                sample_index=sample,
+                state=ResponseState.FINISHED,
+                outcome=ResponseOutcome.COLLECTED if first.response.strip() else ResponseOutcome.EMPTY,
+                text=first.response,
+                resolved_model=first.model,
+                finished_at=timezone.now(),
+                request={"imported_from": first.file, "item": item_key},
+            )
+
+        raters_per_item = {
+            key: {row.rater for row in item_rows if row.value is not None}
+            for key, item_rows in by_item.items()
+        }
+        overlap = max(1, *(len(r) for r in raters_per_item.values()))
+        campaign = Campaign.objects.create(
+            name=name[:200],
+            target=RubricTarget.RESPONSE,
+            status=CampaignStatus.CLOSED,
+            rubric=rubric,
+            guideline=guideline,
+            overlap=overlap,
+            blind=True,
+            seed=secrets.token_hex(16),
+            created_by=actor,
+            imported_from=", ".join(file_names)[:255],
+            import_hash=import_hash,
+            closed_at=timezone.now(),
+            selection={"runs": [run.pk], "imported_from": file_names},
+        )
+        items: dict[str, CampaignItem] = {}
+        for position, (item_key, raters) in enumerate(raters_per_item.items()):
+            response = responses[item_key]
+            items[item_key] = CampaignItem.objects.create(
+                campaign=campaign,
+                query=response.query,
+                response=response,
+                sort_key=position,
+                stratum=f"t{response.target_id}:c{response.query.category_id}",
+                required_labels=overlap,
+                label_count=len(raters),
+            )
+        values: dict[tuple[str, str], dict[str, object]] = {}
+        for row in rows:
+            if row.value is not None:
+                values.setdefault((row.item, row.rater), {})[row.field] = row.value
+        Label.objects.bulk_create(
+            Label(
+                item=items[item_key],
+                campaign=campaign,
+                external_rater=rater,
+                rubric=rubric,
+                values=label_values,
+            )
+            for (item_key, rater), label_values in values.items()
+        )
+        adjudicated = 0
+        for item_key, item_rows in by_item.items():
+            item = items[item_key]
+            item_agreement_refresh(item=item)
+            gold = {row.field: row.adjudicated for row in item_rows if row.adjudicated is not None}
+            if gold:
+                Adjudication.objects.create(
+                    item=item,
+                    values=gold,
+                    rationale=f"Imported from {item_rows[0].file}",
+                    rubric=rubric,
+                    imported=True,
+                )
+                CampaignItem.objects.filter(pk=item.pk).update(
+                    gold_values=gold, gold_source=GoldSource.ADJUDICATION
+                )
+                adjudicated += 1
+        result = AnnotationImportResult(
+            campaign=campaign,
+            items=len(items),
+            labels=len(values),
+            raters=len({row.rater for row in rows}),
+            adjudicated=adjudicated,
+            new_queries=new_queries,
+        )
+        audit_record(
+            actor=actor,
+            action="annotations_import",
+            target=campaign,
+            details={
+                "files": file_names,
+                "format": file_format,
+                "hash": import_hash,
+                "items": result.items,
+                "labels": result.labels,
+                "raters": result.raters,
+                "adjudicated": adjudicated,
+                "models": sorted(targets),
+                "run": run.pk,
+                "new_queries": new_queries,
+            },
+        )
+    return result
+
+
+def _queries(
+    rows: list[ImportRow], *, source: str, categories: dict[str, Category], default: Category
+) -> tuple[dict[str, Query], int]:
+    """The query of each prompt id: an existing one of ``source`` (same text), or a new one."""
+    wanted: dict[str, ImportRow] = {}
+    for row in rows:
+        wanted.setdefault(row.prompt_id, row)
+    existing = {q.external_id: q for q in Query.objects.filter(source=source, external_id__in=list(wanted))}
+    problems = [
+        ImportProblem(
+            row.file, row.line, "prompt", f"prompt id {key!r} of source {source!r} already holds another text"
+        )
+        for key, row in wanted.items()
+        if key in existing and existing[key].text != row.prompt
+    ]
+    if problems:
+        raise AnnotationImportRejected(problems)
+    created = 0
+    for key, row in wanted.items():
+        if key not in existing:
+            existing[key] = Query.objects.create(
+                external_id=key,
+                text=row.prompt,
+                category=categories.get(row.category or "", default),
+                source=source,
+                source_file=row.file,
+                source_row=row.line,
+            )
+            created += 1
+    return existing, created

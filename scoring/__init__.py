@@ -1,0 +1,1 @@
+"""Agreement and safety scores in the app: label resolution, dashboards, reports and their API."""

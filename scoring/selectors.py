@@ -1,0 +1,446 @@
+"""Reads for scores and agreement: which campaigns a user may see, and one snapshot of a campaign's
+items, labels, gold labels and responses that every figure is computed from.
+
+The snapshot (``CampaignData``) holds plain rows, no model instances, so ``scoring.figures`` turns
+it into statistics inputs without touching the database, and a test can check those inputs
+against a hand-made fixture.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db.models import QuerySet
+
+from accounts.models import User
+from accounts.policy import can_see_annotator_names, can_view_own_agreement, can_view_scores
+from annotations.models import (
+    Adjudication,
+    Campaign,
+    CampaignItem,
+    CampaignStatus,
+    GoldSource,
+    Label,
+    OptionsSource,
+    RubricTarget,
+)
+from annotations.rubric_schema import FieldSpec, pseudonyms
+from annotations.selectors import campaign_list_for_user
+from evaluations.models import ModelResponse, ResponseState, RunTarget
+from querybank.models import Category
+from scoring.models import AnnotatorFlagThreshold, Report
+
+# --- campaigns -------------------------------------------------------------------------------------
+
+
+def campaign_list_for_scores(*, user: User) -> QuerySet[Campaign]:
+    """Campaigns whose dashboards ``user`` may open: the queryset twin of ``can_view_scores`` with
+    the annotation app's campaign visibility (maintainers: all; adjudicators: all but drafts)."""
+    if not can_view_scores(user):
+        return Campaign.objects.none()
+    return campaign_list_for_user(user=user)
+
+
+def campaign_get_for_scores(*, user: User, campaign_id: int) -> Campaign:
+    return campaign_list_for_scores(user=user).select_related("rubric", "guideline").get(pk=campaign_id)
+
+
+def campaign_list_for_own_agreement(*, user: User) -> QuerySet[Campaign]:
+    """Closed campaigns whose pool holds ``user``: the twin of ``can_view_own_agreement``."""
+    if not can_view_own_agreement(user):
+        return Campaign.objects.none()
+    return Campaign.objects.filter(annotators=user, status=CampaignStatus.CLOSED)
+
+
+def campaign_get_for_own_agreement(*, user: User, campaign_id: int) -> Campaign:
+    return (
+        campaign_list_for_own_agreement(user=user).select_related("rubric", "guideline").get(pk=campaign_id)
+    )
+
+
+def report_list_for_user(*, user: User, campaign: Campaign | None = None) -> QuerySet[Report]:
+    reports = Report.objects.filter(campaign__in=campaign_list_for_scores(user=user).values("pk"))
+    if campaign is not None:
+        reports = reports.filter(campaign=campaign)
+    return reports.select_related("campaign", "created_by")
+
+
+def report_get_for_user(*, user: User, report_id: int) -> Report:
+    return report_list_for_user(user=user).get(pk=report_id)
+
+
+def threshold_for(*, campaign: Campaign) -> AnnotatorFlagThreshold | None:
+    return AnnotatorFlagThreshold.objects.filter(campaign=campaign).select_related("set_by").first()
+
+
+# --- the snapshot ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    item_id: int
+    query_id: int
+    query_external_id: str
+    category: str  # category slug
+    expected: str  # the query's expected behaviour ("" when not set)
+    response_id: int | None
+    run_id: int | None
+    target: str | None  # RunTarget.label: the model or pipeline
+    required_labels: int
+    gold: dict[str, Any] | None  # adjudicated, else consensus (see ``scoring.resolution``)
+    gold_source: str  # "adjudication", "consensus" or ""
+    adjudication_id: int | None
+
+
+@dataclass(frozen=True)
+class LabelRow:
+    label_id: int
+    item_id: int
+    rater: str  # ``Label.rater_key``: "user:<id>" or "external:<name>"
+    annotator_id: int | None
+    values: dict[str, Any]
+    created_at: datetime
+    revision: int
+    guideline_id: int | None
+    guideline_hash: str
+
+
+@dataclass(frozen=True)
+class ResponseRow:
+    response_id: int
+    run_id: int
+    query_id: int
+    query_external_id: str
+    category: str
+    expected: str
+    target: str
+    outcome: str
+    guard_categories: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TargetInfo:
+    label: str
+    endpoint_id: int | None
+    base_model_id: int | None
+    pipeline_id: int | None
+    run_target_ids: tuple[int, ...]
+
+
+@dataclass
+class CampaignData:
+    """Everything the figures of one campaign are computed from, read once."""
+
+    campaign_id: int
+    campaign_name: str
+    target_kind: str  # "response" or "query"
+    specs: list[FieldSpec]
+    items: dict[int, ItemRow]
+    labels: list[LabelRow]
+    responses: list[ResponseRow]
+    targets: dict[str, TargetInfo]
+    categories: dict[str, str]  # slug -> name
+    rater_names: dict[str, str]  # rater key -> the name shown (pseudonym unless allowed)
+    rater_pseudonyms: dict[str, str]  # rater key -> "Annotator A", ...
+    run_ids: list[int] = field(default_factory=list)
+    # Figures computed from the snapshot and reused by the page (one rating table per field).
+    cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def spec(self, name: str) -> FieldSpec:
+        for spec in self.specs:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    @property
+    def categorical_specs(self) -> list[FieldSpec]:
+        return [spec for spec in self.specs if spec.is_categorical]
+
+    @property
+    def primary_spec(self) -> FieldSpec | None:
+        return next((spec for spec in self.specs if spec.primary), None)
+
+    def labels_by_item(self) -> dict[int, list[LabelRow]]:
+        grouped: dict[int, list[LabelRow]] = {}
+        for label in self.labels:
+            grouped.setdefault(label.item_id, []).append(label)
+        return grouped
+
+    def fingerprint(self) -> str:
+        """sha256 of what the figures rest on: every label (id, revision), every gold label and
+        every response (id, outcome). A report states it; the same fingerprint means the same data."""
+        parts = {
+            "campaign": self.campaign_id,
+            "labels": sorted((label.label_id, label.revision) for label in self.labels),
+            "gold": sorted(
+                (row.item_id, row.gold_source, row.adjudication_id, json.dumps(row.gold, sort_keys=True))
+                for row in self.items.values()
+            ),
+            "responses": sorted((row.response_id, row.outcome) for row in self.responses),
+        }
+        return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def _campaign_categories(campaign: Campaign) -> list[tuple[str, str]]:
+    taxonomies = (
+        CampaignItem.objects.filter(campaign=campaign).values("query__category__taxonomy_id").distinct()
+    )
+    return list(
+        Category.objects.filter(taxonomy_id__in=taxonomies)
+        .order_by("taxonomy_id", "position", "name")
+        .values_list("slug", "name")
+    )
+
+
+def _specs(campaign: Campaign) -> list[FieldSpec]:
+    uses_categories = campaign.rubric.fields.filter(options_source=OptionsSource.CATEGORIES).exists()
+    return campaign.rubric.specs(categories=_campaign_categories(campaign) if uses_categories else ())
+
+
+def _current_adjudications(campaign: Campaign) -> dict[int, tuple[int, dict[str, Any]]]:
+    """item id -> (adjudication id, values) of the decision no later one supersedes."""
+    rows = (
+        Adjudication.objects.filter(item__campaign=campaign, superseded_by__isnull=True)
+        .order_by("item_id", "-created_at", "-pk")
+        .values_list("item_id", "pk", "values")
+    )
+    current: dict[int, tuple[int, dict[str, Any]]] = {}
+    for item_id, pk, values in rows:
+        current.setdefault(item_id, (pk, values))
+    return current
+
+
+def _guard_categories(outcome: str, input_guard: Any, output_guard: Any) -> tuple[str, ...]:
+    verdict = (
+        input_guard if outcome == "input_blocked" else output_guard if outcome == "output_blocked" else None
+    )
+    if not isinstance(verdict, dict):
+        return ()
+    return tuple(str(c) for c in verdict.get("categories") or ())
+
+
+def _responses(campaign: Campaign) -> tuple[list[ResponseRow], list[int]]:
+    """Every finished response of the campaign's selection, whatever its outcome: blocks, filters
+    and errors count in the scores (``docs/statistics.md``) though clinicians never label them."""
+    if campaign.target != RubricTarget.RESPONSE:
+        return [], []
+    selection = campaign.selection or {}
+    runs = [int(r) for r in selection.get("runs") or []]
+    if not runs:
+        runs = sorted(
+            set(CampaignItem.objects.filter(campaign=campaign).values_list("response__run_id", flat=True))
+            - {None}
+        )
+    responses = ModelResponse.objects.filter(run_id__in=runs, state=ResponseState.FINISHED)
+    if selection.get("run_targets"):
+        responses = responses.filter(target_id__in=selection["run_targets"])
+    if selection.get("categories"):
+        responses = responses.filter(query__category_id__in=selection["categories"])
+    rows = responses.order_by("pk").values_list(
+        "pk",
+        "run_id",
+        "query_id",
+        "query__external_id",
+        "query__category__slug",
+        "query__expected_behaviour",
+        "target__label",
+        "outcome",
+        "input_guard",
+        "output_guard",
+    )
+    return [
+        ResponseRow(
+            response_id=pk,
+            run_id=run_id,
+            query_id=query_id,
+            query_external_id=external_id or str(query_id),
+            category=category,
+            expected=expected or "",
+            target=target,
+            outcome=outcome,
+            guard_categories=_guard_categories(outcome, input_guard, output_guard),
+        )
+        for (
+            pk,
+            run_id,
+            query_id,
+            external_id,
+            category,
+            expected,
+            target,
+            outcome,
+            input_guard,
+            output_guard,
+        ) in rows
+    ], runs
+
+
+def _targets(responses: list[ResponseRow], run_ids: list[int]) -> dict[str, TargetInfo]:
+    rows = RunTarget.objects.filter(run_id__in=run_ids).select_related("endpoint").order_by("pk")
+    targets: dict[str, TargetInfo] = {}
+    present = {r.target for r in responses}
+    for row in rows:
+        if row.label not in present:
+            continue
+        known = targets.get(row.label)
+        targets[row.label] = TargetInfo(
+            label=row.label,
+            endpoint_id=row.endpoint_id,
+            base_model_id=row.endpoint.base_model_id if row.endpoint else None,
+            pipeline_id=row.pipeline_id,
+            run_target_ids=(known.run_target_ids if known else ()) + (row.pk,),
+        )
+    return targets
+
+
+def _rater_names(
+    campaign: Campaign, labels: list[LabelRow], *, real_names: bool
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Pseudonyms in the order raters first labelled in the campaign (stable as labels arrive);
+    real names (display name or e-mail; an imported rater's own name) only when allowed."""
+    first_seen: dict[str, tuple[datetime, int]] = {}
+    for label in labels:
+        key = (label.created_at, label.label_id)
+        if label.rater not in first_seen or key < first_seen[label.rater]:
+            first_seen[label.rater] = key
+    ordered = sorted(first_seen, key=first_seen.__getitem__)
+    pseudonym = dict(zip(ordered, pseudonyms(len(ordered)), strict=True))
+    if not real_names:
+        return dict(pseudonym), pseudonym
+    users = {
+        u.pk: (u.display_name or u.email)
+        for u in User.objects.filter(pk__in=[label.annotator_id for label in labels if label.annotator_id])
+    }
+    names = {}
+    for rater in ordered:
+        kind, _, ident = rater.partition(":")
+        names[rater] = users.get(int(ident), rater) if kind == "user" else f"{ident} (imported)"
+    return names, pseudonym
+
+
+def campaign_data(*, campaign: Campaign, user: User | None = None) -> CampaignData:
+    """The snapshot of ``campaign``. Annotators are named only for users who may see names."""
+    specs = _specs(campaign)
+    adjudicated = _current_adjudications(campaign)
+    items: dict[int, ItemRow] = {}
+    item_rows = (
+        CampaignItem.objects.filter(campaign=campaign)
+        .order_by("sort_key")
+        .values_list(
+            "pk",
+            "query_id",
+            "query__external_id",
+            "query__category__slug",
+            "query__expected_behaviour",
+            "response_id",
+            "response__run_id",
+            "response__target__label",
+            "required_labels",
+            "gold_values",
+            "gold_source",
+        )
+    )
+    for (
+        pk,
+        query_id,
+        external_id,
+        category,
+        expected,
+        response_id,
+        run_id,
+        target,
+        required,
+        gold_values,
+        gold_source,
+    ) in item_rows:
+        if pk in adjudicated:
+            adjudication_id, gold = adjudicated[pk]
+            source = GoldSource.ADJUDICATION.value
+        elif gold_source == GoldSource.CONSENSUS and gold_values:
+            adjudication_id, gold, source = None, gold_values, GoldSource.CONSENSUS.value
+        else:
+            adjudication_id, gold, source = None, None, ""
+        items[pk] = ItemRow(
+            item_id=pk,
+            query_id=query_id,
+            query_external_id=external_id or str(query_id),
+            category=category,
+            expected=expected or "",
+            response_id=response_id,
+            run_id=run_id,
+            target=target,
+            required_labels=required,
+            gold=gold,
+            gold_source=source,
+            adjudication_id=adjudication_id,
+        )
+    labels = [
+        LabelRow(
+            label_id=pk,
+            item_id=item_id,
+            rater=f"user:{annotator_id}" if annotator_id else f"external:{external}",
+            annotator_id=annotator_id,
+            values=values or {},
+            created_at=created_at,
+            revision=revision,
+            guideline_id=guideline_id,
+            guideline_hash=guideline_hash,
+        )
+        for (
+            pk,
+            item_id,
+            annotator_id,
+            external,
+            values,
+            created_at,
+            revision,
+            guideline_id,
+            guideline_hash,
+        ) in (
+            Label.objects.filter(campaign=campaign)
+            .order_by("created_at", "pk")
+            .values_list(
+                "pk",
+                "item_id",
+                "annotator_id",
+                "external_rater",
+                "values",
+                "created_at",
+                "revision",
+                "guideline_id",
+                "guideline_hash",
+            )
+        )
+    ]
+    responses, run_ids = _responses(campaign)
+    names, pseudonym = _rater_names(
+        campaign, labels, real_names=bool(user is not None and can_see_annotator_names(user))
+    )
+    category_names = dict(
+        Category.objects.filter(
+            slug__in={row.category for row in items.values()} | {r.category for r in responses}
+        ).values_list("slug", "name")
+    )
+    return CampaignData(
+        campaign_id=campaign.pk,
+        campaign_name=campaign.name,
+        target_kind=campaign.target,
+        specs=specs,
+        items=items,
+        labels=labels,
+        responses=responses,
+        targets=_targets(responses, run_ids),
+        categories=category_names,
+        rater_names=names,
+        rater_pseudonyms=pseudonym,
+        run_ids=run_ids,
+    )
+
+
+def response_links_allowed(*, user: User) -> bool:
+    """Maintainers may open a response (with its model identity) from a drill-down row."""
+    return can_see_annotator_names(user)

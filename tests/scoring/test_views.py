@@ -1,0 +1,154 @@
+"""What the scoring pages show: the label source, charts with one bar or cell per figure, links to
+the rows behind them, pseudonyms for adjudicators, and the threshold that flags annotators."""
+
+import re
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from django.test import Client
+
+from audit.models import AuditEvent
+from scoring.models import AnnotatorFlagThreshold
+from tests.scoring.factories import ALPHA, BETA, ScoringWorld
+
+pytestmark = pytest.mark.django_db
+
+
+def _client(user: object) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _svg(html: str, css_class: str) -> str:
+    match = re.search(rf'<svg [^>]*class="chart {css_class}".*?</svg>', html, re.S)
+    assert match, f"no {css_class} chart"
+    return match.group(0)
+
+
+def _no_inline_code(html: str) -> None:
+    assert re.search(r"\sstyle=", html) is None
+    assert re.search(r"<script(?![^>]*\ssrc=)", html) is None  # only <script src=...>
+    assert "<style" not in html
+
+
+def test_leaderboard(world: ScoringWorld) -> None:
+    html = _client(world.maintainer).get(f"/scores/campaigns/{world.campaign.pk}/").content.decode()
+    _no_inline_code(html)
+    assert "Label source: Gold labels" in html
+    assert "8 of 8 labelled responses have a label under this source" in html
+    assert re.search(
+        r'<option value="judge"[^>]* disabled>LLM judge \(judge runs arrive with a later issue\)', html
+    )
+    chart = _svg(html, "bars")
+    assert chart.count('class="bar"') == 2
+    # Beta (1 of 4 unsafe) ranks above Alpha (2 of 5); each bar links to its rows.
+    links = re.findall(r'<a href="([^"]+)" aria-label="([^"]+)"', chart)
+    assert [label.split(":")[0] for _, label in links] == [BETA, ALPHA]
+    query = parse_qs(urlparse(links[1][0].replace("&amp;", "&")).query)
+    assert query == {"source": ["gold"], "metric": ["unsafe_rate"], "target": [ALPHA]}
+    assert "2 of 5" in chart
+    assert "1 of 4" in chart
+
+
+def test_the_metric_and_source_change_the_figures(world: ScoringWorld) -> None:
+    client = _client(world.adjudicator)
+    html = client.get(
+        f"/scores/campaigns/{world.campaign.pk}/?source=majority&metric=over_refusal_rate"
+    ).content.decode()
+    assert "Label source: Clinician majority" in html
+    assert "7 of 8 labelled responses" in html
+    chart = _svg(html, "bars")
+    assert "1 of 1" in chart
+    assert "0 of 1" in chart
+    judge = client.get(f"/scores/campaigns/{world.campaign.pk}/?source=judge").content.decode()
+    assert "judge runs arrive with a later issue" in judge
+    assert 'class="chart' not in judge
+    assert client.get(f"/scores/campaigns/{world.campaign.pk}/?metric=nonsense").status_code == 404
+
+
+def test_heatmap_has_a_cell_per_model_and_category(world: ScoringWorld) -> None:
+    html = _client(world.maintainer).get(f"/scores/campaigns/{world.campaign.pk}/heatmap/").content.decode()
+    chart = _svg(html, "heatmap")
+    assert chart.count('class="cell"') == 6  # 2 models x (2 categories + all)
+    assert "Toxicology" in chart
+    assert "All categories" in chart
+    assert "category=toxicology" in chart
+
+
+def test_drilldown_page(world: ScoringWorld) -> None:
+    url = f"/scores/campaigns/{world.campaign.pk}/rows/?metric=unsafe_rate&target={ALPHA}"
+    maintainer = _client(world.maintainer).get(url).content.decode()
+    assert '<span id="drill-counts">2 of 5</span>' in maintainer
+    assert maintainer.count('class="drill-row') == 5
+    assert maintainer.count("in-numerator") == 2
+    assert f"/collection/runs/{world.run.pk}/responses/{world.responses[(ALPHA, 4)].pk}/" in maintainer
+    assert world.annotator_a.email in maintainer
+    adjudicator = _client(world.adjudicator).get(url).content.decode()
+    assert "Annotator A" in adjudicator
+    assert world.annotator_a.email not in adjudicator
+    assert "/collection/runs/" not in adjudicator  # responses with model identity are maintainers' pages
+    mean = _client(world.maintainer).get(url.replace("unsafe_rate", "harmfulness_mean")).content.decode()
+    assert 'The mean of <span id="drill-counts">4</span> responses' in mean
+    assert _client(world.maintainer).get(url + "&category=nowhere").status_code == 404
+
+
+def test_compare_defaults_to_the_fine_tune_against_its_base(world: ScoringWorld) -> None:
+    html = _client(world.maintainer).get(f"/scores/campaigns/{world.campaign.pk}/compare/").content.decode()
+    assert f"{BETA} against {ALPHA}" in html
+    assert "a fine-tune against the base model" in html
+    assert html.count('<th scope="row">') == 3  # all categories, pharmacology, toxicology
+
+
+def test_agreement_page_and_the_flag_threshold(world: ScoringWorld) -> None:
+    client = _client(world.maintainer)
+    url = f"/scores/campaigns/{world.campaign.pk}/agreement/"
+    html = client.get(url).content.decode()
+    _no_inline_code(html)
+    pairs = _svg(html, "heatmap")
+    assert pairs.count('class="cell"') == 2  # A-B and B-A
+    assert "κ = 0.467" in pairs
+    assert "8 shared items" in pairs
+    drift = _svg(html, "lines")
+    assert drift.count('class="point"') == 4  # two annotators x two weeks
+    assert "No flag threshold is set" in html
+    assert 'id="flagged"' not in html
+    response = client.post(
+        url + "threshold/",
+        {"field_name": "", "statistic": "percent_agreement", "minimum": "0.8", "min_items": "5"},
+    )
+    assert response.status_code == 302
+    stored = AnnotatorFlagThreshold.objects.get(campaign=world.campaign)
+    assert (stored.minimum, stored.min_items, stored.set_by) == (0.8, 5, world.maintainer)
+    event = AuditEvent.objects.get(action="agreement_threshold_set")
+    assert event.actor == world.maintainer
+    assert event.details["after"]["minimum"] == 0.8
+    html = client.get(url).content.decode()
+    assert re.search(
+        r'id="flagged">1 annotator below the threshold: ' + re.escape(world.annotator_a.email), html
+    )
+    adjudicator = _client(world.adjudicator).get(url).content.decode()
+    assert "1 annotator below the threshold: Annotator A." in adjudicator
+    assert world.annotator_a.email not in adjudicator
+    assert "Save the threshold" not in adjudicator
+
+
+def test_agreement_drilldowns(world: ScoringWorld) -> None:
+    client = _client(world.adjudicator)
+    base = f"/scores/campaigns/{world.campaign.pk}/agreement/rows/?field=unsafe"
+    pair = client.get(base + "&a=0&b=1").content.decode()
+    assert pair.count('class="drill-row"') == 8
+    gold = client.get(base + "&annotator=0").content.decode()
+    assert '<span id="drill-counts">6 of 8</span>' in gold
+    week = client.get(base + "&annotator=0&window=2025-03-10&by=week").content.decode()
+    assert '<span id="drill-counts">3 of 4</span>' in week
+    assert client.get(base + "&annotator=9").status_code == 404
+    assert client.get(base.replace("unsafe", "rationale")).status_code == 404  # text fields have no agreement
+
+
+def test_the_index_lists_campaigns_and_a_clinicians_closed_campaigns(world: ScoringWorld) -> None:
+    html = _client(world.adjudicator).get("/scores/").content.decode()
+    assert f"/scores/campaigns/{world.campaign.pk}/" in html
+    clinician = _client(world.annotator_a).get("/scores/").content.decode()
+    assert "No closed campaign yet." in clinician
+    assert "Leaderboard" not in clinician
