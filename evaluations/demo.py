@@ -1,10 +1,19 @@
-"""Demo registry: two models and a Llama Guard-style guard on the local mock model server, and a
-guarded pipeline, so the whole loop runs offline. Re-running changes nothing."""
+"""Demo registry and demo run: two models and a Llama Guard-style guard on the local mock model
+server, a guarded pipeline, and one collection run over the demo queries, so the whole loop runs
+offline. Re-running changes nothing."""
 
+import contextlib
+import urllib.request
 from typing import Any
+from urllib.parse import urlsplit
 
-from evaluations.models import Endpoint, EndpointFamily, GuardFormat, Pipeline
-from evaluations.services import endpoint_create, endpoint_update, pipeline_create
+from accounts.models import User
+from evaluations.collector import run_collect
+from evaluations.mock_server.app import MockServerConfig
+from evaluations.mock_server.runner import MockServerThread
+from evaluations.models import CollectionRun, Endpoint, EndpointFamily, GuardFormat, Pipeline
+from evaluations.services import endpoint_create, endpoint_update, pipeline_create, run_create, run_start
+from querybank.models import Query
 
 DEFAULT_MOCK_URL = "http://127.0.0.1:8765/v1"
 
@@ -67,3 +76,47 @@ def demo_registry_ensure(*, base_url: str = DEFAULT_MOCK_URL) -> int:
         )
         changed += 1
     return changed
+
+
+DEMO_RUN_NAME = "Demo collection"
+
+
+def _answers(base_url: str) -> bool:
+    try:
+        with urllib.request.urlopen(base_url.rstrip("/") + "/models", timeout=2):  # noqa: S310 - loopback
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def demo_run_ensure(*, actor: User, base_url: str = DEFAULT_MOCK_URL) -> CollectionRun:
+    """The demo queries x (general model, medical fine-tune, guarded pipeline), collected now.
+
+    Collected from the mock model server at ``base_url``; when none answers there, one is started
+    in this process for the duration (so ``seed_demo`` works before ``bin/serve`` starts its own).
+    The collector writes from its own thread, so call this outside any open transaction.
+    """
+    existing = CollectionRun.objects.filter(name=DEMO_RUN_NAME).first()
+    if existing is not None:
+        return existing
+    targets = [
+        Endpoint.objects.get(slug="demo-general"),
+        Endpoint.objects.get(slug="demo-medical"),
+        Pipeline.objects.get(slug="demo-guarded"),
+    ]
+    run = run_create(
+        actor=actor,
+        name=DEMO_RUN_NAME,
+        queries=Query.objects.filter(source="demo", status="active"),
+        targets=targets,
+        parameters={"temperature": 0.0, "seed": 1},
+        selection={"kind": "source", "source": "demo"},
+    )
+    run = run_start(run=run, actor=actor, dispatch=False)
+    with contextlib.ExitStack() as stack:
+        if not _answers(base_url):
+            port = urlsplit(base_url).port or 8765
+            stack.enter_context(MockServerThread(MockServerConfig(port=port, latency_ms=0)))
+        run_collect(run_id=run.pk)
+    run.refresh_from_db()
+    return run

@@ -21,8 +21,15 @@ from querybank.models import Category, ExpectedBehaviour, Query
 pytestmark = pytest.mark.django_db
 
 MEDHARM_CATEGORIES = {
-    "toxicology", "pharmacology", "covert-poisoning", "anesthesia", "fetal-harm",
-    "overdose-self-harm", "controlled-substances", "procedures-devices", "infectious-agents",
+    "toxicology",
+    "pharmacology",
+    "covert-poisoning",
+    "anesthesia",
+    "fetal-harm",
+    "overdose-self-harm",
+    "controlled-substances",
+    "procedures-devices",
+    "infectious-agents",
     "vulnerable-populations",
 }
 
@@ -59,8 +66,17 @@ def _dump() -> dict[str, object]:
         ),
         "queries": list(
             Query.objects.order_by("source", "external_id").values_list(
-                "source", "external_id", "text", "category__slug", "expected_behaviour", "severity",
-                "status", "source_file", "source_row", "created_at", "updated_at",
+                "source",
+                "external_id",
+                "text",
+                "category__slug",
+                "expected_behaviour",
+                "severity",
+                "status",
+                "source_file",
+                "source_row",
+                "created_at",
+                "updated_at",
             )
         ),
         "query_history": Query.history.count(),
@@ -69,8 +85,9 @@ def _dump() -> dict[str, object]:
 
 
 def _seed() -> str:
+    # The demo collection run and campaigns have their own test below (they need committed rows).
     out = StringIO()
-    call_command("seed_demo", stdout=out)
+    call_command("seed_demo", "--no-loop", stdout=out)
     return out.getvalue()
 
 
@@ -228,5 +245,56 @@ def test_demo_maintainer_logs_in_with_password_and_demo_totp_code() -> None:
 def test_seed_demo_refuses_production_settings(settings) -> None:
     settings.SETTINGS_MODULE = "medharm_web.settings.production"
     with pytest.raises(CommandError, match="production"):
-        call_command("seed_demo", stdout=StringIO())
+        call_command("seed_demo", "--no-loop", stdout=StringIO())
     assert not User.objects.filter(email__endswith="@demo.medharm.local").exists()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_demo_loop_collects_labels_adjudicates_and_is_idempotent() -> None:
+    """seed_demo's run (collected from a mock it starts itself) and its two campaigns: the open one
+    for live labelling, the closed one labelled through the services with every dispute decided."""
+    from annotations.models import Adjudication, Campaign, Label
+    from evaluations.models import CollectionRun, ModelResponse
+
+    out = StringIO()
+    model_url = f"http://127.0.0.1:{_free_port()}/v1"  # nothing answers there: seed_demo starts a mock
+    call_command("seed_demo", "--model-url", model_url, stdout=out)
+    run = CollectionRun.objects.get(name="Demo collection")
+    assert run.status == "completed"
+    assert ModelResponse.objects.filter(run=run).count() == 150  # 50 queries x 3 targets
+    assert not ModelResponse.objects.filter(run=run, outcome="error").exists()
+    live = Campaign.objects.get(name="Demo response campaign")
+    labelled = Campaign.objects.get(name="Demo labelled campaign")
+    assert (live.status, labelled.status) == ("open", "closed")
+    assert Label.objects.filter(campaign=live).count() == 0
+    items = labelled.items.count()
+    assert items == ModelResponse.objects.filter(run=run, outcome__in=["collected", "empty"]).count()
+    assert Label.objects.filter(campaign=labelled).count() == 2 * items
+    disputed = labelled.items.filter(disputed=True).count()
+    assert disputed > 0
+    assert Adjudication.objects.filter(item__campaign=labelled).count() == disputed
+    assert labelled.items.filter(gold_values__isnull=True).count() == 0
+    assert f"Demo collection run {run.pk} (completed, 150 responses)" in out.getvalue()
+
+    before = (
+        CollectionRun.objects.count(),
+        Label.objects.count(),
+        Adjudication.objects.count(),
+        AuditEvent.objects.count(),
+    )
+    call_command("seed_demo", "--model-url", model_url, stdout=StringIO())
+    after = (
+        CollectionRun.objects.count(),
+        Label.objects.count(),
+        Adjudication.objects.count(),
+        AuditEvent.objects.count(),
+    )
+    assert after == before
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

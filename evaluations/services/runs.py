@@ -163,7 +163,8 @@ def _transition(
 
 
 @transaction.atomic
-def run_start(*, run: CollectionRun, actor: User | None) -> CollectionRun:
+def run_start(*, run: CollectionRun, actor: User | None, dispatch: bool = True) -> CollectionRun:
+    """Queued → running. ``dispatch=False`` when the caller collects the run itself (seed_demo)."""
     run = _transition(
         run=run,
         actor=actor,
@@ -173,7 +174,8 @@ def run_start(*, run: CollectionRun, actor: User | None) -> CollectionRun:
         started_at=timezone.now(),
         heartbeat_at=timezone.now(),
     )
-    _dispatch(run)
+    if dispatch:
+        _dispatch(run)
     return run
 
 

@@ -18,7 +18,10 @@ from accounts.models import User
 from accounts.roles import Role
 from accounts.services import role_assign, role_remove
 from audit.services import audit_record
-from evaluations.demo import DEFAULT_MOCK_URL, demo_registry_ensure
+from annotations.demo import demo_campaigns_ensure
+from annotations.models import Campaign
+from evaluations.demo import DEFAULT_MOCK_URL, demo_registry_ensure, demo_run_ensure
+from evaluations.models import CollectionRun
 from querybank.demo import DEMO_QUERIES, DEMO_SOURCE, DEMO_SOURCE_FILE
 from querybank.models import Query, QueryStatus
 from querybank.services import queries_import
@@ -44,11 +47,18 @@ DEMO_USERS: tuple[DemoUser, ...] = (
     DemoUser(f"clinician2@{DEMO_DOMAIN}", "demo-clinician2-pass", Role.CLINICIAN, "Demo clinician B"),
     DemoUser(f"adjudicator@{DEMO_DOMAIN}", "demo-adjudicator-pass", Role.ADJUDICATOR, "Demo adjudicator"),
     DemoUser(
-        f"maintainer@{DEMO_DOMAIN}", "demo-maintainer-pass", Role.MAINTAINER, "Demo maintainer",
-        is_staff=True, totp_secret="MEDHARMDEMOMAINTAINERTOTPSECRET2",  # noqa: S106 - public demo secret
+        f"maintainer@{DEMO_DOMAIN}",
+        "demo-maintainer-pass",
+        Role.MAINTAINER,
+        "Demo maintainer",
+        is_staff=True,
+        totp_secret="MEDHARMDEMOMAINTAINERTOTPSECRET2",  # noqa: S106 - public demo secret
     ),
     DemoUser(
-        f"committee@{DEMO_DOMAIN}", "demo-committee-pass", Role.DATA_COMMITTEE, "Demo data committee",
+        f"committee@{DEMO_DOMAIN}",
+        "demo-committee-pass",
+        Role.DATA_COMMITTEE,
+        "Demo data committee",
         totp_secret="MEDHARMDEMODATACOMMITTEETOTPKEY2",  # noqa: S106 - public demo secret
     ),
     DemoUser(f"researcher@{DEMO_DOMAIN}", "demo-researcher-pass", Role.RESEARCHER, "Demo researcher"),
@@ -166,6 +176,23 @@ def _queries_ensure() -> tuple[int, int]:
     return result.created, result.updated
 
 
+def _loop_ensure(*, model_url: str) -> tuple[CollectionRun, list[Campaign]]:
+    """A demo collection run over the demo queries and the two demo campaigns over it."""
+
+    def demo_user(role: Role) -> list[User]:
+        return [User.objects.get(email=spec.email) for spec in DEMO_USERS if spec.role == role]
+
+    maintainer = demo_user(Role.MAINTAINER)[0]
+    run = demo_run_ensure(actor=maintainer, base_url=model_url)
+    campaigns = demo_campaigns_ensure(
+        run=run,
+        maintainer=maintainer,
+        clinicians=demo_user(Role.CLINICIAN),
+        adjudicator=demo_user(Role.ADJUDICATOR)[0],
+    )
+    return run, campaigns
+
+
 class Command(BaseCommand):
     help = "Create the demo users (one per role, printed logins) and 50 synthetic queries. Idempotent."
 
@@ -174,6 +201,11 @@ class Command(BaseCommand):
             "--allow-production",
             action="store_true",
             help="Run even under production settings (the demo passwords are public: local use only).",
+        )
+        parser.add_argument(
+            "--no-loop",
+            action="store_true",
+            help="Skip the demo collection run and the demo annotation campaigns.",
         )
         parser.add_argument(
             "--model-url",
@@ -196,14 +228,27 @@ class Command(BaseCommand):
                 audit_record(
                     actor=None,
                     action="demo_seed",
-                    details={"users": changed_users, "queries_created": created, "queries_updated": updated,
-                             "registry_changes": registry_changes},
+                    details={
+                        "users": changed_users,
+                        "queries_created": created,
+                        "queries_updated": updated,
+                        "registry_changes": registry_changes,
+                    },
                 )
+        # The demo run and campaigns come after the commit: the collector writes from its own thread.
+        loop = _loop_ensure(model_url=options["model_url"]) if not options["no_loop"] else None
         self.stdout.write(
             f"Demo data: {len(DEMO_USERS)} users ({len(changed_users)} created or updated), "
             f"{len(DEMO_QUERIES)} queries ({created} created, {updated} updated); "
             f"demo endpoints on {options['model_url']} ({registry_changes} changes)."
         )
+        if loop is not None:
+            run, campaigns = loop
+            self.stdout.write(
+                f"Demo collection run {run.pk} ({run.get_status_display().lower()}, "
+                f"{run.responses.count()} responses); campaigns: "
+                + ", ".join(f"{c.name} ({c.get_status_display().lower()})" for c in campaigns)
+            )
         self._print_logins()
 
     def _print_logins(self) -> None:
