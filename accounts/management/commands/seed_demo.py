@@ -17,9 +17,9 @@ from django.db import transaction
 from accounts.models import User
 from accounts.roles import Role
 from accounts.services import role_assign, role_remove
-from audit.services import audit_record
 from annotations.demo import demo_campaigns_ensure
 from annotations.models import Campaign
+from audit.services import audit_record
 from evaluations.demo import DEFAULT_MOCK_URL, demo_registry_ensure, demo_run_ensure
 from evaluations.models import CollectionRun
 from querybank.demo import DEMO_QUERIES, DEMO_SOURCE, DEMO_SOURCE_FILE
