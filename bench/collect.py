@@ -168,7 +168,7 @@ def main() -> None:
 
             started = time.perf_counter()
             CollectionRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING)
-            client = Celery(broker=REDIS_URL)
+            client = Celery(broker=REDIS_URL, set_as_current=False)
             client.send_task("evaluations.run_execute", args=[run.pk])
             while CollectionRun.objects.values_list("status", flat=True).get(pk=run.pk) == RunStatus.RUNNING:
                 time.sleep(0.25)

@@ -69,7 +69,10 @@ def test_a_real_worker_answers_ping(worker: tuple[subprocess.Popen[bytes], Path]
     process, log = worker
     # A client of its own, not the project app: test settings run tasks eagerly in-process, and
     # this test is about a message crossing Redis to another process.
-    client = Celery("medharm-test-client", broker=settings.REDIS_URL, backend=settings.REDIS_URL)
+    # Not the current app: shared tasks called later in the suite must keep the project's app.
+    client = Celery(
+        "medharm-test-client", broker=settings.REDIS_URL, backend=settings.REDIS_URL, set_as_current=False
+    )
     try:
         result = client.send_task("medharm.ping", queue="celery")
         try:

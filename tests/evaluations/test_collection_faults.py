@@ -168,7 +168,7 @@ def workers(redis_server: RedisServer, tmp_path: Path) -> Iterator[Workers]:
 
 
 def send_run(redis_url: str, run_id: int) -> None:
-    client = Celery(broker=redis_url)
+    client = Celery(broker=redis_url, set_as_current=False)  # never the app shared_task uses
     client.send_task("evaluations.run_execute", args=[run_id])
     client.close()
 
