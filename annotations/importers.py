@@ -14,10 +14,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from annotations.rubric_schema import FieldSpec
-from querybank.importers import ImportProblem, QueryImportRejected
-from querybank.importers import _csv_rows as csv_rows  # the same CSV and text decoding rules
-from querybank.importers import _decode as decode
-from querybank.importers import _jsonl_records as jsonl_records
+
+# The same text decoding and CSV/JSONL reading rules as the query import.
+from querybank.importers import ImportProblem, QueryImportRejected, csv_rows, decode, jsonl_records
 
 FORMATS = ("jsonl", "csv")
 REQUIRED = ("item", "model", "prompt", "response", "rater", "field", "value")

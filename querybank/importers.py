@@ -126,7 +126,7 @@ def read_query_files(
 # --- decoding -------------------------------------------------------------------------------------
 
 
-def _decode(name: str, raw: bytes, problems: list[ImportProblem]) -> str | None:
+def decode(name: str, raw: bytes, problems: list[ImportProblem]) -> str | None:
     """The file's text (a UTF-8 BOM is dropped), or ``None`` when there is nothing to read."""
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         problems.append(ImportProblem(name, None, None, "the file is UTF-16; save it as UTF-8"))
@@ -162,11 +162,11 @@ def _decode(name: str, raw: bytes, problems: list[ImportProblem]) -> str | None:
 def _read_schema_file(
     name: str, raw: bytes, file_format: str, rules: RowRules, problems: list[ImportProblem]
 ) -> Iterator[QueryRow]:
-    text = _decode(name, raw, problems)
+    text = decode(name, raw, problems)
     if text is None:
         return
     records = (
-        _jsonl_records(name, text, problems) if file_format == "jsonl" else _csv_records(name, text, problems)
+        jsonl_records(name, text, problems) if file_format == "jsonl" else _csv_records(name, text, problems)
     )
     for line, record in records:
         row = _check_record(name, line, record, from_csv=file_format == "csv", rules=rules, problems=problems)
@@ -178,7 +178,7 @@ def _reject_constant(value: str) -> object:
     raise ValueError(f"{value} is not valid JSON")
 
 
-def _jsonl_records(
+def jsonl_records(
     name: str, text: str, problems: list[ImportProblem]
 ) -> Iterator[tuple[int, Mapping[str, object]]]:
     # split("\n"), not splitlines(): JSON strings may hold U+2028 and other line breaks verbatim.
@@ -202,7 +202,7 @@ def _jsonl_records(
 def _csv_records(
     name: str, text: str, problems: list[ImportProblem]
 ) -> Iterator[tuple[int, Mapping[str, object]]]:
-    lines = _csv_rows(name, text, problems)
+    lines = csv_rows(name, text, problems)
     header_line, header = next(lines, (1, []))
     columns = [column.strip() for column in header]
     header_problems = _header_problems(name, header_line, columns)
@@ -225,7 +225,7 @@ def _csv_records(
         problems.append(ImportProblem(name, None, None, "the file is empty: a header row but no queries"))
 
 
-def _csv_rows(name: str, text: str, problems: list[ImportProblem]) -> Iterator[tuple[int, list[str]]]:
+def csv_rows(name: str, text: str, problems: list[ImportProblem]) -> Iterator[tuple[int, list[str]]]:
     """Non-blank CSV records with the line each starts on (a quoted cell may span lines)."""
     reader = csv.reader(io.StringIO(text, newline=""))
     end_of_previous = 0
@@ -386,10 +386,10 @@ def _read_medsafetybench(
         if not rules.category_exists(category):
             problems.append(ImportProblem(name, None, None, f"no {category} for this file"))
             category = None
-    text = _decode(name, raw, problems)
+    text = decode(name, raw, problems)
     if text is None:
         return
-    lines = _csv_rows(name, text, problems)
+    lines = csv_rows(name, text, problems)
     header_line, header = next(lines, (1, []))
     if tuple(column.strip() for column in header) != MEDSAFETYBENCH_COLUMNS:
         found = ", ".join(repr(column) for column in header)
