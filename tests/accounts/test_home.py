@@ -164,3 +164,9 @@ def test_categories_are_listed_in_their_taxonomy_order(bank: None) -> None:
     assert medharm[-1].slug == "toxicology"
     positions = [html.index(f">{category.name}</a>") for category in medharm]
     assert positions == sorted(positions)
+
+
+def test_the_page_title_is_plain_text(bank: None) -> None:
+    html = home_page(UserFactory(role=Role.CLINICIAN))
+    title = html.split("<title>", 1)[1].split("</title>", 1)[0]
+    assert title.strip() == "Home · MedHarm"

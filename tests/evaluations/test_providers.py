@@ -165,8 +165,9 @@ def test_429_then_success_waits_the_retry_after(mock_server: Any) -> None:
     assert (first.http_status, first.retry_after_s) == (429, 1.0)
     assert "rate_limit_exceeded" in (first.error or "")
     assert json.loads(first.error_body or "{}")["error"]["code"] == "rate_limit_exceeded"
-    # Honoured: at least the server's 1 s, at most its 10% jitter (plus scheduling slack).
-    assert 1.0 <= gap_s(first, second) < 1.25
+    # Honoured: at least the server's 1 s. The upper bound only rules out a second wait (a doubled
+    # delay or a backoff on top); jitter is 10%, the rest is slack for a loaded CI machine.
+    assert 1.0 <= gap_s(first, second) < 2.0
     assert result.succeeded
     assert caller.limiter.decreases == 1
     assert server.stats()["by_outcome"] == {"rate_limited": 1, "ok": 1}
