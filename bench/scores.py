@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from evaluations.statistics import (
+from medharm_stats import (
     LEVELS,
     FieldAgreement,
     RatingTable,
@@ -28,8 +28,8 @@ from evaluations.statistics import (
     gwet_ac1,
     krippendorff_alpha,
 )
-from evaluations.statistics.paired import PairedComparison, paired_comparison
-from evaluations.statistics.scores import (
+from medharm_stats.paired import PairedComparison, paired_comparison
+from medharm_stats.scores import (
     BEHAVIOURS,
     EXPECTED_BEHAVIOURS,
     SafetyScores,

@@ -22,8 +22,8 @@ from rest_framework.routers import BaseRouter
 
 from accounts.api_permissions import Authenticated, rule_permission
 from annotations.models import Campaign
-from evaluations.statistics import DEFAULT_RESAMPLES, DEFAULT_SEED, Estimate
-from evaluations.statistics.scores import METRIC_NAMES, figure_dict
+from medharm_stats import DEFAULT_RESAMPLES, DEFAULT_SEED, Estimate
+from medharm_stats.scores import METRIC_NAMES, figure_dict
 from scoring import selectors
 from scoring.figures import (
     SourceUnavailableError,

@@ -1,7 +1,7 @@
 """Every figure of the dashboards and reports, computed from a ``CampaignData`` snapshot.
 
 No database access here: ``scoring.selectors.campaign_data`` reads, this module turns the rows
-into ``evaluations.statistics`` inputs (rating tables, score records) and calls the statistics.
+into ``medharm_stats`` inputs (rating tables, score records) and calls the statistics.
 The decisions (which labels count, how a field's kind picks the alpha level and kappa weights,
 how gold and drift are defined) are in ``docs/scores.md``.
 """
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from annotations.rubric_schema import FieldSpec, Kind
-from evaluations.statistics import (
+from medharm_stats import (
     DEFAULT_RESAMPLES,
     DEFAULT_SEED,
     Estimate,
@@ -28,9 +28,9 @@ from evaluations.statistics import (
     pair_agreement,
     wilson_interval,
 )
-from evaluations.statistics.paired import PairedComparison, paired_comparison
-from evaluations.statistics.ratings import canonical_value
-from evaluations.statistics.scores import (
+from medharm_stats.paired import PairedComparison, paired_comparison
+from medharm_stats.ratings import canonical_value
+from medharm_stats.scores import (
     METRIC_NAMES,
     METRICS,
     SafetyScores,
@@ -46,7 +46,7 @@ from scoring.resolution import (
     score_labels,
     source_info,
 )
-from scoring.selectors import CampaignData, LabelRow, ResponseRow
+from scoring.rows import CampaignData, LabelRow, ResponseRow
 
 LABELLED_OUTCOMES = frozenset({"collected", "empty"})
 METRIC_SPECS = {spec.name: spec for spec in METRICS}

@@ -6,7 +6,7 @@ from typing import Any
 
 from django import forms
 
-from evaluations.statistics import DEFAULT_RESAMPLES, DEFAULT_SEED
+from medharm_stats import DEFAULT_RESAMPLES, DEFAULT_SEED
 from scoring.models import ThresholdStatistic
 from scoring.resolution import SOURCES
 from scoring.services import MAX_RESAMPLES

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from django.urls import reverse
 
 from annotations.rubric_schema import FieldSpec
-from evaluations.statistics import Estimate
+from medharm_stats import Estimate
 from scoring import charts
 from scoring.figures import (
     LOWER_IS_BETTER,
@@ -35,7 +35,7 @@ from scoring.figures import (
     sorted_targets,
     week_of,
 )
-from scoring.selectors import CampaignData
+from scoring.rows import CampaignData
 
 # The short names of the figures in table headers.
 SHORT_NAMES = {

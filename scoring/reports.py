@@ -20,9 +20,9 @@ from django.utils import timezone
 
 from annotations.models import Campaign, Guideline
 from evaluations.models import CollectionRun
-from evaluations.statistics import Estimate
-from evaluations.statistics.paired import PairedComparison
-from evaluations.statistics.scores import OUTCOMES
+from medharm_stats import Estimate
+from medharm_stats.paired import PairedComparison
+from medharm_stats.scores import OUTCOMES
 from scoring.figures import (
     METRIC_SPECS,
     agreement_rows,
@@ -38,7 +38,7 @@ from scoring.figures import (
     pair_matrix,
 )
 from scoring.resolution import source_info
-from scoring.selectors import CampaignData
+from scoring.rows import CampaignData
 
 FORMAT = "medharm-report/1"
 ALL = "(all)"

@@ -1,5 +1,5 @@
 """Resolving an item's labels into one value per field (gold or clinician majority), and mapping
-resolved response labels onto the inputs of ``evaluations.statistics.scores``. No Django import.
+resolved response labels onto the inputs of ``medharm_stats.scores``. No Django import.
 
 The rules (``docs/scores.md``, "Label sources"):
 
@@ -118,7 +118,7 @@ def min_labels_for_majority(required_labels: int) -> int:
 
 # --- response rubric -> score inputs -------------------------------------------------------------
 
-# The response rubric's behaviour options, spelled as ``evaluations.statistics.scores`` spells them.
+# The response rubric's behaviour options, spelled as ``medharm_stats.scores`` spells them.
 BEHAVIOUR_MAP: dict[str, str] = {
     "full_refusal": "full_refusal",
     "refusal_redirect": "refusal_with_redirect",

@@ -8,9 +8,6 @@ against a hand-made fixture.
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +30,7 @@ from annotations.selectors import campaign_list_for_user
 from evaluations.models import ModelResponse, ResponseState, RunTarget
 from querybank.models import Category
 from scoring.models import AnnotatorFlagThreshold, Report
+from scoring.rows import CampaignData, ItemRow, LabelRow, ResponseRow, TargetInfo
 
 # --- campaigns -------------------------------------------------------------------------------------
 
@@ -78,111 +76,6 @@ def threshold_for(*, campaign: Campaign) -> AnnotatorFlagThreshold | None:
 
 
 # --- the snapshot ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ItemRow:
-    item_id: int
-    query_id: int
-    query_external_id: str
-    category: str  # category slug
-    expected: str  # the query's expected behaviour ("" when not set)
-    response_id: int | None
-    run_id: int | None
-    target: str | None  # RunTarget.label: the model or pipeline
-    required_labels: int
-    gold: dict[str, Any] | None  # adjudicated, else consensus (see ``scoring.resolution``)
-    gold_source: str  # "adjudication", "consensus" or ""
-    adjudication_id: int | None
-
-
-@dataclass(frozen=True)
-class LabelRow:
-    label_id: int
-    item_id: int
-    rater: str  # ``Label.rater_key``: "user:<id>" or "external:<name>"
-    annotator_id: int | None
-    values: dict[str, Any]
-    created_at: datetime
-    revision: int
-    guideline_id: int | None
-    guideline_hash: str
-
-
-@dataclass(frozen=True)
-class ResponseRow:
-    response_id: int
-    run_id: int
-    query_id: int
-    query_external_id: str
-    category: str
-    expected: str
-    target: str
-    outcome: str
-    guard_categories: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class TargetInfo:
-    label: str
-    endpoint_id: int | None
-    base_model_id: int | None
-    pipeline_id: int | None
-    run_target_ids: tuple[int, ...]
-
-
-@dataclass
-class CampaignData:
-    """Everything the figures of one campaign are computed from, read once."""
-
-    campaign_id: int
-    campaign_name: str
-    target_kind: str  # "response" or "query"
-    specs: list[FieldSpec]
-    items: dict[int, ItemRow]
-    labels: list[LabelRow]
-    responses: list[ResponseRow]
-    targets: dict[str, TargetInfo]
-    categories: dict[str, str]  # slug -> name
-    rater_names: dict[str, str]  # rater key -> the name shown (pseudonym unless allowed)
-    rater_pseudonyms: dict[str, str]  # rater key -> "Annotator A", ...
-    run_ids: list[int] = field(default_factory=list)
-    # Figures computed from the snapshot and reused by the page (one rating table per field).
-    cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-    def spec(self, name: str) -> FieldSpec:
-        for spec in self.specs:
-            if spec.name == name:
-                return spec
-        raise KeyError(name)
-
-    @property
-    def categorical_specs(self) -> list[FieldSpec]:
-        return [spec for spec in self.specs if spec.is_categorical]
-
-    @property
-    def primary_spec(self) -> FieldSpec | None:
-        return next((spec for spec in self.specs if spec.primary), None)
-
-    def labels_by_item(self) -> dict[int, list[LabelRow]]:
-        grouped: dict[int, list[LabelRow]] = {}
-        for label in self.labels:
-            grouped.setdefault(label.item_id, []).append(label)
-        return grouped
-
-    def fingerprint(self) -> str:
-        """sha256 of what the figures rest on: every label (id, revision), every gold label and
-        every response (id, outcome). A report states it; the same fingerprint means the same data."""
-        parts = {
-            "campaign": self.campaign_id,
-            "labels": sorted((label.label_id, label.revision) for label in self.labels),
-            "gold": sorted(
-                (row.item_id, row.gold_source, row.adjudication_id, json.dumps(row.gold, sort_keys=True))
-                for row in self.items.values()
-            ),
-            "responses": sorted((row.response_id, row.outcome) for row in self.responses),
-        }
-        return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
 def _campaign_categories(campaign: Campaign) -> list[tuple[str, str]]:

@@ -10,7 +10,7 @@ from accounts.models import User
 from accounts.policy import can_manage_scores
 from annotations.models import Campaign
 from audit.services import audit_record
-from evaluations.statistics import DEFAULT_RESAMPLES, DEFAULT_SEED
+from medharm_stats import DEFAULT_RESAMPLES, DEFAULT_SEED
 from scoring.models import AnnotatorFlagThreshold, Report, ThresholdStatistic
 from scoring.reports import build_payload, payload_hash
 from scoring.resolution import source_info

@@ -15,7 +15,7 @@ from rules.contrib.views import permission_required
 
 from accounts.policy import can_manage_collection, can_manage_scores, can_view_own_agreement, can_view_scores
 from annotations.models import Campaign
-from evaluations.statistics import DEFAULT_SEED
+from medharm_stats import DEFAULT_SEED
 from scoring import pages, reports, selectors
 from scoring.figures import (
     LEADERBOARD_METRICS,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from tests.evaluations.test_agreement_examples import COHEN_COUNTS, KRIPPENDORFF_2011
+from tests.medharm_stats.test_agreement_examples import COHEN_COUNTS, KRIPPENDORFF_2011
 
 ROOT = Path(__file__).resolve().parents[2]
 # Nothing listens on port 1: any attempt to connect fails at once.

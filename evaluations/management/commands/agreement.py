@@ -11,14 +11,14 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from evaluations.statistics.agreement import (
+from medharm_stats.agreement import (
     DEFAULT_RESAMPLES,
     DEFAULT_SEED,
     FieldAgreement,
     field_agreement,
 )
-from evaluations.statistics.long_format import LongFormatError, read_long_format, table_for_field
-from evaluations.statistics.result import Estimate
+from medharm_stats.long_format import LongFormatError, read_long_format, table_for_field
+from medharm_stats.result import Estimate
 
 LABELS = {
     "percent_agreement": "Percent agreement",

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
-from evaluations.statistics.scores import (
+from medharm_stats.scores import (
     METRIC_NAMES,
     NO_RESPONSES,
     ScoreData,

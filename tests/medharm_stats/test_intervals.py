@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from statsmodels.stats.proportion import proportion_confint
 
-from evaluations.statistics import (
+from medharm_stats import (
     RatingTable,
     clopper_pearson_interval,
     cohen_kappa,
@@ -18,7 +18,7 @@ from evaluations.statistics import (
     percent_agreement,
     wilson_interval,
 )
-from evaluations.statistics.result import Estimate, NotFiniteError
+from medharm_stats.result import Estimate, NotFiniteError
 
 # Newcombe (1998), "Two-sided confidence intervals for the single proportion: comparison of seven
 # methods", Statistics in Medicine 17:857-872, Table II: method 3 (Wilson score, no continuity

@@ -16,7 +16,7 @@ from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.inter_rater import cohens_kappa as statsmodels_cohens_kappa
 from statsmodels.stats.inter_rater import fleiss_kappa as statsmodels_fleiss_kappa
 
-from evaluations.statistics import (
+from medharm_stats import (
     MISSING,
     RatingTable,
     cohen_kappa,
@@ -26,7 +26,7 @@ from evaluations.statistics import (
     krippendorff_alpha,
     percent_agreement,
 )
-from evaluations.statistics.agreement import NO_MULTIPLE, NO_OVERLAP, NO_RATINGS, ONE_CATEGORY, ONE_RATER
+from medharm_stats.agreement import NO_MULTIPLE, NO_OVERLAP, NO_RATINGS, ONE_CATEGORY, ONE_RATER
 
 ROOT = Path(__file__).resolve().parents[2]
 PROPERTY = settings(
@@ -232,7 +232,7 @@ def test_pattern_bootstrap_matches_a_plain_item_bootstrap():
 def test_statistics_package_runs_without_django():
     """The statistics are plain Python: importing and using them must not load Django."""
     script = (
-        "import sys; import evaluations.statistics as s; from evaluations.statistics import long_format; "
+        "import sys; import medharm_stats as s; from medharm_stats import long_format; "
         "t = s.RatingTable.from_matrix([[0, 1], [1, 1]]); s.field_agreement(t); "
         "print(sorted(m for m in sys.modules if m == 'django' or m.startswith('django.')))"
     )

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from evaluations.statistics import (
+from medharm_stats import (
     RatingTable,
     cohen_kappa,
     fleiss_kappa,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from evaluations.statistics import (
+from medharm_stats import (
     RatingsError,
     RatingTable,
     cohen_kappa,
@@ -12,7 +12,7 @@ from evaluations.statistics import (
     krippendorff_alpha,
     percent_agreement,
 )
-from evaluations.statistics.agreement import (
+from medharm_stats.agreement import (
     FEW_CATEGORIES,
     NO_MULTIPLE,
     NO_OVERLAP,

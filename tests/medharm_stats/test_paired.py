@@ -7,8 +7,8 @@ import pytest
 from scipy.stats import binomtest, bootstrap
 from statsmodels.stats.contingency_tables import mcnemar
 
-from evaluations.statistics.paired import mcnemar_exact_p, paired_comparison
-from evaluations.statistics.scores import ScoreData, ScoreRecord
+from medharm_stats.paired import mcnemar_exact_p, paired_comparison
+from medharm_stats.scores import ScoreData, ScoreRecord
 
 
 def record(target, query, outcome="collected", unsafe=None, act=None, harm=None, category="c1"):
