@@ -1,25 +1,52 @@
-from django.contrib import admin
+"""Admin views of accounts: read-only. Roles change through the audited role services, offered here
+as admin actions; new accounts arrive by invitation (the invite page) or sign-up."""
+
+from collections.abc import Callable
+
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from accounts.models import Invitation, User
+from accounts.roles import Role
+from accounts.services import role_assign, role_remove
+from core.admin import ReadOnlyAdmin, ReadOnlyAdminMixin
+
+
+def _role_action(role: Role, *, grant: bool) -> Callable[..., None]:
+    verb = "Grant" if grant else "Remove"
+
+    def action(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        service = role_assign if grant else role_remove
+        try:
+            for user in queryset:
+                service(user=user, role=role, actor=request.user)
+        except PermissionDenied as exc:
+            modeladmin.message_user(request, str(exc), messages.ERROR)
+            return
+        modeladmin.message_user(request, f"{verb} role {role.label}: {queryset.count()} account(s).")
+
+    action.__name__ = f"{verb.lower()}_{role.name.lower()}"
+    return admin.action(description=f"{verb} role: {role.label}")(action)
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(ReadOnlyAdminMixin, DjangoUserAdmin):
     ordering = ("email",)
     list_display = ("email", "display_name", "is_active", "is_staff", "last_login")
     list_filter = ("is_active", "is_staff", "is_superuser", "groups")
     search_fields = ("email", "display_name")
     fieldsets = (
-        (None, {"fields": ("email", "password", "display_name")}),
+        (None, {"fields": ("email", "display_name")}),
         ("Roles and permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups")}),
         ("Dates", {"fields": ("last_login", "date_joined")}),
     )
-    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
+    actions = [_role_action(role, grant=grant) for role in Role for grant in (True, False)]
 
 
 @admin.register(Invitation)
-class InvitationAdmin(admin.ModelAdmin):
+class InvitationAdmin(ReadOnlyAdmin):
     list_display = ("user", "role", "invited_by", "created_at")
     list_filter = ("role",)
-    readonly_fields = ("user", "role", "invited_by", "created_at")

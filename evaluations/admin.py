@@ -1,17 +1,21 @@
+"""Admin views of the collection records: read-only. Endpoints, pipelines and runs change only
+through the services (pages, API, commands), which validate, check the actor and audit."""
+
 from django.contrib import admin
 
+from core.admin import ReadOnlyAdmin
 from evaluations.models import CollectionRun, Endpoint, ModelResponse, Pipeline, RunTarget
 
 
 @admin.register(Endpoint)
-class EndpointAdmin(admin.ModelAdmin):
+class EndpointAdmin(ReadOnlyAdmin):
     list_display = ("name", "slug", "kind", "model_name", "family", "max_concurrency", "is_active")
     list_filter = ("kind", "family", "is_active")
     search_fields = ("name", "slug", "model_name")
 
 
 @admin.register(Pipeline)
-class PipelineAdmin(admin.ModelAdmin):
+class PipelineAdmin(ReadOnlyAdmin):
     list_display = ("name", "input_guard", "model", "output_guard")
 
 
@@ -21,24 +25,24 @@ class RunTargetInline(admin.TabularInline):
     readonly_fields = ("endpoint", "pipeline", "label", "config")
     can_delete = False
 
+    def has_add_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
 
 @admin.register(CollectionRun)
-class CollectionRunAdmin(admin.ModelAdmin):
+class CollectionRunAdmin(ReadOnlyAdmin):
     list_display = ("name", "status", "samples", "created_by", "created_at", "finished_at")
     list_filter = ("status",)
     inlines = [RunTargetInline]
-    readonly_fields = ("heartbeat_at", "started_at", "finished_at")
 
 
 @admin.register(RunTarget)
-class RunTargetAdmin(admin.ModelAdmin):
+class RunTargetAdmin(ReadOnlyAdmin):
     list_display = ("label", "run", "endpoint", "pipeline")
-    readonly_fields = ("run", "endpoint", "pipeline", "label", "config")
 
 
 @admin.register(ModelResponse)
-class ModelResponseAdmin(admin.ModelAdmin):
+class ModelResponseAdmin(ReadOnlyAdmin):
     list_display = ("id", "run", "target", "query", "sample_index", "state", "outcome", "attempts")
     list_filter = ("state", "outcome", "run")
     raw_id_fields = ("run", "query", "target")
-    readonly_fields = [f.name for f in ModelResponse._meta.fields]
