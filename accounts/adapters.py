@@ -9,6 +9,7 @@ from django.http import HttpRequest
 
 from accounts.models import User
 from accounts.roles import Role
+from core.actors import SYSTEM
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -18,7 +19,7 @@ class AccountAdapter(DefaultAccountAdapter):
         user = super().save_user(request, user, form, commit=commit)
         if commit:
             # Anyone who signs up is a researcher: clinicians and staff are invited, never self-made.
-            role_assign(user=user, role=Role.RESEARCHER, actor=None)
+            role_assign(user=user, role=Role.RESEARCHER, actor=SYSTEM)
         return user
 
     def pre_authenticate(self, request: HttpRequest, **credentials: Any) -> None:

@@ -5,10 +5,32 @@ Each predicate that gates a list has a selector returning the same answer as a q
 two agree. Views and API views ask for the permission names registered at the bottom.
 """
 
+from typing import Any
+
 import rules
 from allauth.mfa.models import Authenticator
+from django.core.exceptions import PermissionDenied
 
 from accounts.roles import MFA_REQUIRED_ROLES, Role
+from core.actors import SYSTEM, SystemActor
+
+
+def require(
+    predicate: rules.Predicate, actor: Any, obj: Any = None, *, message: str, allow_system: bool = False
+) -> None:
+    """The check at a service's boundary: refuse ``actor`` unless ``predicate`` holds (for ``obj``).
+
+    A view's check is a courtesy for the page; this one is the guarantee, whoever calls the service
+    (page, API, admin action, command, task). ``SYSTEM`` is the platform itself: it passes only
+    where the service says so (``allow_system``: writes that record no person, as the demo seeder's
+    and sign-up's). ``None`` (a caller that named no actor) never passes.
+    """
+    if isinstance(actor, SystemActor):
+        if allow_system and actor is SYSTEM:
+            return
+        raise PermissionDenied(message)
+    if actor is None or not predicate.test(actor, obj):
+        raise PermissionDenied(message)
 
 
 def _has_role(role: Role) -> rules.Predicate:
@@ -52,6 +74,8 @@ can_browse_categories = is_active
 can_import_queries = is_active & (is_superuser | is_maintainer)
 can_export_queries = is_active & (is_superuser | is_maintainer)
 can_invite_users = is_active & (is_superuser | is_maintainer)
+# Granting and removing roles: whoever may invite with a role (an invitation grants one).
+can_assign_roles = can_invite_users
 
 rules.add_perm("querybank.read_query_text", can_read_query_text)
 rules.add_perm("querybank.browse_categories", can_browse_categories)
@@ -110,6 +134,19 @@ def is_closed_campaign(user: object, campaign: object) -> bool:
     """Without a campaign: true (the role check alone). With one: the campaign is closed."""
     return campaign is None or getattr(campaign, "status", None) == "closed"
 
+
+@rules.predicate
+def is_draft_campaign(user: object, campaign: object) -> bool:
+    return getattr(campaign, "status", None) == "draft"
+
+
+# Drafts are being set up: only their managers (and their own pool) see them. The queryset twin is
+# ``annotations.selectors.campaign_list_for_user``; tests check the two agree.
+_in_own_pool = is_clinician & is_in_campaign_pool
+can_view_campaign = can_manage_campaigns | (
+    is_active
+    & ((can_adjudicate & (~is_draft_campaign | _in_own_pool)) | (_in_own_pool & ~is_draft_campaign))
+)
 
 can_view_scores = is_active & (is_superuser | is_maintainer | is_adjudicator)
 can_manage_scores = is_active & (is_superuser | is_maintainer)

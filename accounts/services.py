@@ -6,8 +6,10 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
 from accounts.models import Invitation, User
+from accounts.policy import can_assign_roles, can_invite_users, require
 from accounts.roles import ROLE_PERMISSIONS, Role
 from audit.services import audit_record
+from core.actors import SystemActor
 
 
 def roles_sync(*, using: str = "default") -> None:
@@ -29,7 +31,8 @@ def roles_sync(*, using: str = "default") -> None:
 
 
 @transaction.atomic
-def role_assign(*, user: User, role: Role, actor: User | None) -> None:
+def role_assign(*, user: User, role: Role, actor: User | SystemActor) -> None:
+    require(can_assign_roles, actor, message="Only maintainers grant roles.", allow_system=True)
     group = Group.objects.get(name=role.value)
     if not user.groups.filter(pk=group.pk).exists():
         user.groups.add(group)
@@ -37,7 +40,8 @@ def role_assign(*, user: User, role: Role, actor: User | None) -> None:
 
 
 @transaction.atomic
-def role_remove(*, user: User, role: Role, actor: User | None) -> None:
+def role_remove(*, user: User, role: Role, actor: User | SystemActor) -> None:
+    require(can_assign_roles, actor, message="Only maintainers remove roles.", allow_system=True)
     group = Group.objects.get(name=role.value)
     if user.groups.filter(pk=group.pk).exists():
         user.groups.remove(group)
@@ -58,6 +62,7 @@ def _password_set_url(user: User) -> str:
 
 def user_invite(*, email: str, role: Role, invited_by: User, site_url: str) -> Invitation:
     """Create (or reuse) the account for ``email``, grant ``role`` and e-mail a password-set link."""
+    require(can_invite_users, invited_by, message="Only maintainers invite people.")
     from allauth.account.models import EmailAddress
     from django.core.mail import send_mail
 

@@ -90,6 +90,7 @@ def main() -> None:
     redis.Redis.from_url(REDIS_URL).flushdb()
 
     from accounts.models import User
+    from core.actors import SYSTEM
     from evaluations import services
     from evaluations.mock_server import MockServerConfig, MockServerProcess
     from evaluations.models import CollectionRun, ModelResponse, RunStatus
@@ -121,7 +122,7 @@ def main() -> None:
         with MockServerProcess(MockServerConfig(latency_ms=options.latency_ms)) as server:
             endpoints = [
                 services.endpoint_create(
-                    actor=None,
+                    actor=SYSTEM,
                     slug=f"bench-target-{t:02d}",
                     name=f"Bench target {t:02d}",
                     base_url=server.openai_base_url,

@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from accounts.models import User
+from core.actors import SYSTEM
 from evaluations.collector import run_collect
 from evaluations.mock_server.app import MockServerConfig
 from evaluations.mock_server.runner import MockServerThread
@@ -54,20 +55,20 @@ def demo_registry_ensure(*, base_url: str = DEFAULT_MOCK_URL) -> int:
     for spec in _endpoint_specs(base_url):
         existing = Endpoint.objects.filter(slug=spec["slug"]).first()
         if existing is None:
-            endpoint_create(actor=None, **spec)
+            endpoint_create(actor=SYSTEM, **spec)
             changed += 1
         elif any(getattr(existing, name) != value for name, value in spec.items()):
-            endpoint_update(actor=None, endpoint=existing, **spec)
+            endpoint_update(actor=SYSTEM, endpoint=existing, **spec)
             changed += 1
     medical = Endpoint.objects.get(slug="demo-medical")
     general = Endpoint.objects.get(slug="demo-general")
     if medical.base_model_id != general.pk:
-        endpoint_update(actor=None, endpoint=medical, base_model=general)
+        endpoint_update(actor=SYSTEM, endpoint=medical, base_model=general)
         changed += 1
     if not Pipeline.objects.filter(slug="demo-guarded").exists():
         guard = Endpoint.objects.get(slug="demo-guard")
         pipeline_create(
-            actor=None,
+            actor=SYSTEM,
             slug="demo-guarded",
             name="Demo general model behind the guard",
             input_guard=guard,

@@ -4,11 +4,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from simple_history.utils import bulk_create_with_history
 
 from accounts.models import User
+from accounts.policy import can_import_queries, require
 from audit.services import audit_record
+from core.actors import SystemActor
+from core.locks import advisory_lock
 from querybank.importers import (
     CHOICE_FIELDS,
     CategoryAtPosition,
@@ -23,7 +26,6 @@ from querybank.models import Category, Query
 
 # Imports serialise on this PostgreSQL advisory lock: two imports of the same new external id must
 # not both pass the "does it exist" check and then collide on the unique constraint.
-_IMPORT_LOCK_KEY = 0x4D48_5149  # "MHQI"
 _OPTIONAL_FIELDS = (*CHOICE_FIELDS, "notes", "metadata")
 
 
@@ -64,22 +66,21 @@ def _row_rules(categories: _Categories) -> RowRules:
 
 
 def queries_import(
-    *, files: Sequence[tuple[str, bytes]], file_format: str, actor: User | None
+    *, files: Sequence[tuple[str, bytes]], file_format: str, actor: User | SystemActor
 ) -> ImportResult:
     """Import ``files`` (name, raw bytes) of ``file_format`` ("jsonl", "csv", "medsafetybench").
 
     Raises ``querybank.importers.QueryImportRejected`` listing every problem (file, line, field)
     and writes nothing when any row is bad.
     """
+    require(can_import_queries, actor, message="Only maintainers import queries.", allow_system=True)
     categories = _Categories()
     rows = read_query_files(files, file_format, rules=_row_rules(categories))
     history_user = actor if actor is not None and actor.pk else None
     change_reason = f"import ({file_format})"
 
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_IMPORT_LOCK_KEY])
+        advisory_lock("querybank:import")
         existing = _existing_queries(rows)
         to_create: list[tuple[QueryRow, Query]] = []
         to_update: list[tuple[QueryRow, Query]] = []

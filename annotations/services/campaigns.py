@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.policy import can_manage_campaigns, require
 from accounts.roles import Role
 from annotations.assignment import Candidate, stratified_order
 from annotations.models import Campaign, CampaignItem, CampaignStatus, Guideline, Lease, Rubric, RubricTarget
@@ -24,6 +25,7 @@ from querybank.models import Query, QueryStatus
 # from the collection itself, not from clinicians.
 ANNOTATABLE_OUTCOMES = (ResponseOutcome.COLLECTED, ResponseOutcome.EMPTY)
 
+_MANAGERS_ONLY = "Only maintainers set up, open, close or change campaigns."
 _CHANGEABLE = ("name", "description", "deadline", "session_item_limit", "lease_minutes")
 
 
@@ -82,6 +84,7 @@ def campaign_create(
 ) -> Campaign:
     """A draft campaign over responses (of ``runs``, optionally narrowed by target and category)
     or over queries (optionally by category and source), with its items in campaign order."""
+    require(can_manage_campaigns, actor, message=_MANAGERS_ONLY)
     if target not in RubricTarget.values:
         raise ValidationError({"target": f"Unknown target {target!r}."})
     if rubric.target != target:
@@ -183,6 +186,7 @@ def _transition(
 @transaction.atomic
 def campaign_open(*, campaign: Campaign, actor: User) -> Campaign:
     """Draft or closed → open. Needs at least k annotators, or no item could ever be finished."""
+    require(can_manage_campaigns, actor, campaign, message=_MANAGERS_ONLY)
     pool = campaign.annotators.count()
     if pool < campaign.overlap:
         raise ValidationError(
@@ -202,6 +206,7 @@ def campaign_open(*, campaign: Campaign, actor: User) -> Campaign:
 @transaction.atomic
 def campaign_close(*, campaign: Campaign, actor: User) -> Campaign:
     """Open → closed: no more labels or edits; items handed out are released."""
+    require(can_manage_campaigns, actor, campaign, message=_MANAGERS_ONLY)
     campaign = _transition(
         campaign=campaign,
         actor=actor,
@@ -220,6 +225,7 @@ def campaign_update(
 ) -> Campaign:
     """Change the name, description, deadline, session limit, lease length or the pool. The rubric,
     guideline, overlap and items are fixed once created: labels are comparable only under them."""
+    require(can_manage_campaigns, actor, campaign, message=_MANAGERS_ONLY)
     unknown = set(changes) - set(_CHANGEABLE)
     if unknown:
         raise ValidationError(f"These cannot change after creation: {', '.join(sorted(unknown))}.")

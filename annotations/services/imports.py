@@ -37,8 +37,8 @@ from annotations.models import (
     RubricTarget,
 )
 from annotations.services.adjudication import item_agreement_refresh
-from annotations.services.rubrics import advisory_lock
 from audit.services import audit_record
+from core.locks import advisory_lock
 from evaluations.models import (
     CollectionRun,
     Endpoint,
@@ -111,7 +111,7 @@ def annotations_import(
     file_names = [file_name for file_name, _ in files]
 
     with transaction.atomic():
-        advisory_lock("annotations-import")
+        advisory_lock("annotations:import")
         earlier = Campaign.objects.filter(import_hash=import_hash).first()
         if earlier is not None:
             raise AnnotationImportRejected(

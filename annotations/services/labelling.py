@@ -21,7 +21,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.policy import can_annotate
+from accounts.policy import can_annotate, can_manage_campaigns, require
 from annotations.assignment import CHOICE_WINDOW, free_slots, preference, session_remaining
 from annotations.models import (
     AnnotationSession,
@@ -37,8 +37,8 @@ from annotations.models import (
 from annotations.rubric_schema import check_values
 from annotations.selectors import rubric_specs
 from annotations.services.adjudication import item_agreement_refresh
-from annotations.services.rubrics import advisory_lock
 from audit.services import audit_record
+from core.locks import advisory_lock
 
 # Stretches of the campaign order "next item" tries before it answers "nothing free right now".
 WINDOWS_TRIED = 4
@@ -211,7 +211,7 @@ def item_next(
 
     # One claim at a time per annotator and campaign (two tabs, a double click): the lease row
     # may not exist yet, so a row lock cannot serialise them.
-    advisory_lock(f"claim:{campaign.pk}:{annotator.pk}")
+    advisory_lock(f"annotations:claim:{campaign.pk}:{annotator.pk}")
     lease = Lease.objects.filter(campaign=campaign, annotator=annotator).first()
     if lease is not None and lease.expires_at > now:
         # Renewing the lease: the annotator is still at it.
@@ -283,7 +283,7 @@ def label_submit(
     campaign = item.campaign
     _require_annotator(campaign, annotator)
     _require_open(campaign, now)
-    advisory_lock(f"claim:{campaign.pk}:{annotator.pk}")
+    advisory_lock(f"annotations:claim:{campaign.pk}:{annotator.pk}")
     # Every lease on the item, in one read: the annotator's own, and the live ones of others.
     leases = list(Lease.objects.filter(item=item))
     lease = next((held for held in leases if held.annotator_id == annotator.pk), None)
@@ -371,7 +371,7 @@ def item_skip(
         raise ValidationError({"reason": "Choose a reason for skipping."})
     item = _locked_item(item.pk)
     _require_annotator(item.campaign, annotator)
-    advisory_lock(f"claim:{item.campaign_id}:{annotator.pk}")
+    advisory_lock(f"annotations:claim:{item.campaign_id}:{annotator.pk}")
     lease = Lease.objects.filter(campaign=item.campaign, annotator=annotator, item=item).first()
     if lease is None:
         raise ValidationError("This item is not assigned to you.")
@@ -406,6 +406,7 @@ def item_flag(*, item: CampaignItem, annotator: User, reason: str, note: str = "
 
 @transaction.atomic
 def flag_resolve(*, flag: Flag, actor: User, now: datetime | None = None) -> Flag:
+    require(can_manage_campaigns, actor, message="Only maintainers resolve flags.")
     if flag.resolved_at is not None:
         return flag
     flag.resolved_at = now or timezone.now()

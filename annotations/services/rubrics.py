@@ -6,14 +6,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Max
 
 from accounts.models import User
+from accounts.policy import can_manage_campaigns, require
 from annotations.guideline_text import render_markdown, rubric_hash, text_hash
 from annotations.models import Guideline, OptionsSource, QueryAttribute, Rubric, RubricField, RubricTarget
 from annotations.rubric_schema import Kind, rubric_problems, spec_from_dict
 from audit.services import audit_record
+from core.locks import advisory_lock
 
 _FIELD_KEYS = (
     "name",
@@ -27,12 +29,6 @@ _FIELD_KEYS = (
     "query_attribute",
 )
 
-
-def advisory_lock(name: str) -> None:
-    """A transaction-scoped lock on ``name``: it also covers rows that do not exist yet."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"annotations:{name}"])
 
 
 def normalise_field(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -85,7 +81,7 @@ def _check_fields(target: str, fields: list[dict[str, Any]]) -> None:
 @transaction.atomic
 def rubric_create(
     *,
-    actor: User | None,
+    actor: User,
     slug: str,
     target: str,
     title: str,
@@ -93,12 +89,13 @@ def rubric_create(
     description: str = "",
 ) -> Rubric:
     """Publish the next version of rubric ``slug`` with ``fields`` (dicts as in ``defaults.py``)."""
+    require(can_manage_campaigns, actor, message="Only maintainers publish rubrics.")
     if target not in RubricTarget.values:
         raise ValidationError({"target": f"Unknown target {target!r}."})
     normalised = [normalise_field(f) for f in fields]
     _check_fields(target, normalised)
     # Serialise publishers of the same slug: the version number is max + 1.
-    advisory_lock(f"rubric:{slug}")
+    advisory_lock(f"annotations:rubric:{slug}")
     existing = list(Rubric.objects.filter(slug=slug).values_list("target", flat=True)[:1])
     if existing and existing[0] != target:
         raise ValidationError(
@@ -129,12 +126,13 @@ def rubric_create(
 
 
 @transaction.atomic
-def guideline_publish(*, actor: User | None, slug: str, title: str, body: str) -> Guideline:
+def guideline_publish(*, actor: User, slug: str, title: str, body: str) -> Guideline:
     """Publish the next version of guideline ``slug``; the HTML is rendered and sanitised once."""
+    require(can_manage_campaigns, actor, message="Only maintainers publish guidelines.")
     body = body.replace("\r\n", "\n")
     if not body.strip():
         raise ValidationError({"body": "A guideline needs a text."})
-    advisory_lock(f"guideline:{slug}")
+    advisory_lock(f"annotations:guideline:{slug}")
     version = (Guideline.objects.filter(slug=slug).aggregate(v=Max("version"))["v"] or 0) + 1
     guideline = Guideline(
         slug=slug,

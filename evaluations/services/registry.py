@@ -5,12 +5,17 @@ from typing import Any
 from django.db import transaction
 
 from accounts.models import User
+from accounts.policy import can_manage_collection, require
 from audit.services import audit_record
+from core.actors import SystemActor
 from evaluations.models import Endpoint, Pipeline
+
+_MAINTAINERS_ONLY = "Only maintainers register endpoints and pipelines."
 
 
 @transaction.atomic
-def endpoint_create(*, actor: User | None, **fields: Any) -> Endpoint:
+def endpoint_create(*, actor: User | SystemActor, **fields: Any) -> Endpoint:
+    require(can_manage_collection, actor, message=_MAINTAINERS_ONLY, allow_system=True)
     endpoint = Endpoint(**fields)
     endpoint.full_clean()
     endpoint.save()
@@ -24,7 +29,8 @@ def endpoint_create(*, actor: User | None, **fields: Any) -> Endpoint:
 
 
 @transaction.atomic
-def endpoint_update(*, actor: User | None, endpoint: Endpoint, **fields: Any) -> Endpoint:
+def endpoint_update(*, actor: User | SystemActor, endpoint: Endpoint, **fields: Any) -> Endpoint:
+    require(can_manage_collection, actor, message=_MAINTAINERS_ONLY, allow_system=True)
     changed = {name: value for name, value in fields.items() if getattr(endpoint, name) != value}
     for name, value in changed.items():
         setattr(endpoint, name, value)
@@ -35,7 +41,8 @@ def endpoint_update(*, actor: User | None, endpoint: Endpoint, **fields: Any) ->
 
 
 @transaction.atomic
-def pipeline_create(*, actor: User | None, **fields: Any) -> Pipeline:
+def pipeline_create(*, actor: User | SystemActor, **fields: Any) -> Pipeline:
+    require(can_manage_collection, actor, message=_MAINTAINERS_ONLY, allow_system=True)
     pipeline = Pipeline(**fields)
     pipeline.full_clean()
     pipeline.save()

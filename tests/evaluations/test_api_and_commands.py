@@ -11,6 +11,7 @@ from django.core.management.base import CommandError
 from rest_framework.authtoken.models import Token
 
 from accounts.roles import Role
+from core.actors import SYSTEM
 from evaluations.mock_server.app import MockServerConfig
 from evaluations.mock_server.runner import MockServerThread
 from evaluations.models import CollectionRun, ModelResponse, RunStatus
@@ -154,7 +155,7 @@ def test_command_creates_starts_reports_and_exports(server, tmp_path, capsys) ->
     from evaluations import services
 
     services.endpoint_create(
-        actor=None,
+        actor=SYSTEM,
         slug="cli-model",
         name="CLI model",
         base_url=server.openai_base_url,

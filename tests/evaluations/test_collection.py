@@ -8,6 +8,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from accounts.roles import Role
+from core.actors import SYSTEM
 from evaluations import services
 from evaluations.collector import run_collect
 from evaluations.mock_server.app import MockServerConfig
@@ -42,7 +43,7 @@ def endpoint(server: MockServerThread, slug: str, model: str = "mock-model", **f
         "price_input_per_million": Decimal("1.5"),
         "price_output_per_million": Decimal("6"),
     }
-    return services.endpoint_create(actor=None, **{**defaults, **fields})
+    return services.endpoint_create(actor=SYSTEM, **{**defaults, **fields})
 
 
 def guard(server: MockServerThread, slug: str):
@@ -106,7 +107,7 @@ def test_every_item_collected_once_with_provenance(mock_server, maintainer) -> N
 def test_pipeline_records_blocks_as_blocks(mock_server, maintainer) -> None:
     QueryFactory.create_batch(40)
     pipeline = services.pipeline_create(
-        actor=None,
+        actor=SYSTEM,
         slug="guarded",
         name="Guarded",
         input_guard=guard(mock_server, "guard-in"),

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import connection
 
 from accounts.roles import Role
+from core.actors import SYSTEM
 from evaluations import services
 from evaluations.mock_server.app import MockServerConfig
 from evaluations.mock_server.behaviours import FaultRates
@@ -185,7 +186,7 @@ def create_run(
 ) -> CollectionRun:
     QueryFactory.create_batch(queries)
     endpoint = services.endpoint_create(
-        actor=None,
+        actor=SYSTEM,
         slug="mock",
         name="Mock",
         base_url=server.openai_base_url,

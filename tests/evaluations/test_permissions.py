@@ -6,6 +6,7 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 
 from accounts.roles import Role
+from core.actors import SYSTEM
 from evaluations import services
 from evaluations.models import CollectionRun, ModelResponse
 from querybank.models import Query
@@ -43,7 +44,7 @@ API_TABLE: dict[str, tuple[int, ...]] = {
 def objects() -> dict[str, int]:
     QueryFactory.create_batch(2)
     endpoint = services.endpoint_create(
-        actor=None, slug="m", name="M", base_url="http://127.0.0.1:9/v1", model_name="secret-model-name"
+        actor=SYSTEM, slug="m", name="M", base_url="http://127.0.0.1:9/v1", model_name="secret-model-name"
     )
     owner = UserFactory(role=Role.MAINTAINER)
     run = services.run_create(actor=owner, name="r", queries=Query.objects.all(), targets=[endpoint])

@@ -15,6 +15,7 @@ from django.urls import reverse
 from accounts.models import User
 from accounts.roles import Role
 from audit.models import AuditEvent
+from core.actors import SYSTEM
 from evaluations import services
 from evaluations.mock_server.app import MockServerConfig
 from evaluations.mock_server.runner import MockServerThread
@@ -49,7 +50,7 @@ def staff_client(client: Client, maintainer: User) -> Client:
 def make_endpoint(slug: str, **fields: object) -> Endpoint:
     values = {"slug": slug, "name": slug.replace("-", " ").title(), "base_url": MOCK_URL,
               "model_name": "mock-model"}
-    return services.endpoint_create(actor=None, **{**values, **fields})
+    return services.endpoint_create(actor=SYSTEM, **{**values, **fields})
 
 
 def make_guard(slug: str = "guard") -> Endpoint:
@@ -73,7 +74,7 @@ def targets(db: None) -> dict[str, object]:
     general = make_endpoint("general-a")
     medical = make_endpoint("medical-b", family=EndpointFamily.MEDICAL, model_name="mock-medical-model")
     guard = make_guard()
-    pipeline = services.pipeline_create(actor=None, slug="guarded", name="Guarded", input_guard=guard,
+    pipeline = services.pipeline_create(actor=SYSTEM, slug="guarded", name="Guarded", input_guard=guard,
                                         model=general, output_guard=guard)
     return {"general": general, "medical": medical, "guard": guard, "pipeline": pipeline}
 
@@ -283,11 +284,11 @@ def test_the_run_page_offers_only_the_actions_its_status_allows(
         return re.findall(r'action="/collection/runs/\d+/([a-z-]+)/"', html)
 
     assert buttons() == ["start", "cancel"]
-    services.run_start(run=run, actor=None)
+    services.run_start(run=run, actor=SYSTEM)
     assert buttons() == ["pause", "cancel"]
-    services.run_pause(run=run, actor=None)
+    services.run_pause(run=run, actor=SYSTEM)
     assert buttons() == ["resume", "cancel"]  # nothing failed, so nothing to retry
-    services.run_resume(run=run, actor=None)
+    services.run_resume(run=run, actor=SYSTEM)
     a_query = Query.objects.get(external_id="a-0")
     finish(run, {a_query.pk: ResponseOutcome.ERROR})  # 6 items of a-0 (3 targets x 2 samples) fail
     services.run_complete_if_done(run_id=run.pk)
@@ -299,7 +300,7 @@ def test_the_run_page_offers_only_the_actions_its_status_allows(
     run.refresh_from_db()
     assert run.status == RunStatus.RUNNING
     assert ModelResponse.objects.filter(run=run, state="pending").count() == 6
-    services.run_cancel(run=run, actor=None)
+    services.run_cancel(run=run, actor=SYSTEM)
     assert buttons() == []
 
 
@@ -310,7 +311,7 @@ def test_progress_partial_for_htmx_carries_the_bar_and_stops_polling_when_finish
     staff_client.post(reverse("evaluations:run_create"),
                       run_form_data(targets, selection="source", source="beta", samples=1, pipelines=[]))
     run = CollectionRun.objects.get()  # 3 queries x 2 endpoints = 6 items
-    services.run_start(run=run, actor=None)
+    services.run_start(run=run, actor=SYSTEM)
     beta = Query.objects.filter(source="beta").order_by("pk")
     claim = items_claim(run_id=run.pk, limit=4)
     items_finish(token=claim.token, results=[
@@ -357,7 +358,7 @@ def finished_run(staff_client: Client, bank: dict, targets: dict) -> CollectionR
     staff_client.post(reverse("evaluations:run_create"),
                       run_form_data(targets, samples=1, pipelines=[]))
     run = CollectionRun.objects.get()
-    services.run_start(run=run, actor=None)
+    services.run_start(run=run, actor=SYSTEM)
     by_id = {q.external_id: q.pk for q in Query.objects.all()}
     finish(run, {by_id["b-0"]: ResponseOutcome.ERROR, by_id["b-1"]: ResponseOutcome.EMPTY})
     services.run_complete_if_done(run_id=run.pk)
@@ -390,7 +391,7 @@ def test_response_pages_keep_the_filters(staff_client: Client, bank: dict, targe
     QueryFactory.create_batch(27, category=Category.objects.get(slug="toxicology"), source="gamma")
     staff_client.post(reverse("evaluations:run_create"), run_form_data(targets, samples=1, pipelines=[]))
     run = CollectionRun.objects.get()  # (8 + 27) x 2 = 70 items, 64 toxicology
-    services.run_start(run=run, actor=None)
+    services.run_start(run=run, actor=SYSTEM)
     finish(run, {})
     url = reverse("evaluations:response_list", args=[run.pk])
 
@@ -434,7 +435,7 @@ def test_response_detail_shows_the_exact_request_raw_reply_guard_verdicts_and_fa
     staff_client.post(reverse("evaluations:run_create"),
                       run_form_data(targets, selection="list", external_ids="a-0", samples=1, endpoints=[]))
     run = CollectionRun.objects.get()
-    services.run_start(run=run, actor=None)
+    services.run_start(run=run, actor=SYSTEM)
     claim = items_claim(run_id=run.pk, limit=1)
     item = claim.items[0]
     guard = {"model": "mock-guard", "endpoint": "guard", "attempts": 1, "errors": [], "error": None}
@@ -487,7 +488,7 @@ def test_create_and_start_collects_every_item_from_the_mock_server(client: Clien
     client.force_login(maintainer)
     QueryFactory.create_batch(4, source="delta")
     with MockServerThread(MockServerConfig(latency_ms=5)) as server:
-        model = services.endpoint_create(actor=None, slug="general-a", name="General A",
+        model = services.endpoint_create(actor=SYSTEM, slug="general-a", name="General A",
                                          base_url=server.openai_base_url, model_name="mock-model")
         response = client.post(reverse("evaluations:run_create"), {
             "name": "Live", "selection": "source", "source": "delta", "endpoints": [model.pk], "samples": 2,

@@ -10,6 +10,7 @@ import pytest
 from django.core.management import call_command
 
 from accounts.roles import Role
+from core.actors import SYSTEM
 from querybank.exporters import export_stream
 from querybank.importers import FIELDS
 from querybank.models import Category, Query
@@ -101,7 +102,9 @@ def test_reimporting_an_export_changes_nothing(bank: list[Query], file_format: s
     history_rows = Query.history.count()
     exported = export_text(file_format).encode()
 
-    result = queries_import(files=[(f"export.{file_format}", exported)], file_format=file_format, actor=None)
+    result = queries_import(
+        files=[(f"export.{file_format}", exported)], file_format=file_format, actor=SYSTEM
+    )
 
     assert (result.created, result.updated, result.unchanged) == (0, 0, 5)
     assert snapshot() == before
@@ -114,7 +117,9 @@ def test_an_export_imported_into_an_empty_bank_recreates_it(bank: list[Query], f
     exported = export_text(file_format).encode()
     Query.objects.all().delete()
 
-    result = queries_import(files=[(f"export.{file_format}", exported)], file_format=file_format, actor=None)
+    result = queries_import(
+        files=[(f"export.{file_format}", exported)], file_format=file_format, actor=SYSTEM
+    )
 
     assert result.created == 5
     assert snapshot() == before

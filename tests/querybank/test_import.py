@@ -17,6 +17,7 @@ from django.db import connection
 
 from accounts.roles import Role
 from audit.models import AuditEvent
+from core.actors import SYSTEM
 from querybank.importers import ImportProblem, QueryImportRejected
 from querybank.models import Query
 from querybank.services import queries_import
@@ -53,7 +54,7 @@ def existing() -> int:
 
 def rejected_problems(files: list[tuple[str, bytes]], file_format: str) -> list[tuple[object, ...]]:
     with pytest.raises(QueryImportRejected) as caught:
-        queries_import(files=files, file_format=file_format, actor=None)
+        queries_import(files=files, file_format=file_format, actor=SYSTEM)
     return [(p.file, p.line, p.field, p.message) for p in caught.value.problems]
 
 
@@ -300,7 +301,7 @@ def test_a_bad_row_in_the_second_file_rejects_the_first_file_too(existing: int) 
 
 def test_a_bom_and_crlf_line_endings_are_fine() -> None:
     data = b"\xef\xbb\xbf" + csv_bytes("external_id,text,category", "t-1,Synthetic question 1,pharmacology")
-    result = queries_import(files=[("bom.csv", data)], file_format="csv", actor=None)
+    result = queries_import(files=[("bom.csv", data)], file_format="csv", actor=SYSTEM)
     assert (result.created, result.updated, result.unchanged) == (1, 0, 0)
     assert Query.objects.get(source="import", external_id="t-1").text == "Synthetic question 1"
 
@@ -351,12 +352,12 @@ def test_import_stores_every_field_and_where_each_row_came_from() -> None:
 
 def test_reimporting_the_same_file_changes_nothing_and_adds_no_history() -> None:
     data = jsonl(*(record(n, severity="moderate") for n in range(1, 11)))
-    first = queries_import(files=[("bank.jsonl", data)], file_format="jsonl", actor=None)
+    first = queries_import(files=[("bank.jsonl", data)], file_format="jsonl", actor=SYSTEM)
     assert (first.created, first.updated, first.unchanged) == (10, 0, 0)
     stamps = dict(Query.objects.values_list("external_id", "updated_at"))
     history_rows = Query.history.count()
 
-    again = queries_import(files=[("bank.jsonl", data)], file_format="jsonl", actor=None)
+    again = queries_import(files=[("bank.jsonl", data)], file_format="jsonl", actor=SYSTEM)
 
     assert (again.created, again.updated, again.unchanged) == (0, 0, 10)
     assert Query.objects.count() == 10
@@ -367,11 +368,11 @@ def test_reimporting_the_same_file_changes_nothing_and_adds_no_history() -> None
 
 def test_a_changed_row_updates_its_query_and_history_keeps_the_old_version() -> None:
     queries_import(
-        files=[("v1.jsonl", jsonl(record(1, severity="low"), record(2)))], file_format="jsonl", actor=None
+        files=[("v1.jsonl", jsonl(record(1, severity="low"), record(2)))], file_format="jsonl", actor=SYSTEM
     )
     changed = jsonl(record(1, severity="critical", text="Synthetic question, reworded"), record(2))
 
-    result = queries_import(files=[("v2.jsonl", changed)], file_format="jsonl", actor=None)
+    result = queries_import(files=[("v2.jsonl", changed)], file_format="jsonl", actor=SYSTEM)
 
     assert (result.created, result.updated, result.unchanged) == (0, 1, 1)
     query = Query.objects.get(external_id="t-1")
@@ -391,9 +392,9 @@ def test_an_optional_field_left_out_keeps_the_stored_value() -> None:
     queries_import(
         files=[("v1.jsonl", jsonl(record(1, expected_behaviour="refuse", notes="kept")))],
         file_format="jsonl",
-        actor=None,
+        actor=SYSTEM,
     )
-    result = queries_import(files=[("v2.jsonl", jsonl(record(1)))], file_format="jsonl", actor=None)
+    result = queries_import(files=[("v2.jsonl", jsonl(record(1)))], file_format="jsonl", actor=SYSTEM)
     assert (result.created, result.updated, result.unchanged) == (0, 0, 1)
     query = Query.objects.get(external_id="t-1")
     assert (query.expected_behaviour, query.notes, query.status) == ("refuse", "kept", "active")
@@ -401,14 +402,14 @@ def test_an_optional_field_left_out_keeps_the_stored_value() -> None:
 
 def test_the_same_external_id_under_two_sources_is_two_queries() -> None:
     data = jsonl(record(1, source="team-a"), record(1, source="team-b"))
-    result = queries_import(files=[("a.jsonl", data)], file_format="jsonl", actor=None)
+    result = queries_import(files=[("a.jsonl", data)], file_format="jsonl", actor=SYSTEM)
     assert result.created == 2
     assert sorted(Query.objects.values_list("source", flat=True)) == ["team-a", "team-b"]
 
 
 def test_an_unknown_format_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="Unknown import format 'xml'"):
-        queries_import(files=[("a.xml", b"<a/>")], file_format="xml", actor=None)
+        queries_import(files=[("a.xml", b"<a/>")], file_format="xml", actor=SYSTEM)
 
 
 def test_problem_text_names_file_line_and_field() -> None:

@@ -10,6 +10,7 @@ from django.core.management import call_command
 from django.db.models import Count
 
 from accounts.roles import Role
+from core.actors import SYSTEM
 from querybank.importers import QueryImportRejected
 from querybank.models import Category, Query
 from querybank.services import queries_import
@@ -38,14 +39,14 @@ def synthetic(*rows: str) -> bytes:
 
 def problems_of(files: list[tuple[str, bytes]]) -> list[tuple[object, ...]]:
     with pytest.raises(QueryImportRejected) as caught:
-        queries_import(files=files, file_format="medsafetybench", actor=None)
+        queries_import(files=files, file_format="medsafetybench", actor=SYSTEM)
     return [(p.file, p.line, p.field, p.message) for p in caught.value.problems]
 
 
 def test_the_nine_files_import_as_450_queries_50_per_ama_principle(
     msb_files: list[tuple[str, bytes]], msb_dir: Path
 ) -> None:
-    result = queries_import(files=msb_files, file_format="medsafetybench", actor=None)
+    result = queries_import(files=msb_files, file_format="medsafetybench", actor=SYSTEM)
 
     assert (result.created, result.updated, result.unchanged) == (450, 0, 0)
     assert Query.objects.filter(source="medsafetybench").count() == 450
@@ -80,11 +81,11 @@ def test_the_nine_files_import_as_450_queries_50_per_ama_principle(
 def test_reimporting_the_nine_files_changes_nothing_and_keeps_clinician_labels(
     msb_files: list[tuple[str, bytes]],
 ) -> None:
-    queries_import(files=msb_files, file_format="medsafetybench", actor=None)
+    queries_import(files=msb_files, file_format="medsafetybench", actor=SYSTEM)
     Query.objects.filter(external_id="gpt4-c1-0").update(expected_behaviour="refuse", severity="high")
     history_rows = Query.history.count()
 
-    result = queries_import(files=msb_files, file_format="medsafetybench", actor=None)
+    result = queries_import(files=msb_files, file_format="medsafetybench", actor=SYSTEM)
 
     assert (result.created, result.updated, result.unchanged) == (0, 0, 450)
     assert Query.history.count() == history_rows == 450

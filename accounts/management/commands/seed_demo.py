@@ -20,6 +20,7 @@ from accounts.services import role_assign, role_remove
 from annotations.demo import demo_campaigns_ensure
 from annotations.models import Campaign
 from audit.services import audit_record
+from core.actors import SYSTEM
 from evaluations.demo import DEFAULT_MOCK_URL, demo_registry_ensure, demo_run_ensure
 from evaluations.models import CollectionRun
 from querybank.demo import DEMO_QUERIES, DEMO_SOURCE, DEMO_SOURCE_FILE
@@ -107,10 +108,10 @@ def _user_ensure(spec: DemoUser) -> tuple[User, bool]:
     for role in Role:
         holds = user.groups.filter(name=role.value).exists()
         if role == spec.role and not holds:
-            role_assign(user=user, role=role, actor=None)
+            role_assign(user=user, role=role, actor=SYSTEM)
             changed = True
         elif role != spec.role and holds:
-            role_remove(user=user, role=role, actor=None)
+            role_remove(user=user, role=role, actor=SYSTEM)
             changed = True
 
     if spec.totp_secret:
@@ -172,7 +173,7 @@ def _queries_ensure() -> tuple[int, int]:
         return 0, 0
     # One JSONL line per demo query, in the order of querybank/demo.py: source_row N is its Nth entry.
     content = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode()
-    result = queries_import(files=[(DEMO_SOURCE_FILE, content)], file_format="jsonl", actor=None)
+    result = queries_import(files=[(DEMO_SOURCE_FILE, content)], file_format="jsonl", actor=SYSTEM)
     return result.created, result.updated
 
 

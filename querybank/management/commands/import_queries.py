@@ -6,6 +6,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import User
+from core.actors import SYSTEM, SystemActor
 from querybank.importers import FORMATS, QueryImportRejected
 from querybank.services import queries_import
 
@@ -26,7 +27,11 @@ class Command(BaseCommand):
             dest="file_format",
             help="file format; by default inferred from the extension (.jsonl or .csv)",
         )
-        parser.add_argument("--actor", metavar="EMAIL", help="the user the audit log names for this import")
+        parser.add_argument(
+            "--actor",
+            metavar="EMAIL",
+            help="the maintainer the audit log names for this import (default: the platform)",
+        )
 
     def handle(
         self, *args: object, paths: list[str], file_format: str | None, actor: str | None, **options: object
@@ -78,9 +83,10 @@ def _infer_format(files: list[Path]) -> str:
     return formats.pop()  # type: ignore[return-value]
 
 
-def _user(email: str | None) -> User | None:
+def _user(email: str | None) -> User | SystemActor:
+    """The named account (the policy checks it may import), else the operator running the command."""
     if email is None:
-        return None
+        return SYSTEM
     try:
         return User.objects.get(email__iexact=email)
     except User.DoesNotExist as exc:
