@@ -6,12 +6,13 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts import views as account_views
+from portal import views as portal_views
 
 # The admin's own login form would accept a password alone; allauth's flow asks for the second factor.
 admin.site.login = secure_admin_login(admin.site.login)
 
 urlpatterns = [
-    path("", account_views.home, name="home"),
+    path("", portal_views.home, name="home"),
     path("accounts/invite/", account_views.invite, name="invite"),
     path("accounts/", include("allauth.urls")),
     path("queries/", include("querybank.urls")),

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "annotations",
     "evaluations",
     "scoring",
+    "portal",
 ]
 
 MIDDLEWARE = [

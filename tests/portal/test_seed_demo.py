@@ -11,10 +11,10 @@ from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from accounts.management.commands.seed_demo import DEMO_USERS
 from accounts.models import User
 from accounts.roles import Role
 from audit.models import AuditEvent
+from portal.management.commands.seed_demo import DEMO_USERS
 from querybank.demo import DEMO_QUERIES
 from querybank.models import Category, ExpectedBehaviour, Query
 

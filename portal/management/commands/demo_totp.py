@@ -9,7 +9,7 @@ from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 from allauth.mfa.utils import decrypt
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from accounts.management.commands.seed_demo import DEMO_USERS, demo_user_for_email
+from portal.management.commands.seed_demo import DEMO_USERS, demo_user_for_email
 
 
 class Command(BaseCommand):

@@ -1,0 +1,95 @@
+"""The app graph of docs/architecture.md holds: each app imports only the apps below it, so there is
+no cycle between apps, and the pure packages import no Django app of ours."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Which of our packages each may import (docs/architecture.md draws the same picture). A new app is
+# added here, at its place in the graph, or this test fails.
+MAY_IMPORT: dict[str, set[str]] = {
+    "core": set(),
+    "medharm_stats": set(),
+    "audit": {"core"},
+    "accounts": {"core", "audit"},
+    "querybank": {"core", "audit", "accounts"},
+    "evaluations": {"core", "audit", "accounts", "querybank"},
+    "annotations": {"core", "audit", "accounts", "querybank", "evaluations"},
+    "scoring": {"core", "audit", "accounts", "querybank", "evaluations", "annotations", "medharm_stats"},
+    "portal": {"core", "audit", "accounts", "querybank", "evaluations", "annotations", "scoring"},
+    "medharm_web": {
+        "core",
+        "audit",
+        "accounts",
+        "querybank",
+        "evaluations",
+        "annotations",
+        "scoring",
+        "portal",
+    },
+}
+OURS = set(MAY_IMPORT)
+
+
+def imports_of(package: str) -> dict[str, set[str]]:
+    """Our packages imported anywhere in ``package`` (function bodies too), and where."""
+    found: dict[str, set[str]] = {}
+    for path in sorted((ROOT / package).rglob("*.py")):
+        if "migrations" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            for name in names:
+                top = name.split(".")[0]
+                if top != package and (ROOT / top / "__init__.py").exists() and top != "tests":
+                    found.setdefault(top, set()).add(str(path.relative_to(ROOT)))
+    return found
+
+
+def test_every_package_of_ours_is_placed_in_the_graph() -> None:
+    packages = {
+        path.parent.name
+        for path in ROOT.glob("*/__init__.py")
+        if path.parent.name not in {"tests", "bench"} and not path.parent.name.startswith(".")
+    }
+    assert packages == OURS
+
+
+def test_each_app_imports_only_the_apps_below_it() -> None:
+    offending = {
+        (package, imported): sorted(where)
+        for package in sorted(OURS)
+        for imported, where in imports_of(package).items()
+        if imported not in MAY_IMPORT[package]
+    }
+    assert offending == {}
+
+
+def test_the_allowed_graph_has_no_cycle() -> None:
+    """Guards the table above: were someone to allow a cycle, this names it."""
+    visiting: set[str] = set()
+    done: set[str] = set()
+    cycles: list[str] = []
+
+    def visit(node: str, trail: list[str]) -> None:
+        if node in done:
+            return
+        if node in visiting:
+            cycles.append(" -> ".join([*trail, node]))
+            return
+        visiting.add(node)
+        for nxt in sorted(MAY_IMPORT[node]):
+            visit(nxt, [*trail, node])
+        visiting.discard(node)
+        done.add(node)
+
+    for package in sorted(MAY_IMPORT):
+        visit(package, [])
+    assert cycles == []
