@@ -8,6 +8,7 @@ from rest_framework.authtoken.models import Token
 from accounts.models import Invitation, User
 from accounts.policy import can_assign_roles, can_invite_users, require
 from accounts.roles import ROLE_PERMISSIONS, Role
+from audit.actions import AuditAction
 from audit.services import audit_record
 from core.actors import SystemActor
 
@@ -36,7 +37,7 @@ def role_assign(*, user: User, role: Role, actor: User | SystemActor) -> None:
     group = Group.objects.get(name=role.value)
     if not user.groups.filter(pk=group.pk).exists():
         user.groups.add(group)
-        audit_record(actor=actor, action="role_assign", target=user, details={"role": role.value})
+        audit_record(actor=actor, action=AuditAction.ROLE_ASSIGN, target=user, details={"role": role.value})
 
 
 @transaction.atomic
@@ -45,7 +46,7 @@ def role_remove(*, user: User, role: Role, actor: User | SystemActor) -> None:
     group = Group.objects.get(name=role.value)
     if user.groups.filter(pk=group.pk).exists():
         user.groups.remove(group)
-        audit_record(actor=actor, action="role_remove", target=user, details={"role": role.value})
+        audit_record(actor=actor, action=AuditAction.ROLE_REMOVE, target=user, details={"role": role.value})
 
 
 def _password_set_url(user: User) -> str:
@@ -85,7 +86,9 @@ def user_invite(*, email: str, role: Role, invited_by: User, site_url: str) -> I
         )
         role_assign(user=user, role=role, actor=invited_by)
         invitation = Invitation.objects.create(user=user, role=role.value, invited_by=invited_by)
-        audit_record(actor=invited_by, action="user_invite", target=user, details={"role": role.value})
+        audit_record(
+            actor=invited_by, action=AuditAction.USER_INVITE, target=user, details={"role": role.value}
+        )
         link = site_url.rstrip("/") + _password_set_url(user)
         transaction.on_commit(
             lambda: send_mail(
@@ -107,7 +110,7 @@ def token_issue(*, user: User) -> tuple[str, bool]:
         token, created = Token.objects.get_or_create(user=user)
         if created:
             # The key itself is a credential: the audit trail records that one exists, never its value.
-            audit_record(actor=user, action="token_issue", target=user)
+            audit_record(actor=user, action=AuditAction.TOKEN_ISSUE, target=user)
     return token.key, created
 
 
@@ -116,5 +119,5 @@ def token_revoke(*, user: User) -> bool:
     with transaction.atomic():
         deleted, _ = Token.objects.filter(user=user).delete()
         if deleted:
-            audit_record(actor=user, action="token_revoke", target=user)
+            audit_record(actor=user, action=AuditAction.TOKEN_REVOKE, target=user)
     return bool(deleted)

@@ -9,6 +9,7 @@ from simple_history.utils import bulk_create_with_history
 
 from accounts.models import User
 from accounts.policy import can_import_queries, require
+from audit.actions import AuditAction
 from audit.services import audit_record
 from core.actors import SystemActor
 from core.locks import advisory_lock
@@ -125,7 +126,7 @@ def queries_import(
         )
         audit_record(
             actor=actor,
-            action="queries_import",
+            action=AuditAction.QUERIES_IMPORT,
             details={
                 "files": result.files,
                 "format": file_format,

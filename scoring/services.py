@@ -9,6 +9,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.policy import can_manage_scores
 from annotations.models import Campaign
+from audit.actions import AuditAction
 from audit.services import audit_record
 from medharm_stats import DEFAULT_RESAMPLES, DEFAULT_SEED
 from scoring.models import AnnotatorFlagThreshold, Report, ThresholdStatistic
@@ -60,7 +61,7 @@ def agreement_threshold_set(
     threshold.save()
     audit_record(
         actor=actor,
-        action="agreement_threshold_set",
+        action=AuditAction.AGREEMENT_THRESHOLD_SET,
         target=threshold,
         details={
             "campaign": campaign.pk,
@@ -121,7 +122,7 @@ def report_create(
     )
     audit_record(
         actor=actor,
-        action="report_create",
+        action=AuditAction.REPORT_CREATE,
         target=report,
         details={
             "campaign": campaign.pk,

@@ -20,6 +20,7 @@ from annotations.models import (
 )
 from annotations.rubric_schema import check_values, consensus, item_agreement
 from annotations.selectors import rubric_specs
+from audit.actions import AuditAction
 from audit.services import audit_record
 from querybank.models import Category, Query
 
@@ -104,7 +105,7 @@ def adjudication_record(
     )
     audit_record(
         actor=adjudicator,
-        action="adjudication_record",
+        action=AuditAction.ADJUDICATION_RECORD,
         target=decision,
         details={"item": item.pk, "supersedes": previous.pk if previous else None, "values": checked.values},
     )
@@ -150,7 +151,7 @@ def query_gold_apply(
     query.save()
     audit_record(
         actor=actor,
-        action="query_gold_apply",
+        action=AuditAction.QUERY_GOLD_APPLY,
         target=query,
         details={"before": before, "after": after, "reason": reason},
     )

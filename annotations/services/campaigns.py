@@ -17,6 +17,7 @@ from accounts.policy import can_manage_campaigns, require
 from accounts.roles import Role
 from annotations.assignment import Candidate, stratified_order
 from annotations.models import Campaign, CampaignItem, CampaignStatus, Guideline, Lease, Rubric, RubricTarget
+from audit.actions import AuditAction
 from audit.services import audit_record
 from evaluations.models import ModelResponse, ResponseOutcome
 from querybank.models import Query, QueryStatus
@@ -153,7 +154,7 @@ def campaign_create(
     )
     audit_record(
         actor=actor,
-        action="campaign_create",
+        action=AuditAction.CAMPAIGN_CREATE,
         target=campaign,
         details={
             "target": target,
@@ -170,7 +171,7 @@ def campaign_create(
 
 
 def _transition(
-    *, campaign: Campaign, actor: User, action: str, allowed: Sequence[str], to: str, **fields: Any
+    *, campaign: Campaign, actor: User, action: AuditAction, allowed: Sequence[str], to: str, **fields: Any
 ) -> Campaign:
     # A conditional UPDATE: two maintainers pressing "open" and "close" at once cannot both win.
     updated = Campaign.objects.filter(pk=campaign.pk, status__in=list(allowed)).update(status=to, **fields)
@@ -195,7 +196,7 @@ def campaign_open(*, campaign: Campaign, actor: User) -> Campaign:
     return _transition(
         campaign=campaign,
         actor=actor,
-        action="campaign_open",
+        action=AuditAction.CAMPAIGN_OPEN,
         allowed=[CampaignStatus.DRAFT, CampaignStatus.CLOSED],
         to=CampaignStatus.OPEN,
         opened_at=timezone.now(),
@@ -210,7 +211,7 @@ def campaign_close(*, campaign: Campaign, actor: User) -> Campaign:
     campaign = _transition(
         campaign=campaign,
         actor=actor,
-        action="campaign_close",
+        action=AuditAction.CAMPAIGN_CLOSE,
         allowed=[CampaignStatus.OPEN],
         to=CampaignStatus.CLOSED,
         closed_at=timezone.now(),
@@ -243,5 +244,5 @@ def campaign_update(
         # Someone leaving the pool gives back the item they hold.
         Lease.objects.filter(campaign=campaign, annotator_id__in=removed).delete()
         details["annotators"] = sorted(u.pk for u in annotators)
-    audit_record(actor=actor, action="campaign_update", target=campaign, details=details)
+    audit_record(actor=actor, action=AuditAction.CAMPAIGN_UPDATE, target=campaign, details=details)
     return campaign

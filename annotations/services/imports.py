@@ -37,6 +37,7 @@ from annotations.models import (
     RubricTarget,
 )
 from annotations.services.adjudication import item_agreement_refresh
+from audit.actions import AuditAction
 from audit.services import audit_record
 from core.locks import advisory_lock
 from evaluations.models import (
@@ -246,7 +247,7 @@ def annotations_import(
         )
         audit_record(
             actor=actor,
-            action="annotations_import",
+            action=AuditAction.ANNOTATIONS_IMPORT,
             target=campaign,
             details={
                 "files": file_names,

@@ -37,6 +37,7 @@ from annotations.models import (
 from annotations.rubric_schema import check_values
 from annotations.selectors import rubric_specs
 from annotations.services.adjudication import item_agreement_refresh
+from audit.actions import AuditAction
 from audit.services import audit_record
 from core.locks import advisory_lock
 
@@ -112,7 +113,9 @@ def session_start(*, campaign: Campaign, annotator: User, now: datetime | None =
     session = AnnotationSession.objects.create(
         campaign=campaign, annotator=annotator, item_limit=campaign.session_item_limit, started_at=now
     )
-    audit_record(actor=annotator, action="session_start", target=session, details={"campaign": campaign.pk})
+    audit_record(
+        actor=annotator, action=AuditAction.SESSION_START, target=session, details={"campaign": campaign.pk}
+    )
     return session
 
 
@@ -181,7 +184,7 @@ def _lease(
     # Who was shown which item, and when: query text is sensitive data.
     audit_record(
         actor=annotator,
-        action="item_claim",
+        action=AuditAction.ITEM_CLAIM,
         target=item,
         details={"campaign": campaign.pk, "expires_at": expires.isoformat()},
     )
@@ -315,7 +318,7 @@ def label_submit(
     lease.delete()
     audit_record(
         actor=annotator,
-        action="label_submit",
+        action=AuditAction.LABEL_SUBMIT,
         target=label,
         details={
             "item": item.pk,
@@ -353,7 +356,7 @@ def label_edit(
     label.save(update_fields=["values", "revision", "updated_at"])
     audit_record(
         actor=annotator,
-        action="label_edit",
+        action=AuditAction.LABEL_EDIT,
         target=label,
         details={"item": item.pk, "before": before, "after": checked.values, "revision": label.revision},
     )
@@ -380,7 +383,10 @@ def item_skip(
     skip.save()
     lease.delete()
     audit_record(
-        actor=annotator, action="item_skip", target=item, details={"reason": reason, "note": skip.note}
+        actor=annotator,
+        action=AuditAction.ITEM_SKIP,
+        target=item,
+        details={"reason": reason, "note": skip.note},
     )
     return skip
 
@@ -399,7 +405,10 @@ def item_flag(*, item: CampaignItem, annotator: User, reason: str, note: str = "
     flag.full_clean(exclude=["item", "campaign", "annotator"])
     flag.save()
     audit_record(
-        actor=annotator, action="item_flag", target=flag, details={"item": item.pk, "reason": reason}
+        actor=annotator,
+        action=AuditAction.ITEM_FLAG,
+        target=flag,
+        details={"item": item.pk, "reason": reason},
     )
     return flag
 
@@ -412,5 +421,5 @@ def flag_resolve(*, flag: Flag, actor: User, now: datetime | None = None) -> Fla
     flag.resolved_at = now or timezone.now()
     flag.resolved_by = actor
     flag.save(update_fields=["resolved_at", "resolved_by"])
-    audit_record(actor=actor, action="flag_resolve", target=flag, details={"item": flag.item_id})
+    audit_record(actor=actor, action=AuditAction.FLAG_RESOLVE, target=flag, details={"item": flag.item_id})
     return flag

@@ -14,6 +14,7 @@ from accounts.policy import can_manage_campaigns, require
 from annotations.guideline_text import render_markdown, rubric_hash, text_hash
 from annotations.models import Guideline, OptionsSource, QueryAttribute, Rubric, RubricField, RubricTarget
 from annotations.rubric_schema import Kind, rubric_problems, spec_from_dict
+from audit.actions import AuditAction
 from audit.services import audit_record
 from core.locks import advisory_lock
 
@@ -118,7 +119,7 @@ def rubric_create(
     )
     audit_record(
         actor=actor,
-        action="rubric_create",
+        action=AuditAction.RUBRIC_CREATE,
         target=rubric,
         details={"slug": slug, "version": version, "content_hash": rubric.content_hash},
     )
@@ -147,7 +148,7 @@ def guideline_publish(*, actor: User, slug: str, title: str, body: str) -> Guide
     guideline.save()
     audit_record(
         actor=actor,
-        action="guideline_publish",
+        action=AuditAction.GUIDELINE_PUBLISH,
         target=guideline,
         details={"slug": slug, "version": version, "content_hash": guideline.content_hash},
     )

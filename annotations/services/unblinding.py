@@ -11,6 +11,7 @@ from accounts.models import User
 from accounts.policy import can_unblind
 from annotations.models import Campaign, CampaignItem, Label
 from annotations.selectors import item_identity
+from audit.actions import AuditAction
 from audit.services import audit_record
 
 
@@ -22,7 +23,7 @@ def item_unblind(*, item: CampaignItem, actor: User, reason: str = "") -> dict[s
     identity = item_identity(item=item)
     audit_record(
         actor=actor,
-        action="item_unblind",
+        action=AuditAction.ITEM_UNBLIND,
         target=item,
         details={
             "campaign": item.campaign_id,
@@ -68,7 +69,7 @@ def campaign_unblind_labels(*, campaign: Campaign, actor: User) -> list[dict[str
             )
     audit_record(
         actor=actor,
-        action="campaign_unblind",
+        action=AuditAction.CAMPAIGN_UNBLIND,
         target=campaign,
         details={"labels": labels.count(), "rows": len(rows)},
     )

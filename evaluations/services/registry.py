@@ -6,6 +6,7 @@ from django.db import transaction
 
 from accounts.models import User
 from accounts.policy import can_manage_collection, require
+from audit.actions import AuditAction
 from audit.services import audit_record
 from core.actors import SystemActor
 from evaluations.models import Endpoint, Pipeline
@@ -21,7 +22,7 @@ def endpoint_create(*, actor: User | SystemActor, **fields: Any) -> Endpoint:
     endpoint.save()
     audit_record(
         actor=actor,
-        action="endpoint_create",
+        action=AuditAction.ENDPOINT_CREATE,
         target=endpoint,
         details={"slug": endpoint.slug, "base_url": endpoint.base_url, "model": endpoint.model_name},
     )
@@ -36,7 +37,9 @@ def endpoint_update(*, actor: User | SystemActor, endpoint: Endpoint, **fields: 
         setattr(endpoint, name, value)
     endpoint.full_clean()
     endpoint.save()
-    audit_record(actor=actor, action="endpoint_update", target=endpoint, details={"fields": sorted(changed)})
+    audit_record(
+        actor=actor, action=AuditAction.ENDPOINT_UPDATE, target=endpoint, details={"fields": sorted(changed)}
+    )
     return endpoint
 
 
@@ -46,5 +49,7 @@ def pipeline_create(*, actor: User | SystemActor, **fields: Any) -> Pipeline:
     pipeline = Pipeline(**fields)
     pipeline.full_clean()
     pipeline.save()
-    audit_record(actor=actor, action="pipeline_create", target=pipeline, details={"slug": pipeline.slug})
+    audit_record(
+        actor=actor, action=AuditAction.PIPELINE_CREATE, target=pipeline, details={"slug": pipeline.slug}
+    )
     return pipeline

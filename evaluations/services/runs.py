@@ -21,6 +21,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
+from audit.actions import AuditAction
 from audit.services import audit_record
 from evaluations.models import (
     CollectionRun,
@@ -127,7 +128,7 @@ def run_create(
     )
     audit_record(
         actor=actor,
-        action="run_create",
+        action=AuditAction.RUN_CREATE,
         target=run,
         details={"queries": len(query_ids), "targets": [t.label for t in run_targets], "samples": samples},
     )
@@ -151,7 +152,13 @@ def _dispatch(run: CollectionRun) -> None:
 
 
 def _transition(
-    *, run: CollectionRun, actor: User | None, action: str, allowed: Iterable[str], to: str, **fields: Any
+    *,
+    run: CollectionRun,
+    actor: User | None,
+    action: AuditAction,
+    allowed: Iterable[str],
+    to: str,
+    **fields: Any,
 ) -> CollectionRun:
     # Conditional UPDATE: two people pressing "pause" and "cancel" at once cannot both win.
     updated = CollectionRun.objects.filter(pk=run.pk, status__in=list(allowed)).update(status=to, **fields)
@@ -168,7 +175,7 @@ def run_start(*, run: CollectionRun, actor: User | None, dispatch: bool = True) 
     run = _transition(
         run=run,
         actor=actor,
-        action="run_start",
+        action=AuditAction.RUN_START,
         allowed=[RunStatus.QUEUED],
         to=RunStatus.RUNNING,
         started_at=timezone.now(),
@@ -183,7 +190,7 @@ def run_start(*, run: CollectionRun, actor: User | None, dispatch: bool = True) 
 def run_pause(*, run: CollectionRun, actor: User | None) -> CollectionRun:
     # Workers see the status between batches and stop; items they hold finish or expire back.
     return _transition(
-        run=run, actor=actor, action="run_pause", allowed=[RunStatus.RUNNING], to=RunStatus.PAUSED
+        run=run, actor=actor, action=AuditAction.RUN_PAUSE, allowed=[RunStatus.RUNNING], to=RunStatus.PAUSED
     )
 
 
@@ -192,7 +199,7 @@ def run_resume(*, run: CollectionRun, actor: User | None) -> CollectionRun:
     run = _transition(
         run=run,
         actor=actor,
-        action="run_resume",
+        action=AuditAction.RUN_RESUME,
         allowed=[RunStatus.PAUSED, RunStatus.FAILED],
         to=RunStatus.RUNNING,
         heartbeat_at=timezone.now(),
@@ -207,7 +214,7 @@ def run_cancel(*, run: CollectionRun, actor: User | None) -> CollectionRun:
     return _transition(
         run=run,
         actor=actor,
-        action="run_cancel",
+        action=AuditAction.RUN_CANCEL,
         allowed=[RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.PAUSED],
         to=RunStatus.CANCELLED,
         finished_at=timezone.now(),
@@ -227,7 +234,7 @@ def run_retry_failed(*, run: CollectionRun, actor: User | None) -> int:
         lease_token=None,
         lease_expires_at=None,
     )
-    audit_record(actor=actor, action="run_retry_failed", target=run, details={"items": count})
+    audit_record(actor=actor, action=AuditAction.RUN_RETRY_FAILED, target=run, details={"items": count})
     if count:
         CollectionRun.objects.filter(pk=run.pk).update(
             status=RunStatus.RUNNING, finished_at=None, heartbeat_at=timezone.now()
@@ -364,7 +371,7 @@ def run_complete_if_done(*, run_id: int) -> bool:
             status=RunStatus.COMPLETED, finished_at=timezone.now()
         )
         if done:
-            audit_record(actor=None, action="run_complete", target=CollectionRun(pk=run_id))
+            audit_record(actor=None, action=AuditAction.RUN_COMPLETE, target=CollectionRun(pk=run_id))
         return bool(done)
 
 
@@ -376,7 +383,10 @@ def run_fail(*, run_id: int, reason: str) -> bool:
         )
         if failed:
             audit_record(
-                actor=None, action="run_fail", target=CollectionRun(pk=run_id), details={"reason": reason}
+                actor=None,
+                action=AuditAction.RUN_FAIL,
+                target=CollectionRun(pk=run_id),
+                details={"reason": reason},
             )
         return bool(failed)
 

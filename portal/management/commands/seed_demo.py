@@ -19,6 +19,7 @@ from accounts.roles import Role
 from accounts.services import role_assign, role_remove
 from annotations.demo import demo_campaigns_ensure
 from annotations.models import Campaign
+from audit.actions import AuditAction
 from audit.services import audit_record
 from core.actors import SYSTEM
 from evaluations.demo import DEFAULT_MOCK_URL, demo_registry_ensure, demo_run_ensure
@@ -228,7 +229,7 @@ class Command(BaseCommand):
                 # Only when something changed, so that a re-run leaves the database identical.
                 audit_record(
                     actor=None,
-                    action="demo_seed",
+                    action=AuditAction.DEMO_SEED,
                     details={
                         "users": changed_users,
                         "queries_created": created,
