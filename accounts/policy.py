@@ -132,12 +132,12 @@ rules.add_perm("annotations.read_rubrics", can_read_rubrics)
 @rules.predicate
 def is_closed_campaign(user: object, campaign: object) -> bool:
     """Without a campaign: true (the role check alone). With one: the campaign is closed."""
-    return campaign is None or getattr(campaign, "status", None) == "closed"
+    return campaign is None or bool(getattr(campaign, "is_closed", False))
 
 
 @rules.predicate
 def is_draft_campaign(user: object, campaign: object) -> bool:
-    return getattr(campaign, "status", None) == "draft"
+    return bool(getattr(campaign, "is_draft", False))
 
 
 # Drafts are being set up: only their managers (and their own pool) see them. The queryset twin is

@@ -31,7 +31,7 @@ from annotations.forms import (
     values_from_post,
 )
 from annotations.importers import AnnotationImportRejected
-from annotations.models import Campaign, CampaignItem, Flag, Guideline, Label
+from annotations.models import Campaign, CampaignItem, CampaignStatus, Flag, Guideline, Label
 from annotations.services.adjudication import adjudication_record
 from annotations.services.campaigns import (
     campaign_close,
@@ -101,7 +101,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     mine = [
         {"campaign": c, "progress": selectors.annotator_progress(campaign=c, annotator=user, session=None)}
         for c in selectors.campaign_list_for_annotator(user=user)
-        .exclude(status="draft")
+        .exclude(status=CampaignStatus.DRAFT)
         .order_by("-created_at")
     ]
     if not (mine or can_manage or can_adjudicate or user.has_perm("annotations.annotate")):

@@ -27,7 +27,7 @@ from evaluations.serializers import (
     RunCreateSerializer,
     RunSerializer,
 )
-from querybank.selectors import query_list_for_user
+from querybank.selectors import query_list_for_user, query_selection
 
 ManageCollection = rule_permission("evaluations.manage_collection")
 
@@ -82,21 +82,12 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
         payload = RunCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
-        queries = query_list_for_user(user=request.user).filter(status="active")
-        selection: dict[str, object] = {"kind": "all"}
-        if data.get("category"):
-            queries, selection = (
-                queries.filter(category__slug=data["category"]),
-                {"kind": "category", "category": data["category"]},
-            )
-        if data.get("source"):
-            queries, selection = (
-                queries.filter(source=data["source"]),
-                {**selection, "source": data["source"]},
-            )
-        if data.get("external_ids"):
-            queries = queries.filter(external_id__in=data["external_ids"])
-            selection = {**selection, "external_ids": data["external_ids"]}
+        queries, selection = query_selection(
+            queries=query_list_for_user(user=request.user),
+            category=data.get("category"),
+            source=data.get("source"),
+            external_ids=data.get("external_ids"),
+        )
         targets: list[Endpoint | Pipeline] = []
         for slug in data["endpoints"]:
             targets.append(self._lookup(endpoint_list_for_user(user=request.user), slug, "endpoints"))

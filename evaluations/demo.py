@@ -14,7 +14,7 @@ from evaluations.mock_server.app import MockServerConfig
 from evaluations.mock_server.runner import MockServerThread
 from evaluations.models import CollectionRun, Endpoint, EndpointFamily, GuardFormat, Pipeline
 from evaluations.services import endpoint_create, endpoint_update, pipeline_create, run_create, run_start
-from querybank.models import Query
+from querybank.models import Query, QueryStatus
 
 DEFAULT_MOCK_URL = "http://127.0.0.1:8765/v1"
 
@@ -108,7 +108,7 @@ def demo_run_ensure(*, actor: User, base_url: str = DEFAULT_MOCK_URL) -> Collect
     run = run_create(
         actor=actor,
         name=DEMO_RUN_NAME,
-        queries=Query.objects.filter(source="demo", status="active"),
+        queries=Query.objects.filter(source="demo", status=QueryStatus.ACTIVE),
         targets=targets,
         parameters={"temperature": 0.0, "seed": 1},
         selection={"kind": "source", "source": "demo"},

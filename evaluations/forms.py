@@ -8,6 +8,7 @@ from django.db.models import Count, QuerySet
 
 from evaluations.models import Endpoint, EndpointFamily, Pipeline
 from querybank.models import Query, QueryStatus
+from querybank.selectors import query_selection
 
 PARAMETERS_PLACEHOLDER = '{"max_tokens": 400}'
 
@@ -286,15 +287,12 @@ class RunForm(SectionedForm, forms.Form):
     def selected_queries(self) -> tuple[QuerySet[Query], dict[str, Any]]:
         data = self.cleaned_data
         kind = data["selection"]
-        if kind == "category":
-            slug = data["category"]
-            return self.queries.filter(category__slug=slug), {"kind": kind, "category": slug}
-        if kind == "source":
-            return self.queries.filter(source=data["source"]), {"kind": kind, "source": data["source"]}
-        if kind == "list":
-            ids = data["external_id_list"]
-            return self.queries.filter(external_id__in=ids), {"kind": kind, "external_ids": ids}
-        return self.queries, {"kind": "all"}
+        return query_selection(
+            queries=self.queries,
+            category=data["category"] if kind == "category" else None,
+            source=data["source"] if kind == "source" else None,
+            external_ids=data["external_id_list"] if kind == "list" else None,
+        )
 
     def targets(self) -> list[Endpoint | Pipeline]:
         return [*self.cleaned_data["endpoints"], *self.cleaned_data["pipelines"]]

@@ -1,10 +1,13 @@
 """Reads of the query bank, scoped by the access policy: the queryset twin of each predicate."""
 
+from collections.abc import Sequence
+from typing import Any
+
 from django.db.models import Count, Q, QuerySet
 
 from accounts.models import User
 from accounts.policy import can_read_query_text
-from querybank.models import Category, Query
+from querybank.models import Category, Query, QueryStatus
 
 
 def query_list_for_user(
@@ -41,3 +44,32 @@ def category_list_for_user(*, user: User) -> QuerySet[Category]:
 
 def query_sources() -> list[str]:
     return list(Query.objects.order_by("source").values_list("source", flat=True).distinct())
+
+
+def query_selection(
+    *,
+    queries: QuerySet[Query],
+    category: str | None = None,
+    source: str | None = None,
+    external_ids: Sequence[str] | None = None,
+) -> tuple[QuerySet[Query], dict[str, Any]]:
+    """The queries a collection run asks: the active ones of ``queries`` (what the maintainer may
+    read), narrowed by each choice given; and the record of that choice the run keeps (``selection``).
+
+    The one home of this rule: the run form, the API and the ``collection_run`` command call it, so
+    the same choice selects the same queries and is recorded in the same shape.
+    """
+    chosen = queries.filter(status=QueryStatus.ACTIVE)
+    record: dict[str, Any] = {}
+    kinds: list[str] = []
+    if category:
+        chosen, record["category"] = chosen.filter(category__slug=category), category
+        kinds.append("category")
+    if source:
+        chosen, record["source"] = chosen.filter(source=source), source
+        kinds.append("source")
+    if external_ids:
+        ids = list(external_ids)
+        chosen, record["external_ids"] = chosen.filter(external_id__in=ids), ids
+        kinds.append("list")
+    return chosen, {"kind": "+".join(kinds) or "all", **record}

@@ -82,6 +82,14 @@ class Campaign(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def is_draft(self) -> bool:
+        return self.status == CampaignStatus.DRAFT
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status == CampaignStatus.CLOSED
+
     def accepts_labels(self, now: object = None) -> bool:
         """Open and before its deadline: the only state in which labels are made or edited."""
         now = now or timezone.now()

@@ -13,8 +13,11 @@ ALLOWED_HOSTS = ["*"]
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/medharm"),
 }
-# Parallel test runs (several checkouts, helpers) each name their own test database.
-DATABASES["default"]["TEST"] = {"NAME": env.str("MEDHARM_TEST_DATABASE", default="test_medharm")}
+# Parallel test runs (several checkouts, helpers) each name their own test database: by default
+# "test_" + the database's own name, so another DATABASE_URL never shares a test database.
+DATABASES["default"]["TEST"] = {
+    "NAME": env.str("MEDHARM_TEST_DATABASE", default=f"test_{DATABASES['default']['NAME']}")
+}
 
 # Unit tests run tasks in-process; tests about workers start a real worker against TEST_REDIS_URL.
 REDIS_URL = env.str("TEST_REDIS_URL", default="redis://127.0.0.1:6379/15")

@@ -14,6 +14,7 @@ from evaluations.exporters import RESPONSE_EXPORT_FORMATS, responses_export_stre
 from evaluations.models import CollectionRun, Endpoint, ModelResponse, Pipeline
 from evaluations.selectors import run_progress
 from querybank.models import Query
+from querybank.selectors import query_selection
 
 ACTIONS = {
     "start": services.run_start,
@@ -95,18 +96,13 @@ class Command(BaseCommand):
             targets.append(Endpoint.objects.filter(slug=slug).first() or self._missing("endpoint", slug))
         for slug in options["pipeline"]:
             targets.append(Pipeline.objects.filter(slug=slug).first() or self._missing("pipeline", slug))
-        queries = Query.objects.filter(status="active")
-        selection: dict[str, Any] = {"kind": "all"}
-        if options.get("category"):
-            queries = queries.filter(category__slug=options["category"])
-            selection = {"kind": "category", "category": options["category"]}
-        if options.get("source"):
-            queries = queries.filter(source=options["source"])
-            selection = {**selection, "source": options["source"]}
-        if options.get("ids"):
-            ids = [part.strip() for part in options["ids"].split(",") if part.strip()]
-            queries = queries.filter(external_id__in=ids)
-            selection = {**selection, "external_ids": ids}
+        ids = [part.strip() for part in (options.get("ids") or "").split(",") if part.strip()]
+        queries, selection = query_selection(
+            queries=Query.objects.all(),
+            category=options.get("category"),
+            source=options.get("source"),
+            external_ids=ids,
+        )
         actor = self._actor(options["actor"])
         run = services.run_create(
             actor=actor,
