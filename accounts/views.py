@@ -4,11 +4,12 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, F
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from rules.contrib.views import permission_required
 
 from accounts.forms import InvitationForm
+from accounts.http import AuthenticatedHttpRequest
 from accounts.roles import Role
 from accounts.services import user_invite
 from querybank.models import Category, Taxonomy
@@ -16,7 +17,7 @@ from querybank.selectors import category_list_for_user, query_list_for_user
 
 
 @login_required
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: AuthenticatedHttpRequest) -> HttpResponse:
     """One page, one section per role the user holds; each section shows only what exists today."""
     user = request.user
     roles = user.roles
@@ -61,7 +62,7 @@ def _group_by_taxonomy(categories: list[Category]) -> list[tuple[Taxonomy, list[
 
 @login_required
 @permission_required("accounts.invite", raise_exception=True)
-def invite(request: HttpRequest) -> HttpResponse:
+def invite(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = InvitationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         invitation = user_invite(

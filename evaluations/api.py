@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.api_permissions import rule_permission
+from accounts.http import request_user
 from evaluations import services
 from evaluations.exporters import RESPONSE_EXPORT_FORMATS, responses_export_stream
 from evaluations.models import CollectionRun, Endpoint, ModelResponse, Pipeline
@@ -42,12 +43,12 @@ class EndpointViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     lookup_field = "slug"
 
     def get_queryset(self) -> QuerySet[Endpoint]:
-        return endpoint_list_for_user(user=self.request.user)
+        return endpoint_list_for_user(user=request_user(self.request))
 
     def perform_create(self, serializer: EndpointSerializer) -> None:
         try:
             serializer.instance = services.endpoint_create(
-                actor=self.request.user, **serializer.validated_data
+                actor=request_user(self.request), **serializer.validated_data
             )
         except DjangoValidationError as error:
             raise _django_errors(error) from error
@@ -59,12 +60,12 @@ class PipelineViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     lookup_field = "slug"
 
     def get_queryset(self) -> QuerySet[Pipeline]:
-        return pipeline_list_for_user(user=self.request.user)
+        return pipeline_list_for_user(user=request_user(self.request))
 
     def perform_create(self, serializer: PipelineSerializer) -> None:
         try:
             serializer.instance = services.pipeline_create(
-                actor=self.request.user, **serializer.validated_data
+                actor=request_user(self.request), **serializer.validated_data
             )
         except DjangoValidationError as error:
             raise _django_errors(error) from error
@@ -75,14 +76,15 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
     permission_classes = [ManageCollection]
 
     def get_queryset(self) -> QuerySet[CollectionRun]:
-        return run_list_for_user(user=self.request.user).prefetch_related("targets")
+        return run_list_for_user(user=request_user(self.request)).prefetch_related("targets")
 
     @extend_schema(request=RunCreateSerializer, responses={201: RunSerializer})
     def create(self, request: Request) -> Response:
         payload = RunCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
-        queries = query_list_for_user(user=request.user).filter(status="active")
+        user = request_user(request)
+        queries = query_list_for_user(user=user).filter(status="active")
         selection: dict[str, object] = {"kind": "all"}
         if data.get("category"):
             queries, selection = (
@@ -99,12 +101,12 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
             selection = {**selection, "external_ids": data["external_ids"]}
         targets: list[Endpoint | Pipeline] = []
         for slug in data["endpoints"]:
-            targets.append(self._lookup(endpoint_list_for_user(user=request.user), slug, "endpoints"))
+            targets.append(self._lookup(endpoint_list_for_user(user=user), slug, "endpoints"))
         for slug in data["pipelines"]:
-            targets.append(self._lookup(pipeline_list_for_user(user=request.user), slug, "pipelines"))
+            targets.append(self._lookup(pipeline_list_for_user(user=user), slug, "pipelines"))
         try:
             run = services.run_create(
-                actor=request.user,
+                actor=user,
                 name=data["name"],
                 queries=queries,
                 targets=targets,
@@ -115,7 +117,7 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
                 max_attempts=data["max_attempts"],
             )
             if data["start"]:
-                run = services.run_start(run=run, actor=request.user)
+                run = services.run_start(run=run, actor=user)
         except DjangoValidationError as error:
             raise _django_errors(error) from error
         return Response(RunSerializer(run).data, status=status.HTTP_201_CREATED)
@@ -167,9 +169,10 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
         run = self.get_object()
         if file_format not in RESPONSE_EXPORT_FORMATS:
             raise Http404
+        user = request_user(request)
         response = StreamingHttpResponse(
             responses_export_stream(
-                responses=response_list_for_user(user=request.user, run_id=run.pk), file_format=file_format
+                responses=response_list_for_user(user=user, run_id=run.pk), file_format=file_format
             ),
             content_type=RESPONSE_EXPORT_FORMATS[file_format],
         )
@@ -184,7 +187,7 @@ class ResponseViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self) -> QuerySet[ModelResponse]:
         params = self.request.query_params
         return response_list_for_user(
-            user=self.request.user,
+            user=request_user(self.request),
             run_id=int(params["run"]) if params.get("run", "").isdigit() else None,
             target_id=int(params["target"]) if params.get("target", "").isdigit() else None,
             category_slug=params.get("category", ""),

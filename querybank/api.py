@@ -6,6 +6,7 @@ from rest_framework import viewsets
 from rest_framework.pagination import PageNumberPagination
 
 from accounts.api_permissions import rule_permission
+from accounts.http import request_user
 from querybank.models import Category, Query
 from querybank.selectors import category_list_for_user, query_list_for_user
 from querybank.serializers import CategorySerializer, QuerySerializer
@@ -34,7 +35,8 @@ class CategoryViewSet(viewsets.ReadOnlyModelViewSet):
     lookup_value_regex = r"\d+"
 
     def get_queryset(self) -> QuerySet[Category]:
-        return category_list_for_user(user=self.request.user).order_by("taxonomy_id", "position", "name")
+        user = request_user(self.request)
+        return category_list_for_user(user=user).order_by("taxonomy_id", "position", "name")
 
 
 @extend_schema_view(
@@ -60,7 +62,7 @@ class QueryViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self) -> QuerySet[Query]:
         params = self.request.query_params
         return query_list_for_user(
-            user=self.request.user,
+            user=request_user(self.request),
             search=params.get("search", "").strip(),
             category_slug=params.get("category", "").strip(),
             source=params.get("source", "").strip(),
