@@ -1,5 +1,7 @@
 """Account pages: the home page of each role, and inviting a colleague."""
 
+from typing import TYPE_CHECKING, TypedDict, cast
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -14,6 +16,13 @@ from accounts.roles import Role
 from accounts.services import user_invite
 from querybank.models import Category, Taxonomy
 from querybank.selectors import category_list_for_user, query_list_for_user
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class _QueryCount(TypedDict):
+    query_count: int  # the selector's annotation, for users who may read query text
 
 
 @login_required
@@ -39,7 +48,8 @@ def home(request: AuthenticatedHttpRequest) -> HttpResponse:
         "can_invite": user.has_perm("accounts.invite"),
     }
     if can_read_queries:
-        context["query_total"] = sum(category.query_count for category in categories)
+        counted = cast("list[WithAnnotations[Category, _QueryCount]]", categories)
+        context["query_total"] = sum(category.query_count for category in counted)
     if context["is_maintainer"] and can_read_queries:
         queries = query_list_for_user(user=user).order_by()
         context["queries_by_source"] = list(

@@ -9,6 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 
 from accounts.api_permissions import rule_permission
 from accounts.http import request_user
@@ -45,7 +46,7 @@ class EndpointViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     def get_queryset(self) -> QuerySet[Endpoint]:
         return endpoint_list_for_user(user=request_user(self.request))
 
-    def perform_create(self, serializer: EndpointSerializer) -> None:
+    def perform_create(self, serializer: "BaseSerializer[Endpoint]") -> None:
         try:
             serializer.instance = services.endpoint_create(
                 actor=request_user(self.request), **serializer.validated_data
@@ -62,7 +63,7 @@ class PipelineViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     def get_queryset(self) -> QuerySet[Pipeline]:
         return pipeline_list_for_user(user=request_user(self.request))
 
-    def perform_create(self, serializer: PipelineSerializer) -> None:
+    def perform_create(self, serializer: "BaseSerializer[Pipeline]") -> None:
         try:
             serializer.instance = services.pipeline_create(
                 actor=request_user(self.request), **serializer.validated_data

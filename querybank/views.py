@@ -65,8 +65,8 @@ def query_import(request: AuthenticatedHttpRequest) -> HttpResponse:
             result = queries_import(
                 files=form.named_files(), file_format=form.cleaned_data["file_format"], actor=request.user
             )
-        except QueryImportRejected as rejected:
-            problems = rejected.problems
+        except QueryImportRejected as error:
+            problems = error.problems
         else:
             messages.success(
                 request,

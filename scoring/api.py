@@ -72,7 +72,7 @@ def _estimate(estimate: Estimate | None) -> dict[str, Any] | None:
 
 
 class ThresholdSerializer(serializers.Serializer):
-    field_name = serializers.CharField(required=False, allow_blank=True, default="")
+    field_name = serializers.CharField(required=False, allow_blank=True, default="")  # type: ignore[assignment]  # a declared field: DRF's metaclass moves it off the class
     statistic = serializers.ChoiceField(
         choices=ThresholdStatistic.choices, default=ThresholdStatistic.PERCENT
     )

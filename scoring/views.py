@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.forms.utils import ErrorList
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -35,6 +36,11 @@ from scoring.services import agreement_threshold_set, report_create
 
 view_scores = permission_required("scoring.view_scores", raise_exception=True)
 manage_scores = permission_required("scoring.manage_scores", raise_exception=True)
+
+
+def _messages(errors: ErrorList) -> str:
+    """A field's errors as one line (iterating an ``ErrorList`` yields its messages)."""
+    return " ".join(str(message) for message in errors)
 
 
 def _campaign(request: AuthenticatedHttpRequest, campaign_id: int) -> Campaign:
@@ -323,7 +329,7 @@ def threshold_set(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpRe
         messages.error(
             request,
             "The threshold was not saved: "
-            + "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items()),
+            + "; ".join(f"{name}: {_messages(errors)}" for name, errors in form.errors.items()),
         )
     return redirect("scoring:agreement", campaign.pk)
 
@@ -368,7 +374,7 @@ def report_new(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpRespo
         messages.error(
             request,
             "The report was not made: "
-            + "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items()),
+            + "; ".join(f"{name}: {_messages(errors)}" for name, errors in form.errors.items()),
         )
         return redirect("scoring:report_list", campaign.pk)
     try:
