@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django_htmx.middleware import HtmxDetails
 from rest_framework.exceptions import NotAuthenticated
@@ -35,6 +36,15 @@ class AuthenticatedHtmxHttpRequest(AuthenticatedHttpRequest, HtmxHttpRequest):
     """Both of the above: a signed-in page that answers htmx requests with a partial."""
 
     user: User
+
+
+def signed_in_user(request: HttpRequest) -> User:
+    """The signed-in user of a page request whose signature cannot be narrowed (admin actions and
+    ``ModelAdmin`` hooks: the admin site lets only active staff in). Refuses an anonymous user."""
+    user = request.user
+    if not isinstance(user, User):
+        raise PermissionDenied("Sign in first.")
+    return user
 
 
 def request_user(request: Request) -> User:
