@@ -8,7 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from accounts import views as account_views
 
 # The admin's own login form would accept a password alone; allauth's flow asks for the second factor.
-admin.site.login = secure_admin_login(admin.site.login)
+admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]  # wraps this site's view
 
 urlpatterns = [
     path("", account_views.home, name="home"),
