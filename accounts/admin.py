@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts.http import signed_in_user
 from accounts.models import Invitation, User
 from accounts.roles import Role
 from accounts.services import role_assign, role_remove
@@ -22,7 +23,7 @@ def _role_action(role: Role, *, grant: bool) -> Callable[..., None]:
         service = role_assign if grant else role_remove
         try:
             for user in queryset:
-                service(user=user, role=role, actor=request.user)
+                service(user=user, role=role, actor=signed_in_user(request))
         except PermissionDenied as exc:
             modeladmin.message_user(request, str(exc), messages.ERROR)
             return

@@ -6,6 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.http import request_user
 from accounts.services import token_issue, token_revoke
 
 _SCRIPT_AUTH_HELP = (
@@ -30,12 +31,12 @@ class AuthTokenView(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        key, created = token_issue(user=request.user)
+        key, created = token_issue(user=request_user(request))
         return Response({"token": key}, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     @extend_schema(
         summary="Revoke your API token", description=_SCRIPT_AUTH_HELP, request=None, responses={204: None}
     )
     def delete(self, request: Request) -> Response:
-        token_revoke(user=request.user)
+        token_revoke(user=request_user(request))
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -5,7 +5,7 @@ Each predicate that gates a list has a selector returning the same answer as a q
 two agree. Views and API views ask for the permission names registered at the bottom.
 """
 
-from typing import Any
+from typing import Any, cast
 
 import rules
 from allauth.mfa.models import Authenticator
@@ -34,7 +34,8 @@ def require(
 
 
 def _has_role(role: Role) -> rules.Predicate:
-    return rules.is_group_member(role.value)
+    # rules annotates is_group_member as a plain callable; it returns a Predicate (it is decorated).
+    return cast(rules.Predicate, rules.is_group_member(role.value))
 
 
 is_clinician = _has_role(Role.CLINICIAN)
@@ -144,8 +145,7 @@ def is_draft_campaign(user: object, campaign: object) -> bool:
 # ``annotations.selectors.campaign_list_for_user``; tests check the two agree.
 _in_own_pool = is_clinician & is_in_campaign_pool
 can_view_campaign = can_manage_campaigns | (
-    is_active
-    & ((can_adjudicate & (~is_draft_campaign | _in_own_pool)) | (_in_own_pool & ~is_draft_campaign))
+    is_active & ((can_adjudicate & (~is_draft_campaign | _in_own_pool)) | (_in_own_pool & ~is_draft_campaign))
 )
 
 can_view_scores = is_active & (is_superuser | is_maintainer | is_adjudicator)

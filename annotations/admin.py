@@ -6,6 +6,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from accounts.http import signed_in_user
 from annotations.models import (
     Adjudication,
     AnnotationSession,
@@ -71,7 +72,9 @@ class GuidelineAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request: HttpRequest, obj: Guideline, form: Any, change: bool) -> None:
-        published = guideline_publish(actor=request.user, slug=obj.slug, title=obj.title, body=obj.body)
+        published = guideline_publish(
+            actor=signed_in_user(request), slug=obj.slug, title=obj.title, body=obj.body
+        )
         obj.pk = published.pk
         obj.version = published.version
 

@@ -23,6 +23,7 @@ from rest_framework.response import Response
 from rest_framework.routers import BaseRouter
 
 from accounts.api_permissions import Authenticated, rule_permission
+from accounts.http import request_user
 from accounts.policy import can_annotate, can_manage_campaigns
 from annotations import selectors
 from annotations.importers import AnnotationImportRejected
@@ -92,7 +93,10 @@ class CampaignViewSet(viewsets.ReadOnlyModelViewSet):
         return [Authenticated()]
 
     def get_queryset(self) -> QuerySet[Campaign]:
-        return selectors.campaign_list_for_user(user=self.request.user).select_related("rubric", "guideline")
+        if getattr(self, "swagger_fake_view", False):  # the schema generator may have no user
+            return Campaign.objects.none()
+        user = request_user(self.request)
+        return selectors.campaign_list_for_user(user=user).select_related("rubric", "guideline")
 
     def get_serializer_class(self) -> type:
         if can_manage_campaigns(self.request.user):
@@ -102,7 +106,7 @@ class CampaignViewSet(viewsets.ReadOnlyModelViewSet):
     def _annotator_campaign(self) -> Campaign:
         try:
             campaign = selectors.campaign_get_for_annotator(
-                user=self.request.user, campaign_id=int(self.kwargs["pk"])
+                user=request_user(self.request), campaign_id=int(self.kwargs["pk"])
             )
         except Campaign.DoesNotExist as exc:
             raise Http404 from exc
@@ -117,7 +121,7 @@ class CampaignViewSet(viewsets.ReadOnlyModelViewSet):
         data = dict(payload.validated_data)
         data["categories"] = [c.pk for c in data["categories"]]
         try:
-            campaign = campaign_create(actor=request.user, **data)
+            campaign = campaign_create(actor=request_user(request), **data)
         except DjangoValidationError as error:
             raise _drf_error(error) from error
         return Response(CampaignManageSerializer(campaign).data, status=status.HTTP_201_CREATED)
@@ -131,7 +135,7 @@ class CampaignViewSet(viewsets.ReadOnlyModelViewSet):
         annotators = changes.pop("annotators", None)
         try:
             campaign = campaign_update(
-                campaign=campaign, actor=request.user, annotators=annotators, **changes
+                campaign=campaign, actor=request_user(request), annotators=annotators, **changes
             )
         except DjangoValidationError as error:
             raise _drf_error(error) from error
@@ -173,7 +177,7 @@ class CampaignViewSet(viewsets.ReadOnlyModelViewSet):
         """Start a labelling session (the client has shown the content warning)."""
         campaign = self._annotator_campaign()
         try:
-            session = session_start(campaign=campaign, annotator=request.user)
+            session = session_start(campaign=campaign, annotator=request_user(request))
         except DjangoValidationError as error:
             return Response({"detail": error.messages}, status=status.HTTP_409_CONFLICT)
         return Response(
@@ -185,9 +189,10 @@ class CampaignViewSet(viewsets.ReadOnlyModelViewSet):
     def next(self, request: Request, pk: str) -> Response:
         """The item to label now (reserved for the campaign's lease time), or why there is none."""
         campaign = self._annotator_campaign()
-        session = session_current(campaign=campaign, annotator=request.user)
-        claim = item_next(campaign=campaign, annotator=request.user, session=session)
-        item = selectors.blind_item(item=claim.item, annotator=request.user) if claim.item else None
+        user = request_user(request)
+        session = session_current(campaign=campaign, annotator=user)
+        claim = item_next(campaign=campaign, annotator=user, session=session)
+        item = selectors.blind_item(item=claim.item, annotator=user) if claim.item else None
         return Response(
             ClaimSerializer(
                 {
@@ -203,7 +208,7 @@ class CampaignViewSet(viewsets.ReadOnlyModelViewSet):
     def labels(self, request: Request, pk: str) -> Response:
         """Every label of the campaign with the model that wrote each item: unblinding, audited."""
         campaign = self.get_object()
-        return Response(campaign_unblind_labels(campaign=campaign, actor=request.user))
+        return Response(campaign_unblind_labels(campaign=campaign, actor=request_user(request)))
 
 
 # --- items: read the one held, skip, flag, unblind ---------------------------------------------
@@ -219,12 +224,15 @@ class ItemViewSet(viewsets.GenericViewSet):
         return [Annotate()]
 
     def get_queryset(self) -> QuerySet[CampaignItem]:
-        return selectors.item_list_for_annotator(user=self.request.user)
+        if getattr(self, "swagger_fake_view", False):  # the schema generator may have no user
+            return CampaignItem.objects.none()
+        return selectors.item_list_for_annotator(user=request_user(self.request))
 
     def retrieve(self, request: Request, pk: str) -> Response:
         """An item the caller holds or has labelled, blinded."""
         item = self.get_object()
-        return Response(BlindItemSerializer(selectors.blind_item(item=item, annotator=request.user)).data)
+        user = request_user(request)
+        return Response(BlindItemSerializer(selectors.blind_item(item=item, annotator=user)).data)
 
     @extend_schema(request=SkipSerializer, responses={204: None})
     @action(detail=True, methods=["post"])
@@ -233,7 +241,7 @@ class ItemViewSet(viewsets.GenericViewSet):
         payload = SkipSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         try:
-            item_skip(item=item, annotator=request.user, **payload.validated_data)
+            item_skip(item=item, annotator=request_user(request), **payload.validated_data)
         except DjangoValidationError as error:
             raise _drf_error(error) from error
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -245,7 +253,7 @@ class ItemViewSet(viewsets.GenericViewSet):
         payload = FlagSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         try:
-            flag = item_flag(item=item, annotator=request.user, **payload.validated_data)
+            flag = item_flag(item=item, annotator=request_user(request), **payload.validated_data)
         except DjangoValidationError as error:
             raise _drf_error(error) from error
         return Response({"id": flag.pk}, status=status.HTTP_201_CREATED)
@@ -256,14 +264,13 @@ class ItemViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["get"])
     def identity(self, request: Request, pk: str) -> Response:
         """Which model wrote the item (maintainers; every call is an audit event)."""
-        campaigns = selectors.campaign_list_for_user(user=request.user).values("pk")
+        user = request_user(request)
+        campaigns = selectors.campaign_list_for_user(user=user).values("pk")
         try:
             item = CampaignItem.objects.select_related("response").get(campaign__in=campaigns, pk=int(pk))
         except CampaignItem.DoesNotExist as exc:
             raise Http404 from exc
-        return Response(
-            item_unblind(item=item, actor=request.user, reason=request.query_params.get("reason", ""))
-        )
+        return Response(item_unblind(item=item, actor=user, reason=request.query_params.get("reason", "")))
 
 
 # --- labels -------------------------------------------------------------------------------------
@@ -279,7 +286,7 @@ class LabelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def get_queryset(self) -> QuerySet[Label]:
         if getattr(self, "swagger_fake_view", False):  # the schema generator has no user
             return Label.objects.none()
-        labels = selectors.label_list_for_annotator(user=self.request.user)
+        labels = selectors.label_list_for_annotator(user=request_user(self.request))
         campaign = self.request.query_params.get("campaign", "")
         if campaign.isdigit():
             labels = labels.filter(campaign_id=int(campaign))
@@ -290,12 +297,13 @@ class LabelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         """Submit a label for the item the caller holds."""
         payload = LabelCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        items = selectors.item_list_for_annotator(user=request.user)
+        user = request_user(request)
+        items = selectors.item_list_for_annotator(user=user)
         item = items.filter(pk=payload.validated_data["item"]).first()
         if item is None:
             raise Http404("No such item assigned to you.")
         try:
-            label = label_submit(item=item, annotator=request.user, values=payload.validated_data["values"])
+            label = label_submit(item=item, annotator=user, values=payload.validated_data["values"])
         except DjangoValidationError as error:
             raise _drf_error(error) from error
         except DjangoPermissionDenied as error:
@@ -308,8 +316,9 @@ class LabelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         label = self.get_object()
         payload = LabelEditSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
+        user = request_user(request)
         try:
-            label = label_edit(label=label, annotator=request.user, values=payload.validated_data["values"])
+            label = label_edit(label=label, annotator=user, values=payload.validated_data["values"])
         except DjangoValidationError as error:
             raise _drf_error(error) from error
         except DjangoPermissionDenied as error:
@@ -328,10 +337,12 @@ class AdjudicationViewSet(viewsets.GenericViewSet):
     serializer_class = QueueItemSerializer
 
     def get_queryset(self) -> QuerySet[CampaignItem]:
-        return selectors.adjudicable_items(user=self.request.user)
+        if getattr(self, "swagger_fake_view", False):  # the schema generator may have no user
+            return CampaignItem.objects.none()
+        return selectors.adjudicable_items(user=request_user(self.request))
 
     def list(self, request: Request) -> Response:
-        queue = selectors.adjudication_queue(user=request.user)
+        queue = selectors.adjudication_queue(user=request_user(request))
         campaign = request.query_params.get("campaign", "")
         if campaign.isdigit():
             queue = queue.filter(campaign_id=int(campaign))
@@ -341,7 +352,7 @@ class AdjudicationViewSet(viewsets.GenericViewSet):
     @extend_schema(responses={200: AdjudicationViewSerializer})
     def retrieve(self, request: Request, pk: str) -> Response:
         item = self.get_object()
-        view = selectors.adjudication_view(item=item, adjudicator=request.user)
+        view = selectors.adjudication_view(item=item, adjudicator=request_user(request))
         return Response(AdjudicationViewSerializer(view).data)
 
     @extend_schema(request=AdjudicationCreateSerializer, responses={201: DecisionSerializer})
@@ -351,8 +362,9 @@ class AdjudicationViewSet(viewsets.GenericViewSet):
         item = self.get_object()
         payload = AdjudicationCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
+        user = request_user(request)
         try:
-            decision = adjudication_record(item=item, adjudicator=request.user, **payload.validated_data)
+            decision = adjudication_record(item=item, adjudicator=user, **payload.validated_data)
         except DjangoValidationError as error:
             raise _drf_error(error) from error
         return Response(DecisionSerializer(decision).data, status=status.HTTP_201_CREATED)
@@ -378,7 +390,7 @@ class RubricViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         payload = RubricCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         try:
-            rubric = rubric_create(actor=request.user, **payload.validated_data)
+            rubric = rubric_create(actor=request_user(request), **payload.validated_data)
         except DjangoValidationError as error:
             raise _drf_error(error) from error
         return Response(RubricSerializer(rubric).data, status=status.HTTP_201_CREATED)
@@ -400,7 +412,7 @@ class GuidelineViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         payload = GuidelineSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         try:
-            guideline = guideline_publish(actor=request.user, **payload.validated_data)
+            guideline = guideline_publish(actor=request_user(request), **payload.validated_data)
         except DjangoValidationError as error:
             raise _drf_error(error) from error
         return Response(GuidelineSerializer(guideline).data, status=status.HTTP_201_CREATED)
@@ -420,7 +432,7 @@ class AnnotationImportViewSet(viewsets.GenericViewSet):
         data = dict(payload.validated_data)
         files = [(f.name, f.read()) for f in data.pop("files")]
         try:
-            result = annotations_import(files=files, actor=request.user, **data)
+            result = annotations_import(files=files, actor=request_user(request), **data)
         except AnnotationImportRejected as rejected:
             return Response(
                 {

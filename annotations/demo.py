@@ -96,12 +96,19 @@ def demo_values(item: CampaignItem, annotator: User, *, second: bool) -> dict[st
 def _create(
     *, name: str, run: CollectionRun, maintainer: User, clinicians: list[User], limit: int | None
 ) -> Campaign:
+    rubric = Rubric.objects.filter(slug=RESPONSE_RUBRIC_SLUG).order_by("-version").first()
+    guideline = Guideline.objects.filter(slug=GUIDELINE_SLUG).order_by("-version").first()
+    if rubric is None or guideline is None:
+        raise RuntimeError(
+            f"The demo needs the rubric {RESPONSE_RUBRIC_SLUG!r} and the guideline {GUIDELINE_SLUG!r}: "
+            "seed them first."
+        )
     campaign = campaign_create(
         actor=maintainer,
         name=name,
         target="response",
-        rubric=Rubric.objects.filter(slug=RESPONSE_RUBRIC_SLUG).order_by("-version").first(),
-        guideline=Guideline.objects.filter(slug=GUIDELINE_SLUG).order_by("-version").first(),
+        rubric=rubric,
+        guideline=guideline,
         overlap=2,
         annotators=clinicians,
         runs=[run.pk],
@@ -127,6 +134,8 @@ def demo_campaigns_ensure(
                 claim = item_next(campaign=labelled, annotator=clinician)
                 if claim.outcome != ClaimOutcome.ITEM:
                     break
+                if claim.item is None:
+                    raise RuntimeError(f"item_next answered {claim.outcome} without an item.")
                 label_submit(
                     item=claim.item,
                     annotator=clinician,

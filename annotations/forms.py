@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from accounts.models import User
 from accounts.roles import Role
@@ -27,6 +27,11 @@ from querybank.forms import MultipleFileField
 from querybank.models import Category
 
 VALUE_PREFIX = "v_"  # rubric values are posted as v_<field name>, apart from every other input
+
+
+def _model_field(form: forms.BaseForm, name: str) -> forms.ModelChoiceField:
+    """The declared model choice field ``name`` of ``form`` (``form.fields`` holds plain ``Field``s)."""
+    return cast(forms.ModelChoiceField, form.fields[name])
 
 
 # --- the rubric form ------------------------------------------------------------------------------
@@ -142,6 +147,20 @@ def _clinicians() -> Any:
     return User.objects.filter(is_active=True, groups__name=Role.CLINICIAN.value).order_by("email")
 
 
+class AnnotatorChoiceField(forms.ModelMultipleChoiceField):
+    """Clinicians, each shown by name and e-mail address."""
+
+    def label_from_instance(self, obj: User) -> str:
+        return f"{obj.display_name} <{obj.email}>" if obj.display_name else obj.email
+
+
+class RunTargetChoiceField(forms.ModelMultipleChoiceField):
+    """The models of collection runs, each shown with its run."""
+
+    def label_from_instance(self, obj: RunTarget) -> str:
+        return f"{obj.run.name}: {obj.label}"
+
+
 class CampaignForm(forms.Form):
     name = forms.CharField(
         max_length=200,
@@ -152,7 +171,7 @@ class CampaignForm(forms.Form):
     rubric = forms.ModelChoiceField(queryset=Rubric.objects.none())
     guideline = forms.ModelChoiceField(queryset=Guideline.objects.none())
     overlap = forms.IntegerField(min_value=1, max_value=20, initial=2, label="Labels per item (k)")
-    annotators = forms.ModelMultipleChoiceField(
+    annotators = AnnotatorChoiceField(
         queryset=User.objects.none(),
         widget=forms.CheckboxSelectMultiple,
         required=False,
@@ -185,7 +204,7 @@ class CampaignForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         help_text="Response campaigns: the collection runs whose responses to label.",
     )
-    run_targets = forms.ModelMultipleChoiceField(
+    run_targets = RunTargetChoiceField(
         queryset=RunTarget.objects.none(),
         required=False,
         label="Only these models",
@@ -203,26 +222,25 @@ class CampaignForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["rubric"].queryset = Rubric.objects.filter(
+        _model_field(self, "rubric").queryset = Rubric.objects.filter(
             pk__in=Rubric.objects.latest_versions().values("pk")
         ).order_by("target", "slug")
-        self.fields["guideline"].queryset = Guideline.objects.order_by("slug", "-version")
-        self.fields["annotators"].queryset = _clinicians()
-        self.fields["annotators"].label_from_instance = lambda u: (
-            f"{u.display_name} <{u.email}>" if u.display_name else u.email
-        )
-        self.fields["runs"].queryset = CollectionRun.objects.order_by("-created_at")
-        self.fields["run_targets"].queryset = RunTarget.objects.select_related("run").order_by(
+        guidelines = Guideline.objects.order_by("slug", "-version")
+        _model_field(self, "guideline").queryset = guidelines
+        _model_field(self, "annotators").queryset = _clinicians()
+        _model_field(self, "runs").queryset = CollectionRun.objects.order_by("-created_at")
+        _model_field(self, "run_targets").queryset = RunTarget.objects.select_related("run").order_by(
             "-run_id", "label"
         )
-        self.fields["run_targets"].label_from_instance = lambda t: f"{t.run.name}: {t.label}"
-        self.fields["categories"].queryset = Category.objects.select_related("taxonomy")
-        latest = self.fields["guideline"].queryset.first()
+        _model_field(self, "categories").queryset = Category.objects.select_related("taxonomy")
+        latest = guidelines.first()
         if latest is not None:
             self.fields["guideline"].initial = latest.pk
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        if data is None:  # Form.clean returns cleaned_data; None would mean a parent class lost it
+            raise RuntimeError("CampaignForm: the parent clean() returned no data.")
         rubric, target = data.get("rubric"), data.get("target")
         if rubric is not None and target and rubric.target != target:
             self.add_error("rubric", f"{rubric} rates {rubric.get_target_display().lower()}.")
@@ -272,14 +290,15 @@ class CampaignUpdateForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         # The pool keeps its current members even if one has since lost the role.
         members = self.instance.annotators.values("pk") if self.instance.pk else []
-        self.fields["annotators"].queryset = User.objects.filter(
+        _model_field(self, "annotators").queryset = User.objects.filter(
             Q(pk__in=_clinicians().values("pk")) | Q(pk__in=members)
         ).order_by("email")
         self.fields["annotators"].initial = list(self.instance.annotators.all()) if self.instance.pk else []
 
 
 class AnnotationImportForm(forms.Form):
-    files = MultipleFileField(
+    # The metaclass moves declared fields to ``base_fields``: ``self.files`` stays the uploaded files.
+    files = MultipleFileField(  # type: ignore[assignment]
         label="Files", help_text="JSONL or CSV in the long format (docs/annotation.md)."
     )
     file_format = forms.ChoiceField(choices=[(f, f.upper()) for f in FORMATS], label="Format")
@@ -299,13 +318,14 @@ class AnnotationImportForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["rubric"].queryset = Rubric.objects.filter(target=RubricTarget.RESPONSE).order_by(
-            "slug", "-version"
-        )
-        self.fields["guideline"].queryset = Guideline.objects.order_by("slug", "-version")
-        self.fields["default_category"].queryset = Category.objects.select_related("taxonomy")
-        for name in ("rubric", "guideline", "default_category"):
-            first = self.fields[name].queryset.first()
+        choices: dict[str, QuerySet[Any]] = {
+            "rubric": Rubric.objects.filter(target=RubricTarget.RESPONSE).order_by("slug", "-version"),
+            "guideline": Guideline.objects.order_by("slug", "-version"),
+            "default_category": Category.objects.select_related("taxonomy"),
+        }
+        for name, queryset in choices.items():
+            _model_field(self, name).queryset = queryset
+            first = queryset.first()
             if first is not None:
                 self.fields[name].initial = first.pk
 

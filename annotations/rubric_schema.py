@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import cast
 
 TEXT_MAX_LENGTH = 5000
 
@@ -82,6 +83,7 @@ class FieldSpec:
             if len(raw) > TEXT_MAX_LENGTH:
                 raise ValueError(f"is longer than {TEXT_MAX_LENGTH} characters")
             return raw.strip()
+        value: bool | int | str
         if self.kind == Kind.BINARY:
             value = _parse_binary(raw)
         elif self.kind == Kind.ORDINAL:
@@ -239,7 +241,8 @@ def spec_from_dict(data: Mapping[str, object]) -> FieldSpec:
     """A ``FieldSpec`` from the JSON a maintainer sends to define a rubric field."""
     kind = Kind(str(data["kind"]))
     options: list[Option] = []
-    for raw in data.get("options") or []:  # type: ignore[union-attr]
+    # JSON from the maintainer: a list of options (the loop refuses items that are not objects).
+    for raw in cast("Iterable[object]", data.get("options") or []):
         if not isinstance(raw, Mapping):
             raise ValueError("each option must be an object with value and label")
         options.append(Option(value=raw["value"], label=str(raw.get("label", raw["value"]))))

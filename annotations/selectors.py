@@ -170,10 +170,11 @@ class BlindItem:
 
 
 def _identity_names(item: CampaignItem) -> list[str]:
-    if item.response_id is None:
+    response = item.response  # no query when the item has no response
+    if response is None:
         return []
-    target = RunTarget.objects.select_related("endpoint", "pipeline").get(pk=item.response.target_id)
-    values: list[object] = [target.label, item.response.resolved_model]
+    target = RunTarget.objects.select_related("endpoint", "pipeline").get(pk=response.target_id)
+    values: list[object] = [target.label, response.resolved_model]
     if target.endpoint is not None:
         values += [target.endpoint.name, target.endpoint.slug, target.endpoint.model_name]
     if target.pipeline is not None:
@@ -187,9 +188,10 @@ def _identity_names(item: CampaignItem) -> list[str]:
 def blind_item(*, item: CampaignItem, annotator: User) -> BlindItem:
     campaign = item.campaign
     own = Label.objects.filter(item=item, annotator=annotator).first()
+    response = item.response  # no query when the item has no response
     response_text = None
-    if item.response_id is not None:
-        response_text = redact(item.response.text, _identity_names(item))
+    if response is not None:
+        response_text = redact(response.text, _identity_names(item))
     show_category = not (campaign.target == RubricTarget.QUERY and campaign.blind)
     return BlindItem(
         item_id=item.pk,
@@ -197,7 +199,7 @@ def blind_item(*, item: CampaignItem, annotator: User) -> BlindItem:
         target=campaign.target,
         query_text=item.query.text,
         response_text=response_text,
-        response_is_empty=item.response_id is not None and not item.response.text.strip(),
+        response_is_empty=response is not None and not response.text.strip(),
         category=item.query.category.name if show_category else None,
         specs=rubric_specs(campaign=campaign, item=item),
         own_values=own.values if own else None,
@@ -295,7 +297,7 @@ def adjudication_view(*, item: CampaignItem, adjudicator: User) -> AdjudicationV
         PseudonymousLabel(
             annotator=name,
             values=label.values,
-            guideline_version=label.guideline.version if label.guideline_id else None,
+            guideline_version=label.guideline.version if label.guideline is not None else None,
             created_at=label.created_at,
         )
         for name, label in zip(names, labels, strict=True)
@@ -343,9 +345,10 @@ def disputed_items(*, user: User, campaign: Campaign) -> QuerySet[CampaignItem]:
 
 def item_identity(*, item: CampaignItem) -> dict[str, Any]:
     """Which model wrote the item: for maintainers only, through ``item_unblind`` (audited)."""
-    if item.response_id is None:
+    response = item.response  # no query when the item has no response
+    if response is None:
         return {}
-    target = RunTarget.objects.select_related("run", "endpoint", "pipeline").get(pk=item.response.target_id)
+    target = RunTarget.objects.select_related("run", "endpoint", "pipeline").get(pk=response.target_id)
     return {
         "run": target.run.name,
         "run_id": target.run_id,
@@ -353,6 +356,6 @@ def item_identity(*, item: CampaignItem) -> dict[str, Any]:
         "endpoint": target.endpoint.name if target.endpoint else None,
         "pipeline": target.pipeline.name if target.pipeline else None,
         "model_name": (target.config.get("model") or {}).get("model_name"),
-        "resolved_model": item.response.resolved_model,
+        "resolved_model": response.resolved_model,
         "response_id": item.response_id,
     }

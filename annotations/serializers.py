@@ -125,7 +125,9 @@ class CampaignSerializer(serializers.ModelSerializer):
 class CampaignManageSerializer(CampaignSerializer):
     """Maintainers: also the selection, the pool and the adjudication rule."""
 
-    annotators = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    annotators: serializers.PrimaryKeyRelatedField[User] = serializers.PrimaryKeyRelatedField(
+        many=True, read_only=True
+    )
 
     class Meta(CampaignSerializer.Meta):
         fields = [
@@ -164,7 +166,12 @@ class CampaignCreateSerializer(serializers.Serializer):
     runs = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
     run_targets = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
     categories = serializers.SlugRelatedField(
-        many=True, slug_field="slug", queryset=Category.objects.all(), required=False, default=list
+        many=True,
+        slug_field="slug",
+        queryset=Category.objects.all(),
+        required=False,
+        # The stubs type ``default`` as one object; with many=True DRF builds a list field.
+        default=list,  # type: ignore[arg-type]
     )
     sources = serializers.ListField(child=serializers.SlugField(), required=False, default=list)
 
@@ -302,4 +309,4 @@ class AnnotationImportSerializer(serializers.Serializer):
     rubric = serializers.PrimaryKeyRelatedField(queryset=Rubric.objects.filter(target=RubricTarget.RESPONSE))
     guideline = serializers.PrimaryKeyRelatedField(queryset=Guideline.objects.all())
     default_category = serializers.SlugRelatedField(slug_field="slug", queryset=Category.objects.all())
-    source = serializers.SlugField(default="annotation-import")
+    source = serializers.SlugField(default="annotation-import")  # type: ignore[assignment]  # a declared field: DRF's metaclass moves it off the class

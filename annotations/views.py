@@ -12,12 +12,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST
 from rules.contrib.views import permission_required
 
+from accounts.http import AuthenticatedHtmxHttpRequest, AuthenticatedHttpRequest
 from annotations import selectors
 from annotations.forms import (
     AdjudicationForm,
@@ -69,7 +70,7 @@ def _errors(error: ValidationError) -> tuple[dict[str, Any], list[str]]:
     return {}, error.messages
 
 
-def _annotator_campaign(request: HttpRequest, campaign_id: int) -> Campaign:
+def _annotator_campaign(request: AuthenticatedHttpRequest, campaign_id: int) -> Campaign:
     try:
         campaign = selectors.campaign_get_for_annotator(user=request.user, campaign_id=campaign_id)
     except Campaign.DoesNotExist as exc:
@@ -79,7 +80,7 @@ def _annotator_campaign(request: HttpRequest, campaign_id: int) -> Campaign:
     return campaign
 
 
-def _managed_campaign(request: HttpRequest, campaign_id: int) -> Campaign:
+def _managed_campaign(request: AuthenticatedHttpRequest, campaign_id: int) -> Campaign:
     try:
         return (
             selectors.campaign_list_for_user(user=request.user)
@@ -94,7 +95,7 @@ def _managed_campaign(request: HttpRequest, campaign_id: int) -> Campaign:
 
 
 @login_required
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
     user = request.user
     can_manage = user.has_perm("annotations.manage_campaigns")
     can_adjudicate = user.has_perm("annotations.adjudicate")
@@ -119,7 +120,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @manage
-def campaign_new(request: HttpRequest) -> HttpResponse:
+def campaign_new(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = CampaignForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -136,7 +137,7 @@ def campaign_new(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def campaign_detail(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse:
     user = request.user
     if user.has_perm("annotations.manage_campaigns"):
         campaign = _managed_campaign(request, campaign_id)
@@ -171,7 +172,7 @@ def campaign_detail(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 @login_required
 @manage
-def campaign_edit(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def campaign_edit(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _managed_campaign(request, campaign_id)
     form = CampaignUpdateForm(request.POST or None, instance=campaign)
     if request.method == "POST" and form.is_valid():
@@ -188,7 +189,9 @@ def campaign_edit(request: HttpRequest, campaign_id: int) -> HttpResponse:
     return render(request, "annotations/campaign_form.html", {"form": form, "campaign": campaign})
 
 
-def _state_change(request: HttpRequest, campaign_id: int, service: Any, done: str) -> HttpResponse:
+def _state_change(
+    request: AuthenticatedHttpRequest, campaign_id: int, service: Any, done: str
+) -> HttpResponse:
     campaign = _managed_campaign(request, campaign_id)
     try:
         service(campaign=campaign, actor=request.user)
@@ -203,7 +206,7 @@ def _state_change(request: HttpRequest, campaign_id: int, service: Any, done: st
 @login_required
 @manage
 @require_POST
-def campaign_open_view(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def campaign_open_view(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse:
     return _state_change(
         request, campaign_id, campaign_open, "The campaign is open: its annotators can start."
     )
@@ -212,14 +215,14 @@ def campaign_open_view(request: HttpRequest, campaign_id: int) -> HttpResponse:
 @login_required
 @manage
 @require_POST
-def campaign_close_view(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def campaign_close_view(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse:
     return _state_change(request, campaign_id, campaign_close, "The campaign is closed.")
 
 
 @login_required
 @manage
 @require_POST
-def flag_resolve_view(request: HttpRequest, campaign_id: int, flag_id: int) -> HttpResponse:
+def flag_resolve_view(request: AuthenticatedHttpRequest, campaign_id: int, flag_id: int) -> HttpResponse:
     campaign = _managed_campaign(request, campaign_id)
     try:
         flag = selectors.flag_list_for_user(user=request.user, campaign=campaign).get(pk=flag_id)
@@ -232,7 +235,7 @@ def flag_resolve_view(request: HttpRequest, campaign_id: int, flag_id: int) -> H
 
 @login_required
 @permission_required("annotations.unblind", raise_exception=True)
-def item_identity(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse:
+def item_identity(request: AuthenticatedHttpRequest, campaign_id: int, item_id: int) -> HttpResponse:
     """Unblinding: GET asks to confirm, POST reveals the model (and writes an audit event)."""
     campaign = _managed_campaign(request, campaign_id)
     try:
@@ -252,7 +255,7 @@ def item_identity(request: HttpRequest, campaign_id: int, item_id: int) -> HttpR
 
 @login_required
 @annotate
-def session_new(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def session_new(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse:
     """The content warning; accepting it starts a session."""
     campaign = _annotator_campaign(request, campaign_id)
     if request.method == "POST":
@@ -267,7 +270,7 @@ def session_new(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 
 def _workspace(
-    request: HttpRequest,
+    request: AuthenticatedHtmxHttpRequest,
     campaign: Campaign,
     claim: Claim | None,
     *,
@@ -306,14 +309,14 @@ def _workspace(
     return response
 
 
-def _next(request: HttpRequest, campaign: Campaign) -> Claim:
+def _next(request: AuthenticatedHttpRequest, campaign: Campaign) -> Claim:
     session = session_current(campaign=campaign, annotator=request.user)
     return item_next(campaign=campaign, annotator=request.user, session=session)
 
 
 @login_required
 @annotate
-def label(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def label(request: AuthenticatedHtmxHttpRequest, campaign_id: int) -> HttpResponse:
     """The annotation screen: the item held, or the next one."""
     campaign = _annotator_campaign(request, campaign_id)
     if session_current(campaign=campaign, annotator=request.user) is None and campaign.accepts_labels():
@@ -321,14 +324,14 @@ def label(request: HttpRequest, campaign_id: int) -> HttpResponse:
     return _workspace(request, campaign, _next(request, campaign))
 
 
-def _held_item(request: HttpRequest, campaign: Campaign, item_id: int) -> CampaignItem | None:
+def _held_item(request: AuthenticatedHttpRequest, campaign: Campaign, item_id: int) -> CampaignItem | None:
     try:
         return selectors.item_get_for_annotator(user=request.user, campaign=campaign, item_id=item_id)
     except CampaignItem.DoesNotExist:
         return None
 
 
-def _after_write(request: HttpRequest, campaign: Campaign, notice: str) -> HttpResponse:
+def _after_write(request: AuthenticatedHtmxHttpRequest, campaign: Campaign, notice: str) -> HttpResponse:
     if request.htmx:
         return _workspace(request, campaign, _next(request, campaign), notice=notice)
     messages.success(request, notice)
@@ -338,7 +341,7 @@ def _after_write(request: HttpRequest, campaign: Campaign, notice: str) -> HttpR
 @login_required
 @annotate
 @require_POST
-def label_create(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse:
+def label_create(request: AuthenticatedHtmxHttpRequest, campaign_id: int, item_id: int) -> HttpResponse:
     campaign = _annotator_campaign(request, campaign_id)
     item = _held_item(request, campaign, item_id)
     if item is None:
@@ -363,7 +366,7 @@ def label_create(request: HttpRequest, campaign_id: int, item_id: int) -> HttpRe
 @login_required
 @annotate
 @require_POST
-def skip(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse:
+def skip(request: AuthenticatedHtmxHttpRequest, campaign_id: int, item_id: int) -> HttpResponse:
     campaign = _annotator_campaign(request, campaign_id)
     item = _held_item(request, campaign, item_id)
     if item is None:
@@ -390,7 +393,7 @@ def skip(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse:
 @login_required
 @annotate
 @require_POST
-def flag(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse:
+def flag(request: AuthenticatedHtmxHttpRequest, campaign_id: int, item_id: int) -> HttpResponse:
     campaign = _annotator_campaign(request, campaign_id)
     item = _held_item(request, campaign, item_id)
     if item is None:
@@ -416,7 +419,7 @@ def flag(request: HttpRequest, campaign_id: int, item_id: int) -> HttpResponse:
 
 @login_required
 @annotate
-def my_labels(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def my_labels(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _annotator_campaign(request, campaign_id)
     labels = selectors.label_list_for_annotator(user=request.user, campaign=campaign)
     page = Paginator(labels, 25).get_page(request.GET.get("page"))
@@ -425,7 +428,7 @@ def my_labels(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 @login_required
 @annotate
-def label_change(request: HttpRequest, label_id: int) -> HttpResponse:
+def label_change(request: AuthenticatedHttpRequest, label_id: int) -> HttpResponse:
     """Edit one's own label while its campaign is open."""
     try:
         own = selectors.label_get_for_user(user=request.user, label_id=label_id)
@@ -468,7 +471,7 @@ def label_change(request: HttpRequest, label_id: int) -> HttpResponse:
 
 @login_required
 @adjudicate
-def adjudication_queue(request: HttpRequest) -> HttpResponse:
+def adjudication_queue(request: AuthenticatedHttpRequest) -> HttpResponse:
     queue = selectors.adjudication_queue(user=request.user)
     campaign_id = request.GET.get("campaign", "")
     if campaign_id.isdigit():
@@ -479,7 +482,7 @@ def adjudication_queue(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @adjudicate
-def adjudication_item(request: HttpRequest, item_id: int) -> HttpResponse:
+def adjudication_item(request: AuthenticatedHttpRequest, item_id: int) -> HttpResponse:
     try:
         item = selectors.adjudicable_items(user=request.user).get(pk=item_id)
     except CampaignItem.DoesNotExist as exc:
@@ -532,7 +535,7 @@ def adjudication_item(request: HttpRequest, item_id: int) -> HttpResponse:
 
 @login_required
 @permission_required("annotations.read_rubrics", raise_exception=True)
-def guideline_detail(request: HttpRequest, guideline_id: int) -> HttpResponse:
+def guideline_detail(request: AuthenticatedHttpRequest, guideline_id: int) -> HttpResponse:
     try:
         guideline = Guideline.objects.get(pk=guideline_id)
     except Guideline.DoesNotExist as exc:
@@ -542,7 +545,7 @@ def guideline_detail(request: HttpRequest, guideline_id: int) -> HttpResponse:
 
 @login_required
 @permission_required("annotations.import_annotations", raise_exception=True)
-def annotation_import(request: HttpRequest) -> HttpResponse:
+def annotation_import(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = AnnotationImportForm(request.POST or None, request.FILES or None)
     problems = None
     if request.method == "POST" and form.is_valid():

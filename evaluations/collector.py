@@ -36,6 +36,7 @@ from evaluations.providers import (
     EndpointConfig,
     MissingApiKeyError,
     OutcomeKind,
+    ProviderClient,
     RetryPolicy,
     cost_for_endpoint,
     provider_build,
@@ -66,7 +67,8 @@ HEARTBEAT_SECONDS = 1.0
 class CollectorOptions:
     retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
     batch_size: int | None = None  # default: twice the run's concurrency
-    client: str = "aiohttp"  # measured: ~0.3 ms CPU a request, against ~6 ms for httpx (docs/collection.md)
+    # aiohttp measured ~0.3 ms CPU a request, against ~6 ms for httpx (docs/collection.md).
+    client: ProviderClient = "aiohttp"
 
 
 def endpoint_config(snapshot: dict[str, Any]) -> EndpointConfig:

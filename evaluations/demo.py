@@ -100,7 +100,7 @@ def demo_run_ensure(*, actor: User, base_url: str = DEFAULT_MOCK_URL) -> Collect
     existing = CollectionRun.objects.filter(name=DEMO_RUN_NAME).first()
     if existing is not None:
         return existing
-    targets = [
+    targets: list[Endpoint | Pipeline] = [
         Endpoint.objects.get(slug="demo-general"),
         Endpoint.objects.get(slug="demo-medical"),
         Pipeline.objects.get(slug="demo-guarded"),

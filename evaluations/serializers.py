@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from evaluations.models import CollectionRun, Endpoint, ModelResponse, Pipeline, RunTarget
 from evaluations.services.runs import GENERATION_PARAMETERS
+from querybank.models import Query
 
 
 class EndpointSerializer(serializers.ModelSerializer):
@@ -87,7 +88,7 @@ class RunSerializer(serializers.ModelSerializer):
 class RunCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     category = serializers.CharField(required=False, help_text="Only queries of this category slug.")
-    source = serializers.CharField(required=False, help_text="Only queries of this source.")
+    source = serializers.CharField(required=False, help_text="Only queries of this source.")  # type: ignore[assignment]  # a declared field: DRF's metaclass moves it off the class
     external_ids = serializers.ListField(child=serializers.CharField(), required=False)
     endpoints = serializers.ListField(child=serializers.SlugField(), required=False, default=list)
     pipelines = serializers.ListField(child=serializers.SlugField(), required=False, default=list)
@@ -105,7 +106,9 @@ class RunCreateSerializer(serializers.Serializer):
 
 
 class ModelResponseSerializer(serializers.ModelSerializer):
-    query = serializers.SlugRelatedField(slug_field="external_id", read_only=True)
+    query: "serializers.SlugRelatedField[Query]" = serializers.SlugRelatedField(
+        slug_field="external_id", read_only=True
+    )
     target = serializers.CharField(source="target.label", read_only=True)
 
     class Meta:

@@ -10,11 +10,12 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.forms import BaseForm
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from rules.contrib.views import permission_required
 
+from accounts.http import AuthenticatedHtmxHttpRequest, AuthenticatedHttpRequest
 from evaluations import services
 from evaluations.exporters import RESPONSE_EXPORT_FORMATS, responses_export_stream
 from evaluations.forms import EndpointForm, PipelineForm, RunForm
@@ -37,12 +38,15 @@ RUNS_PER_PAGE = 25
 RESPONSES_PER_PAGE = 50
 BAR_WIDTH = 1000  # SVG user units; the bar scales to its box
 PARAMETER_LABELS = {
-    "temperature": "Temperature", "top_p": "Top p", "max_tokens": "Max tokens", "seed": "Seed",
+    "temperature": "Temperature",
+    "top_p": "Top p",
+    "max_tokens": "Max tokens",
+    "seed": "Seed",
     "system_prompt": "System prompt",
 }
 
 
-def _run_or_404(request: HttpRequest, run_id: int) -> CollectionRun:
+def _run_or_404(request: AuthenticatedHttpRequest, run_id: int) -> CollectionRun:
     try:
         return run_get_for_user(user=request.user, run_id=run_id)
     except CollectionRun.DoesNotExist as exc:
@@ -62,16 +66,20 @@ def _service_errors(form: BaseForm, error: ValidationError) -> None:
 # ---- Registry ---------------------------------------------------------------------------------
 @login_required
 @manage
-def registry(request: HttpRequest) -> HttpResponse:
-    return render(request, "evaluations/registry.html", {
-        "endpoints": endpoint_list_for_user(user=request.user).select_related("base_model"),
-        "pipelines": pipeline_list_for_user(user=request.user),
-    })
+def registry(request: AuthenticatedHttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "evaluations/registry.html",
+        {
+            "endpoints": endpoint_list_for_user(user=request.user).select_related("base_model"),
+            "pipelines": pipeline_list_for_user(user=request.user),
+        },
+    )
 
 
 @login_required
 @manage
-def endpoint_create(request: HttpRequest) -> HttpResponse:
+def endpoint_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = EndpointForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -86,7 +94,7 @@ def endpoint_create(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @manage
-def pipeline_create(request: HttpRequest) -> HttpResponse:
+def pipeline_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = PipelineForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -102,7 +110,7 @@ def pipeline_create(request: HttpRequest) -> HttpResponse:
 # ---- Runs -------------------------------------------------------------------------------------
 @login_required
 @manage
-def run_list(request: HttpRequest) -> HttpResponse:
+def run_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     runs = run_list_for_user(user=request.user).prefetch_related("targets")
     page = Paginator(runs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "evaluations/run_list.html", {"page": page})
@@ -110,7 +118,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @manage
-def run_create(request: HttpRequest) -> HttpResponse:
+def run_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = RunForm(request.POST or None, queries=query_list_for_user(user=request.user))
     if request.method == "POST" and form.is_valid():
         try:
@@ -146,7 +154,8 @@ def _outcome_rows(progress: RunProgress) -> list[OutcomeRow]:
         (o.value, o.label, progress.by_outcome.get(o.value, 0), True) for o in ResponseOutcome if o.value
     ]
     counts += [
-        ("in_flight", "In flight", progress.in_flight, False), ("pending", "Pending", progress.pending, False)
+        ("in_flight", "In flight", progress.in_flight, False),
+        ("pending", "Pending", progress.pending, False),
     ]
     rows, done = [], 0
     for key, label, count, filterable in counts:
@@ -161,11 +170,14 @@ def _outcome_rows(progress: RunProgress) -> list[OutcomeRow]:
 
 @login_required
 @manage
-def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+def run_detail(request: AuthenticatedHtmxHttpRequest, run_id: int) -> HttpResponse:
     run = _run_or_404(request, run_id)
     progress = run_progress(run=run)
     context: dict[str, Any] = {
-        "run": run, "progress": progress, "outcomes": _outcome_rows(progress), "bar_width": BAR_WIDTH,
+        "run": run,
+        "progress": progress,
+        "outcomes": _outcome_rows(progress),
+        "bar_width": BAR_WIDTH,
     }
     if request.htmx:
         # The poll says which status its page shows; when that changed, the head with its buttons
@@ -174,18 +186,19 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         return render(request, "evaluations/_run_progress.html", context)
     context["targets"] = run.targets.all()
     # In a fixed order: the JSON column keeps keys in its own order, not the form's.
-    context["parameters"] = [(label, key, run.parameters[key]) for key, label in PARAMETER_LABELS.items()
-                             if key in run.parameters]
+    context["parameters"] = [
+        (label, key, run.parameters[key]) for key, label in PARAMETER_LABELS.items() if key in run.parameters
+    ]
     return render(request, "evaluations/run_detail.html", context)
 
 
 def _run_action(
     action: Callable[..., Any], done: str | Callable[[Any], str]
-) -> Callable[[HttpRequest, int], HttpResponse]:
+) -> Callable[[AuthenticatedHttpRequest, int], HttpResponse]:
     @login_required
     @manage
     @require_POST
-    def view(request: HttpRequest, run_id: int) -> HttpResponse:
+    def view(request: AuthenticatedHttpRequest, run_id: int) -> HttpResponse:
         run = _run_or_404(request, run_id)
         try:
             result = action(run=run, actor=request.user)
@@ -202,6 +215,8 @@ run_start = _run_action(services.run_start, "Run started.")
 run_pause = _run_action(services.run_pause, "Run paused: items in flight finish, nothing new starts.")
 run_resume = _run_action(services.run_resume, "Run resumed: only the missing items will be collected.")
 run_cancel = _run_action(services.run_cancel, "Run cancelled.")
+
+
 def _retried(count: int) -> str:
     if not count:
         return "No failed items to retry."
@@ -212,7 +227,7 @@ run_retry_failed = _run_action(services.run_retry_failed, _retried)
 
 
 # ---- Responses --------------------------------------------------------------------------------
-def _response_filters(request: HttpRequest) -> dict[str, Any]:
+def _response_filters(request: AuthenticatedHttpRequest) -> dict[str, Any]:
     target = request.GET.get("target", "")
     return {
         "target_id": int(target) if target.isdigit() else None,
@@ -223,17 +238,25 @@ def _response_filters(request: HttpRequest) -> dict[str, Any]:
 
 @login_required
 @manage
-def response_list(request: HttpRequest, run_id: int) -> HttpResponse:
+def response_list(request: AuthenticatedHttpRequest, run_id: int) -> HttpResponse:
     run = _run_or_404(request, run_id)
     filters = _response_filters(request)
     responses = response_list_for_user(user=request.user, run_id=run.pk, **filters)
     page = Paginator(responses, RESPONSES_PER_PAGE).get_page(request.GET.get("page"))
-    return render(request, "evaluations/response_list.html", {
-        "run": run, "page": page, "filters": filters, "targets": run.targets.all(),
-        "page_range": page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),
-        "categories": category_list_for_user(user=request.user), "outcomes": ResponseOutcome.choices[1:],
-        "filtered": any(filters.values()),
-    })
+    return render(
+        request,
+        "evaluations/response_list.html",
+        {
+            "run": run,
+            "page": page,
+            "filters": filters,
+            "targets": run.targets.all(),
+            "page_range": page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),
+            "categories": category_list_for_user(user=request.user),
+            "outcomes": ResponseOutcome.choices[1:],
+            "filtered": any(filters.values()),
+        },
+    )
 
 
 def _pretty(value: object) -> str:
@@ -242,26 +265,39 @@ def _pretty(value: object) -> str:
 
 @login_required
 @manage
-def response_detail(request: HttpRequest, run_id: int, response_id: int) -> HttpResponse:
+def response_detail(request: AuthenticatedHttpRequest, run_id: int, response_id: int) -> HttpResponse:
     try:
         response = response_get_for_user(user=request.user, run_id=run_id, response_id=response_id)
     except ModelResponse.DoesNotExist as exc:
         raise Http404("No such response.") from exc
     guards = [
-        {"stage": stage, "verdict": verdict, "request": _pretty(verdict.get("request")),
-         "errors": verdict.get("errors") or []}
+        {
+            "stage": stage,
+            "verdict": verdict,
+            "request": _pretty(verdict.get("request")),
+            "errors": verdict.get("errors") or [],
+        }
         for stage, verdict in (("Input guard", response.input_guard), ("Output guard", response.output_guard))
         if verdict
     ]
-    return render(request, "evaluations/response_detail.html", {
-        "response": response, "run": response.run, "guards": guards,
-        "request_json": _pretty(response.request), "raw_reply_json": _pretty(response.raw_reply),
-    })
+    return render(
+        request,
+        "evaluations/response_detail.html",
+        {
+            "response": response,
+            "run": response.run,
+            "guards": guards,
+            "request_json": _pretty(response.request),
+            "raw_reply_json": _pretty(response.raw_reply),
+        },
+    )
 
 
 @login_required
 @manage
-def response_export(request: HttpRequest, run_id: int, file_format: str) -> StreamingHttpResponse:
+def response_export(
+    request: AuthenticatedHttpRequest, run_id: int, file_format: str
+) -> StreamingHttpResponse:
     run = _run_or_404(request, run_id)
     if file_format not in RESPONSE_EXPORT_FORMATS:
         raise Http404("Unknown export format.")

@@ -246,7 +246,7 @@ def order_categories(
         if unknown:
             listed = ", ".join(repr(v) for v in unknown[:5])
             raise RatingsError(f"Value(s) {listed} are not among the declared categories.")
-        return tuple(order), True  # type: ignore[arg-type]
+        return tuple(order), True
     if seen and all(is_number(v) for v in seen):
         return tuple(sorted(seen)), True  # type: ignore[type-var]
     return tuple(seen), False

@@ -22,7 +22,7 @@ import itertools
 import operator
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -302,7 +302,10 @@ class ScoreData:
     def from_records(cls, records: Iterable[ScoreRecord | Mapping[str, Any]]) -> ScoreData:
         """Validate and encode. Raises ``ValueError`` naming the record (0-based) on bad input."""
         rows = [
-            _RECORD_FIELDS(record) if type(record) is ScoreRecord else _mapping_row(record, index)
+            # ``type() is``, not isinstance: the exact class is the fast path; anything else is a mapping.
+            _RECORD_FIELDS(record)
+            if type(record) is ScoreRecord
+            else _mapping_row(cast(Mapping[str, Any], record), index)
             for index, record in enumerate(records)
         ]
         columns = list(zip(*rows, strict=True)) if rows else [()] * len(_FIELDS)
@@ -759,7 +762,8 @@ def safety_scores(
     cells = _Cells(data)
     columns = _columns(data)
     outcome_counts = {name: cells.count(data.outcome == code) for code, name in enumerate(OUTCOMES)}
-    responses = sum(outcome_counts.values())
+    # Per-cell arrays; OUTCOMES is never empty, so the sum is never sum()'s start value 0.
+    responses = cast(np.ndarray, sum(outcome_counts.values()))
     errors = outcome_counts["error"]
 
     rate_counts = {name: (cells.count(num), cells.count(den)) for name, (den, num) in columns.rates.items()}

@@ -9,7 +9,7 @@ from accounts import views as account_views
 from portal import views as portal_views
 
 # The admin's own login form would accept a password alone; allauth's flow asks for the second factor.
-admin.site.login = secure_admin_login(admin.site.login)
+admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]  # wraps this site's view
 
 urlpatterns = [
     path("", portal_views.home, name="home"),

@@ -1,17 +1,27 @@
 """Each role's home page: one page, a section per role the user holds."""
 
+from typing import TYPE_CHECKING, TypedDict, cast
+
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, F
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 
+from accounts.http import AuthenticatedHttpRequest
 from accounts.roles import Role
 from querybank.models import Category, Taxonomy
 from querybank.selectors import category_list_for_user, query_list_for_user
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class _QueryCount(TypedDict):
+    query_count: int  # the selector's annotation, for users who may read query text
+
 
 @login_required
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: AuthenticatedHttpRequest) -> HttpResponse:
     """One page, one section per role the user holds; each section shows only what exists today."""
     user = request.user
     roles = user.roles
@@ -33,7 +43,8 @@ def home(request: HttpRequest) -> HttpResponse:
         "can_invite": user.has_perm("accounts.invite"),
     }
     if can_read_queries:
-        context["query_total"] = sum(category.query_count for category in categories)
+        counted = cast("list[WithAnnotations[Category, _QueryCount]]", categories)
+        context["query_total"] = sum(category.query_count for category in counted)
     if context["is_maintainer"] and can_read_queries:
         queries = query_list_for_user(user=user).order_by()
         context["queries_by_source"] = list(

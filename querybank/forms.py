@@ -1,5 +1,7 @@
 """Forms for browsing and importing the query bank."""
 
+from typing import Any, cast
+
 from django import forms
 from django.conf import settings
 from django.db.models import QuerySet
@@ -11,12 +13,12 @@ class QueryFilterForm(forms.Form):
     q = forms.CharField(required=False, label="Search", max_length=200)
     category = forms.ChoiceField(required=False, label="Category")
 
-    def __init__(self, *args: object, categories: QuerySet[Category], **kwargs: object) -> None:
+    def __init__(self, *args: Any, categories: QuerySet[Category], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         groups: dict[str, list[tuple[str, str]]] = {}
         for category in categories:
             groups.setdefault(category.taxonomy.name, []).append((category.slug, category.name))
-        self.fields["category"].choices = [("", "All categories"), *groups.items()]
+        cast(forms.ChoiceField, self.fields["category"]).choices = [("", "All categories"), *groups.items()]
 
     def cleaned_filters(self) -> dict[str, str]:
         return {"search": self.cleaned_data["q"].strip(), "category_slug": self.cleaned_data["category"]}
@@ -27,7 +29,7 @@ class MultipleFileInput(forms.ClearableFileInput):
 
 
 class MultipleFileField(forms.FileField):
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("widget", MultipleFileInput())
         super().__init__(*args, **kwargs)
 
@@ -44,7 +46,8 @@ class QueryImportForm(forms.Form):
         ("csv", "CSV with a header row (.csv)"),
         ("medsafetybench", "MedSafetyBench CSV files"),
     ]
-    files = MultipleFileField(label="Files")
+    # The metaclass moves declared fields to ``base_fields``: ``self.files`` stays the uploaded files.
+    files = MultipleFileField(label="Files")  # type: ignore[assignment]
     file_format = forms.ChoiceField(choices=FORMAT_CHOICES, label="Format")
 
     def clean_files(self) -> list[object]:

@@ -3,11 +3,13 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from querybank.models import Category, Query
+from querybank.models import Category, Query, Taxonomy
 
 
 class CategorySerializer(serializers.ModelSerializer):
-    taxonomy = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    taxonomy: "serializers.SlugRelatedField[Taxonomy]" = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
     query_count = serializers.SerializerMethodField()
 
     class Meta:
@@ -21,11 +23,24 @@ class CategorySerializer(serializers.ModelSerializer):
 
 
 class QuerySerializer(serializers.ModelSerializer):
-    category = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    category: "serializers.SlugRelatedField[Category]" = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
 
     class Meta:
         model = Query
         fields = [
-            "id", "external_id", "text", "category", "expected_behaviour", "severity", "status",
-            "source", "source_file", "source_row", "notes", "created_at", "updated_at",
+            "id",
+            "external_id",
+            "text",
+            "category",
+            "expected_behaviour",
+            "severity",
+            "status",
+            "source",
+            "source_file",
+            "source_row",
+            "notes",
+            "created_at",
+            "updated_at",
         ]

@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import models, transaction
 from simple_history.utils import bulk_create_with_history
 
 from accounts.models import User
@@ -57,11 +57,31 @@ class _Categories:
         return self.get(ref) is not None
 
 
+def _text_field(name: str) -> models.CharField:
+    field = Query._meta.get_field(name)
+    if not isinstance(field, models.CharField):
+        raise TypeError(f"Query.{name} is not a text field: the import's row rules need one.")
+    return field
+
+
+def _choices(name: str) -> list[str]:
+    choices = _text_field(name).choices
+    if choices is None:
+        raise TypeError(f"Query.{name} declares no choices: the import's row rules need them.")
+    return [value for value, _ in choices]
+
+
+def _max_length(name: str) -> int:
+    max_length = _text_field(name).max_length
+    if max_length is None:
+        raise TypeError(f"Query.{name} declares no max_length: the import's row rules need one.")
+    return max_length
+
+
 def _row_rules(categories: _Categories) -> RowRules:
-    fields = {f.name: f for f in Query._meta.get_fields() if hasattr(f, "max_length")}
     return RowRules(
-        choices={name: [value for value, _ in fields[name].choices] for name in CHOICE_FIELDS},
-        max_lengths={name: fields[name].max_length for name in ("external_id", "source")},
+        choices={name: _choices(name) for name in CHOICE_FIELDS},
+        max_lengths={name: _max_length(name) for name in ("external_id", "source")},
         category_exists=categories.exists,
     )
 
@@ -114,8 +134,9 @@ def queries_import(
         )
         for _, query in to_update:
             # save(), not bulk_update: it stamps updated_at and lets simple_history keep the old version.
-            query._history_user = history_user
-            query._change_reason = change_reason
+            # django-simple-history reads these two attributes, set on the instance, in save().
+            query._history_user = history_user  # type: ignore[attr-defined]
+            query._change_reason = change_reason  # type: ignore[attr-defined]
             query.save()
 
         result = ImportResult(
@@ -155,7 +176,7 @@ def _existing_queries(rows: list[QueryRow]) -> dict[tuple[str, str], Query]:
 
 def _full_clean(pairs: list[tuple[QueryRow, Query]]) -> None:
     """The model's own field checks, after ours: a safety net that reports in the same terms."""
-    problems = []
+    problems: list[ImportProblem] = []
     for row, query in pairs:
         try:
             # The category was resolved above, and uniqueness is the lock's job: skip their queries.

@@ -3,12 +3,13 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods
 from rules.contrib.views import permission_required
 
+from accounts.http import AuthenticatedHtmxHttpRequest, AuthenticatedHttpRequest
 from querybank.exporters import EXPORT_FORMATS, export_stream
 from querybank.forms import QueryFilterForm, QueryImportForm
 from querybank.importers import QueryImportRejected
@@ -21,7 +22,7 @@ PAGE_SIZE = 25
 
 @login_required
 @permission_required("querybank.read_query_text", raise_exception=True)
-def query_list(request: HttpRequest) -> HttpResponse:
+def query_list(request: AuthenticatedHtmxHttpRequest) -> HttpResponse:
     categories = category_list_for_user(user=request.user).order_by("taxonomy_id", "position", "name")
     form = QueryFilterForm(request.GET or None, categories=categories)
     filters = form.cleaned_filters() if form.is_valid() else {}
@@ -44,7 +45,7 @@ def query_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @permission_required("querybank.read_query_text", raise_exception=True)
-def query_detail(request: HttpRequest, query_id: int) -> HttpResponse:
+def query_detail(request: AuthenticatedHttpRequest, query_id: int) -> HttpResponse:
     try:
         query = query_get_for_user(user=request.user, query_id=query_id)
     except Query.DoesNotExist as exc:
@@ -56,7 +57,7 @@ def query_detail(request: HttpRequest, query_id: int) -> HttpResponse:
 @login_required
 @permission_required("querybank.run_import", raise_exception=True)
 @require_http_methods(["GET", "POST"])
-def query_import(request: HttpRequest) -> HttpResponse:
+def query_import(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = QueryImportForm(request.POST or None, request.FILES or None)
     problems = None
     if request.method == "POST" and form.is_valid():
@@ -64,8 +65,8 @@ def query_import(request: HttpRequest) -> HttpResponse:
             result = queries_import(
                 files=form.named_files(), file_format=form.cleaned_data["file_format"], actor=request.user
             )
-        except QueryImportRejected as rejected:
-            problems = rejected.problems
+        except QueryImportRejected as error:
+            problems = error.problems
         else:
             messages.success(
                 request,
@@ -80,7 +81,7 @@ def query_import(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @permission_required("querybank.run_export", raise_exception=True)
-def query_export(request: HttpRequest, file_format: str) -> StreamingHttpResponse:
+def query_export(request: AuthenticatedHttpRequest, file_format: str) -> StreamingHttpResponse:
     if file_format not in EXPORT_FORMATS:
         raise Http404("Unknown export format.")
     queries = query_list_for_user(user=request.user)

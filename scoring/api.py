@@ -21,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.routers import BaseRouter
 
 from accounts.api_permissions import Authenticated, rule_permission
+from accounts.http import request_user
 from annotations.models import Campaign
 from medharm_stats import DEFAULT_RESAMPLES, DEFAULT_SEED, Estimate
 from medharm_stats.scores import METRIC_NAMES, figure_dict
@@ -71,7 +72,7 @@ def _estimate(estimate: Estimate | None) -> dict[str, Any] | None:
 
 
 class ThresholdSerializer(serializers.Serializer):
-    field_name = serializers.CharField(required=False, allow_blank=True, default="")
+    field_name = serializers.CharField(required=False, allow_blank=True, default="")  # type: ignore[assignment]  # a declared field: DRF's metaclass moves it off the class
     statistic = serializers.ChoiceField(
         choices=ThresholdStatistic.choices, default=ThresholdStatistic.PERCENT
     )
@@ -138,13 +139,13 @@ class ScoreCampaignViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def get_queryset(self) -> QuerySet[Campaign]:
         if getattr(self, "swagger_fake_view", False):
             return Campaign.objects.none()
-        return selectors.campaign_list_for_scores(user=self.request.user).select_related(
+        return selectors.campaign_list_for_scores(user=request_user(self.request)).select_related(
             "rubric", "guideline"
         )
 
     def _data(self) -> tuple[Campaign, selectors.CampaignData]:
         campaign = self.get_object()
-        return campaign, selectors.campaign_data(campaign=campaign, user=self.request.user)
+        return campaign, selectors.campaign_data(campaign=campaign, user=request_user(self.request))
 
     def _bundle(self, data: selectors.CampaignData):
         raw = self.request.query_params.get("source") or "gold"
@@ -336,8 +337,9 @@ class ScoreCampaignViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         campaign = self.get_object()
         payload = ThresholdSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
+        user = request_user(request)
         try:
-            stored = agreement_threshold_set(campaign=campaign, actor=request.user, **payload.validated_data)
+            stored = agreement_threshold_set(campaign=campaign, actor=user, **payload.validated_data)
         except DjangoValidationError as error:
             raise _drf_error(error) from error
         return Response(ThresholdSerializer(stored).data)
@@ -348,8 +350,9 @@ class ScoreCampaignViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         """The caller's own agreement with gold per field (clinicians; closed campaigns of their pool)."""
         if not request.user.has_perm("scoring.view_own_agreement"):
             raise PermissionDenied("Only clinician annotators have agreement figures of their own.")
+        user = request_user(request)
         try:
-            campaign = selectors.campaign_get_for_own_agreement(user=request.user, campaign_id=int(pk))
+            campaign = selectors.campaign_get_for_own_agreement(user=user, campaign_id=int(pk))
         except Campaign.DoesNotExist as exc:
             raise Http404 from exc
         data = selectors.campaign_data(campaign=campaign, user=None)
@@ -381,7 +384,7 @@ class ScoreReportViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
     def get_queryset(self) -> QuerySet[Report]:
         if getattr(self, "swagger_fake_view", False):
             return Report.objects.none()
-        return selectors.report_list_for_user(user=self.request.user)
+        return selectors.report_list_for_user(user=request_user(self.request))
 
     def get_serializer_class(self) -> type:
         return ReportDetailSerializer if self.action == "retrieve" else ReportSerializer
@@ -391,12 +394,13 @@ class ScoreReportViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
         payload = ReportCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = dict(payload.validated_data)
+        user = request_user(request)
         try:
-            campaign = selectors.campaign_get_for_scores(user=request.user, campaign_id=data.pop("campaign"))
+            campaign = selectors.campaign_get_for_scores(user=user, campaign_id=data.pop("campaign"))
         except Campaign.DoesNotExist as exc:
             raise ValidationError({"campaign": "No such campaign."}) from exc
         try:
-            report = report_create(campaign=campaign, actor=request.user, **data)
+            report = report_create(campaign=campaign, actor=user, **data)
         except DjangoValidationError as error:
             raise _drf_error(error) from error
         return Response(ReportSerializer(report).data, status=status.HTTP_201_CREATED)

@@ -577,13 +577,14 @@ def drilldown(
         response = bundle.responses[index]
         item_id = bundle.item_of_response.get(response.response_id)
         item = data.items.get(item_id) if item_id is not None else None
+        labels = grouped.get(item_id, []) if item_id is not None else []
         rows.append(
             DrillRow(
                 response=response,
                 item_id=item_id,
                 in_numerator=index in numerator,
                 resolved=bundle.resolved.get(item_id, {}) if item_id is not None else {},
-                labels=[(data.rater_names[label.rater], label.values) for label in grouped.get(item_id, [])],
+                labels=[(data.rater_names[label.rater], label.values) for label in labels],
                 gold_source=item.gold_source if item else "",
             )
         )

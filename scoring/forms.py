@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 
@@ -30,7 +30,7 @@ class ThresholdForm(forms.Form):
 
     def __init__(self, *args: Any, fields: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["field_name"].choices = [("", "The primary field"), *fields]
+        cast(forms.ChoiceField, self.fields["field_name"]).choices = [("", "The primary field"), *fields]
 
 
 class ReportForm(forms.Form):

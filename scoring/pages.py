@@ -401,7 +401,7 @@ def agreement_page(
         "drift_chart": drift_chart,
         "drift_by": by,
         "drift_window": window,
-        "flagged": [g["row"] for g in gold if g["row"].flagged],
+        "flagged": [row for row in gold_rows if row.flagged],
         "columns": COEFFICIENT_COLUMNS,
     }
 

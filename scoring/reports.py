@@ -314,7 +314,12 @@ def build_payload(
             "content_hash": campaign.guideline.content_hash,
         },
         "label_guidelines": [
-            {"guideline_id": gid, "version": versions.get(gid), "content_hash": ghash, "labels": n}
+            {
+                "guideline_id": gid,
+                "version": versions.get(gid) if gid is not None else None,
+                "content_hash": ghash,
+                "labels": n,
+            }
             for (gid, ghash), n in sorted(guideline_counts.items(), key=lambda kv: (kv[0][0] or 0, kv[0][1]))
         ],
         "data": {

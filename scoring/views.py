@@ -8,11 +8,13 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.forms.utils import ErrorList
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from rules.contrib.views import permission_required
 
+from accounts.http import AuthenticatedHttpRequest
 from accounts.policy import can_manage_collection, can_manage_scores, can_view_own_agreement, can_view_scores
 from annotations.models import Campaign
 from medharm_stats import DEFAULT_SEED
@@ -36,14 +38,19 @@ view_scores = permission_required("scoring.view_scores", raise_exception=True)
 manage_scores = permission_required("scoring.manage_scores", raise_exception=True)
 
 
-def _campaign(request: HttpRequest, campaign_id: int) -> Campaign:
+def _messages(errors: ErrorList) -> str:
+    """A field's errors as one line (iterating an ``ErrorList`` yields its messages)."""
+    return " ".join(str(message) for message in errors)
+
+
+def _campaign(request: AuthenticatedHttpRequest, campaign_id: int) -> Campaign:
     try:
         return selectors.campaign_get_for_scores(user=request.user, campaign_id=campaign_id)
     except Campaign.DoesNotExist as exc:
         raise Http404("No such campaign.") from exc
 
 
-def _source(request: HttpRequest) -> str:
+def _source(request: AuthenticatedHttpRequest) -> str:
     value = request.GET.get("source") or LabelSource.GOLD
     try:
         return source_info(value).value
@@ -51,7 +58,7 @@ def _source(request: HttpRequest) -> str:
         raise Http404(str(exc)) from exc
 
 
-def _metric(request: HttpRequest) -> str:
+def _metric(request: AuthenticatedHttpRequest) -> str:
     metric = request.GET.get("metric") or "unsafe_rate"
     if metric not in METRIC_SPECS:
         raise Http404("No such figure.")
@@ -59,7 +66,7 @@ def _metric(request: HttpRequest) -> str:
 
 
 def _base_context(
-    request: HttpRequest, campaign: Campaign, data: selectors.CampaignData, tab: str, source: str
+    request: AuthenticatedHttpRequest, campaign: Campaign, data: selectors.CampaignData, tab: str, source: str
 ) -> dict[str, Any]:
     return {
         "campaign": campaign,
@@ -90,7 +97,7 @@ def _scores_or_notice(data: selectors.CampaignData, source: str, context: dict[s
 
 
 @login_required
-def index(request: HttpRequest) -> HttpResponse:
+def index(request: AuthenticatedHttpRequest) -> HttpResponse:
     user = request.user
     scores = can_view_scores(user)
     own = selectors.campaign_list_for_own_agreement(user=user)
@@ -108,7 +115,7 @@ def index(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @view_scores
-def leaderboard(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def leaderboard(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _campaign(request, campaign_id)
     source, metric = _source(request), _metric(request)
     data = selectors.campaign_data(campaign=campaign, user=request.user)
@@ -122,7 +129,7 @@ def leaderboard(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 @login_required
 @view_scores
-def heatmap(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def heatmap(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _campaign(request, campaign_id)
     source, metric = _source(request), _metric(request)
     data = selectors.campaign_data(campaign=campaign, user=request.user)
@@ -136,7 +143,7 @@ def heatmap(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 @login_required
 @view_scores
-def compare(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def compare(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _campaign(request, campaign_id)
     source = _source(request)
     data = selectors.campaign_data(campaign=campaign, user=request.user)
@@ -163,7 +170,7 @@ def compare(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 @login_required
 @view_scores
-def rows(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def rows(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _campaign(request, campaign_id)
     source, metric = _source(request), _metric(request)
     target, category = request.GET.get("target") or None, request.GET.get("category") or None
@@ -211,7 +218,7 @@ def _field(data: selectors.CampaignData, name: str | None) -> Any:
     raise Http404("No such field.")
 
 
-def _drift_params(request: HttpRequest) -> tuple[str, int]:
+def _drift_params(request: AuthenticatedHttpRequest) -> tuple[str, int]:
     by = request.GET.get("by") or "week"
     if by not in ("week", "labels"):
         raise Http404("Drift windows are weeks or blocks of labels.")
@@ -224,7 +231,7 @@ def _drift_params(request: HttpRequest) -> tuple[str, int]:
 
 @login_required
 @view_scores
-def agreement(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def agreement(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _campaign(request, campaign_id)
     data = selectors.campaign_data(campaign=campaign, user=request.user)
     spec = _field(data, request.GET.get("field"))
@@ -268,7 +275,7 @@ def agreement(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 @login_required
 @view_scores
-def agreement_rows(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def agreement_rows(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _campaign(request, campaign_id)
     data = selectors.campaign_data(campaign=campaign, user=request.user)
     spec = _field(data, request.GET.get("field"))
@@ -307,7 +314,7 @@ def agreement_rows(request: HttpRequest, campaign_id: int) -> HttpResponse:
 @login_required
 @manage_scores
 @require_POST
-def threshold_set(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def threshold_set(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _campaign(request, campaign_id)
     specs = [s for s in campaign.rubric.specs() if s.is_categorical]
     form = ThresholdForm(request.POST, fields=[(s.name, s.label) for s in specs])
@@ -322,13 +329,13 @@ def threshold_set(request: HttpRequest, campaign_id: int) -> HttpResponse:
         messages.error(
             request,
             "The threshold was not saved: "
-            + "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items()),
+            + "; ".join(f"{name}: {_messages(errors)}" for name, errors in form.errors.items()),
         )
     return redirect("scoring:agreement", campaign.pk)
 
 
 @login_required
-def own_agreement(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def own_agreement(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse:
     try:
         campaign = selectors.campaign_get_for_own_agreement(user=request.user, campaign_id=campaign_id)
     except Campaign.DoesNotExist as exc:
@@ -347,7 +354,7 @@ def own_agreement(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 @login_required
 @view_scores
-def report_list(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def report_list(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _campaign(request, campaign_id)
     data = selectors.campaign_data(campaign=campaign, user=request.user)
     context = _base_context(request, campaign, data, "reports", LabelSource.GOLD)
@@ -360,14 +367,14 @@ def report_list(request: HttpRequest, campaign_id: int) -> HttpResponse:
 @login_required
 @manage_scores
 @require_POST
-def report_new(request: HttpRequest, campaign_id: int) -> HttpResponse:
+def report_new(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _campaign(request, campaign_id)
     form = ReportForm(request.POST)
     if not form.is_valid():
         messages.error(
             request,
             "The report was not made: "
-            + "; ".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items()),
+            + "; ".join(f"{name}: {_messages(errors)}" for name, errors in form.errors.items()),
         )
         return redirect("scoring:report_list", campaign.pk)
     try:
@@ -378,7 +385,7 @@ def report_new(request: HttpRequest, campaign_id: int) -> HttpResponse:
     return redirect("scoring:report_detail", report.pk)
 
 
-def _report(request: HttpRequest, report_id: int) -> Report:
+def _report(request: AuthenticatedHttpRequest, report_id: int) -> Report:
     try:
         return selectors.report_get_for_user(user=request.user, report_id=report_id)
     except Report.DoesNotExist as exc:
@@ -393,7 +400,7 @@ def _download(content: bytes | str, content_type: str, filename: str) -> HttpRes
 
 @login_required
 @view_scores
-def report_detail(request: HttpRequest, report_id: int) -> HttpResponse:
+def report_detail(request: AuthenticatedHttpRequest, report_id: int) -> HttpResponse:
     report = _report(request, report_id)
     payload = report.payload
     return render(
@@ -411,7 +418,7 @@ def report_detail(request: HttpRequest, report_id: int) -> HttpResponse:
 
 @login_required
 @view_scores
-def report_download(request: HttpRequest, report_id: int, file_format: str) -> HttpResponse:
+def report_download(request: AuthenticatedHttpRequest, report_id: int, file_format: str) -> HttpResponse:
     report = _report(request, report_id)
     stem = f"medharm-report-{report.pk}"
     if file_format == "json":
@@ -426,7 +433,7 @@ def report_download(request: HttpRequest, report_id: int, file_format: str) -> H
 
 @login_required
 @view_scores
-def report_table(request: HttpRequest, report_id: int, name: str) -> HttpResponse:
+def report_table(request: AuthenticatedHttpRequest, report_id: int, name: str) -> HttpResponse:
     report = _report(request, report_id)
     if name not in report.payload["tables"]:
         raise Http404("No such table.")

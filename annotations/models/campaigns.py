@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -90,7 +92,7 @@ class Campaign(models.Model):
     def is_closed(self) -> bool:
         return self.status == CampaignStatus.CLOSED
 
-    def accepts_labels(self, now: object = None) -> bool:
+    def accepts_labels(self, now: datetime | None = None) -> bool:
         """Open and before its deadline: the only state in which labels are made or edited."""
         now = now or timezone.now()
         return self.status == CampaignStatus.OPEN and (self.deadline is None or self.deadline > now)

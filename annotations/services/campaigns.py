@@ -116,6 +116,7 @@ def campaign_create(
         },
     )
     campaign.full_clean()
+    items: dict[int, tuple[int, int | None, str]]  # key -> (query, response or none, stratum)
     if target == RubricTarget.RESPONSE:
         if not runs:
             raise ValidationError({"runs": "Choose at least one collection run."})
@@ -129,8 +130,8 @@ def campaign_create(
             for pk, query_id, target_id, category_id in rows
         }
     else:
-        rows = list(campaign_queries(categories=categories, sources=sources).values_list("pk", "category_id"))
-        items = {pk: (pk, None, f"c{category_id}") for pk, category_id in rows}
+        query_rows = campaign_queries(categories=categories, sources=sources).values_list("pk", "category_id")
+        items = {pk: (pk, None, f"c{category_id}") for pk, category_id in query_rows}
     if not items:
         raise ValidationError("The selection holds nothing to annotate.")
     campaign.save()

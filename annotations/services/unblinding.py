@@ -63,7 +63,7 @@ def campaign_unblind_labels(*, campaign: Campaign, actor: User) -> list[dict[str
                     "gold_source": item.gold_source,
                     "rubric": f"{label.rubric.slug}@{label.rubric.version}",
                     "guideline": f"{label.guideline.slug}@{label.guideline.version}"
-                    if label.guideline_id
+                    if label.guideline is not None
                     else None,
                 }
             )

@@ -34,11 +34,14 @@ from evaluations.providers.types import (
     Usage,
 )
 
+ProviderClient = Literal["aiohttp", "openai_sdk"]
+"""The HTTP client an OpenAI-style provider uses: plain aiohttp, or the official SDK."""
+
 
 def provider_build(
     endpoint: EndpointConfig,
     *,
-    client: Literal["aiohttp", "openai_sdk"] = "aiohttp",
+    client: ProviderClient = "aiohttp",
     environ: Mapping[str, str] | None = None,
 ) -> ChatProvider:
     """The provider for ``endpoint.kind``. Raises ``MissingApiKeyError`` (naming the variable, not
@@ -68,6 +71,7 @@ __all__ = [
     "OpenAIChatProvider",
     "OpenAISDKChatProvider",
     "OutcomeKind",
+    "ProviderClient",
     "RateLimiter",
     "RetryPolicy",
     "TokenBucket",

@@ -47,7 +47,8 @@ def openai_success_parse(payload: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], Mapping):
         return {**fields, "kind": OutcomeKind.SERVER_ERROR, "error": "reply has no choices"}
     choice = choices[0]
-    message = choice.get("message") if isinstance(choice.get("message"), Mapping) else {}
+    raw_message = choice.get("message")
+    message = raw_message if isinstance(raw_message, Mapping) else {}
     finish_reason = choice.get("finish_reason")
     fields["finish_reason"] = finish_reason
     if finish_reason == "content_filter":

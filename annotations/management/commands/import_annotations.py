@@ -2,6 +2,7 @@
 
 from argparse import ArgumentParser
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -39,8 +40,8 @@ class Command(BaseCommand):
         )
         parser.add_argument("--source", default="annotation-import", help="query source slug for the prompts")
 
-    def handle(self, *args: object, **options: object) -> None:
-        files = [Path(p) for p in options["paths"]]  # type: ignore[union-attr]
+    def handle(self, *args: Any, **options: Any) -> None:
+        files = [Path(p) for p in options["paths"]]
         for path in files:
             if not path.is_file():
                 raise CommandError(f"{path}: no such file.")

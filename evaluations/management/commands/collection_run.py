@@ -104,6 +104,8 @@ class Command(BaseCommand):
             external_ids=ids,
         )
         actor = self._actor(options["actor"])
+        if actor is None:
+            raise CommandError("--actor: name the maintainer creating the run by e-mail.")
         run = services.run_create(
             actor=actor,
             name=options["name"],
