@@ -90,7 +90,22 @@ can_unblind = is_active & (is_superuser | is_maintainer)
 can_import_annotations = is_active & (is_superuser | is_maintainer)
 can_read_rubrics = is_active & (is_superuser | is_clinician | is_adjudicator | is_maintainer)
 
+
+
+@rules.predicate
+def is_closed(user: object, campaign: object) -> bool:
+    return campaign is not None and getattr(campaign, "status", None) == "closed"
+
+
+# Campaign-wide progress (complete, disputed, adjudicated) depends on every annotator's values: while
+# a campaign is open, its annotators see only their own progress. Maintainers see it; adjudicators
+# too, unless they are in the campaign's pool (they would learn how others labelled their items).
+can_view_campaign_progress = is_active & (
+    is_superuser | is_maintainer | (is_adjudicator & ~is_in_campaign_pool) | is_closed
+)
+
 rules.add_perm("annotations.annotate", can_annotate)
+rules.add_perm("annotations.view_campaign_progress", can_view_campaign_progress)
 rules.add_perm("annotations.adjudicate", can_adjudicate)
 rules.add_perm("annotations.manage_campaigns", can_manage_campaigns)
 rules.add_perm("annotations.unblind", can_unblind)

@@ -12,7 +12,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django.http import Http404
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -23,7 +23,7 @@ from rest_framework.response import Response
 from rest_framework.routers import BaseRouter
 
 from accounts.api_permissions import Authenticated, rule_permission
-from accounts.policy import can_annotate, can_manage_campaigns
+from accounts.policy import can_annotate, can_manage_campaigns, can_view_campaign_progress
 from annotations import selectors
 from annotations.importers import AnnotationImportRejected
 from annotations.models import Campaign, CampaignItem, Guideline, Label, Rubric
@@ -44,6 +44,7 @@ from annotations.serializers import (
     LabelCreateSerializer,
     LabelEditSerializer,
     LabelSerializer,
+    OwnProgressSerializer,
     QueueItemSerializer,
     RubricCreateSerializer,
     RubricSerializer,
@@ -161,11 +162,25 @@ class CampaignViewSet(viewsets.ReadOnlyModelViewSet):
     def close(self, request: Request, pk: str) -> Response:
         return self._transition(campaign_close)
 
-    @extend_schema(responses={200: CampaignProgressSerializer})
+    @extend_schema(
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="CampaignProgressAnswer",
+                serializers=[CampaignProgressSerializer, OwnProgressSerializer],
+                resource_type_field_name=None,
+            )
+        }
+    )
     @action(detail=True, methods=["get"])
     def progress(self, request: Request, pk: str) -> Response:
+        """Campaign-wide progress (maintainers, adjudicators outside the pool, anyone once closed);
+        an annotator of an open campaign gets their own progress only."""
         campaign = self.get_object()
-        return Response(CampaignProgressSerializer(selectors.campaign_progress(campaign=campaign)).data)
+        if can_view_campaign_progress(request.user, campaign):
+            return Response(CampaignProgressSerializer(selectors.campaign_progress(campaign=campaign)).data)
+        session = session_current(campaign=campaign, annotator=request.user)
+        mine = selectors.annotator_progress(campaign=campaign, annotator=request.user, session=session)
+        return Response(OwnProgressSerializer(mine).data)
 
     @extend_schema(request=None, responses={201: OpenApiResponse(description="Session started")})
     @action(detail=True, methods=["post"])

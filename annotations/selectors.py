@@ -125,6 +125,10 @@ class AnnotatorProgress:
     def session_remaining(self) -> int | None:
         return session_remaining(limit=self.session_limit, done=self.session_done)
 
+    @property
+    def remaining(self) -> int:
+        return max(0, self.available - self.done)
+
 
 def annotator_progress(
     *, campaign: Campaign, annotator: User, session: AnnotationSession | None
