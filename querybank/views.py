@@ -49,7 +49,8 @@ def query_detail(request: HttpRequest, query_id: int) -> HttpResponse:
         query = query_get_for_user(user=request.user, query_id=query_id)
     except Query.DoesNotExist as exc:
         raise Http404("No such query.") from exc
-    history = query.history.select_related("history_user").all()[:20]
+    # The edit history of a query in the user's open blind campaign would show its gold label arrive.
+    history = [] if query.masked else query.history.select_related("history_user").all()[:20]
     return render(request, "querybank/query_detail.html", {"query": query, "history": history})
 
 
