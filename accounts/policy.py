@@ -131,7 +131,13 @@ can_manage_scores = is_active & (is_superuser | is_maintainer)
 can_see_annotator_names = is_active & (is_superuser | is_maintainer)
 can_view_own_agreement = is_active & is_clinician & is_in_campaign_pool & is_closed_campaign
 
+# Drill-downs list items with the model that wrote each one: that is unblinding, and adjudication is
+# blind too, so only the roles that may unblind see them, and every look is an audit event
+# (``scoring.services.score_rows_unblind``). Adjudicators see figures, not item-to-model maps.
+can_view_identity_rows = can_unblind
+
 rules.add_perm("scoring.view_scores", can_view_scores)
+rules.add_perm("scoring.view_identity_rows", can_view_identity_rows)
 rules.add_perm("scoring.manage_scores", can_manage_scores)
 rules.add_perm("scoring.see_annotator_names", can_see_annotator_names)
 rules.add_perm("scoring.view_own_agreement", can_view_own_agreement)
