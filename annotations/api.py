@@ -25,7 +25,6 @@ from rest_framework.routers import BaseRouter
 from accounts.api_permissions import Authenticated, rule_permission
 from accounts.policy import can_annotate, can_manage_campaigns, can_view_campaign_progress
 from annotations import selectors
-from annotations.importers import AnnotationImportRejected
 from annotations.models import Campaign, CampaignItem, Guideline, Label, Rubric
 from annotations.serializers import (
     AdjudicationCreateSerializer,
@@ -64,6 +63,9 @@ from annotations.services.labelling import (
 )
 from annotations.services.rubrics import guideline_publish, rubric_create
 from annotations.services.unblinding import campaign_unblind_labels, item_unblind
+from medharm_web.errors import error_body
+from querybank.importers import ImportTooLarge, QueryImportRejected
+from querybank.services import import_size_check
 
 ManageCampaigns = rule_permission("annotations.manage_campaigns")
 Annotate = rule_permission("annotations.annotate")
@@ -433,18 +435,25 @@ class AnnotationImportViewSet(viewsets.GenericViewSet):
         payload = AnnotationImportSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = dict(payload.validated_data)
-        files = [(f.name, f.read()) for f in data.pop("files")]
+        uploads = data.pop("files")
         try:
+            # The size limit is checked on the uploads' sizes, before a byte of them is parsed.
+            import_size_check(sizes=[(f.name, f.size) for f in uploads])
+            files = [(f.name, f.read()) for f in uploads]
             result = annotations_import(files=files, actor=request.user, **data)
-        except AnnotationImportRejected as rejected:
+        except QueryImportRejected as rejected:
+            too_large = isinstance(rejected, ImportTooLarge)
+            code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE if too_large else status.HTTP_400_BAD_REQUEST
             return Response(
-                {
-                    "problems": [
+                error_body(
+                    code,
+                    f"Import rejected: {len(rejected.problems)} problem(s); nothing was imported.",
+                    problems=[
                         {"file": p.file, "line": p.line, "field": p.field, "message": p.message}
                         for p in rejected.problems
-                    ]
-                },
-                status=status.HTTP_400_BAD_REQUEST,
+                    ],
+                ),
+                status=code,
             )
         return Response(
             {

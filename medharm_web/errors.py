@@ -198,7 +198,7 @@ class InputGuardMiddleware:
         if length > limit:
             return 413, (
                 f"The request body is {length / 1024 / 1024:.1f} MB; the limit is "
-                f"{settings.IMPORT_MAX_BYTES / 1024 / 1024:g} MB of files per import."
+                f"{settings.IMPORT_MAX_BYTES / 1024 / 1024:.3g} MB of files per import."
             )
         problem = _bad_text(request.GET)
         if problem:

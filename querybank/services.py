@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from simple_history.utils import bulk_create_with_history
@@ -18,6 +19,7 @@ from querybank.importers import (
     QueryRow,
     RowRules,
     read_query_files,
+    size_check,
 )
 from querybank.models import Category, Query
 
@@ -63,6 +65,12 @@ def _row_rules(categories: _Categories) -> RowRules:
     )
 
 
+def import_size_check(*, sizes: Sequence[tuple[str, int]]) -> None:
+    """The one size limit of every import (queries and annotations; page, API, command line):
+    raises ``ImportTooLarge`` naming the file before anything is read or parsed."""
+    size_check(sizes, int(settings.IMPORT_MAX_BYTES))
+
+
 def queries_import(
     *, files: Sequence[tuple[str, bytes]], file_format: str, actor: User | None
 ) -> ImportResult:
@@ -71,6 +79,7 @@ def queries_import(
     Raises ``querybank.importers.QueryImportRejected`` listing every problem (file, line, field)
     and writes nothing when any row is bad.
     """
+    import_size_check(sizes=[(name, len(raw)) for name, raw in files])
     categories = _Categories()
     rows = read_query_files(files, file_format, rules=_row_rules(categories))
     history_user = actor if actor is not None and actor.pk else None
