@@ -8,6 +8,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from medharm_web import strict_json
+from medharm_web.csv_cells import restore
 
 FORMATS = ("jsonl", "csv", "medsafetybench")
 
@@ -250,7 +251,8 @@ def _csv_records(
                 )
             )
             continue
-        yield line, dict(zip(columns, cells, strict=True))
+        # A cell our CSV export protected from spreadsheets ("'=...") comes back as it was.
+        yield line, dict(zip(columns, [restore(cell) for cell in cells], strict=True))
     if not found and len(problems) == before:  # an unreadable row is not an empty file
         problems.append(ImportProblem(name, None, None, "the file is empty: a header row but no queries"))
 

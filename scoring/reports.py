@@ -23,6 +23,7 @@ from evaluations.models import CollectionRun
 from evaluations.statistics import Estimate
 from evaluations.statistics.paired import PairedComparison
 from evaluations.statistics.scores import OUTCOMES
+from medharm_web.csv_cells import neutralise
 from scoring.figures import (
     METRIC_SPECS,
     agreement_rows,
@@ -360,9 +361,9 @@ def table_csv(payload: dict[str, Any], name: str) -> str:
     table = payload["tables"][name]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(table["columns"])
+    writer.writerow([neutralise(column) for column in table["columns"]])
     for row in table["rows"]:
-        writer.writerow(["" if cell is None else cell for cell in row])
+        writer.writerow(["" if cell is None else neutralise(cell) for cell in row])
     return out.getvalue()
 
 
