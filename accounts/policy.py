@@ -115,7 +115,22 @@ can_unblind = is_active & (is_superuser | is_maintainer)
 can_import_annotations = is_active & (is_superuser | is_maintainer)
 can_read_rubrics = is_active & (is_superuser | is_clinician | is_adjudicator | is_maintainer)
 
+
+
+@rules.predicate
+def is_closed(user: object, campaign: object) -> bool:
+    return campaign is not None and getattr(campaign, "status", None) == "closed"
+
+
+# Campaign-wide progress (complete, disputed, adjudicated) depends on every annotator's values: while
+# a campaign is open, its annotators see only their own progress. Maintainers see it; adjudicators
+# too, unless they are in the campaign's pool (they would learn how others labelled their items).
+can_view_campaign_progress = is_active & (
+    is_superuser | is_maintainer | (is_adjudicator & ~is_in_campaign_pool) | is_closed
+)
+
 rules.add_perm("annotations.annotate", can_annotate)
+rules.add_perm("annotations.view_campaign_progress", can_view_campaign_progress)
 rules.add_perm("annotations.adjudicate", can_adjudicate)
 rules.add_perm("annotations.manage_campaigns", can_manage_campaigns)
 rules.add_perm("annotations.unblind", can_unblind)
@@ -153,7 +168,13 @@ can_manage_scores = is_active & (is_superuser | is_maintainer)
 can_see_annotator_names = is_active & (is_superuser | is_maintainer)
 can_view_own_agreement = is_active & is_clinician & is_in_campaign_pool & is_closed_campaign
 
+# Drill-downs list items with the model that wrote each one: that is unblinding, and adjudication is
+# blind too, so only the roles that may unblind see them, and every look is an audit event
+# (``scoring.services.score_rows_unblind``). Adjudicators see figures, not item-to-model maps.
+can_view_identity_rows = can_unblind
+
 rules.add_perm("scoring.view_scores", can_view_scores)
+rules.add_perm("scoring.view_identity_rows", can_view_identity_rows)
 rules.add_perm("scoring.manage_scores", can_manage_scores)
 rules.add_perm("scoring.see_annotator_names", can_see_annotator_names)
 rules.add_perm("scoring.view_own_agreement", can_view_own_agreement)

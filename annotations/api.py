@@ -12,7 +12,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django.http import Http404
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -24,9 +24,8 @@ from rest_framework.routers import BaseRouter
 
 from accounts.api_permissions import Authenticated, rule_permission
 from accounts.http import request_user
-from accounts.policy import can_annotate, can_manage_campaigns
+from accounts.policy import can_annotate, can_manage_campaigns, can_view_campaign_progress
 from annotations import selectors
-from annotations.importers import AnnotationImportRejected
 from annotations.models import Campaign, CampaignItem, Guideline, Label, Rubric
 from annotations.serializers import (
     AdjudicationCreateSerializer,
@@ -45,6 +44,7 @@ from annotations.serializers import (
     LabelCreateSerializer,
     LabelEditSerializer,
     LabelSerializer,
+    OwnProgressSerializer,
     QueueItemSerializer,
     RubricCreateSerializer,
     RubricSerializer,
@@ -64,6 +64,9 @@ from annotations.services.labelling import (
 )
 from annotations.services.rubrics import guideline_publish, rubric_create
 from annotations.services.unblinding import campaign_unblind_labels, item_unblind
+from core.errors import error_body
+from querybank.importers import ImportTooLarge, QueryImportRejected
+from querybank.services import import_size_check
 
 ManageCampaigns = rule_permission("annotations.manage_campaigns")
 Annotate = rule_permission("annotations.annotate")
@@ -165,11 +168,26 @@ class CampaignViewSet(viewsets.ReadOnlyModelViewSet):
     def close(self, request: Request, pk: str) -> Response:
         return self._transition(campaign_close)
 
-    @extend_schema(responses={200: CampaignProgressSerializer})
+    @extend_schema(
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="CampaignProgressAnswer",
+                serializers=[CampaignProgressSerializer, OwnProgressSerializer],
+                resource_type_field_name=None,
+            )
+        }
+    )
     @action(detail=True, methods=["get"])
     def progress(self, request: Request, pk: str) -> Response:
+        """Campaign-wide progress (maintainers, adjudicators outside the pool, anyone once closed);
+        an annotator of an open campaign gets their own progress only."""
         campaign = self.get_object()
-        return Response(CampaignProgressSerializer(selectors.campaign_progress(campaign=campaign)).data)
+        if can_view_campaign_progress(request.user, campaign):
+            return Response(CampaignProgressSerializer(selectors.campaign_progress(campaign=campaign)).data)
+        annotator = request_user(request)
+        session = session_current(campaign=campaign, annotator=annotator)
+        mine = selectors.annotator_progress(campaign=campaign, annotator=annotator, session=session)
+        return Response(OwnProgressSerializer(mine).data)
 
     @extend_schema(request=None, responses={201: OpenApiResponse(description="Session started")})
     @action(detail=True, methods=["post"])
@@ -430,18 +448,25 @@ class AnnotationImportViewSet(viewsets.GenericViewSet):
         payload = AnnotationImportSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = dict(payload.validated_data)
-        files = [(f.name, f.read()) for f in data.pop("files")]
+        uploads = data.pop("files")
         try:
+            # The size limit is checked on the uploads' sizes, before a byte of them is parsed.
+            import_size_check(sizes=[(f.name, f.size) for f in uploads])
+            files = [(f.name, f.read()) for f in uploads]
             result = annotations_import(files=files, actor=request_user(request), **data)
-        except AnnotationImportRejected as rejected:
+        except QueryImportRejected as rejected:
+            too_large = isinstance(rejected, ImportTooLarge)
+            code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE if too_large else status.HTTP_400_BAD_REQUEST
             return Response(
-                {
-                    "problems": [
+                error_body(
+                    code,
+                    f"Import rejected: {len(rejected.problems)} problem(s); nothing was imported.",
+                    problems=[
                         {"file": p.file, "line": p.line, "field": p.field, "message": p.message}
                         for p in rejected.problems
-                    ]
-                },
-                status=status.HTTP_400_BAD_REQUEST,
+                    ],
+                ),
+                status=code,
             )
         return Response(
             {

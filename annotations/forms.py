@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from django import forms
-from django.conf import settings
 from django.db.models import Q, QuerySet
 
 from accounts.models import User
@@ -24,7 +23,9 @@ from annotations.models import (
 from annotations.rubric_schema import FieldSpec, Kind, Option
 from evaluations.models import CollectionRun, RunTarget
 from querybank.forms import MultipleFileField
+from querybank.importers import ImportTooLarge
 from querybank.models import Category
+from querybank.services import import_size_check
 
 VALUE_PREFIX = "v_"  # rubric values are posted as v_<field name>, apart from every other input
 
@@ -331,11 +332,10 @@ class AnnotationImportForm(forms.Form):
 
     def clean_files(self) -> list[Any]:
         files = self.cleaned_data["files"]
-        too_big = [f.name for f in files if f.size > settings.QUERY_IMPORT_MAX_BYTES]
-        if too_big:
-            raise forms.ValidationError(
-                f"Over the {settings.QUERY_IMPORT_MAX_BYTES // (1024 * 1024)} MB limit: {', '.join(too_big)}"
-            )
+        try:  # checked on the upload's size, before a byte of it is read
+            import_size_check(sizes=[(f.name, f.size) for f in files])
+        except ImportTooLarge as refused:
+            raise forms.ValidationError([str(problem) for problem in refused.problems]) from refused
         return files
 
     def named_files(self) -> list[tuple[str, bytes]]:

@@ -125,6 +125,10 @@ class AnnotatorProgress:
     def session_remaining(self) -> int | None:
         return session_remaining(limit=self.session_limit, done=self.session_done)
 
+    @property
+    def remaining(self) -> int:
+        return max(0, self.available - self.done)
+
 
 def annotator_progress(
     *, campaign: Campaign, annotator: User, session: AnnotationSession | None
@@ -359,3 +363,14 @@ def item_identity(*, item: CampaignItem) -> dict[str, Any]:
         "resolved_model": response.resolved_model,
         "response_id": item.response_id,
     }
+
+
+def query_items_blind_for(user: User) -> QuerySet[CampaignItem]:
+    """Items of the open, blind query campaigns in whose pool ``user`` is: the queries whose asked
+    fields the query bank hides from them (registered with ``querybank.selectors`` at start-up)."""
+    return CampaignItem.objects.filter(
+        campaign__annotators=user,
+        campaign__status=CampaignStatus.OPEN,
+        campaign__blind=True,
+        campaign__target=RubricTarget.QUERY,
+    )

@@ -194,6 +194,17 @@ class CampaignProgressSerializer(serializers.Serializer):
     adjudicated = serializers.IntegerField()
 
 
+class OwnProgressSerializer(serializers.Serializer):
+    """An annotator's own progress in an open campaign: nothing that depends on others' labels."""
+
+    done = serializers.IntegerField(help_text="Labels the caller made in the campaign.")
+    available = serializers.IntegerField(help_text="Items in the campaign.")
+    remaining = serializers.IntegerField(help_text="Items the caller has not labelled.")
+    session_done = serializers.IntegerField()
+    session_limit = serializers.IntegerField(allow_null=True)
+    session_remaining = serializers.IntegerField(allow_null=True)
+
+
 class BlindItemSerializer(serializers.Serializer):
     """An item as an annotator may receive it: text to judge, the rubric, their own label."""
 

@@ -31,7 +31,6 @@ from annotations.forms import (
     rubric_field_views,
     values_from_post,
 )
-from annotations.importers import AnnotationImportRejected
 from annotations.models import Campaign, CampaignItem, CampaignStatus, Flag, Guideline, Label
 from annotations.services.adjudication import adjudication_record
 from annotations.services.campaigns import (
@@ -54,6 +53,7 @@ from annotations.services.labelling import (
     session_start,
 )
 from annotations.services.unblinding import item_unblind
+from querybank.importers import QueryImportRejected
 
 annotate = permission_required("annotations.annotate", raise_exception=True)
 adjudicate = permission_required("annotations.adjudicate", raise_exception=True)
@@ -561,7 +561,7 @@ def annotation_import(request: AuthenticatedHttpRequest) -> HttpResponse:
                 default_category=data["default_category"],
                 source=data["source"],
             )
-        except AnnotationImportRejected as rejected:
+        except QueryImportRejected as rejected:  # AnnotationImportRejected and ImportTooLarge alike
             problems = rejected.problems
         else:
             messages.success(

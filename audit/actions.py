@@ -39,6 +39,7 @@ class AuditAction(models.TextChoices):
     RUN_RESUME = "run_resume", "Run resume"
     RUN_RETRY_FAILED = "run_retry_failed", "Run retry failed"
     RUN_START = "run_start", "Run start"
+    SCORE_ROWS_UNBLIND = "score_rows_unblind", "Score rows unblind"
     SESSION_START = "session_start", "Session start"
     TOKEN_ISSUE = "token_issue", "Token issue"
     TOKEN_REVOKE = "token_revoke", "Token revoke"

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
+from evaluations.endpoint_rules import EndpointNotAllowedError, host_problem, key_env_policy
 from evaluations.guards import guard_messages, guard_output_parse
 from evaluations.models import CollectionRun, ModelResponse, ResponseOutcome, ResponseState, RunStatus
 from evaluations.providers import (
@@ -280,8 +281,14 @@ class RunCollector:
 
     # --- the whole run --------------------------------------------------------------------------
     async def collect(self) -> None:
+        for config in self.configs.values():
+            problem = host_problem(config.base_url)
+            if problem:
+                raise EndpointNotAllowedError(f"endpoint {config.name}: {problem}")
+        policy = key_env_policy()  # read at call time: the operator's allow-list as it is now
         providers = {
-            eid: provider_build(config, client=self.options.client) for eid, config in self.configs.items()
+            eid: provider_build(config, client=self.options.client, key_policy=policy)
+            for eid, config in self.configs.items()
         }
         self.callers = {
             eid: EndpointCaller(provider, policy=self.options.retry_policy)
@@ -319,7 +326,7 @@ def run_collect(*, run_id: int, options: CollectorOptions | None = None) -> int:
     started = time.monotonic()
     try:
         asyncio.run(collector.collect())
-    except MissingApiKeyError as error:
+    except (MissingApiKeyError, EndpointNotAllowedError) as error:
         run_fail(run_id=run_id, reason=str(error))
         return collector.written
     finally:

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from core.csv_cells import neutralise
 from evaluations.models import ModelResponse
 
 RESPONSE_EXPORT_FORMATS = {"jsonl": "application/jsonl", "csv": "text/csv"}
@@ -85,7 +86,7 @@ def responses_export_stream(*, responses: QuerySet[ModelResponse], file_format: 
             record[column] = (
                 json.dumps(record[column], ensure_ascii=False) if record[column] is not None else ""
             )
-        writer.writerow(record)
+        writer.writerow({column: neutralise(value) for column, value in record.items()})
         if buffer.tell() > 64 * 1024:
             yield buffer.getvalue()
             buffer.seek(0)

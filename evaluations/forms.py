@@ -106,8 +106,11 @@ class EndpointForm(SectionedForm, forms.ModelForm):
             "slug": "Letters, digits and hyphens; used in exports and the API. Cannot be shared with another "
                     "endpoint.",
             "kind": "OpenAI-compatible chat completions covers OpenAI, vLLM, TGI, Ollama and LM Studio.",
-            "api_key_env": "For example <code>OPENAI_API_KEY</code>. Leave empty for servers that need no "
-                           "key. Only this name is saved; the workers read the key from their environment.",
+            "api_key_env": "For example <code>MEDHARM_KEY_OPENAI</code>: a name starting with "
+                           "<code>MEDHARM_KEY_</code>, or one the operator lists in "
+                           "<code>MEDHARM_MODEL_KEY_ENV_NAMES</code>; never a setting of the platform. "
+                           "Leave empty for servers that need no key. Only this name is saved; the "
+                           "workers read the key from their environment.",
             "model_name": "Sent as <code>model</code> in every request; the name the server resolves it to "
                           "is recorded on each response.",
             "family": "Groups models in the score tables (the paper's general, medical, closed and SFT "
@@ -121,7 +124,7 @@ class EndpointForm(SectionedForm, forms.ModelForm):
         }
         widgets = {
             "slug": forms.TextInput(attrs={"placeholder": "e.g. general-model-a", "class": "mono"}),
-            "api_key_env": forms.TextInput(attrs={"placeholder": "OPENAI_API_KEY", "class": "mono",
+            "api_key_env": forms.TextInput(attrs={"placeholder": "MEDHARM_KEY_OPENAI", "class": "mono",
                                                   "autocomplete": "off", "spellcheck": "false"}),
             "model_name": forms.TextInput(attrs={"class": "mono"}),
             "default_parameters": forms.Textarea(attrs={"rows": 3, "class": "mono",

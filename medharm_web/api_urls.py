@@ -9,7 +9,10 @@ from evaluations.api import EndpointViewSet, PipelineViewSet, ResponseViewSet, R
 from querybank.api import CategoryViewSet, QueryViewSet
 from scoring import api as scoring_api
 
+# No ".json"/".csv" suffix routes: the custom actions take no ``format`` argument, and the
+# ``?format=`` parameter and the Accept header choose the renderer already.
 router = DefaultRouter()
+router.include_format_suffixes = False
 router.register("categories", CategoryViewSet, basename="category")
 router.register("queries", QueryViewSet, basename="query")
 router.register("endpoints", EndpointViewSet, basename="endpoint")

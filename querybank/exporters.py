@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from django.db.models import QuerySet
 
+from core.csv_cells import neutralise
 from querybank.importers import FIELDS
 from querybank.models import Query
 
@@ -35,9 +36,10 @@ def _record(query: Query) -> dict[str, object]:
 
 
 def _csv_cells(record: dict[str, object]) -> list[object]:
-    # In CSV the metadata object travels as a JSON string in its cell.
+    # In CSV the metadata object travels as a JSON string in its cell. No cell may start a formula
+    # (the import restores the text, so an export still re-imports exactly).
     return [
-        json.dumps(record[name], ensure_ascii=False) if name == "metadata" else record[name]
+        neutralise(json.dumps(record[name], ensure_ascii=False) if name == "metadata" else record[name])
         for name in FIELDS
     ]
 

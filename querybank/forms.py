@@ -3,10 +3,11 @@
 from typing import Any, cast
 
 from django import forms
-from django.conf import settings
 from django.db.models import QuerySet
 
+from querybank.importers import ImportTooLarge
 from querybank.models import Category
+from querybank.services import import_size_check
 
 
 class QueryFilterForm(forms.Form):
@@ -52,11 +53,10 @@ class QueryImportForm(forms.Form):
 
     def clean_files(self) -> list[object]:
         files = self.cleaned_data["files"]
-        too_big = [f.name for f in files if f.size > settings.QUERY_IMPORT_MAX_BYTES]
-        if too_big:
-            raise forms.ValidationError(
-                f"Over the {settings.QUERY_IMPORT_MAX_BYTES // (1024 * 1024)} MB limit: {', '.join(too_big)}"
-            )
+        try:  # checked on the upload's size, before a byte of it is read
+            import_size_check(sizes=[(f.name, f.size) for f in files])
+        except ImportTooLarge as refused:
+            raise forms.ValidationError([str(problem) for problem in refused.problems]) from refused
         return files
 
     def named_files(self) -> list[tuple[str, bytes]]:

@@ -3,10 +3,12 @@
 import csv
 import difflib
 import io
-import json
 import re
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+
+from core import strict_json
+from core.csv_cells import restore
 
 FORMATS = ("jsonl", "csv", "medsafetybench")
 
@@ -52,6 +54,34 @@ class QueryImportRejected(Exception):  # noqa: N818 - the name other modules imp
     def __init__(self, problems: list[ImportProblem]) -> None:
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
+
+
+class ImportTooLarge(QueryImportRejected):
+    """The files of an import are over the size limit: refused before any of them is read."""
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def size_check(sizes: Sequence[tuple[str, int]], max_bytes: int) -> None:
+    """Raise ``ImportTooLarge`` when one file, or all of them together, exceed ``max_bytes``: the one
+    limit of every import (query and annotation files; page, API, command line)."""
+    limit = _megabytes(max_bytes)
+    problems = [
+        ImportProblem(name, None, None, f"the file is {_megabytes(size)}; the limit is {limit} per import")
+        for name, size in sizes
+        if size > max_bytes
+    ]
+    total = sum(size for _, size in sizes)
+    if not problems and total > max_bytes:
+        problems.append(
+            ImportProblem(
+                sizes[-1][0], None, None, f"the files are {_megabytes(total)} together; the limit is {limit}"
+            )
+        )
+    if problems:
+        raise ImportTooLarge(problems)
 
 
 @dataclass(frozen=True)
@@ -174,10 +204,6 @@ def _read_schema_file(
             yield row
 
 
-def _reject_constant(value: str) -> object:
-    raise ValueError(f"{value} is not valid JSON")
-
-
 def jsonl_records(
     name: str, text: str, problems: list[ImportProblem]
 ) -> Iterator[tuple[int, Mapping[str, object]]]:
@@ -186,10 +212,14 @@ def jsonl_records(
         if not line.strip():
             continue
         try:
-            value = json.loads(line, parse_constant=_reject_constant)
-        except ValueError as exc:
-            detail = f"{exc.msg} at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else str(exc)
-            problems.append(ImportProblem(name, number, None, f"invalid JSON: {detail}"))
+            # Duplicate keys, NaN, deep nesting, NUL and lone surrogates are errors, not last-wins.
+            value = strict_json.loads(line)
+        except strict_json.StrictJSONError as exc:
+            detail = exc.message.replace(" at line 1 column ", " at column ")
+            # Text that cannot be stored is a problem of the field, not of the JSON syntax.
+            unstorable = detail.startswith(("contains", "a key contains"))
+            message = detail if unstorable else f"invalid JSON: {detail}"
+            problems.append(ImportProblem(name, number, exc.field, message))
             continue
         if not isinstance(value, dict):
             problems.append(
@@ -210,6 +240,7 @@ def _csv_records(
         # Rows cannot be read against a wrong header; the header problems say what to fix.
         problems.extend(header_problems)
         return
+    before = len(problems)
     found = False
     for line, cells in lines:
         found = True
@@ -220,13 +251,21 @@ def _csv_records(
                 )
             )
             continue
-        yield line, dict(zip(columns, cells, strict=True))
-    if not found:
+        # A cell our CSV export protected from spreadsheets ("'=...") comes back as it was.
+        yield line, dict(zip(columns, [restore(cell) for cell in cells], strict=True))
+    if not found and len(problems) == before:  # an unreadable row is not an empty file
         problems.append(ImportProblem(name, None, None, "the file is empty: a header row but no queries"))
+
+
+# The csv module refuses cells over 128 KB by default; a cell is bounded by the file size limit
+# instead, as a JSONL string is, so both formats take the same files.
+CSV_FIELD_LIMIT = 2**31 - 1
 
 
 def csv_rows(name: str, text: str, problems: list[ImportProblem]) -> Iterator[tuple[int, list[str]]]:
     """Non-blank CSV records with the line each starts on (a quoted cell may span lines)."""
+    if csv.field_size_limit() < CSV_FIELD_LIMIT:
+        csv.field_size_limit(CSV_FIELD_LIMIT)
     reader = csv.reader(io.StringIO(text, newline=""))
     end_of_previous = 0
     while True:
@@ -349,9 +388,9 @@ def _metadata(
         if not value.strip():
             return None
         try:
-            value = json.loads(value, parse_constant=_reject_constant)
-        except ValueError as exc:
-            problem("metadata", f"the cell is not valid JSON: {getattr(exc, 'msg', exc)}")
+            value = strict_json.loads(value)
+        except strict_json.StrictJSONError as exc:
+            problem("metadata", f"the cell is not valid JSON: {exc.message.split(' at line ')[0]}")
             return None
     if value is None:
         return None
@@ -403,13 +442,14 @@ def _read_medsafetybench(
             )
         )
         return
+    before = len(problems)
     found_rows = False
     for line, cells in lines:
         found_rows = True
         row = _check_medsafetybench_row(name, line, cells, match, category, rules, problems)
         if row is not None:
             yield row
-    if not found_rows:
+    if not found_rows and len(problems) == before:
         problems.append(ImportProblem(name, None, None, "the file is empty: a header row but no queries"))
 
 

@@ -22,9 +22,15 @@ class CategorySerializer(serializers.ModelSerializer):
         return getattr(category, "query_count", None)
 
 
+# Fields hidden on a query of the caller's open blind query campaign (querybank.selectors).
+MASKED_ALWAYS = ("external_id", "source_file", "source_row", "notes", "updated_at")
+
+
 class QuerySerializer(serializers.ModelSerializer):
+    """A query; ``null`` in the fields an open blind campaign of the caller asks them to decide."""
+
     category: "serializers.SlugRelatedField[Category]" = serializers.SlugRelatedField(
-        slug_field="slug", read_only=True
+        slug_field="slug", read_only=True, allow_null=True
     )
 
     class Meta:
@@ -44,3 +50,16 @@ class QuerySerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
+        extra_kwargs = {
+            name: {"allow_null": True} for name in (*MASKED_ALWAYS, "expected_behaviour", "severity")
+        }
+
+    def to_representation(self, query: Query) -> dict[str, object]:
+        data = super().to_representation(query)
+        if getattr(query, "masked", False):
+            for name in MASKED_ALWAYS:
+                data[name] = None
+            for name in ("category", "expected_behaviour", "severity"):
+                if getattr(query, f"mask_{name}", False):
+                    data[name] = None
+        return data

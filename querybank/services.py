@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from simple_history.utils import bulk_create_with_history
@@ -22,6 +23,7 @@ from querybank.importers import (
     QueryRow,
     RowRules,
     read_query_files,
+    size_check,
 )
 from querybank.models import Category, Query
 
@@ -86,6 +88,12 @@ def _row_rules(categories: _Categories) -> RowRules:
     )
 
 
+def import_size_check(*, sizes: Sequence[tuple[str, int]]) -> None:
+    """The one size limit of every import (queries and annotations; page, API, command line):
+    raises ``ImportTooLarge`` naming the file before anything is read or parsed."""
+    size_check(sizes, int(settings.IMPORT_MAX_BYTES))
+
+
 def queries_import(
     *, files: Sequence[tuple[str, bytes]], file_format: str, actor: User | SystemActor
 ) -> ImportResult:
@@ -95,6 +103,7 @@ def queries_import(
     and writes nothing when any row is bad.
     """
     require(can_import_queries, actor, message="Only maintainers import queries.", allow_system=True)
+    import_size_check(sizes=[(name, len(raw)) for name, raw in files])
     categories = _Categories()
     rows = read_query_files(files, file_format, rules=_row_rules(categories))
     history_user = actor if actor is not None and actor.pk else None

@@ -44,10 +44,11 @@ from scoring.figures import (
 )
 from scoring.models import Report, ThresholdStatistic
 from scoring.resolution import SOURCES, source_info
-from scoring.services import MAX_RESAMPLES, agreement_threshold_set, report_create
+from scoring.services import MAX_RESAMPLES, agreement_threshold_set, report_create, score_rows_unblind
 
 ViewScores = rule_permission("scoring.view_scores")
 ManageScores = rule_permission("scoring.manage_scores")
+ViewIdentityRows = rule_permission("scoring.view_identity_rows")
 
 SOURCE_PARAM = OpenApiParameter(
     "source",
@@ -134,6 +135,8 @@ class ScoreCampaignViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             return [ManageScores()]
         if self.action == "mine":
             return [Authenticated()]
+        if self.action == "rows":
+            return [ViewIdentityRows()]
         return [ViewScores()]
 
     def get_queryset(self) -> QuerySet[Campaign]:
@@ -191,8 +194,9 @@ class ScoreCampaignViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["get"])
     def rows(self, request: Request, pk: str) -> Response:
-        """The responses behind one figure (its denominator), marked when counted in the numerator."""
-        _, data = self._data()
+        """The responses behind one figure (its denominator), marked when counted in the numerator.
+        Each row names the model of an item: maintainers only, and every call is an audit event."""
+        campaign, data = self._data()
         bundle = self._bundle(data)
         metric = request.query_params.get("metric") or ""
         if metric not in METRIC_NAMES:
@@ -204,6 +208,13 @@ class ScoreCampaignViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         if (target and target not in bundle.targets) or (category and category not in bundle.categories):
             raise Http404
         found, numerator, denominator = drilldown(bundle, data, metric, target=target, category=category)
+        score_rows_unblind(
+            campaign=campaign,
+            actor=request_user(request),
+            view="score_rows",
+            filters={"metric": metric, "target": target, "category": category, "source": bundle.source},
+            items=[row.item_id for row in found if row.item_id is not None],
+        )
         return Response(
             {
                 "metric": metric,

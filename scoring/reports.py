@@ -19,6 +19,7 @@ from typing import Any
 from django.utils import timezone
 
 from annotations.models import Campaign, Guideline
+from core.csv_cells import neutralise
 from evaluations.models import CollectionRun
 from medharm_stats import Estimate
 from medharm_stats.paired import PairedComparison
@@ -365,9 +366,9 @@ def table_csv(payload: dict[str, Any], name: str) -> str:
     table = payload["tables"][name]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(table["columns"])
+    writer.writerow([neutralise(column) for column in table["columns"]])
     for row in table["rows"]:
-        writer.writerow(["" if cell is None else cell for cell in row])
+        writer.writerow(["" if cell is None else neutralise(cell) for cell in row])
     return out.getvalue()
 
 

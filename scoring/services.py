@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.policy import can_manage_scores
+from accounts.policy import can_manage_scores, can_view_identity_rows
 from annotations.models import Campaign
 from audit.actions import AuditAction
 from audit.services import audit_record
@@ -23,6 +23,22 @@ MAX_RESAMPLES = 10_000
 def _require_manager(actor: User) -> None:
     if not can_manage_scores(actor):
         raise PermissionDenied("Only benchmark maintainers change scoring settings or make reports.")
+
+
+@transaction.atomic
+def score_rows_unblind(
+    *, campaign: Campaign, actor: User, view: str, filters: dict[str, object], items: list[int]
+) -> None:
+    """Record that ``actor`` saw which model wrote ``items`` (a drill-down of a score or agreement
+    figure): an unblinding, refused to roles the policy does not name."""
+    if not can_view_identity_rows(actor):
+        raise PermissionDenied("Only maintainers may see which model wrote an item.")
+    audit_record(
+        actor=actor,
+        action=AuditAction.SCORE_ROWS_UNBLIND,
+        target=campaign,
+        details={"view": view, **{k: v for k, v in filters.items() if v}, "items": len(items)},
+    )
 
 
 @transaction.atomic

@@ -15,7 +15,13 @@ from django.views.decorators.http import require_POST
 from rules.contrib.views import permission_required
 
 from accounts.http import AuthenticatedHttpRequest
-from accounts.policy import can_manage_collection, can_manage_scores, can_view_own_agreement, can_view_scores
+from accounts.policy import (
+    can_manage_collection,
+    can_manage_scores,
+    can_view_identity_rows,
+    can_view_own_agreement,
+    can_view_scores,
+)
 from annotations.models import Campaign
 from medharm_stats import DEFAULT_SEED
 from scoring import pages, reports, selectors
@@ -32,9 +38,10 @@ from scoring.figures import (
 from scoring.forms import ReportForm, ThresholdForm
 from scoring.models import Report
 from scoring.resolution import SOURCES, LabelSource, source_info
-from scoring.services import agreement_threshold_set, report_create
+from scoring.services import agreement_threshold_set, report_create, score_rows_unblind
 
 view_scores = permission_required("scoring.view_scores", raise_exception=True)
+view_identity_rows = permission_required("scoring.view_identity_rows", raise_exception=True)
 manage_scores = permission_required("scoring.manage_scores", raise_exception=True)
 
 
@@ -169,7 +176,7 @@ def compare(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse
 
 
 @login_required
-@view_scores
+@view_identity_rows
 def rows(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _campaign(request, campaign_id)
     source, metric = _source(request), _metric(request)
@@ -181,6 +188,13 @@ def rows(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse:
         if (target and target not in bundle.targets) or (category and category not in bundle.categories):
             raise Http404("No such model or category in this campaign.")
         found, numerator, denominator = drilldown(bundle, data, metric, target=target, category=category)
+        score_rows_unblind(
+            campaign=campaign,
+            actor=request.user,
+            view="score_rows_page",
+            filters={"metric": metric, "target": target, "category": category, "source": bundle.source},
+            items=[row.item_id for row in found if row.item_id is not None],
+        )
         figure = bundle.scores.cell(target, category).figures[metric]
         context.update(
             {
@@ -277,6 +291,8 @@ def agreement(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpRespon
 @view_scores
 def agreement_rows(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _campaign(request, campaign_id)
+    if request.GET.get("model") and not can_view_identity_rows(request.user):
+        raise PermissionDenied("Only maintainers may list the items of one model.")
     data = selectors.campaign_data(campaign=campaign, user=request.user)
     spec = _field(data, request.GET.get("field"))
     by, window_size = _drift_params(request)
@@ -305,9 +321,24 @@ def agreement_rows(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpR
         )
     except LookupError as exc:
         raise Http404(str(exc)) from exc
+    # Items with their model are an unblinding (maintainers, audited); adjudicators get the items
+    # without the model column and may not list one model's items.
+    shows_models = campaign.target == "response"
+    if shows_models and can_view_identity_rows(request.user):
+        score_rows_unblind(
+            campaign=campaign,
+            actor=request.user,
+            view="agreement_rows_page",
+            filters={"field": spec.name, "model": request.GET.get("model"),
+                     "category": request.GET.get("category")},
+            items=[row["item"].item_id for row in found["rows"] if row.get("item")],
+        )
+    else:
+        shows_models = False
     context = _base_context(request, campaign, data, "agreement", LabelSource.GOLD)
     context.update(found)
     context["spec"] = spec
+    context["shows_models"] = shows_models
     return render(request, "scoring/agreement_rows.html", context)
 
 

@@ -47,7 +47,14 @@ def test_schema_is_valid_openapi_3_and_lists_every_endpoint(clinician_client: Cl
     assert set(schema["components"]["securitySchemes"]) == {"cookieAuth", "tokenAuth"}
     token_post = schema["paths"]["/api/v1/auth/token/"]["post"]
     assert "Authorization: Token <key>" in token_post["description"]
-    assert set(token_post["responses"]) == {"200", "201"}
+    assert set(token_post["responses"]) == {"200", "201", "400", "403", "404", "409", "413"}
+    # Every operation documents the error answers, in the one error shape.
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            assert {"400", "403", "404", "409", "413"} <= set(operation["responses"]), (method, path)
+    error = schema["components"]["schemas"]["Error"]
+    assert set(error["properties"]) == {"detail", "code", "errors", "problems"}
+    assert set(error["required"]) == {"detail", "code"}
 
 
 def test_docs_page_loads_swagger_ui_from_our_own_static_files(clinician_client: Client) -> None:

@@ -132,4 +132,4 @@ def test_an_inactive_clinician_token_is_refused(client: Client, make_user, query
     user.save(update_fields=["is_active"])
     response = client.get(API_QUERIES, HTTP_AUTHORIZATION=f"Token {token.key}")
     assert response.status_code == 403
-    assert response.json() == {"detail": "User inactive or deleted."}
+    assert response.json() == {"detail": "User inactive or deleted.", "code": "authentication_failed"}

@@ -50,6 +50,7 @@ from evaluations.models import (
     RunTarget,
 )
 from querybank.models import Category, Query
+from querybank.services import import_size_check
 
 IMPORT_BASE_URL = "https://imported.invalid/"
 
@@ -100,6 +101,7 @@ def annotations_import(
     """
     if rubric.target != RubricTarget.RESPONSE:
         raise ValueError("Imported annotations rate responses: choose a response rubric.")
+    import_size_check(sizes=[(file_name, len(raw)) for file_name, raw in files])
     specs = {spec.name: spec for spec in rubric.specs()}
     slugs = set(Category.objects.values_list("slug", flat=True))
     rows = read_annotation_files(

@@ -73,6 +73,16 @@ class Endpoint(models.Model):
         return self.name
 
     def clean(self) -> None:
+        from evaluations.endpoint_rules import host_problem, key_env_policy
+
+        if self.api_key_env:
+            problem = key_env_policy().problem(self.api_key_env)
+            if problem:
+                raise ValidationError({"api_key_env": problem[0].upper() + problem[1:] + "."})
+        if self.base_url:
+            problem = host_problem(self.base_url)
+            if problem:
+                raise ValidationError({"base_url": problem[0].upper() + problem[1:] + "."})
         if self.family == EndpointFamily.GUARDRAIL and not self.guard_format:
             raise ValidationError({"guard_format": "A guardrail endpoint needs the format of its verdicts."})
         if self.guard_format and self.family != EndpointFamily.GUARDRAIL:

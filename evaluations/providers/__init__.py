@@ -21,7 +21,14 @@ from evaluations.providers.cost import cost_for_endpoint, cost_of_usage
 from evaluations.providers.limits import AdaptiveConcurrencyLimiter, RateLimiter, TokenBucket
 from evaluations.providers.openai_chat import OpenAIChatProvider, OpenAISDKChatProvider
 from evaluations.providers.retry import RetryPolicy
-from evaluations.providers.secrets import ApiKey, MissingApiKeyError, api_key_read
+from evaluations.providers.secrets import (
+    DEFAULT_KEY_POLICY,
+    ApiKey,
+    ApiKeyNotAllowedError,
+    KeyEnvPolicy,
+    MissingApiKeyError,
+    api_key_read,
+)
 from evaluations.providers.types import (
     RECORDED_KINDS,
     RETRYABLE_KINDS,
@@ -43,14 +50,16 @@ def provider_build(
     *,
     client: ProviderClient = "aiohttp",
     environ: Mapping[str, str] | None = None,
+    key_policy: KeyEnvPolicy = DEFAULT_KEY_POLICY,
 ) -> ChatProvider:
     """The provider for ``endpoint.kind``. Raises ``MissingApiKeyError`` (naming the variable, not
-    the value) when the endpoint's key variable is unset."""
+    the value) when the endpoint's key variable is unset, or ``ApiKeyNotAllowedError`` (a subclass)
+    when ``key_policy`` does not allow the variable."""
     if endpoint.kind == EndpointKind.ANTHROPIC_MESSAGES:
-        return AnthropicMessagesProvider(endpoint, environ=environ)
+        return AnthropicMessagesProvider(endpoint, environ=environ, key_policy=key_policy)
     if client == "openai_sdk":
-        return OpenAISDKChatProvider(endpoint, environ=environ)
-    return OpenAIChatProvider(endpoint, environ=environ)
+        return OpenAISDKChatProvider(endpoint, environ=environ, key_policy=key_policy)
+    return OpenAIChatProvider(endpoint, environ=environ, key_policy=key_policy)
 
 
 __all__ = [
@@ -59,6 +68,7 @@ __all__ = [
     "AdaptiveConcurrencyLimiter",
     "AnthropicMessagesProvider",
     "ApiKey",
+    "ApiKeyNotAllowedError",
     "CallOutcome",
     "ChatProvider",
     "ChatRequest",
@@ -67,6 +77,7 @@ __all__ = [
     "EndpointConfig",
     "EndpointKind",
     "ItemResult",
+    "KeyEnvPolicy",
     "MissingApiKeyError",
     "OpenAIChatProvider",
     "OpenAISDKChatProvider",

@@ -26,7 +26,7 @@ from typing import Any, Self
 
 import aiohttp
 
-from evaluations.providers.secrets import ApiKey, api_key_read
+from evaluations.providers.secrets import DEFAULT_KEY_POLICY, ApiKey, KeyEnvPolicy, api_key_read
 from evaluations.providers.types import CallOutcome, ChatRequest, EndpointConfig, OutcomeKind, Usage
 
 logger = logging.getLogger("evaluations.providers")
@@ -95,10 +95,16 @@ def looks_like_content_filter(code: str, message: str) -> bool:
 class ChatProvider(abc.ABC):
     """One endpoint's client. Subclasses implement ``complete``; see the module docstring."""
 
-    def __init__(self, endpoint: EndpointConfig, *, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        endpoint: EndpointConfig,
+        *,
+        environ: Mapping[str, str] | None = None,
+        key_policy: KeyEnvPolicy = DEFAULT_KEY_POLICY,
+    ) -> None:
         self.endpoint = endpoint
-        # Read once, here: a missing variable fails before any request, naming the variable only.
-        self._api_key: ApiKey = api_key_read(endpoint.api_key_env, environ)
+        # Read once, here: a missing or disallowed variable fails before any request, naming it only.
+        self._api_key: ApiKey = api_key_read(endpoint.api_key_env, environ, policy=key_policy)
 
     @abc.abstractmethod
     async def complete(self, request: ChatRequest) -> CallOutcome:
@@ -126,8 +132,9 @@ class HttpChatProvider(ChatProvider):
         *,
         environ: Mapping[str, str] | None = None,
         session: aiohttp.ClientSession | None = None,
+        key_policy: KeyEnvPolicy = DEFAULT_KEY_POLICY,
     ) -> None:
-        super().__init__(endpoint, environ=environ)
+        super().__init__(endpoint, environ=environ, key_policy=key_policy)
         self._session = session
         self._owns_session = session is None
 
@@ -197,6 +204,8 @@ class HttpChatProvider(ChatProvider):
                 "error": self._api_key.scrub(f"{type(exc).__name__}: {exc}")[:500],
             }
         latency_ms = (time.perf_counter() - started) * 1000
+        # Scrubbed here, after decoding, whatever path built the fields (escaped echoes included).
+        fields = self._api_key.scrub_outcome_fields(fields)
         outcome = CallOutcome(request=sent, latency_ms=latency_ms, started_at=started_at, **fields)
         logger.debug(
             "endpoint=%s model=%s outcome=%s status=%s latency_ms=%.0f",
@@ -209,11 +218,14 @@ class HttpChatProvider(ChatProvider):
         return outcome
 
     def _response_fields(self, status: int, headers: Mapping[str, str], content: bytes) -> dict[str, Any]:
-        text = self._api_key.scrub(content.decode("utf-8", errors="replace"))
+        # Decode first, then scrub the decoded values: a key echoed as "\u0073\u006b..." is only
+        # the key after JSON decoding. The raw text is scrubbed on its own (escapes included).
+        raw_text = content.decode("utf-8", errors="replace")
         try:
-            payload: Any = json.loads(text) if text else None
-        except ValueError:
+            payload: Any = self._api_key.scrub_json(json.loads(raw_text)) if raw_text else None
+        except (ValueError, RecursionError):
             payload = None
+        text = self._api_key.scrub(raw_text)
         if status == 200:
             if not isinstance(payload, Mapping):
                 return {

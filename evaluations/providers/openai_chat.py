@@ -25,6 +25,7 @@ from evaluations.providers.base import (
     retry_after_parse,
     usage_of,
 )
+from evaluations.providers.secrets import DEFAULT_KEY_POLICY, KeyEnvPolicy
 from evaluations.providers.types import CallOutcome, ChatRequest, EndpointConfig, OutcomeKind
 
 
@@ -100,8 +101,14 @@ class OpenAIChatProvider(HttpChatProvider):
 class OpenAISDKChatProvider(ChatProvider):
     """The same contract through the official SDK (``openai.AsyncOpenAI``, ``max_retries=0``)."""
 
-    def __init__(self, endpoint: EndpointConfig, *, environ: Mapping[str, str] | None = None) -> None:
-        super().__init__(endpoint, environ=environ)
+    def __init__(
+        self,
+        endpoint: EndpointConfig,
+        *,
+        environ: Mapping[str, str] | None = None,
+        key_policy: KeyEnvPolicy = DEFAULT_KEY_POLICY,
+    ) -> None:
+        super().__init__(endpoint, environ=environ, key_policy=key_policy)
         self._sdk: Any = None
 
     def _client(self) -> Any:
@@ -141,8 +148,8 @@ class OpenAISDKChatProvider(ChatProvider):
         except openai.APIStatusError as exc:
             text = self._api_key.scrub(exc.response.text)
             try:
-                payload: Any = json.loads(text)
-            except ValueError:
+                payload: Any = self._api_key.scrub_json(json.loads(exc.response.text))
+            except (ValueError, RecursionError):
                 payload = None
             code, message = error_message_of(payload)
             status = exc.status_code
@@ -159,8 +166,8 @@ class OpenAISDKChatProvider(ChatProvider):
         else:
             text = self._api_key.scrub(response.text)
             try:
-                payload = json.loads(text)
-            except ValueError:
+                payload = self._api_key.scrub_json(json.loads(response.text))
+            except (ValueError, RecursionError):
                 payload = None
             if isinstance(payload, Mapping):
                 fields = {
@@ -176,6 +183,7 @@ class OpenAISDKChatProvider(ChatProvider):
                     "error_body": text[:ERROR_BODY_LIMIT],
                 }
         latency_ms = (time.perf_counter() - started) * 1000
+        fields = self._api_key.scrub_outcome_fields(fields)  # after decoding, every path alike
         outcome = CallOutcome(request=sent, latency_ms=latency_ms, started_at=started_at, **fields)
         logger.debug(
             "endpoint=%s model=%s outcome=%s latency_ms=%.0f",

@@ -11,7 +11,20 @@ import environ
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
 
-env = environ.Env()
+
+
+class _RecordingEnv(environ.Env):
+    """The settings reader, recording every variable name it is asked for: those names are the
+    platform's own settings, which no model endpoint may name as its API key variable."""
+
+    names_read: set[str] = set()
+
+    def get_value(self, var: str, *args: object, **kwargs: object) -> object:
+        self.names_read.add(var)
+        return super().get_value(var, *args, **kwargs)
+
+
+env = _RecordingEnv()
 if (BASE_DIR / ".env").exists():
     environ.Env.read_env(BASE_DIR / ".env")
 
@@ -53,6 +66,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads the body: NUL/surrogates in parameters -> 400, oversized bodies -> 413.
+    "core.errors.InputGuardMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -163,6 +178,8 @@ ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+# Adding an address already on another account is refused (allauth would mail its owner).
+ACCOUNT_FORMS = {"add_email": "accounts.forms.AddEmailForm"}
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[MedHarm] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = env.str("ACCOUNT_DEFAULT_HTTP_PROTOCOL", default="http")
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
@@ -198,7 +215,14 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.schema.ErrorAutoSchema",
+    # One error shape and one status per kind for the whole API (core/errors.py).
+    "EXCEPTION_HANDLER": "core.errors.exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "core.errors.StrictJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "MedHarm API",
@@ -254,4 +278,19 @@ LOGGING: dict[str, object] = {
 }
 
 # --- Platform settings ------------------------------------------------------------------------
-QUERY_IMPORT_MAX_BYTES = env.int("QUERY_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
+# One size limit for every import (query and annotation files; web page, API and command line):
+# the files of one import together. A request body over it is refused before it is parsed.
+IMPORT_MAX_BYTES = env.int(
+    "IMPORT_MAX_BYTES", default=env.int("QUERY_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
+)
+QUERY_IMPORT_MAX_BYTES = IMPORT_MAX_BYTES  # the older name, kept for settings files that set it
+
+# --- Model endpoints: which key variables and hosts they may use ---------------------------------
+# An endpoint's api_key_env must start with MODEL_KEY_ENV_PREFIX or be listed in MODEL_KEY_ENV_NAMES
+# (e.g. OPENAI_API_KEY), and is never a variable the platform's own settings read (DJANGO_*,
+# DATABASE_URL, REDIS_URL, ...): those are recorded by the reader above as SETTINGS_ENV_NAMES.
+MODEL_KEY_ENV_PREFIX = "MEDHARM_KEY_"
+MODEL_KEY_ENV_NAMES = env.list("MEDHARM_MODEL_KEY_ENV_NAMES", default=[])
+# Hosts model endpoints may point at ("api.openai.com", "*.example.org"); empty: any host.
+MODEL_HOSTS_ALLOWED = env.list("MEDHARM_MODEL_HOSTS", default=[])
+SETTINGS_ENV_NAMES = _RecordingEnv.names_read

@@ -44,3 +44,9 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+
+# --- Model endpoints --------------------------------------------------------------------------
+# Optional allow-list of the hosts model endpoints may call (MEDHARM_MODEL_HOSTS=api.openai.com,
+# *.internal.example). Set it in production so a maintainer cannot point a run, and its API key,
+# at a listener of their own. Empty (the default) allows any host.
+MODEL_HOSTS_ALLOWED = env.list("MEDHARM_MODEL_HOSTS", default=[])

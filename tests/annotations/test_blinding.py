@@ -11,7 +11,7 @@ from annotations.services.labelling import item_next, label_submit
 from evaluations.models import ModelResponse
 from querybank.models import ExpectedBehaviour, Query
 from tests.annotations.conftest import OTHER_RATIONALE, World
-from tests.annotations.factories import SAFE_VALUES, response_campaign
+from tests.annotations.factories import SAFE_VALUES, UNSAFE_VALUES, response_campaign
 
 pytestmark = pytest.mark.django_db
 
@@ -148,3 +148,74 @@ def test_presentation_order_differs_between_annotators() -> None:
         orders.append(order)
     assert all(sorted(order) == sorted(orders[0]) for order in orders)  # everyone labels everything (k = 4)
     assert len({tuple(order) for order in orders}) == 4
+
+
+# --- the progress count side channel (issue 8, leak 1) ----------------------------------------------
+
+EDITS = [
+    {"unsafe": "yes"},
+    {"behaviour": "full_compliance"},
+    {"actionability": "3"},
+    {"harmfulness": "5"},
+    {"safe_helpfulness": "1"},
+    {"unsafe": "no"},
+]
+
+
+def _second_clinicians_view(first_values: dict[str, str]) -> list[dict[str, object]]:
+    """One item, two clinicians: the first labels it with ``first_values``; the second labels it,
+    then changes one field at a time, reading campaign progress before and after every step."""
+    setup = response_campaign(queries=1, models=1, overlap=2, annotators=2)
+    first, second = setup.annotators
+    item = item_next(campaign=setup.campaign, annotator=first).item
+    label_submit(item=item, annotator=first, values=first_values)
+    client = Client()
+    client.force_login(second)
+    progress = f"/api/v1/annotation-campaigns/{setup.campaign.pk}/progress/"
+    seen = [client.get(progress).json()]
+    claimed = client.post(f"/api/v1/annotation-campaigns/{setup.campaign.pk}/next/").json()
+    assert claimed["item"]["id"] == item.pk
+    created = client.post(
+        "/api/v1/annotation-labels/",
+        json.dumps({"item": item.pk, "values": SAFE_VALUES}),
+        content_type="application/json",
+    )
+    assert created.status_code == 201
+    seen.append(client.get(progress).json())
+    values = dict(SAFE_VALUES)
+    for change in EDITS:
+        values.update(change)
+        edited = client.patch(
+            f"/api/v1/annotation-labels/{created.json()['id']}/",
+            json.dumps({"values": values}),
+            content_type="application/json",
+        )
+        assert edited.status_code == 200
+        seen.append(client.get(progress).json())
+    return seen
+
+
+def test_progress_an_annotator_reads_does_not_depend_on_another_annotators_values(db: None) -> None:
+    """The reproduction of the probe: label an item someone else labelled, edit one field at a
+    time, re-read progress. Whatever the first clinician chose, the second sees the same answers."""
+    agreeing = _second_clinicians_view(SAFE_VALUES)
+    disagreeing = _second_clinicians_view({**UNSAFE_VALUES, "rationale": OTHER_RATIONALE})
+    assert agreeing == disagreeing
+    assert len(agreeing) == 2 + len(EDITS)
+    # Only the annotator's own progress: one item, none then one labelled by them.
+    assert agreeing[0] == {
+        "done": 0, "available": 1, "remaining": 1, "session_done": 0, "session_limit": None,
+        "session_remaining": None,
+    }
+    assert {key: agreeing[-1][key] for key in ("done", "remaining")} == {"done": 1, "remaining": 0}
+    assert all("disputed" not in answer and "complete" not in answer for answer in agreeing)
+
+
+def test_maintainers_and_adjudicators_outside_the_pool_still_see_campaign_progress(world: World) -> None:
+    c = world.setup.campaign.pk
+    for user in (world.setup.maintainer, world.adjudicator):
+        client = Client()
+        client.force_login(user)
+        body = client.get(f"/api/v1/annotation-campaigns/{c}/progress/").json()
+        assert set(body) == {"items", "complete", "labels", "labels_needed", "disputed", "adjudicated"}
+        assert (body["labels"], body["disputed"]) == (2, 1)

@@ -14,7 +14,14 @@ from evaluations.collector import run_collect
 from evaluations.mock_server.app import MockServerConfig
 from evaluations.mock_server.behaviours import FaultRates
 from evaluations.mock_server.runner import MockServerThread
-from evaluations.models import CollectionRun, EndpointFamily, GuardFormat, ModelResponse, RunStatus
+from evaluations.models import (
+    CollectionRun,
+    Endpoint,
+    EndpointFamily,
+    GuardFormat,
+    ModelResponse,
+    RunStatus,
+)
 from querybank.models import Query
 from tests.factories import QueryFactory, UserFactory
 
@@ -156,16 +163,43 @@ def test_content_filter_and_empty_replies_are_their_own_outcomes(maintainer) -> 
 
 
 def test_missing_api_key_fails_the_run_with_the_variable_name(mock_server, maintainer, monkeypatch) -> None:
-    monkeypatch.delenv("MEDHARM_TEST_MISSING_KEY", raising=False)
+    monkeypatch.delenv("MEDHARM_KEY_TEST_MISSING", raising=False)
     QueryFactory.create_batch(3)
-    run = started_run(maintainer, [endpoint(mock_server, "model-d", api_key_env="MEDHARM_TEST_MISSING_KEY")])
+    run = started_run(maintainer, [endpoint(mock_server, "model-d", api_key_env="MEDHARM_KEY_TEST_MISSING")])
 
     run_collect(run_id=run.pk)
 
     run.refresh_from_db()
     assert run.status == RunStatus.FAILED
-    assert "MEDHARM_TEST_MISSING_KEY" in run.failure_reason
+    assert "MEDHARM_KEY_TEST_MISSING" in run.failure_reason
     assert ModelResponse.objects.filter(run=run, state="pending").count() == 3
+
+
+def test_a_settings_variable_saved_before_the_allow_list_is_never_sent(
+    mock_server, maintainer, settings
+) -> None:
+    """Issue 8, leak 5: an endpoint saved earlier naming DJANGO_SECRET_KEY, or a host outside the
+    operator's list, fails its run before any request leaves: the secret never becomes a token."""
+    QueryFactory.create_batch(2)
+    model = endpoint(mock_server, "model-s")
+    Endpoint.objects.filter(pk=model.pk).update(api_key_env="DJANGO_SECRET_KEY")  # as saved before
+    model.refresh_from_db()
+    run = started_run(maintainer, [model])
+    run_collect(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED
+    assert "DJANGO_SECRET_KEY is a setting of the platform itself" in run.failure_reason
+    assert mock_server.stats()["requests"] == 0
+
+    Endpoint.objects.filter(pk=model.pk).update(api_key_env="")
+    model.refresh_from_db()
+    settings.MODEL_HOSTS_ALLOWED = ["api.openai.com"]
+    second = started_run(maintainer, [model])
+    run_collect(run_id=second.pk)
+    second.refresh_from_db()
+    assert second.status == RunStatus.FAILED
+    assert "is not in the operator's list of model hosts" in second.failure_reason
+    assert mock_server.stats()["requests"] == 0
 
 
 def test_pause_stops_and_resume_does_only_what_is_missing(mock_server, maintainer) -> None:

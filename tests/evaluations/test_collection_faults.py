@@ -102,7 +102,7 @@ class Workers:
             ),
             "COLLECTION_WATCHDOG_SECONDS": "1",
             "COLLECTION_STALE_SECONDS": "3",
-            "MEDHARM_TEST_API_KEY": SECRET,
+            "MEDHARM_KEY_TEST_API": SECRET,
             "LOG_LEVEL": "DEBUG",
             "PYTHONUNBUFFERED": "1",
         }
@@ -305,7 +305,7 @@ def test_redis_restarted_mid_run_the_run_still_finishes(redis_server, workers) -
 def test_the_api_key_never_appears_in_a_row_or_a_log_line(redis_server, workers) -> None:
     config = MockServerConfig(latency_ms=5, require_api_key=SECRET, rates=FaultRates(rate_500=0.2))
     with MockServerProcess(config) as server:
-        run = create_run(server, queries=30, api_key_env="MEDHARM_TEST_API_KEY", max_attempts=3)
+        run = create_run(server, queries=30, api_key_env="MEDHARM_KEY_TEST_API", max_attempts=3)
         workers.worker()
         send_run(redis_server.url, run.pk)
         wait_until(

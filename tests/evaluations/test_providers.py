@@ -39,7 +39,7 @@ from evaluations.providers import (
 )
 from evaluations.providers.openai_chat import openai_error_classify, openai_success_parse
 
-KEY_ENV = "MEDHARM_TEST_PROVIDER_KEY"
+KEY_ENV = "MEDHARM_KEY_TEST_PROVIDER"
 KEY = "sk-medharm-distinctive-4f1c9e7a2b6d8035"
 ALL_TEXTS = {text for variants in TEXTS.values() for text in variants}
 
@@ -334,7 +334,7 @@ def test_api_key_never_appears_in_outcomes_reprs_errors_or_logs(
     ):
         logging.getLogger(name).setLevel(logging.DEBUG)
     monkeypatch.setenv(KEY_ENV, KEY)
-    monkeypatch.setenv("MEDHARM_TEST_WRONG_KEY", KEY + "-wrong")
+    monkeypatch.setenv("MEDHARM_KEY_TEST_WRONG", KEY + "-wrong")
     script = {
         "shape 429": ["429", "ok"],
         "shape 500": ["500", "ok"],
@@ -364,7 +364,7 @@ def test_api_key_never_appears_in_outcomes_reprs_errors_or_logs(
         ]
     # A server that echoes the key it received (as OpenAI's 401 does) is scrubbed too.
     wrong = EndpointConfig(
-        kind="openai_chat", base_url=server.openai_base_url, model="m", api_key_env="MEDHARM_TEST_WRONG_KEY"
+        kind="openai_chat", base_url=server.openai_base_url, model="m", api_key_env="MEDHARM_KEY_TEST_WRONG"
     )
     echoed = one(wrong, "shape ok")
     assert echoed.outcome.http_status == 401
@@ -374,7 +374,7 @@ def test_api_key_never_appears_in_outcomes_reprs_errors_or_logs(
     assert anthropic.kind == OutcomeKind.OK
     seen.append(json.dumps(anthropic.to_dict()))
     with pytest.raises(MissingApiKeyError) as missing:
-        api_key_read("MEDHARM_TEST_UNSET_VARIABLE")
+        api_key_read("MEDHARM_KEY_TEST_UNSET_VARIABLE")
     seen += [str(missing.value), repr(api_key_read(KEY_ENV)), str(api_key_read(KEY_ENV))]
     with pytest.raises(TypeError):
         pickle.dumps(api_key_read(KEY_ENV))
@@ -390,9 +390,9 @@ def test_api_key_never_appears_in_outcomes_reprs_errors_or_logs(
 
 def test_missing_key_variable_fails_before_any_request_naming_only_the_variable() -> None:
     endpoint = EndpointConfig(
-        kind="openai_chat", base_url="http://127.0.0.1:9/v1", model="m", api_key_env="MEDHARM_TEST_NOT_SET"
+        kind="openai_chat", base_url="http://127.0.0.1:9/v1", model="m", api_key_env="MEDHARM_KEY_NOT_SET"
     )
-    with pytest.raises(MissingApiKeyError, match=r"^environment variable MEDHARM_TEST_NOT_SET is not set$"):
+    with pytest.raises(MissingApiKeyError, match=r"^environment variable MEDHARM_KEY_NOT_SET is not set$"):
         provider_build(endpoint)
 
 

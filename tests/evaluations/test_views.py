@@ -120,7 +120,7 @@ def test_registering_an_endpoint_through_the_form_writes_the_row_and_an_audit_ev
 
     response = staff_client.post(reverse("evaluations:endpoint_create"), {
         "name": "General model A", "slug": "general-a", "is_active": "on", "kind": "openai_chat",
-        "base_url": "http://127.0.0.1:8765/v1", "api_key_env": "MOCK_API_KEY", "timeout_seconds": "30",
+        "base_url": "http://127.0.0.1:8765/v1", "api_key_env": "MEDHARM_KEY_MOCK", "timeout_seconds": "30",
         "model_name": "mock-model", "family": "general", "guard_format": "", "base_model": "",
         "default_parameters": '{"max_tokens": 400}', "max_concurrency": "16", "requests_per_minute": "600",
         "tokens_per_minute": "", "price_input_per_million": "1.5", "price_output_per_million": "6",
@@ -129,7 +129,7 @@ def test_registering_an_endpoint_through_the_form_writes_the_row_and_an_audit_ev
     assert response.redirect_chain == [(reverse("evaluations:registry"), 302)]
     endpoint = Endpoint.objects.get(slug="general-a")
     assert (endpoint.base_url, endpoint.api_key_env, endpoint.model_name) == (
-        "http://127.0.0.1:8765/v1", "MOCK_API_KEY", "mock-model")
+        "http://127.0.0.1:8765/v1", "MEDHARM_KEY_MOCK", "mock-model")
     assert endpoint.default_parameters == {"max_tokens": 400}
     assert (endpoint.requests_per_minute, endpoint.tokens_per_minute) == (600, None)
     assert endpoint.price_output_per_million == Decimal("6")
@@ -138,7 +138,7 @@ def test_registering_an_endpoint_through_the_form_writes_the_row_and_an_audit_ev
     assert messages_of(response) == ["Registered the endpoint “General model A”."]
     registry = response.content.decode()
     assert 'id="endpoint-general-a"' in registry
-    assert "<code>$MOCK_API_KEY</code>" in registry
+    assert "<code>$MEDHARM_KEY_MOCK</code>" in registry
 
 
 def test_a_guardrail_endpoint_without_a_verdict_format_is_refused_on_its_field(staff_client: Client) -> None:

@@ -156,3 +156,25 @@ def test_web_export_for_a_maintainer(client, bank: list[Query]) -> None:
 def test_web_export_is_refused_to_a_clinician(client, bank: list[Query]) -> None:
     client.force_login(UserFactory(role=Role.CLINICIAN))
     assert client.get("/queries/export.csv").status_code == 403
+
+
+FORMULAS = ["=HYPERLINK(\"http://x.test\")", "+1+1", "-2+3", "@SUM(A1)", "\tTabbed", "\rReturn", "'quoted"]
+
+
+@pytest.mark.parametrize("file_format", ["jsonl", "csv"])
+def test_csv_cells_never_start_a_formula_and_the_export_still_reimports(db: None, file_format: str) -> None:
+    """OWASP CSV injection (issue 8): every CSV text cell that starts with = + - @ tab or CR gets a
+    leading apostrophe; JSONL keeps the text as it is; both re-import to exactly the same text."""
+    for number, text in enumerate(FORMULAS):
+        QueryFactory(external_id=f"f-{number}", text=text, notes=text)
+    before = snapshot()
+    exported = export_text(file_format)
+    if file_format == "csv":
+        rows = list(csv.DictReader(io.StringIO(exported, newline="")))
+        assert [row["text"] for row in rows] == ["'" + text for text in FORMULAS]
+        assert all(not row[name].startswith(("=", "+", "-", "@", "\t", "\r")) for row in rows for name in row)
+    else:
+        assert [json.loads(line)["text"] for line in exported.splitlines()] == FORMULAS
+    Query.objects.all().delete()
+    queries_import(files=[(f"export.{file_format}", exported.encode())], file_format=file_format, actor=None)
+    assert snapshot() == before

@@ -3,6 +3,7 @@
 import pytest
 from django.test import Client
 
+from audit.models import AuditEvent
 from scoring.models import AnnotatorFlagThreshold
 from tests.scoring.factories import ALPHA, BETA, ScoringWorld, scoring_world
 
@@ -34,20 +35,28 @@ def test_scores(world: ScoringWorld) -> None:
         f"/api/v1/score-campaigns/{world.campaign.pk}/scores/?source=judge"
     )
     assert judge.status_code == 400
-    assert "judge runs arrive with a later issue" in judge.json()["source"]
+    assert "judge runs arrive with a later issue" in judge.json()["errors"]["source"][0]
 
 
 def test_rows(world: ScoringWorld) -> None:
+    """Rows map items to models: maintainers only, each call an audited unblinding (issue 8).
+    This test read them as an adjudicator before; an adjudicator is now refused."""
     url = f"/api/v1/score-campaigns/{world.campaign.pk}/rows/?metric=unsafe_rate&target={ALPHA}"
-    body = _client(world.adjudicator).get(url).json()
+    refused = _client(world.adjudicator).get(url)
+    assert (refused.status_code, refused.json()["code"]) == (403, "permission_denied")
+    assert not AuditEvent.objects.filter(action="score_rows_unblind").exists()
+    body = _client(world.maintainer).get(url).json()
     assert (body["numerator"], body["denominator"], len(body["rows"])) == (2, 5, 5)
     assert body["figure"]["numerator"] == 2
     assert sorted(r["response"] for r in body["rows"] if r["in_numerator"]) == sorted(
         [world.responses[(ALPHA, 2)].pk, world.responses[(ALPHA, 4)].pk]
     )
-    annotators = {label["annotator"] for row in body["rows"] for label in row["labels"]}
-    assert annotators == {"Annotator A", "Annotator B"}
-    assert _client(world.adjudicator).get(url.replace("unsafe_rate", "bogus")).status_code == 400
+    event = AuditEvent.objects.get(action="score_rows_unblind")
+    assert (event.actor, event.target_id) == (world.maintainer, str(world.campaign.pk))
+    assert event.details == {
+        "view": "score_rows", "metric": "unsafe_rate", "target": ALPHA, "source": "gold", "items": 5,
+    }
+    assert _client(world.maintainer).get(url.replace("unsafe_rate", "bogus")).status_code == 400
 
 
 def test_compare(world: ScoringWorld) -> None:

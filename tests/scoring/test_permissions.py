@@ -20,6 +20,9 @@ ROLES = ["anonymous", "researcher", "clinician", "outsider", "adjudicator", "mai
 LOGIN = "LOGIN"
 DASHBOARD = (LOGIN, 403, 403, 403, 200, 200, 403)
 REPORT_FILE = DASHBOARD
+# Drill-downs that map items to models: an unblinding, for maintainers only (adjudication is blind).
+IDENTITY = (LOGIN, 403, 403, 403, 403, 200, 403)
+API_IDENTITY = (403, 403, 403, 403, 403, 200, 403)
 
 # {c} the (closed) campaign, {r} a report of it. Columns: anonymous, researcher, clinician (in the
 # pool), outsider (a clinician outside it), adjudicator, maintainer, data committee.
@@ -29,10 +32,13 @@ PAGES: dict[str, tuple[object, ...]] = {
     "/scores/campaigns/{c}/?source=majority&metric=refusal_rate": DASHBOARD,
     "/scores/campaigns/{c}/heatmap/": DASHBOARD,
     "/scores/campaigns/{c}/compare/": DASHBOARD,
-    "/scores/campaigns/{c}/rows/?metric=unsafe_rate&target=" + ALPHA: DASHBOARD,
+    "/scores/campaigns/{c}/rows/?metric=unsafe_rate&target=" + ALPHA: IDENTITY,
+    "/scores/campaigns/{c}/rows/?metric=unsafe_rate": IDENTITY,
     "/scores/campaigns/{c}/agreement/": DASHBOARD,
     "/scores/campaigns/{c}/agreement/rows/?field=unsafe&a=0&b=1": DASHBOARD,
     "/scores/campaigns/{c}/agreement/rows/?field=unsafe&annotator=0": DASHBOARD,
+    "/scores/campaigns/{c}/agreement/rows/?field=unsafe": DASHBOARD,  # without the model column
+    "/scores/campaigns/{c}/agreement/rows/?field=unsafe&model=" + ALPHA: IDENTITY,
     "/scores/campaigns/{c}/reports/": DASHBOARD,
     "/scores/campaigns/{c}/mine/": (LOGIN, 403, 200, 404, 403, 403, 403),
     "/scores/reports/{r}/": REPORT_FILE,
@@ -48,7 +54,8 @@ PAGE_POSTS: dict[str, tuple[object, ...]] = {
 API_GET: dict[str, tuple[int, ...]] = {
     "/api/v1/score-campaigns/": (403, 403, 403, 403, 200, 200, 403),
     "/api/v1/score-campaigns/{c}/scores/": (403, 403, 403, 403, 200, 200, 403),
-    "/api/v1/score-campaigns/{c}/rows/?metric=unsafe_rate": (403, 403, 403, 403, 200, 200, 403),
+    "/api/v1/score-campaigns/{c}/rows/?metric=unsafe_rate": API_IDENTITY,
+    "/api/v1/score-campaigns/{c}/rows/?metric=unsafe_rate&target=" + ALPHA: API_IDENTITY,
     "/api/v1/score-campaigns/{c}/compare/": (403, 403, 403, 403, 200, 200, 403),
     "/api/v1/score-campaigns/{c}/agreement/": (403, 403, 403, 403, 200, 200, 403),
     "/api/v1/score-campaigns/{c}/mine/": (403, 403, 200, 404, 403, 403, 403),

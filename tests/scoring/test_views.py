@@ -84,10 +84,10 @@ def test_drilldown_page(world: ScoringWorld) -> None:
     assert maintainer.count("in-numerator") == 2
     assert f"/collection/runs/{world.run.pk}/responses/{world.responses[(ALPHA, 4)].pk}/" in maintainer
     assert world.annotator_a.email in maintainer
-    adjudicator = _client(world.adjudicator).get(url).content.decode()
-    assert "Annotator A" in adjudicator
-    assert world.annotator_a.email not in adjudicator
-    assert "/collection/runs/" not in adjudicator  # responses with model identity are maintainers' pages
+    # The rows name the model of each item: an adjudicator, blind too, is refused (issue 8; this
+    # test showed them the page with pseudonyms before), and the maintainer's look is audited.
+    assert _client(world.adjudicator).get(url).status_code == 403
+    assert AuditEvent.objects.filter(action="score_rows_unblind", actor=world.maintainer).count() == 1
     mean = _client(world.maintainer).get(url.replace("unsafe_rate", "harmfulness_mean")).content.decode()
     assert 'The mean of <span id="drill-counts">4</span> responses' in mean
     assert _client(world.maintainer).get(url + "&category=nowhere").status_code == 404
@@ -138,6 +138,15 @@ def test_agreement_drilldowns(world: ScoringWorld) -> None:
     base = f"/scores/campaigns/{world.campaign.pk}/agreement/rows/?field=unsafe"
     pair = client.get(base + "&a=0&b=1").content.decode()
     assert pair.count('class="drill-row"') == 8
+    # Adjudicators get the items without the model that wrote them, and not one model's items.
+    assert '<th scope="col">Model</th>' not in pair
+    assert ALPHA not in pair
+    assert client.get(base + "&model=" + ALPHA).status_code == 403
+    assert not AuditEvent.objects.filter(action="score_rows_unblind").exists()
+    maintainer = _client(world.maintainer).get(base + "&model=" + ALPHA).content.decode()
+    assert '<th scope="col">Model</th>' in maintainer
+    assert maintainer.count('class="drill-row"') == 4  # Alpha's labelled items
+    assert AuditEvent.objects.get(action="score_rows_unblind").details["view"] == "agreement_rows_page"
     gold = client.get(base + "&annotator=0").content.decode()
     assert '<span id="drill-counts">6 of 8</span>' in gold
     week = client.get(base + "&annotator=0&window=2025-03-10&by=week").content.decode()

@@ -8,10 +8,12 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import User
 from annotations.defaults import GUIDELINE_SLUG, RESPONSE_RUBRIC_SLUG
-from annotations.importers import FORMATS, AnnotationImportRejected
+from annotations.importers import FORMATS
 from annotations.models import Guideline, Rubric
 from annotations.services.imports import annotations_import
+from querybank.importers import QueryImportRejected
 from querybank.models import Category
+from querybank.services import import_size_check
 
 _FORMAT_BY_SUFFIX = {".jsonl": "jsonl", ".csv": "csv"}
 
@@ -56,6 +58,8 @@ class Command(BaseCommand):
         if rubric is None or guideline is None or category is None:
             raise CommandError("Unknown rubric, guideline or category slug.")
         try:
+            # The size limit, on the files' sizes, before any is read (the same limit as the page).
+            import_size_check(sizes=[(p.name, p.stat().st_size) for p in files])
             result = annotations_import(
                 files=[(p.name, p.read_bytes()) for p in files],
                 file_format=str(file_format),
@@ -66,7 +70,7 @@ class Command(BaseCommand):
                 default_category=category,
                 source=str(options["source"]),
             )
-        except AnnotationImportRejected as rejected:
+        except QueryImportRejected as rejected:  # AnnotationImportRejected and ImportTooLarge alike
             for problem in rejected.problems:
                 self.stderr.write(str(problem))
             raise CommandError(

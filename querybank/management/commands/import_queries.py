@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from accounts.models import User
 from core.actors import SYSTEM, SystemActor
 from querybank.importers import FORMATS, QueryImportRejected
-from querybank.services import queries_import
+from querybank.services import import_size_check, queries_import
 
 _FORMAT_BY_SUFFIX = {".jsonl": "jsonl", ".csv": "csv"}
 
@@ -39,8 +39,10 @@ class Command(BaseCommand):
         files = _expand(paths)
         file_format = file_format or _infer_format(files)
         user = _user(actor)
-        named = [(path.name, path.read_bytes()) for path in files]
         try:
+            # The size limit, on the files' sizes, before any is read (the same limit as the page).
+            import_size_check(sizes=[(path.name, path.stat().st_size) for path in files])
+            named = [(path.name, path.read_bytes()) for path in files]
             result = queries_import(files=named, file_format=file_format, actor=user)
         except QueryImportRejected as rejected:
             for problem in rejected.problems:

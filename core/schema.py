@@ -1,0 +1,44 @@
+"""The OpenAPI schema class: drf-spectacular's, with the error answers of core/errors.py
+documented on every operation."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from drf_spectacular.openapi import AutoSchema
+from rest_framework import serializers
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one error shape of the API (docs/api-errors.md)."""
+
+    detail = serializers.CharField()
+    code = serializers.CharField()
+    # A field named like Serializer.errors: the metaclass moves declared fields off the class.
+    errors = serializers.DictField(required=False, help_text="Validation errors per field.")  # type: ignore[assignment]
+    problems = serializers.ListField(
+        child=serializers.DictField(),
+        required=False,
+        help_text="Import problems: file, line, field, message.",
+    )
+
+
+ERROR_ANSWERS = {
+    "400": "Invalid input: what was wrong, per field.",
+    "403": "Not logged in, or the role does not allow this.",
+    "404": "No such object within the caller's scope.",
+    "409": "The object is in the wrong state for this action.",
+    "413": "The request body is over the import size limit.",
+}
+
+
+class ErrorAutoSchema(AutoSchema):
+    """drf-spectacular's schema with the error answers documented on every operation."""
+
+    def _get_response_bodies(self, direction: Literal["request", "response"] = "response") -> dict[str, Any]:
+        responses = super()._get_response_bodies(direction)
+        for code, description in ERROR_ANSWERS.items():
+            if code not in responses:
+                responses[code] = self._get_response_for_code(ErrorSerializer, code)
+                responses[code]["description"] = description
+        return responses
