@@ -213,7 +213,7 @@ class ScoreCampaignViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             actor=request_user(request),
             view="score_rows",
             filters={"metric": metric, "target": target, "category": category, "source": bundle.source},
-            items=[row.item_id for row in found if row.item_id is not None],
+            items=[row.item_id for row in found],
         )
         return Response(
             {

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.policy import can_manage_scores, can_view_identity_rows
+from accounts.policy import can_manage_scores, can_view_identity_rows, require
 from annotations.models import Campaign
 from audit.actions import AuditAction
 from audit.services import audit_record
@@ -27,12 +29,13 @@ def _require_manager(actor: User) -> None:
 
 @transaction.atomic
 def score_rows_unblind(
-    *, campaign: Campaign, actor: User, view: str, filters: dict[str, object], items: list[int]
+    *, campaign: Campaign, actor: User, view: str, filters: dict[str, object], items: Sequence[int | None]
 ) -> None:
     """Record that ``actor`` saw which model wrote ``items`` (a drill-down of a score or agreement
     figure): an unblinding, refused to roles the policy does not name."""
-    if not can_view_identity_rows(actor):
-        raise PermissionDenied("Only maintainers may see which model wrote an item.")
+    require(
+        can_view_identity_rows, actor, campaign, message="Only maintainers may see which model wrote an item."
+    )
     audit_record(
         actor=actor,
         action=AuditAction.SCORE_ROWS_UNBLIND,

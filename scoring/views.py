@@ -193,7 +193,7 @@ def rows(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse:
             actor=request.user,
             view="score_rows_page",
             filters={"metric": metric, "target": target, "category": category, "source": bundle.source},
-            items=[row.item_id for row in found if row.item_id is not None],
+            items=[row.item_id for row in found],
         )
         figure = bundle.scores.cell(target, category).figures[metric]
         context.update(
