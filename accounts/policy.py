@@ -72,6 +72,9 @@ needs_mfa_enrolment = is_mfa_required & ~has_mfa
 # issue adds "holds an active access grant" to this predicate.
 can_read_query_text = is_active & (is_superuser | is_clinician | is_adjudicator | is_maintainer)
 can_browse_categories = is_active
+# A finished query item's gold label (the clinicians' consensus, an adjudication) sets the query's
+# category, expected behaviour and severity: whoever labels, adjudicates or curates queries.
+can_set_query_gold = is_active & (is_superuser | is_clinician | is_adjudicator | is_maintainer)
 can_import_queries = is_active & (is_superuser | is_maintainer)
 can_export_queries = is_active & (is_superuser | is_maintainer)
 can_invite_users = is_active & (is_superuser | is_maintainer)

@@ -34,6 +34,7 @@ class AuditAction(models.TextChoices):
     RUN_CANCEL = "run_cancel", "Run cancel"
     RUN_COMPLETE = "run_complete", "Run complete"
     RUN_CREATE = "run_create", "Run create"
+    RUN_IMPORT = "run_import", "Run import"
     RUN_FAIL = "run_fail", "Run fail"
     RUN_PAUSE = "run_pause", "Run pause"
     RUN_RESUME = "run_resume", "Run resume"

@@ -9,7 +9,7 @@ from django.db import models, transaction
 from simple_history.utils import bulk_create_with_history
 
 from accounts.models import User
-from accounts.policy import can_import_queries, require
+from accounts.policy import can_import_queries, can_set_query_gold, require
 from audit.actions import AuditAction
 from audit.services import audit_record
 from core.actors import SystemActor
@@ -230,3 +230,84 @@ def _apply(row: QueryRow, category: Category, query: Query) -> bool:
     query.source_file = row.file
     query.source_row = row.source_row
     return True
+
+
+# The attributes of a query that a gold query label may set (annotations.models.QueryAttribute).
+GOLD_ATTRIBUTES = ("category", "expected_behaviour", "severity")
+
+
+@transaction.atomic
+def query_attributes_set(
+    *, query: Query, changes: dict[str, str], actor: User | SystemActor | None, reason: str
+) -> list[str]:
+    """Set ``changes`` (attribute -> value; a category by its slug) on ``query``, kept in its history
+    with ``reason``; returns the attributes that changed. Called with the gold label of a finished
+    query item (a clinicians' consensus or an adjudication), so whoever may label or adjudicate
+    queries may cause it."""
+    require(can_set_query_gold, actor, message="Only clinicians, adjudicators and maintainers set gold.")
+    unknown = sorted(set(changes) - set(GOLD_ATTRIBUTES))
+    if unknown:
+        raise ValidationError(f"These query attributes cannot be set from a label: {', '.join(unknown)}.")
+    query = Query.objects.select_for_update().select_related("category").get(pk=query.pk)
+    before: dict[str, str] = {}
+    after: dict[str, str] = {}
+    for attribute, value in changes.items():
+        if attribute == "category":
+            category = Category.objects.filter(slug=value).first()
+            if category is None or category.pk == query.category_id:
+                continue
+            before[attribute], after[attribute] = query.category.slug, category.slug
+            query.category = category
+        elif getattr(query, attribute) != value:
+            before[attribute], after[attribute] = getattr(query, attribute), value
+            setattr(query, attribute, value)
+    if not after:
+        return []
+    query.full_clean(validate_unique=False, validate_constraints=False)
+    query._change_reason = reason  # type: ignore[attr-defined]  # read by django-simple-history
+    query._history_user = actor if isinstance(actor, User) else None  # type: ignore[attr-defined]
+    query.save()
+    audit_record(
+        actor=actor,
+        action=AuditAction.QUERY_GOLD_APPLY,
+        target=query,
+        details={"before": before, "after": after, "reason": reason},
+    )
+    return sorted(after)
+
+
+@dataclass(frozen=True)
+class ImportedPrompt:
+    """A prompt another tool asked, new to the bank: where it came from and its category."""
+
+    external_id: str
+    text: str
+    category: Category
+    source_file: str
+    source_row: int | None
+
+
+@transaction.atomic
+def queries_create_imported(
+    *, prompts: Sequence[ImportedPrompt], source: str, actor: User | SystemActor
+) -> dict[str, Query]:
+    """Add the prompts of an annotation import to the bank under ``source`` (with their history);
+    returns them by external id. The caller has checked that none of them exists yet."""
+    require(can_import_queries, actor, message="Only maintainers import queries.", allow_system=True)
+    created = bulk_create_with_history(
+        [
+            Query(
+                external_id=prompt.external_id,
+                text=prompt.text,
+                category=prompt.category,
+                source=source,
+                source_file=prompt.source_file,
+                source_row=prompt.source_row,
+            )
+            for prompt in prompts
+        ],
+        Query,
+        default_user=actor if isinstance(actor, User) else None,
+        default_change_reason=f"annotation import ({source})",
+    )
+    return {query.external_id: query for query in created}

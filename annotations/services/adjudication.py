@@ -14,7 +14,6 @@ from annotations.models import (
     CampaignItem,
     GoldSource,
     Label,
-    QueryAttribute,
     Rubric,
     RubricTarget,
 )
@@ -22,7 +21,8 @@ from annotations.rubric_schema import check_values, consensus, item_agreement
 from annotations.selectors import rubric_specs
 from audit.actions import AuditAction
 from audit.services import audit_record
-from querybank.models import Category, Query
+from querybank.models import Query
+from querybank.services import query_attributes_set
 
 
 def item_agreement_refresh(*, item: CampaignItem, actor: User | None = None) -> CampaignItem:
@@ -120,39 +120,15 @@ def adjudication_record(
     return decision
 
 
-@transaction.atomic
 def query_gold_apply(
     *, query: Query, rubric: Rubric, values: dict[str, Any], actor: User | None, reason: str
 ) -> list[str]:
     """Set the query's category, expected behaviour and severity from a gold query label (the
-    rubric fields that name a query attribute). Kept in the query's history; returns what changed."""
-    query = Query.objects.select_for_update().get(pk=query.pk)
-    before: dict[str, str] = {}
-    after: dict[str, str] = {}
-    for field in rubric.fields.exclude(query_attribute=""):
-        value = values.get(field.name)
-        if value in (None, ""):
-            continue
-        attribute = field.query_attribute
-        if attribute == QueryAttribute.CATEGORY:
-            category = Category.objects.filter(slug=value).first()
-            if category is None or category.pk == query.category_id:
-                continue
-            before[attribute], after[attribute] = query.category.slug, category.slug
-            query.category = category
-        elif getattr(query, attribute) != value:
-            before[attribute], after[attribute] = getattr(query, attribute), str(value)
-            setattr(query, attribute, value)
-    if not after:
-        return []
-    query.full_clean(validate_unique=False, validate_constraints=False)
-    query._change_reason = f"gold label: {reason}"  # type: ignore[attr-defined]
-    query._history_user = actor  # type: ignore[attr-defined]
-    query.save()
-    audit_record(
-        actor=actor,
-        action=AuditAction.QUERY_GOLD_APPLY,
-        target=query,
-        details={"before": before, "after": after, "reason": reason},
-    )
-    return sorted(after)
+    rubric fields that name a query attribute), through the query bank's own service; returns what
+    changed."""
+    changes = {
+        field.query_attribute: str(values[field.name])
+        for field in rubric.fields.exclude(query_attribute="")
+        if values.get(field.name) not in (None, "")
+    }
+    return query_attributes_set(query=query, changes=changes, actor=actor, reason=f"gold label: {reason}")

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
-from django.utils.text import slugify
 
 from accounts.models import User
+from accounts.policy import can_import_annotations, require
 from annotations.importers import (
     AnnotationImportRejected,
     ImportProblem,
@@ -40,19 +40,9 @@ from annotations.services.adjudication import item_agreement_refresh
 from audit.actions import AuditAction
 from audit.services import audit_record
 from core.locks import advisory_lock
-from evaluations.models import (
-    CollectionRun,
-    Endpoint,
-    ModelResponse,
-    ResponseOutcome,
-    ResponseState,
-    RunStatus,
-    RunTarget,
-)
+from evaluations.services.imports import ImportedReply, run_import_replies
 from querybank.models import Category, Query
-from querybank.services import import_size_check
-
-IMPORT_BASE_URL = "https://imported.invalid/"
+from querybank.services import ImportedPrompt, import_size_check, queries_create_imported
 
 
 @dataclass(frozen=True)
@@ -63,25 +53,6 @@ class AnnotationImportResult:
     raters: int
     adjudicated: int
     new_queries: int
-
-
-def _endpoint_for(model: str) -> Endpoint:
-    base = "imported-" + (slugify(model)[:60] or hashlib.sha256(model.encode()).hexdigest()[:12])
-    endpoint = Endpoint.objects.filter(slug=base).first()
-    if endpoint is not None and endpoint.model_name == model:
-        return endpoint
-    if endpoint is not None:  # a different model slugifies the same way: keep them apart
-        base = f"{base[:60]}-{hashlib.sha256(model.encode()).hexdigest()[:10]}"
-        endpoint = Endpoint.objects.filter(slug=base).first()
-        if endpoint is not None:
-            return endpoint
-    return Endpoint.objects.create(
-        slug=base,
-        name=model[:160],
-        base_url=IMPORT_BASE_URL,
-        model_name=model,
-        is_active=False,
-    )
 
 
 def annotations_import(
@@ -99,6 +70,7 @@ def annotations_import(
 
     Raises ``AnnotationImportRejected`` with every problem (file, line, field); writes nothing then.
     """
+    require(can_import_annotations, actor, message="Only maintainers import annotations.")
     if rubric.target != RubricTarget.RESPONSE:
         raise ValueError("Imported annotations rate responses: choose a response rubric.")
     import_size_check(sizes=[(file_name, len(raw)) for file_name, raw in files])
@@ -132,49 +104,24 @@ def annotations_import(
         for row in rows:
             by_item.setdefault(row.item, []).append(row)
 
-        queries, new_queries = _queries(rows, source=source, categories=categories, default=default_category)
-        run = CollectionRun.objects.create(
-            name=f"Imported: {name}"[:200],
-            status=RunStatus.COMPLETED,
-            created_by=actor,
-            selection={"imported_from": file_names, "format": file_format},
-            started_at=timezone.now(),
-            finished_at=timezone.now(),
+        queries, new_queries = _queries(
+            rows, source=source, categories=categories, default=default_category, actor=actor
         )
-        targets: dict[str, RunTarget] = {}
-        for model in sorted({row.model for row in rows}):
-            endpoint = _endpoint_for(model)
-            targets[model] = RunTarget.objects.create(
-                run=run,
-                endpoint=endpoint,
-                label=model[:200],
-                config={
-                    "input_guard": None,
-                    "output_guard": None,
-                    "model": {"name": endpoint.name, "slug": endpoint.slug, "model_name": model},
-                },
-            )
-        responses: dict[str, ModelResponse] = {}
-        samples: dict[tuple[int, int], int] = {}
-        for item_key, item_rows in by_item.items():
-            first = item_rows[0]
-            query = queries[first.prompt_id]
-            target = targets[first.model]
-            # Several items may hold the same model's replies to one prompt: they are samples.
-            sample = samples.get((query.pk, target.pk), 0)
-            samples[(query.pk, target.pk)] = sample + 1
-            responses[item_key] = ModelResponse.objects.create(
-                run=run,
-                query=query,
-                target=target,
-                sample_index=sample,
-                state=ResponseState.FINISHED,
-                outcome=ResponseOutcome.COLLECTED if first.response.strip() else ResponseOutcome.EMPTY,
-                text=first.response,
-                resolved_model=first.model,
-                finished_at=timezone.now(),
-                request={"imported_from": first.file, "item": item_key},
-            )
+        run, responses = run_import_replies(
+            actor=actor,
+            name=name,
+            origin={"imported_from": file_names, "format": file_format},
+            replies=[
+                ImportedReply(
+                    key=item_key,
+                    query=queries[item_rows[0].prompt_id],
+                    model=item_rows[0].model,
+                    text=item_rows[0].response,
+                    file=item_rows[0].file,
+                )
+                for item_key, item_rows in by_item.items()
+            ],
+        )
 
         raters_per_item = {
             key: {row.rater for row in item_rows if row.value is not None}
@@ -225,7 +172,7 @@ def annotations_import(
         adjudicated = 0
         for item_key, item_rows in by_item.items():
             item = items[item_key]
-            item_agreement_refresh(item=item)
+            item_agreement_refresh(item=item, actor=actor)
             gold = {row.field: row.adjudicated for row in item_rows if row.adjudicated is not None}
             if gold:
                 Adjudication.objects.create(
@@ -259,7 +206,7 @@ def annotations_import(
                 "labels": result.labels,
                 "raters": result.raters,
                 "adjudicated": adjudicated,
-                "models": sorted(targets),
+                "models": sorted({row.model for row in rows}),
                 "run": run.pk,
                 "new_queries": new_queries,
             },
@@ -268,7 +215,7 @@ def annotations_import(
 
 
 def _queries(
-    rows: list[ImportRow], *, source: str, categories: dict[str, Category], default: Category
+    rows: list[ImportRow], *, source: str, categories: dict[str, Category], default: Category, actor: User
 ) -> tuple[dict[str, Query], int]:
     """The query of each prompt id: an existing one of ``source`` (same text), or a new one."""
     wanted: dict[str, ImportRow] = {}
@@ -284,16 +231,16 @@ def _queries(
     ]
     if problems:
         raise AnnotationImportRejected(problems)
-    created = 0
-    for key, row in wanted.items():
-        if key not in existing:
-            existing[key] = Query.objects.create(
-                external_id=key,
-                text=row.prompt,
-                category=categories.get(row.category or "", default),
-                source=source,
-                source_file=row.file,
-                source_row=row.line,
-            )
-            created += 1
-    return existing, created
+    new = [
+        ImportedPrompt(
+            external_id=key,
+            text=row.prompt,
+            category=categories.get(row.category or "", default),
+            source_file=row.file,
+            source_row=row.line,
+        )
+        for key, row in wanted.items()
+        if key not in existing
+    ]
+    existing.update(queries_create_imported(prompts=new, source=source, actor=actor))
+    return existing, len(new)

@@ -328,7 +328,7 @@ def label_submit(
             "guideline_hash": campaign.guideline.content_hash,
         },
     )
-    item_agreement_refresh(item=item)
+    item_agreement_refresh(item=item, actor=annotator)
     return label
 
 
@@ -360,7 +360,7 @@ def label_edit(
         target=label,
         details={"item": item.pk, "before": before, "after": checked.values, "revision": label.revision},
     )
-    item_agreement_refresh(item=item)
+    item_agreement_refresh(item=item, actor=annotator)
     return label
 
 
