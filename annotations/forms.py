@@ -48,11 +48,21 @@ class FieldView:
     options: list[OptionView]
     text: str
     error: str
+    agreed: bool = False  # adjudication: every label gave this field the same value (prefilled)
 
     @property
     def keys_hint(self) -> str:
         keys = [o.key for o in self.options if o.key]
-        return f"{keys[0]}\N{EN DASH}{keys[-1]}" if len(keys) > 1 else ""
+        if len(keys) < 2:
+            return ""
+        digits = keys[:9]
+        hint = f"{digits[0]}\N{EN DASH}{digits[-1]}"
+        if len(keys) > 9:
+            hint += ", 0"
+        if len(keys) > 10:
+            letters = keys[10:]
+            hint += f", {letters[0]}" + (f"\N{EN DASH}{letters[-1]}" if len(letters) > 1 else "")
+        return hint
 
 
 def _token(spec: FieldSpec, value: object) -> str:
@@ -68,6 +78,7 @@ def rubric_field_views(
     errors: Mapping[str, Any] | None = None,
     raw: Mapping[str, str] | None = None,
     prefix: str = "",
+    agreed: frozenset[str] = frozenset(),
 ) -> list[FieldView]:
     """What the template needs to draw each field: canonical ``values`` (a stored label) or
     ``raw`` posted text (a form with errors) decide which points are checked."""
@@ -97,6 +108,7 @@ def rubric_field_views(
                 options=options,
                 text=current if spec.kind == Kind.TEXT else "",
                 error=str(error),
+                agreed=spec.name in agreed,
             )
         )
     return views

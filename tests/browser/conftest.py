@@ -28,7 +28,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 
 
 @dataclass
@@ -125,7 +125,7 @@ def screenshot() -> "Screenshot":
 
 
 class Screenshot:
-    """Saves full-page screenshots under test-artifacts/screenshots/ for people to look at."""
+    """Saves full-page screenshots under var/screenshots/ (CI artifacts, never committed) to look at."""
 
     def __call__(self, page: Page, name: str) -> Path:
         path = SCREENSHOTS / f"{name}.png"
