@@ -13,7 +13,7 @@ from annotations.services.adjudication import adjudication_record
 from annotations.services.labelling import item_next, label_submit
 from audit.models import AuditEvent
 from querybank.models import Category, Query
-from tests.annotations.factories import SAFE_VALUES, query_campaign, response_campaign
+from tests.annotations.factories import SAFE_VALUES, UNSAFE_VALUES, query_campaign, response_campaign
 from tests.factories import QueryFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -184,3 +184,20 @@ def test_fields_every_annotator_agrees_on_start_filled_and_marked(db: None) -> N
     unsafe_classes = re.search(r'<fieldset class="([^"]*)" data-field="unsafe"', page).group(1)
     behaviour_classes = re.search(r'<fieldset class="([^"]*)" data-field="behaviour"', page).group(1)
     assert ("agreed" in unsafe_classes, "agreed" in behaviour_classes) == (False, True)
+
+
+def test_after_a_decision_the_next_item_of_the_queue_opens(db: None) -> None:
+    setup = response_campaign(queries=2, models=1, overlap=2, annotators=2)
+    for annotator, values in zip(setup.annotators, (SAFE_VALUES, UNSAFE_VALUES), strict=True):
+        while (claim := item_next(campaign=setup.campaign, annotator=annotator)).item is not None:
+            label_submit(item=claim.item, annotator=annotator, values=values)
+    adjudicator = UserFactory(role=Role.ADJUDICATOR)
+    queue = list(adjudication_queue(user=adjudicator).values_list("pk", flat=True))
+    assert len(queue) == 2
+    client = Client()
+    client.force_login(adjudicator)
+    decided = client.post(
+        f"/annotate/adjudication/{queue[0]}/",
+        {**{f"v_{k}": v for k, v in SAFE_VALUES.items() if k != "rationale"}, "rationale": "A referral."},
+    )
+    assert (decided.status_code, decided["Location"]) == (302, f"/annotate/adjudication/{queue[1]}/")

@@ -15,6 +15,7 @@ from accounts.roles import Role
 from annotations.models import Flag, Label, Skip
 from annotations.selectors import rubric_specs
 from audit.models import AuditEvent
+from evaluations.models import ModelResponse
 from querybank.models import Category
 from tests.annotations.factories import query_campaign, response_campaign
 from tests.browser.conftest import ConsoleLog, Screenshot
@@ -124,6 +125,9 @@ def test_a_clinician_labels_corrects_skips_and_flags_by_keyboard_and_every_value
     page = screen
     clinician = UserFactory(role=Role.CLINICIAN, password=PASSWORD)
     setup = response_campaign(queries=4, models=2, overlap=1, annotators=[clinician])
+    # Long responses scroll inside their own panel; the page itself never scrolls.
+    long_text = "\n\n".join(f"Paragraph {n}: the reply declines and suggests a clinician." for n in range(60))
+    ModelResponse.objects.filter(run=setup.run).update(text=long_text)
     sign_in(page, base, clinician)
     page.goto(f"{base}/annotate/campaigns/{setup.campaign.pk}/start/")
     page.keyboard.press("Enter")  # accepts the content warning
@@ -134,6 +138,8 @@ def test_a_clinician_labels_corrects_skips_and_flags_by_keyboard_and_every_value
     first = wait_for_item(page)
     screenshot(page, "labelling-response")
     assert_fits(page)
+    panel = page.locator("#item-response")
+    assert panel.evaluate("el => el.scrollHeight > el.clientHeight + 100")
     for key in "21113":
         page.keyboard.press(key)
     expect(page.locator("#submit-label")).to_be_focused()
