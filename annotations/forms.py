@@ -154,14 +154,50 @@ def _clinicians() -> Any:
     return User.objects.filter(is_active=True, groups__name=Role.CLINICIAN.value).order_by("email")
 
 
+class RubricSelect(forms.Select):
+    """Each rubric option says what it rates, so the page can show only the target's rubrics."""
+
+    def create_option(self, name: str, value: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        option = super().create_option(name, value, *args, **kwargs)
+        instance = getattr(value, "instance", None)
+        if instance is not None:
+            option["attrs"]["data-target"] = instance.target
+        return option
+
+
 class CampaignForm(forms.Form):
+    # The page shows these in sections; the target's own section is the only one it shows.
+    SECTIONS = (
+        ("what", "What to label", ("name", "description", "target", "rubric", "guideline")),
+        ("responses", "Which responses", ("runs", "run_targets")),
+        ("queries", "Which queries", ("sources",)),
+        ("scope", "Categories", ("categories",)),
+        (
+            "who",
+            "Who labels, and how",
+            ("annotators", "overlap", "blind", "session_item_limit", "lease_minutes", "deadline"),
+        ),
+        (
+            "disagreement",
+            "When labels disagree",
+            ("adjudicate_primary_disagreement", "adjudicate_ordinal_spread"),
+        ),
+    )
+
     name = forms.CharField(
         max_length=200,
         help_text="Annotators see this name: never put a model's name in it.",
     )
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
-    target = forms.ChoiceField(choices=RubricTarget.choices, initial=RubricTarget.RESPONSE)
-    rubric = forms.ModelChoiceField(queryset=Rubric.objects.none())
+    target = forms.ChoiceField(
+        choices=RubricTarget.choices, initial=RubricTarget.RESPONSE, widget=forms.RadioSelect
+    )
+    rubric = forms.ModelChoiceField(
+        queryset=Rubric.objects.none(),
+        required=False,
+        empty_label="The newest rubric for the target",
+        widget=RubricSelect,
+    )
     guideline = forms.ModelChoiceField(queryset=Guideline.objects.none())
     overlap = forms.IntegerField(min_value=1, max_value=20, initial=2, label="Labels per item (k)")
     annotators = forms.ModelMultipleChoiceField(
@@ -200,12 +236,14 @@ class CampaignForm(forms.Form):
     run_targets = forms.ModelMultipleChoiceField(
         queryset=RunTarget.objects.none(),
         required=False,
+        widget=forms.CheckboxSelectMultiple,
         label="Only these models",
         help_text="Empty: every model of the chosen runs.",
     )
     categories = forms.ModelMultipleChoiceField(
         queryset=Category.objects.none(),
         required=False,
+        widget=forms.CheckboxSelectMultiple,
         help_text="Empty: every category.",
     )
     sources = forms.CharField(
@@ -233,9 +271,22 @@ class CampaignForm(forms.Form):
         if latest is not None:
             self.fields["guideline"].initial = latest.pk
 
+    def sections(self) -> list[dict[str, Any]]:
+        return [
+            {"key": key, "title": title, "fields": [self[name] for name in names]}
+            for key, title, names in self.SECTIONS
+        ]
+
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         rubric, target = data.get("rubric"), data.get("target")
+        if rubric is None and target:
+            # The default: the newest version of a rubric that rates the chosen target.
+            rubric = data["rubric"] = (
+                self.fields["rubric"].queryset.filter(target=target).order_by("-created_at", "-pk").first()
+            )
+            if rubric is None:
+                self.add_error("rubric", "No rubric rates this target yet: create one first.")
         if rubric is not None and target and rubric.target != target:
             self.add_error("rubric", f"{rubric} rates {rubric.get_target_display().lower()}.")
         if target == RubricTarget.RESPONSE and not data.get("runs"):

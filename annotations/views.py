@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST
 from rules.contrib.views import permission_required
@@ -211,8 +212,27 @@ def campaign_open_view(request: HttpRequest, campaign_id: int) -> HttpResponse:
 
 @login_required
 @manage
-@require_POST
 def campaign_close_view(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    """GET asks for confirmation (closing cannot be undone); POST closes."""
+    if request.method != "POST":
+        campaign = _managed_campaign(request, campaign_id)
+        detail = reverse("annotations:campaign_detail", args=[campaign.pk])
+        return render(
+            request,
+            "includes/confirm.html",
+            {
+                "confirm_title": f"Close the campaign {campaign.name}",
+                "consequences": [
+                    "Annotators can no longer label, skip or correct its items; held items are released.",
+                    "Disputed items go to the adjudication queue even where labels are still missing.",
+                    "Its labels are kept; a maintainer can reopen it later.",
+                ],
+                "confirm_button": "Close the campaign",
+                "action_url": reverse("annotations:campaign_close", args=[campaign.pk]),
+                "back_url": detail,
+                "back_label": campaign.name,
+            },
+        )
     return _state_change(request, campaign_id, campaign_close, "The campaign is closed.")
 
 
