@@ -11,6 +11,7 @@ from django.db import connection
 from django.test import Client
 
 from accounts.models import User
+from accounts.roles import Role
 from annotations.models import Guideline, Label
 from annotations.services.labelling import item_next, label_submit, session_start
 from scoring.models import Report
@@ -138,3 +139,26 @@ def test_the_new_campaign_form_offers_the_newest_rubric_of_each_slug(site: Site)
     form = client.get("/annotate/campaigns/new/").context["form"]
     offered = [(r.slug, r.version) for r in form.fields["rubric"].queryset]
     assert len(offered) == len({slug for slug, _ in offered}) >= 2
+
+
+@pytest.mark.parametrize(
+    ("path", "notice", "not_shown"),
+    [
+        ("/scores/", "scores-access-notice", "researcher-access-notice"),
+        ("/collection/", "collection-access-notice", "researcher-access-notice"),
+        ("/queries/", "researcher-access-notice", "scores-access-notice"),
+    ],
+)
+def test_a_researcher_refused_a_page_is_told_why_for_that_page(
+    make_user: object, path: str, notice: str, not_shown: str
+) -> None:
+    client = Client()
+    client.force_login(make_user(Role.RESEARCHER))  # type: ignore[operator]
+    response = client.get(path)
+    assert response.status_code == 403
+    assert (f'id="{notice}"' in response.text, f'id="{not_shown}"' in response.text) == (True, False)
+
+
+def test_a_signed_out_visitor_to_the_api_docs_is_asked_to_sign_in() -> None:
+    response = Client().get("/api/docs/")
+    assert (response.status_code, response["Location"]) == (302, "/accounts/login/?next=/api/docs/")
