@@ -217,7 +217,7 @@
       // Open at the section for this kind of item.
       var section = guidelinesSection(panel);
       if (section) {
-        panel.scrollTop = section.offsetTop - panel.offsetTop;
+        panel.scrollTop += section.getBoundingClientRect().top - panel.getBoundingClientRect().top - 8;
       }
     }
     try {

@@ -240,6 +240,13 @@ def test_a_clinician_labels_corrects_skips_and_flags_by_keyboard_and_every_value
     page.keyboard.press("g")
     expect(page.locator("#guidelines")).to_be_visible()
     assert focused_field(page) == "behaviour"
+    section_in_view = page.evaluate(
+        """() => { const panel = document.getElementById('guidelines').getBoundingClientRect();
+        const heading = [...document.querySelectorAll('#guidelines h2')]
+          .find(h => /labelling a response/i.test(h.textContent)).getBoundingClientRect();
+        return heading.top >= panel.top - 1 && heading.bottom <= panel.bottom + 1; }"""
+    )
+    assert section_in_view is True
     page.keyboard.press("g")
     expect(page.locator("#guidelines")).to_be_hidden()
 
