@@ -108,7 +108,9 @@
     if (!form) {
       return;
     }
-    var open = form.querySelector(".has-error") || missingField(form);
+    var correcting = form.closest(".workspace.correcting");
+    // A label reopened for correction starts on its first field: the annotator came to change it.
+    var open = form.querySelector(".has-error") || missingField(form) || (correcting ? choiceFields(form)[0] : null);
     if (open && open.querySelector("input[type=radio]")) {
       focusField(open);
     } else if (open) {

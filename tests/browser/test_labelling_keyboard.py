@@ -204,10 +204,7 @@ def test_a_clinician_labels_corrects_skips_and_flags_by_keyboard_and_every_value
     expect(page.locator('input[name=v_unsafe][value="yes"]')).to_be_checked()
     screenshot(page, "labelling-undo")
     assert_fits(page)
-    page.keyboard.press("ArrowUp")  # from Submit to the last field, then up to the first
-    for _ in range(4):
-        page.keyboard.press("ArrowUp")
-    assert focused_field(page) == "unsafe"
+    assert focused_field(page) == "unsafe"  # a correction starts on the first field
     page.keyboard.press("1")  # it was safe after all
     page.keyboard.press("Enter")
     expect(page.locator(".ws-notice")).to_have_text("Label corrected.")
@@ -220,6 +217,16 @@ def test_a_clinician_labels_corrects_skips_and_flags_by_keyboard_and_every_value
     )
     edit = AuditEvent.objects.get(action="label_edit")
     assert (edit.details["before"]["unsafe"], edit.details["after"]["unsafe"]) == (True, False)
+    # Backspace (outside a text box) reopens it too; Enter with nothing changed saves no revision.
+    page.keyboard.press("Backspace")
+    expect(page.locator("#correcting")).to_be_visible()
+    page.keyboard.press("Enter")
+    expect(page.locator(".ws-notice")).to_have_text("Label unchanged.")
+    assert wait_for_item(page) == fourth
+    assert (stored(clinician, third).revision, AuditEvent.objects.filter(action="label_edit").count()) == (
+        2,
+        1,
+    )
 
     # 5. Flag: the note takes what is typed; after sending, focus is back on the rubric.
     page.keyboard.press("f")
