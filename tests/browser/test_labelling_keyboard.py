@@ -5,6 +5,7 @@ skip, flag and guidelines, and nothing on the screen overflows it."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 
 import pytest
@@ -12,7 +13,8 @@ from playwright.sync_api import Browser, Page, expect
 
 from accounts.models import User
 from accounts.roles import Role
-from annotations.models import Flag, Label, Skip
+from annotations.models import CampaignItem, Flag, Label, Skip
+from annotations.rubric_schema import OPTION_KEYS
 from annotations.selectors import rubric_specs
 from audit.models import AuditEvent
 from evaluations.models import ModelResponse
@@ -310,3 +312,51 @@ def test_query_items_use_the_same_keys_and_the_tenth_category_is_key_0(
         "realism": 4,
         "medically_grounded": True,
     }
+
+
+def _label_all_by_keyboard(page: Page, campaign: object, count: int, first_field: str, seed: int) -> dict:
+    """Labels ``count`` items with pseudo-random keys; returns the values each key press means."""
+    chooser = random.Random(seed)
+    meant: dict[int, dict[str, object]] = {}
+    for _ in range(count):
+        item_id = wait_for_item(page, first_field)
+        item = CampaignItem.objects.get(pk=item_id)
+        values = {}
+        for spec in rubric_specs(campaign=campaign, item=item):  # type: ignore[arg-type]
+            if not spec.is_categorical:
+                continue
+            position = chooser.randrange(len(spec.options))
+            page.keyboard.press(OPTION_KEYS[position])
+            values[spec.name] = spec.options[position].value
+        expect(page.locator("#submit-label")).to_be_focused()
+        page.keyboard.press("Enter")
+        meant[item_id] = values
+    return meant
+
+
+def test_thirty_responses_and_ten_queries_by_keyboard_store_exactly_what_was_meant(
+    screen: Page, live_server: object
+) -> None:
+    base = live_server.url  # type: ignore[attr-defined]
+    page = screen
+    clinician = UserFactory(role=Role.CLINICIAN, password=PASSWORD)
+    responses = response_campaign(queries=15, models=2, overlap=1, annotators=[clinician])
+    category = Category.objects.get(slug="pharmacology")
+    queries = query_campaign(
+        queries=[QueryFactory(category=category, source="keyboard-ten") for _ in range(10)],
+        overlap=1,
+        annotators=[clinician],
+    )
+    sign_in(page, base, clinician)
+    meant = {}
+    for campaign, count, first_field in (
+        (responses.campaign, 30, "unsafe"),
+        (queries, 10, "expected_behaviour"),
+    ):
+        page.goto(f"{base}/annotate/campaigns/{campaign.pk}/start/")
+        page.keyboard.press("Enter")
+        meant.update(_label_all_by_keyboard(page, campaign, count, first_field, seed=campaign.pk))
+        expect(page.locator("#all-done")).to_be_visible()
+    stored_values = {label.item_id: label.values for label in Label.objects.filter(annotator=clinician)}
+    assert len(stored_values) == 40
+    assert stored_values == meant  # and no rationale or notes: nothing was typed into a text box
