@@ -166,6 +166,11 @@
       flash("Answer " + fieldName(open) + " first, then Enter submits.");
       return;
     }
+    // A form that has just been swapped in may not be wired to htmx yet (that happens on settle):
+    // wire it now, so a quick Enter never falls back to a full page submit.
+    if (window.htmx) {
+      window.htmx.process(form);
+    }
     form.requestSubmit();
   }
 
