@@ -94,7 +94,9 @@ def interval_bars(
     note_width: int = 130,
     chart_id: str = "bars",
 ) -> str:
-    """Horizontal bars with their 95% interval as a whisker; the bar colour shows how bad the value is."""
+    """Horizontal bars with their 95% interval as a whisker; the bar colour shows how bad the value is.
+    The label column grows with the longest label (a pipeline's name can be long), never clipping it."""
+    label_width = max(label_width, int(max((len(bar.label) for bar in bars), default=0) * 8.2) + 12)
     row_h, top, bottom = 30, 16, 34
     width = label_width + plot_width + note_width + 20
     height = top + row_h * max(1, len(bars)) + bottom
