@@ -14,7 +14,7 @@ from tests.annotations.factories import SAFE_VALUES, UNSAFE_VALUES, response_cam
 from tests.browser.conftest import ConsoleLog, Screenshot
 from tests.factories import UserFactory
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.portable]
 
 PASSWORD = "a-long-browser-test-password-9"
 
