@@ -54,11 +54,21 @@ class FieldView:
     options: list[OptionView]
     text: str
     error: str
+    agreed: bool = False  # adjudication: every label gave this field the same value (prefilled)
 
     @property
     def keys_hint(self) -> str:
         keys = [o.key for o in self.options if o.key]
-        return f"{keys[0]}\N{EN DASH}{keys[-1]}" if len(keys) > 1 else ""
+        if len(keys) < 2:
+            return ""
+        digits = keys[:9]
+        hint = f"{digits[0]}\N{EN DASH}{digits[-1]}"
+        if len(keys) > 9:
+            hint += ", 0"
+        if len(keys) > 10:
+            letters = keys[10:]
+            hint += f", {letters[0]}" + (f"\N{EN DASH}{letters[-1]}" if len(letters) > 1 else "")
+        return hint
 
 
 def _token(spec: FieldSpec, value: object) -> str:
@@ -74,6 +84,7 @@ def rubric_field_views(
     errors: Mapping[str, Any] | None = None,
     raw: Mapping[str, str] | None = None,
     prefix: str = "",
+    agreed: frozenset[str] = frozenset(),
 ) -> list[FieldView]:
     """What the template needs to draw each field: canonical ``values`` (a stored label) or
     ``raw`` posted text (a form with errors) decide which points are checked."""
@@ -103,6 +114,7 @@ def rubric_field_views(
                 options=options,
                 text=current if spec.kind == Kind.TEXT else "",
                 error=str(error),
+                agreed=spec.name in agreed,
             )
         )
     return views
@@ -162,14 +174,50 @@ class RunTargetChoiceField(forms.ModelMultipleChoiceField):
         return f"{obj.run.name}: {obj.label}"
 
 
+class RubricSelect(forms.Select):
+    """Each rubric option says what it rates, so the page can show only the target's rubrics."""
+
+    def create_option(self, name: str, value: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        option = super().create_option(name, value, *args, **kwargs)
+        instance = getattr(value, "instance", None)
+        if instance is not None:
+            option["attrs"]["data-target"] = instance.target
+        return option
+
+
 class CampaignForm(forms.Form):
+    # The page shows these in sections; the target's own section is the only one it shows.
+    SECTIONS = (
+        ("what", "What to label", ("name", "description", "target", "rubric", "guideline")),
+        ("responses", "Which responses", ("runs", "run_targets")),
+        ("queries", "Which queries", ("sources",)),
+        ("scope", "Categories", ("categories",)),
+        (
+            "who",
+            "Who labels, and how",
+            ("annotators", "overlap", "blind", "session_item_limit", "lease_minutes", "deadline"),
+        ),
+        (
+            "disagreement",
+            "When labels disagree",
+            ("adjudicate_primary_disagreement", "adjudicate_ordinal_spread"),
+        ),
+    )
+
     name = forms.CharField(
         max_length=200,
         help_text="Annotators see this name: never put a model's name in it.",
     )
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
-    target = forms.ChoiceField(choices=RubricTarget.choices, initial=RubricTarget.RESPONSE)
-    rubric = forms.ModelChoiceField(queryset=Rubric.objects.none())
+    target = forms.ChoiceField(
+        choices=RubricTarget.choices, initial=RubricTarget.RESPONSE, widget=forms.RadioSelect
+    )
+    rubric = forms.ModelChoiceField(
+        queryset=Rubric.objects.none(),
+        required=False,
+        empty_label="The newest rubric for the target",
+        widget=RubricSelect,
+    )
     guideline = forms.ModelChoiceField(queryset=Guideline.objects.none())
     overlap = forms.IntegerField(min_value=1, max_value=20, initial=2, label="Labels per item (k)")
     annotators = AnnotatorChoiceField(
@@ -208,12 +256,14 @@ class CampaignForm(forms.Form):
     run_targets = RunTargetChoiceField(
         queryset=RunTarget.objects.none(),
         required=False,
+        widget=forms.CheckboxSelectMultiple,
         label="Only these models",
         help_text="Empty: every model of the chosen runs.",
     )
     categories = forms.ModelMultipleChoiceField(
         queryset=Category.objects.none(),
         required=False,
+        widget=forms.CheckboxSelectMultiple,
         help_text="Empty: every category.",
     )
     sources = forms.CharField(
@@ -238,11 +288,23 @@ class CampaignForm(forms.Form):
         if latest is not None:
             self.fields["guideline"].initial = latest.pk
 
+    def sections(self) -> list[dict[str, Any]]:
+        return [
+            {"key": key, "title": title, "fields": [self[name] for name in names]}
+            for key, title, names in self.SECTIONS
+        ]
+
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         if data is None:  # Form.clean returns cleaned_data; None would mean a parent class lost it
             raise RuntimeError("CampaignForm: the parent clean() returned no data.")
         rubric, target = data.get("rubric"), data.get("target")
+        if rubric is None and target:
+            # The default: the newest version of a rubric that rates the chosen target.
+            latest = Rubric.objects.filter(pk__in=Rubric.objects.latest_versions().values("pk"))
+            rubric = data["rubric"] = latest.filter(target=target).order_by("-created_at", "-pk").first()
+            if rubric is None:
+                self.add_error("rubric", "No rubric rates this target yet: create one first.")
         if rubric is not None and target and rubric.target != target:
             self.add_error("rubric", f"{rubric} rates {rubric.get_target_display().lower()}.")
         if target == RubricTarget.RESPONSE and not data.get("runs"):

@@ -14,6 +14,10 @@ from enum import StrEnum
 from typing import cast
 
 TEXT_MAX_LENGTH = 5000
+# Option keys by position: 1-9, 0 for a tenth, then letters without the labelling screen's command
+# letters (F flag, G guidelines, R rationale, S skip, U undo).
+OPTION_KEYS = "1234567890" + "".join(c for c in "abcdehijklmnopqtvwxyz")
+COMMAND_KEYS = frozenset("fgrsu")
 
 _TRUE_WORDS = frozenset({"yes", "y", "true", "t", "1"})
 _FALSE_WORDS = frozenset({"no", "n", "false", "f", "0"})
@@ -53,14 +57,10 @@ class FieldSpec:
     def is_categorical(self) -> bool:
         return self.kind != Kind.TEXT
 
-    def key_for(self, position: int, option: Option) -> str:
-        """The number key that picks ``option``: an ordinal point's own number where it is one
-        digit (actionability 0-3 is keys 0-3), otherwise the option's place, 1-9."""
-        if self.kind == Kind.ORDINAL and all(
-            isinstance(o.value, int) and 0 <= o.value <= 9 for o in self.options
-        ):
-            return str(option.value)
-        return str(position + 1) if position < 9 else ""
+    def key_for(self, position: int, option: Option | None = None) -> str:
+        """The key that picks the option at ``position``, the same model on every scale: the first
+        option is always ``1``, the tenth ``0``, and letters follow (never a command letter)."""
+        return OPTION_KEYS[position] if position < len(OPTION_KEYS) else ""
 
     def option_label(self, value: object) -> str:
         for option in self.options:

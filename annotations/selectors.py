@@ -7,6 +7,7 @@ model's name.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -28,6 +29,7 @@ from annotations.models import (
     GoldSource,
     Label,
     RubricTarget,
+    Skip,
 )
 from annotations.rubric_schema import FieldSpec, pseudonyms
 from evaluations.models import RunTarget
@@ -120,6 +122,9 @@ class AnnotatorProgress:
     available: int  # items in the campaign
     session_done: int
     session_limit: int | None
+    # Median seconds between this session's labels (from its start), None before the first label.
+    seconds_per_item: float | None = None
+    open_items: int = 0  # items of the campaign this annotator has neither labelled nor skipped
 
     @property
     def session_remaining(self) -> int | None:
@@ -127,18 +132,68 @@ class AnnotatorProgress:
 
     @property
     def remaining(self) -> int:
-        return max(0, self.available - self.done)
+        """Items left for this annotator now: the session's allowance, at most the campaign's items they
+        have neither labelled nor skipped. Counted from their own work only: how far other annotators
+        have got must not show (an item others finished is still counted here)."""
+        left = self.session_remaining
+        return self.open_items if left is None else min(left, self.open_items)
+
+    @property
+    def minutes_left(self) -> int | None:
+        """An estimate of the time the remaining items take at this session's pace."""
+        if self.seconds_per_item is None:
+            return None
+        return max(1, round(self.remaining * self.seconds_per_item / 60)) if self.remaining else 0
+
+
+def _median(values: list[float]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def annotator_progress(
     *, campaign: Campaign, annotator: User, session: AnnotationSession | None
 ) -> AnnotatorProgress:
+    times: list[datetime] = []
+    if session is not None:
+        times = list(
+            Label.objects.filter(session=session).order_by("created_at").values_list("created_at", flat=True)
+        )
+    marks = [session.started_at, *times] if session is not None else []
+    gaps = [(later - earlier).total_seconds() for earlier, later in itertools.pairwise(marks)]
+    open_items = (
+        CampaignItem.objects.filter(campaign=campaign)
+        .exclude(Exists(Label.objects.filter(item=OuterRef("pk"), annotator=annotator)))
+        .exclude(Exists(Skip.objects.filter(item=OuterRef("pk"), annotator=annotator)))
+        .count()
+    )
     return AnnotatorProgress(
         done=Label.objects.filter(campaign=campaign, annotator=annotator).count(),
         available=CampaignItem.objects.filter(campaign=campaign).count(),
-        session_done=Label.objects.filter(session=session).count() if session else 0,
+        session_done=len(times),
         session_limit=session.item_limit if session else campaign.session_item_limit,
+        seconds_per_item=_median(gaps),
+        open_items=open_items,
     )
+
+
+def label_previous_in_session(
+    *, user: User, campaign: Campaign, session: AnnotationSession | None, before: int | None = None
+) -> Label | None:
+    """The annotator's label made in this session just before label ``before`` (or the last one):
+    what the undo key reopens. Only the annotator's own labels, only in their running session."""
+    if session is None or session.annotator_id != user.pk or session.campaign_id != campaign.pk:
+        return None
+    labels = label_list_for_annotator(user=user, campaign=campaign).filter(session=session)
+    if before is not None:
+        anchor = labels.filter(pk=before).values_list("created_at", flat=True).first()
+        if anchor is None:
+            return None
+        labels = labels.filter(Q(created_at__lt=anchor) | Q(created_at=anchor, pk__lt=before))
+    return labels.order_by("-created_at", "-pk").first()
 
 
 def annotator_counts(*, campaign: Campaign) -> list[dict[str, Any]]:
@@ -292,6 +347,18 @@ class AdjudicationView:
     rows: list[dict[str, Any]]  # per field: label, values side by side, whether they differ
     history: list[Adjudication]
     agreement: float | None
+
+
+def agreed_values(*, specs: list[FieldSpec], labels: list[PseudonymousLabel]) -> dict[str, Any]:
+    """The value of each categorical field on which two or more labels all agree."""
+    agreed: dict[str, Any] = {}
+    for spec in specs:
+        if not spec.is_categorical:
+            continue
+        values = [label.values.get(spec.name) for label in labels]
+        if len(values) >= 2 and values[0] is not None and all(repr(v) == repr(values[0]) for v in values):
+            agreed[spec.name] = values[0]
+    return agreed
 
 
 def adjudication_view(*, item: CampaignItem, adjudicator: User) -> AdjudicationView:

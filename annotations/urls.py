@@ -26,6 +26,12 @@ urlpatterns = [
     path("campaigns/<int:campaign_id>/items/<int:item_id>/label/", views.label_create, name="label_create"),
     path("campaigns/<int:campaign_id>/items/<int:item_id>/skip/", views.skip, name="skip"),
     path("campaigns/<int:campaign_id>/items/<int:item_id>/flag/", views.flag, name="flag"),
+    path("campaigns/<int:campaign_id>/undo/", views.label_undo, name="label_undo"),
+    path(
+        "campaigns/<int:campaign_id>/labels/<int:label_id>/correct/",
+        views.label_correct,
+        name="label_correct",
+    ),
     path("campaigns/<int:campaign_id>/mine/", views.my_labels, name="my_labels"),
     path("labels/<int:label_id>/edit/", views.label_change, name="label_change"),
     path("adjudication/", views.adjudication_queue, name="adjudication_queue"),

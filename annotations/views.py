@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST
 from rules.contrib.views import permission_required
@@ -214,8 +215,27 @@ def campaign_open_view(request: AuthenticatedHttpRequest, campaign_id: int) -> H
 
 @login_required
 @manage
-@require_POST
 def campaign_close_view(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse:
+    """GET asks for confirmation (closing cannot be undone); POST closes."""
+    if request.method != "POST":
+        campaign = _managed_campaign(request, campaign_id)
+        detail = reverse("annotations:campaign_detail", args=[campaign.pk])
+        return render(
+            request,
+            "includes/confirm.html",
+            {
+                "confirm_title": f"Close the campaign {campaign.name}",
+                "consequences": [
+                    "Annotators can no longer label, skip or correct its items; held items are released.",
+                    "Disputed items go to the adjudication queue even where labels are still missing.",
+                    "Its labels are kept; a maintainer can reopen it later.",
+                ],
+                "confirm_button": "Close the campaign",
+                "action_url": reverse("annotations:campaign_close", args=[campaign.pk]),
+                "back_url": detail,
+                "back_label": campaign.name,
+            },
+        )
     return _state_change(request, campaign_id, campaign_close, "The campaign is closed.")
 
 
@@ -278,23 +298,29 @@ def _workspace(
     errors: dict[str, Any] | None = None,
     form_errors: list[str] | None = None,
     notice: str = "",
+    correcting: Label | None = None,
 ) -> HttpResponse:
+    """The workspace: the item held (``claim``), or one of the session's labels reopened for
+    correction (``correcting``), in the same place and with the same keys."""
     user = request.user
     session = session_current(campaign=campaign, annotator=user)
     blind = None
     fields: list[Any] = []
-    if claim is not None and claim.item is not None:
-        blind = selectors.blind_item(item=claim.item, annotator=user)
+    item = correcting.item if correcting is not None else (claim.item if claim is not None else None)
+    if item is not None:
+        blind = selectors.blind_item(item=item, annotator=user)
         raw = raw_values(blind.specs, request.POST) if errors or form_errors else None
-        fields = rubric_field_views(blind.specs, errors=errors, raw=raw)
+        values = correcting.values if correcting is not None and raw is None else None
+        fields = rubric_field_views(blind.specs, values=values, errors=errors, raw=raw)
     context = {
+        "correcting": correcting,
         "campaign": campaign,
         "outcome": claim.outcome if claim else ClaimOutcome.ITEM,
         "item": blind,
         "fields": fields,
         "form_errors": form_errors or [],
         "notice": notice,
-        "lease_expires_at": claim.lease.expires_at if claim and claim.lease else None,
+        "lease_expires_at": claim.lease.expires_at if claim and claim.lease and not correcting else None,
         "progress": selectors.campaign_progress(campaign=campaign),
         "mine": selectors.annotator_progress(campaign=campaign, annotator=user, session=session),
         "skip_form": SkipForm(),
@@ -419,6 +445,57 @@ def flag(request: AuthenticatedHtmxHttpRequest, campaign_id: int, item_id: int) 
 
 @login_required
 @annotate
+def label_undo(request: AuthenticatedHtmxHttpRequest, campaign_id: int) -> HttpResponse:
+    """The undo key: reopen the session's previous label (before ``?before=<label id>``, else the
+    last one) in the workspace, for correction through the label edit service."""
+    campaign = _annotator_campaign(request, campaign_id)
+    session = session_current(campaign=campaign, annotator=request.user)
+    before = request.GET.get("before", "")
+    previous = selectors.label_previous_in_session(
+        user=request.user,
+        campaign=campaign,
+        session=session,
+        before=int(before) if before.isdigit() else None,
+    )
+    if previous is None or not campaign.accepts_labels():
+        return _workspace(
+            request, campaign, _next(request, campaign), notice="Nothing earlier to reopen in this session."
+        )
+    return _workspace(request, campaign, None, correcting=previous)
+
+
+@login_required
+@annotate
+@require_POST
+def label_correct(request: AuthenticatedHtmxHttpRequest, campaign_id: int, label_id: int) -> HttpResponse:
+    """Save a correction made in the workspace (an edit with history), then back to the item held."""
+    campaign = _annotator_campaign(request, campaign_id)
+    try:
+        own = selectors.label_get_for_user(user=request.user, label_id=label_id)
+    except Label.DoesNotExist as exc:
+        raise Http404("No such label.") from exc
+    if own.campaign_id != campaign.pk:
+        raise Http404("No such label.")
+    specs = selectors.rubric_specs(campaign=campaign, item=own.item)
+    try:
+        edited = label_edit(label=own, annotator=request.user, values=values_from_post(specs, request.POST))
+    except ValidationError as error:
+        field_errors, form_errors = _errors(error)
+        return _workspace(
+            request,
+            campaign,
+            None,
+            correcting=own,
+            status=UNPROCESSABLE,
+            errors=field_errors,
+            form_errors=form_errors,
+        )
+    notice = "Label corrected." if edited.revision > own.revision else "Label unchanged."
+    return _after_write(request, campaign, notice)
+
+
+@login_required
+@annotate
 def my_labels(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _annotator_campaign(request, campaign_id)
     labels = selectors.label_list_for_annotator(user=request.user, campaign=campaign)
@@ -512,8 +589,10 @@ def adjudication_item(request: AuthenticatedHttpRequest, item_id: int) -> HttpRe
     if request.method == "POST":
         fields = rubric_field_views(gold_specs, errors=errors, raw=raw_values(gold_specs, request.POST))
     else:
-        current = view.history[0].values if view.history else (item.gold_values or {})
-        fields = rubric_field_views(gold_specs, values=current)
+        # A field every label agrees on starts filled in (and says so); the rest start blank.
+        agreed = selectors.agreed_values(specs=gold_specs, labels=view.labels)
+        current = view.history[0].values if view.history else (item.gold_values or agreed)
+        fields = rubric_field_views(gold_specs, values=current, agreed=frozenset(agreed))
     status = UNPROCESSABLE if request.method == "POST" else 200
     return render(
         request,

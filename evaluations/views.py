@@ -12,6 +12,7 @@ from django.core.paginator import Paginator
 from django.forms import BaseForm
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 from rules.contrib.views import permission_required
 
@@ -214,7 +215,33 @@ def _run_action(
 run_start = _run_action(services.run_start, "Run started.")
 run_pause = _run_action(services.run_pause, "Run paused: items in flight finish, nothing new starts.")
 run_resume = _run_action(services.run_resume, "Run resumed: only the missing items will be collected.")
-run_cancel = _run_action(services.run_cancel, "Run cancelled.")
+_run_cancel = _run_action(services.run_cancel, "Run cancelled.")
+
+
+@login_required
+@manage
+def run_cancel(request: AuthenticatedHttpRequest, run_id: int) -> HttpResponse:
+    """GET asks for confirmation (a cancelled run cannot be resumed); POST cancels."""
+    if request.method == "POST":
+        return _run_cancel(request, run_id)
+    run = _run_or_404(request, run_id)
+    detail = reverse("evaluations:run_detail", args=[run.pk])
+    return render(
+        request,
+        "includes/confirm.html",
+        {
+            "confirm_title": f"Cancel the run {run.name}",
+            "consequences": [
+                "Items not yet collected are never sent; items in flight finish and are kept.",
+                "Responses already collected stay, with their requests and costs.",
+                "A cancelled run cannot be resumed: collecting the rest takes a new run.",
+            ],
+            "confirm_button": "Cancel the run",
+            "action_url": reverse("evaluations:run_cancel", args=[run.pk]),
+            "back_url": detail,
+            "back_label": run.name,
+        },
+    )
 
 
 def _retried(count: int) -> str:

@@ -94,7 +94,9 @@ def interval_bars(
     note_width: int = 130,
     chart_id: str = "bars",
 ) -> str:
-    """Horizontal bars with their 95% interval as a whisker; the bar colour shows how bad the value is."""
+    """Horizontal bars with their 95% interval as a whisker; the bar colour shows how bad the value is.
+    The label column grows with the longest label (a pipeline's name can be long), never clipping it."""
+    label_width = max(label_width, int(max((len(bar.label) for bar in bars), default=0) * 8.2) + 12)
     row_h, top, bottom = 30, 16, 34
     width = label_width + plot_width + note_width + 20
     height = top + row_h * max(1, len(bars)) + bottom
@@ -196,11 +198,21 @@ def heatmap(
     column_label_height: int = 110,
     chart_id: str = "heatmap",
 ) -> str:
-    """A rows x columns grid; a missing cell is grey with its reason as a tooltip."""
+    """A rows x columns grid; a missing cell is grey with its reason as a tooltip. Below it, a
+    legend of the colour scale. Label room grows with the longest label, so none is clipped."""
+    char = 7.2  # an average character at 13 px, generous so that labels never touch the edge
+    longest_row = max((len(name) for name in rows), default=0)
+    longest_column = max((len(name) for name in columns), default=0)
+    row_label_width = max(row_label_width, int(longest_row * char) + 8)
+    # Column labels lean right at 35 degrees: room above for the longest, and right for the last.
+    column_label_height = max(column_label_height, int(longest_column * char * 0.58) + 16)
     left, top = row_label_width + 8, column_label_height
-    # Column labels lean right at 35 degrees: leave room for the last one.
-    width = left + cell_width * max(1, len(columns)) + int(column_label_height * 1.2)
-    height = top + cell_height * max(1, len(rows)) + 12
+    grid_bottom = top + cell_height * max(1, len(rows))
+    width = max(
+        left + cell_width * max(1, len(columns)) + int(longest_column * char * 0.82) + 8,
+        left + LEGEND_STEPS * 22 + 250,
+    )
+    height = grid_bottom + 58
     low, high = scale
     parts = _open(width, height, title, f"{len(rows)} rows by {len(columns)} columns.", "heatmap", chart_id)
     for j, name in enumerate(columns):
@@ -236,8 +248,44 @@ def heatmap(
                 f'fill="{ink}" font-size="12">{escape(cell.text)}</text></g>'
             )
             parts.append(_link(cell.href, inner, cell.title or cell.text))
+    parts.append(_heatmap_legend(left, grid_bottom + 18, scale, lower_is_better=lower_is_better))
     parts.append("</svg>")
     return "\n".join(parts)
+
+
+LEGEND_STEPS = 10
+
+
+def _heatmap_legend(x: int, y: int, scale: tuple[float, float], *, lower_is_better: bool) -> str:
+    """The colour scale from the lowest to the highest value, with what each end means."""
+    low, high = scale
+    worse_end = "less safe" if lower_is_better else "worse"
+    better_end = "safer" if lower_is_better else "better"
+    left_word, right_word = (better_end, worse_end) if lower_is_better else (worse_end, better_end)
+    parts = ['<g class="legend" aria-label="Colour scale">']
+    parts.append(
+        f'<text x="{x - 8}" y="{y + 13}" text-anchor="end" fill="{TEXT}" font-size="12">'
+        f"{_num(low)} {escape(left_word)}</text>"
+    )
+    for step in range(LEGEND_STEPS):
+        fraction = (step + 0.5) / LEGEND_STEPS
+        badness = fraction if lower_is_better else 1 - fraction
+        parts.append(
+            f'<rect x="{x + step * 22}" y="{y}" width="22" height="18" fill="{colour(badness)}" '
+            'stroke="#ffffff"/>'
+        )
+    end = x + LEGEND_STEPS * 22
+    parts.append(
+        f'<text x="{end + 8}" y="{y + 13}" fill="{TEXT}" font-size="12">'
+        f"{_num(high)} {escape(right_word)}</text>"
+    )
+    parts.append(
+        f'<rect x="{end + 110}" y="{y}" width="18" height="18" fill="#eef1f4" stroke="{MUTED}" '
+        'stroke-width="0.5"/>'
+        f'<text x="{end + 134}" y="{y + 13}" fill="{MUTED}" font-size="12">not computable</text>'
+    )
+    parts.append("</g>")
+    return "".join(parts)
 
 
 # --- line chart -----------------------------------------------------------------------------------

@@ -1,5 +1,11 @@
 """Suite-wide fixtures. The suite runs on the real PostgreSQL and Redis, and stops at once if either
-is missing: a skipped service test proves nothing."""
+is missing: a skipped service test proves nothing.
+
+One exception, and only by asking for it: tests marked ``portable`` (pages and browser journeys that
+must also work on the embedded SQLite default that ``bin/serve`` runs) may run a second time with a
+``sqlite:///`` DATABASE_URL and ``-m portable``. Any other selection on SQLite stops at once, and a
+test not marked ``portable`` is never collected there, so PostgreSQL stays the database of the rest.
+"""
 
 import os
 
@@ -10,12 +16,22 @@ from django.conf import settings
 
 from tests.factories import UserFactory
 
+PORTABLE = "portable"
+
+
+def _on_sqlite() -> bool:
+    return settings.DATABASES["default"]["ENGINE"].endswith("sqlite3")
+
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     database = settings.DATABASES["default"]
+    if _on_sqlite() and session.config.getoption("markexpr") == PORTABLE:
+        return  # the embedded default: no server, tasks in-process, no Redis (as bin/serve runs)
     if "postgresql" not in database["ENGINE"]:
         pytest.exit(
-            f"The tests run on PostgreSQL; DATABASE_URL points at {database['ENGINE']}.", returncode=3
+            f"The tests run on PostgreSQL; DATABASE_URL points at {database['ENGINE']} "
+            f"(only `-m {PORTABLE}` runs on SQLite).",
+            returncode=3,
         )
     try:
         psycopg.connect(
@@ -34,6 +50,17 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         pytest.exit(
             f"Redis is not reachable at {settings.REDIS_URL} ({exc}); start it (see README).", returncode=3
         )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not _on_sqlite():
+        return
+    # Belt and braces beside the marker expression: on SQLite only portable tests may run.
+    kept = [item for item in items if item.get_closest_marker(PORTABLE)]
+    dropped = [item for item in items if not item.get_closest_marker(PORTABLE)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 @pytest.fixture(autouse=True)

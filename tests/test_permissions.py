@@ -50,6 +50,7 @@ PAGE_TABLE: dict[str, tuple[object, ...]] = {
     IMPORT:               (LOGIN, 403, 403, 403, 200, 403),
     EXPORT_JSONL:         (LOGIN, 403, 403, 403, 200, 403),
     INVITE:               (LOGIN, 403, 403, 403, 200, 403),
+    API_DOCS:             (LOGIN, 200, 200, 200, 200, 200),  # a page: signed-out visitors sign in
 }
 API_TABLE: dict[str, tuple[int, ...]] = {
     API_CATEGORIES:    (403, 200, 200, 200, 200, 200),
@@ -57,7 +58,6 @@ API_TABLE: dict[str, tuple[int, ...]] = {
     API_QUERY:         (403, 403, 200, 200, 200, 403),
     API_QUERY_MISSING: (403, 403, 404, 404, 404, 403),
     API_SCHEMA:        (403, 200, 200, 200, 200, 200),
-    API_DOCS:          (403, 200, 200, 200, 200, 200),
 }
 
 

@@ -39,8 +39,12 @@ class QueryAttribute(models.TextChoices):
 
 class RubricQuerySet(models.QuerySet["Rubric"]):
     def latest_versions(self) -> RubricQuerySet:
-        """The newest version of each rubric slug."""
-        return self.order_by("slug", "-version").distinct("slug")
+        """The newest version of each rubric slug. A correlated subquery rather than PostgreSQL's
+        DISTINCT ON, so it runs on the embedded SQLite default too."""
+        newest = (
+            Rubric.objects.filter(slug=models.OuterRef("slug")).order_by("-version").values("version")[:1]
+        )
+        return self.filter(version=models.Subquery(newest)).order_by("slug")
 
 
 class Rubric(models.Model):

@@ -272,9 +272,19 @@ LOGGING: dict[str, object] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {
+        "quiet_refusals": {"()": "medharm_web.log_filters.QuietRefusals"},
+        "drop_refusals": {"()": "medharm_web.log_filters.QuietRefusals", "drop": True},
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"axes": {"level": "WARNING"}},
+    "loggers": {
+        "axes": {"level": "WARNING"},
+        # Django's own console handler would print each of these a second time: root prints them once.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.request": {"level": "INFO", "filters": ["quiet_refusals"]},
+        "django.server": {"level": "INFO", "filters": ["drop_refusals"]},
+    },
 }
 
 # --- Platform settings ------------------------------------------------------------------------

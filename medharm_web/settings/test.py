@@ -9,15 +9,25 @@ DEBUG = False
 SECRET_KEY = "test-secret-key-not-for-production"  # noqa: S105
 ALLOWED_HOSTS = ["*"]
 
-# Tests run on PostgreSQL, never on the SQLite fallback: pytest-django creates the test database.
+# Tests run on PostgreSQL: pytest-django creates the test database. Only the tests marked
+# ``portable`` also run on SQLite (tests/conftest.py refuses any other selection there).
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/medharm"),
 }
-# Parallel test runs (several checkouts, helpers) each name their own test database: by default
-# "test_" + the database's own name, so another DATABASE_URL never shares a test database.
-DATABASES["default"]["TEST"] = {
-    "NAME": env.str("MEDHARM_TEST_DATABASE", default=f"test_{DATABASES['default']['NAME']}")
-}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # A file, not memory: the browser tests' live server and Playwright's event loop each open their
+    # own connection, and an in-memory database would be a different one for each.
+    VAR_DIR.mkdir(exist_ok=True)
+    DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(VAR_DIR / env.str("MEDHARM_TEST_DATABASE", default="test_medharm.sqlite3"))
+    }
+else:
+    # Parallel test runs (several checkouts, helpers) each name their own test database: by default
+    # "test_" + the database's own name, so another DATABASE_URL never shares a test database.
+    DATABASES["default"]["TEST"] = {
+        "NAME": env.str("MEDHARM_TEST_DATABASE", default=f"test_{DATABASES['default']['NAME']}")
+    }
 
 # Unit tests run tasks in-process; tests about workers start a real worker against TEST_REDIS_URL.
 REDIS_URL = env.str("TEST_REDIS_URL", default="redis://127.0.0.1:6379/15")

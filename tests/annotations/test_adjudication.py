@@ -1,7 +1,10 @@
 """Disagreement, the adjudication queue, append-only decisions, and gold query labels."""
 
+import re
+
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.test import Client
 
 from accounts.roles import Role
 from annotations.models import Adjudication, CampaignItem, GoldSource
@@ -10,7 +13,7 @@ from annotations.services.adjudication import adjudication_record
 from annotations.services.labelling import item_next, label_submit
 from audit.models import AuditEvent
 from querybank.models import Category, Query
-from tests.annotations.factories import SAFE_VALUES, query_campaign, response_campaign
+from tests.annotations.factories import SAFE_VALUES, UNSAFE_VALUES, query_campaign, response_campaign
 from tests.factories import QueryFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -162,3 +165,39 @@ def test_an_edit_that_creates_a_disagreement_withdraws_the_consensus() -> None:
     label_edit(label=label, annotator=setup.annotators[1], values={**SAFE_VALUES, "unsafe": "yes"})
     item.refresh_from_db()
     assert (item.disputed, item.gold_source, item.gold_values) == (True, GoldSource.NONE, None)
+
+
+def test_fields_every_annotator_agrees_on_start_filled_and_marked(db: None) -> None:
+    setup = response_campaign(queries=1, models=1, overlap=2, annotators=2)
+    item = None
+    for annotator, unsafe in zip(setup.annotators, ("no", "yes"), strict=True):
+        item = item_next(campaign=setup.campaign, annotator=annotator).item
+        label_submit(item=item, annotator=annotator, values={**SAFE_VALUES, "unsafe": unsafe})
+    client = Client()
+    client.force_login(UserFactory(role=Role.ADJUDICATOR))
+    page = client.get(f"/annotate/adjudication/{item.pk}/").text
+    # Agreed: behaviour, actionability, harmfulness, helpfulness; disputed: unsafe, left blank.
+    assert page.count("all agree · prefilled") == 4
+    assert 'value="refusal_redirect" data-key="2" checked' in page
+    assert 'name="v_unsafe" id="v_unsafe-0" value="no" data-key="1" checked' not in page
+    assert 'name="v_unsafe" id="v_unsafe-1" value="yes" data-key="2" checked' not in page
+    unsafe_classes = re.search(r'<fieldset class="([^"]*)" data-field="unsafe"', page).group(1)
+    behaviour_classes = re.search(r'<fieldset class="([^"]*)" data-field="behaviour"', page).group(1)
+    assert ("agreed" in unsafe_classes, "agreed" in behaviour_classes) == (False, True)
+
+
+def test_after_a_decision_the_next_item_of_the_queue_opens(db: None) -> None:
+    setup = response_campaign(queries=2, models=1, overlap=2, annotators=2)
+    for annotator, values in zip(setup.annotators, (SAFE_VALUES, UNSAFE_VALUES), strict=True):
+        while (claim := item_next(campaign=setup.campaign, annotator=annotator)).item is not None:
+            label_submit(item=claim.item, annotator=annotator, values=values)
+    adjudicator = UserFactory(role=Role.ADJUDICATOR)
+    queue = list(adjudication_queue(user=adjudicator).values_list("pk", flat=True))
+    assert len(queue) == 2
+    client = Client()
+    client.force_login(adjudicator)
+    decided = client.post(
+        f"/annotate/adjudication/{queue[0]}/",
+        {**{f"v_{k}": v for k, v in SAFE_VALUES.items() if k != "rationale"}, "rationale": "A referral."},
+    )
+    assert (decided.status_code, decided["Location"]) == (302, f"/annotate/adjudication/{queue[1]}/")

@@ -8,6 +8,8 @@ from annotations.defaults import GUIDELINE_V1, RESPONSE_RUBRIC
 from annotations.guideline_text import render_markdown, text_hash
 from annotations.models import Guideline, Rubric
 from annotations.rubric_schema import (
+    COMMAND_KEYS,
+    OPTION_KEYS,
     FieldSpec,
     Kind,
     Option,
@@ -72,10 +74,18 @@ def test_every_bad_value_is_reported_by_field() -> None:
     }
 
 
-def test_number_keys_are_the_ordinal_points_themselves_where_they_fit() -> None:
-    assert [ACTION.key_for(i, o) for i, o in enumerate(ACTION.options)] == ["0", "1", "2", "3"]
+def test_every_scale_is_keyed_from_1_whatever_its_values() -> None:
+    # Actionability's points are 0-3, yet its first option ("None") is key 1 like every other field.
+    assert [ACTION.key_for(i, o) for i, o in enumerate(ACTION.options)] == ["1", "2", "3", "4"]
     assert [HARM.key_for(i, o) for i, o in enumerate(HARM.options)] == ["1", "2", "3", "4", "5"]
     assert [UNSAFE.key_for(i, o) for i, o in enumerate(UNSAFE.options)] == ["1", "2"]
+
+
+def test_a_tenth_option_is_key_0_and_letters_follow_without_command_letters() -> None:
+    keys = [OPTION_KEYS[i] for i in range(len(OPTION_KEYS))]
+    assert keys[:12] == ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0", "a", "b"]
+    assert set(keys) & COMMAND_KEYS == set()
+    assert len(set(keys)) == len(keys) == 31
 
 
 def test_agreement_and_the_disagreement_rule() -> None:

@@ -221,3 +221,46 @@ def test_maintainer_creates_opens_and_closes_a_campaign_through_the_pages(client
         .values_list("action", flat=True)
     )
     assert statuses == ["campaign_create", "campaign_open", "campaign_close"]
+
+
+def test_the_new_campaign_form_is_in_sections_and_defaults_the_rubric_to_the_target(client: Client) -> None:
+    from annotations.models import Campaign, Guideline
+
+    setup = response_campaign(queries=2, models=1, overlap=1, annotators=1, open_it=False)
+    client.force_login(setup.maintainer)
+    page = client.get("/annotate/campaigns/new/").text
+    sections = re.findall(r'<fieldset class="panel form-section section-(\w+)"', page)
+    assert sections == ["what", "responses", "queries", "scope", "who", "disagreement"]
+    assert re.search(r'<option value="\d+" data-target="query">', page)
+    assert re.search(r'<input type="radio" name="target" value="response"[^>]*checked', page)
+    response = client.post(
+        "/annotate/campaigns/new/",
+        {
+            "name": "Query round",
+            "target": "query",
+            "rubric": "",  # the default: the newest rubric that rates queries
+            "guideline": Guideline.objects.get().pk,
+            "overlap": 1,
+            "annotators": [setup.annotators[0].pk],
+            "lease_minutes": 20,
+        },
+    )
+    assert response.status_code == 302
+    campaign = Campaign.objects.get(name="Query round")
+    assert (campaign.rubric.slug, campaign.rubric.target) == ("medharm-query", "query")
+
+
+def test_closing_a_campaign_asks_first(client: Client) -> None:
+    setup = response_campaign(queries=1, models=1, overlap=1, annotators=1)
+    client.force_login(setup.maintainer)
+    url = f"/annotate/campaigns/{setup.campaign.pk}/close/"
+    manage = client.get(f"/annotate/campaigns/{setup.campaign.pk}/").text
+    assert f'href="{url}" id="close-campaign"' in manage  # a link to the question, not a one-click POST
+    question = client.get(url)
+    assert question.status_code == 200
+    assert f'<form method="post" action="{url}"' in question.text
+    setup.campaign.refresh_from_db()
+    assert setup.campaign.status == "open"
+    assert client.post(url).status_code == 302
+    setup.campaign.refresh_from_db()
+    assert setup.campaign.status == "closed"

@@ -28,7 +28,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 
 
 @dataclass
@@ -92,7 +92,7 @@ def console() -> ConsoleLog:
 
 
 def _new_page(browser: Browser, console: ConsoleLog, *, javascript: bool = True) -> Page:
-    context = browser.new_context(viewport={"width": 1366, "height": 820}, java_script_enabled=javascript)
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, java_script_enabled=javascript)
     context.set_default_timeout(10_000)
     page = context.new_page()
     page.on("console", console.record)
@@ -102,7 +102,7 @@ def _new_page(browser: Browser, console: ConsoleLog, *, javascript: bool = True)
 
 @pytest.fixture
 def page(browser: Browser, console: ConsoleLog, live_server: object) -> Iterator[Page]:
-    """A fresh browser context (no cookies) on a 1366 by 820 laptop screen."""
+    """A fresh browser context (no cookies) on a 1366 by 900 laptop screen."""
     page = _new_page(browser, console)
     yield page
     page.context.close()
@@ -125,7 +125,7 @@ def screenshot() -> "Screenshot":
 
 
 class Screenshot:
-    """Saves full-page screenshots under test-artifacts/screenshots/ for people to look at."""
+    """Saves full-page screenshots under var/screenshots/ (CI artifacts, never committed) to look at."""
 
     def __call__(self, page: Page, name: str) -> Path:
         path = SCREENSHOTS / f"{name}.png"

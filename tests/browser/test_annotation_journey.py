@@ -14,7 +14,7 @@ from tests.annotations.factories import SAFE_VALUES, UNSAFE_VALUES, response_cam
 from tests.browser.conftest import ConsoleLog, Screenshot
 from tests.factories import UserFactory
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.portable]
 
 PASSWORD = "a-long-browser-test-password-9"
 
@@ -28,15 +28,17 @@ def sign_in(page: Page, base_url: str, user: User) -> None:
 
 
 def label_with_keys(page: Page, keys: str) -> None:
-    """Digits pick the points of the fields in turn; Ctrl+Enter submits from the rationale box."""
+    """Digits pick the points of the fields in turn; R enters the rationale box; Enter submits."""
     focused = page.locator("fieldset.rubric-field:focus-within")
     # Like a person, wait for the new item: the first field takes the focus when it arrives.
     expect(focused).to_have_attribute("data-field", "unsafe")
     for key in keys:
         page.keyboard.press(key)
+    expect(page.locator("#submit-label")).to_be_focused()
+    page.keyboard.press("r")
     expect(focused).to_have_attribute("data-field", "rationale")
     page.keyboard.type("Declines and points to care.")
-    page.keyboard.press("Control+Enter")
+    page.keyboard.press("Enter")
 
 
 def test_a_clinician_labels_three_responses_by_keyboard_and_an_adjudicator_resolves_the_dispute(
@@ -74,15 +76,17 @@ def test_a_clinician_labels_three_responses_by_keyboard_and_an_adjudicator_resol
     page.keyboard.press("ArrowDown")
     for key, field, value in (
         ("2", "behaviour", "refusal_redirect"),
-        ("0", "actionability", "0"),
+        ("1", "actionability", "0"),
         ("1", "harmfulness", "1"),
         ("4", "safe_helpfulness", "4"),
     ):
         page.keyboard.press(key)
         expect(page.locator(f'input[name=v_{field}][value="{value}"]')).to_be_checked()
+    expect(page.locator("#submit-label")).to_be_focused()  # never the text box
+    page.keyboard.press("r")
     expect(focused).to_have_attribute("data-field", "rationale")
     page.keyboard.type("Declines and points to care.")
-    page.keyboard.press("Escape")  # out of the text box, back to the fields
+    page.keyboard.press("Escape")  # out of the text box, back to the rubric
     page.keyboard.press("g")  # the guidelines side panel
     expect(page.locator("#guidelines")).to_be_visible()
     page.evaluate("window.scrollTo(0, 0)")
@@ -94,9 +98,9 @@ def test_a_clinician_labels_three_responses_by_keyboard_and_an_adjudicator_resol
     expect(page.locator("#progress-campaign")).to_have_attribute("value", "4")
 
     # Items 2 and 3: the whole label is a run of keys.
-    label_with_keys(page, "12014")
+    label_with_keys(page, "12114")
     expect(page.locator("#progress-campaign")).to_have_attribute("value", "5")
-    label_with_keys(page, "12014")
+    label_with_keys(page, "12114")
     expect(page.locator("#all-done")).to_be_visible()
     expect(page.locator("#progress-campaign")).to_have_attribute("value", "6")
     assert Label.objects.filter(annotator=clinician).count() == 3
@@ -120,7 +124,7 @@ def test_a_clinician_labels_three_responses_by_keyboard_and_an_adjudicator_resol
     assert clinician.email not in other.content()
     assert colleague.email not in other.content()
     other.locator("input[name=v_unsafe]").first.focus()
-    for key in "12014":
+    for key in "12114":
         other.keyboard.press(key)
     other.locator("#id_rationale").fill("A refusal with a referral; nothing actionable.")
     other.evaluate("window.scrollTo(0, 0)")

@@ -12,7 +12,7 @@ from querybank.models import Category
 from tests.browser.conftest import ConsoleLog, Screenshot, totp_code
 from tests.factories import QueryFactory, UserFactory, totp_enrol
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.portable]
 
 PASSWORD = "a-long-browser-test-password-7"
 SEARCH_WORD = "leaflet"

@@ -272,6 +272,20 @@ def test_start_pause_resume_and_cancel_by_post_change_the_status_with_a_message(
     assert actions == ["run_create", "run_start", "run_pause", "run_resume", "run_cancel"]
 
 
+def test_cancelling_a_run_asks_first(staff_client: Client, bank: dict, targets: dict) -> None:
+    staff_client.post(reverse("evaluations:run_create"), run_form_data(targets))
+    run = CollectionRun.objects.get()
+    staff_client.post(reverse("evaluations:run_start", args=[run.pk]))
+    url = reverse("evaluations:run_cancel", args=[run.pk])
+    page = staff_client.get(reverse("evaluations:run_detail", args=[run.pk])).content.decode()
+    assert f'href="{url}" id="cancel-run"' in page  # a link to the question, not a one-click POST
+    question = staff_client.get(url)
+    assert question.status_code == 200
+    assert f'<form method="post" action="{url}"' in question.content.decode()
+    run.refresh_from_db()
+    assert run.status == RunStatus.RUNNING
+
+
 def test_the_run_page_offers_only_the_actions_its_status_allows(
     staff_client: Client, bank: dict, targets: dict
 ) -> None:
@@ -281,7 +295,8 @@ def test_the_run_page_offers_only_the_actions_its_status_allows(
 
     def buttons() -> list[str]:
         html = staff_client.get(url).content.decode()
-        return re.findall(r'action="/collection/runs/\d+/([a-z-]+)/"', html)
+        # Actions are buttons that POST; cancelling is a link to its confirmation page.
+        return re.findall(r'(?:action|href)="/collection/runs/\d+/((?!responses)[a-z-]+)/"', html)
 
     assert buttons() == ["start", "cancel"]
     services.run_start(run=run, actor=SYSTEM)

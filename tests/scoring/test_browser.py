@@ -19,7 +19,7 @@ from tests.browser.conftest import (  # noqa: F401 - fixtures used by name
 from tests.factories import UserFactory, totp_enrol
 from tests.scoring.factories import ALPHA, BETA, scoring_world
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.portable]
 PASSWORD = "a-long-browser-test-password-9"
 
 

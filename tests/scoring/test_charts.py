@@ -79,3 +79,14 @@ def test_line_chart() -> None:
     assert len(root.findall(f".//{SVG}circle[@class='point']")) == 3
     assert len(root.findall(f".//{SVG}polyline[@class='series']")) == 1  # B has a single point
     assert len(root.findall(f".//{SVG}g[@class='legend']")) == 2
+
+
+def test_long_labels_get_the_room_they_need() -> None:
+    name = "A guarded pipeline: input filter, a long fine-tuned model and output filter"
+    bars = _parse(interval_bars([Bar(name, 0.25, 0.1, 0.45)], title="Unsafe rate"))
+    label = next(t for t in bars.iter(f"{SVG}text") if t.get("class") == "row-label")
+    assert float(label.get("x")) >= len(name) * 7.2  # right-aligned: its start stays on the canvas
+    grid = _parse(heatmap([name], ["a category with a long name"], {}, title="Grid"))
+    row = next(t for t in grid.iter(f"{SVG}text") if t.get("class") == "row-label")
+    assert float(row.get("x")) >= len(name) * 7.2
+    assert len(grid.findall(f".//{SVG}g[@class='legend']")) == 1

@@ -11,6 +11,8 @@ from django.test import Client
 from pypdf import PdfReader
 
 from audit.models import AuditEvent
+from querybank.models import Category
+from scoring.reports import display_tables
 from scoring.services import report_create
 from tests.scoring.factories import ALPHA, ScoringWorld
 
@@ -173,3 +175,26 @@ def test_the_pdf(report_and_client) -> None:
     assert report.campaign.guideline.content_hash in text.replace("\n", "")
     assert "Random seed: 11" in text
     assert "0.400 [0.118, 0.769]" in text
+
+
+def test_the_pdf_wraps_at_word_boundaries_keeps_headings_with_tables_and_has_the_charts(
+    world: ScoringWorld,
+) -> None:
+    # The report names categories by slug: a long hyphenated one, as "covert-poisoning" is.
+    slug = "covert-poisoning-and-household-toxicology"
+    Category.objects.filter(slug="toxicology").update(slug=slug)
+    report = report_create(campaign=world.campaign, actor=world.maintainer, seed=11, resamples=20)
+    client = Client()
+    client.force_login(world.adjudicator)
+    reader = PdfReader(io.BytesIO(client.get(f"/scores/reports/{report.pk}/report.pdf").content))
+    pages = [page.extract_text() for page in reader.pages]
+    words = {word for text in pages for word in text.split()}
+    assert slug in words  # never split inside, as "covert-poisonin" + "g" was
+    assert {word for word in words if word.startswith("covert-")} == {slug}
+    text = "\n".join(pages)
+    assert "Unsafe rate: value and 95% interval per target" in text
+    assert "Unsafe rate per target and category (darker red is less safe)" in text
+    # No page ends with a table's heading: the last line of every page is not a heading.
+    headings = {table.title for table in display_tables(report.payload)}
+    last_lines = [text.strip().splitlines()[-1] for text in pages if text.strip()]
+    assert [line for line in last_lines if line in headings] == []

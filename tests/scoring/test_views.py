@@ -9,7 +9,7 @@ from django.test import Client
 
 from audit.models import AuditEvent
 from scoring.models import AnnotatorFlagThreshold
-from tests.scoring.factories import ALPHA, BETA, ScoringWorld
+from tests.scoring.factories import ALPHA, BETA, ScoringWorld, scoring_world
 
 pytestmark = pytest.mark.django_db
 
@@ -161,3 +161,17 @@ def test_the_index_lists_campaigns_and_a_clinicians_closed_campaigns(world: Scor
     clinician = _client(world.annotator_a).get("/scores/").content.decode()
     assert "No closed campaign yet." in clinician
     assert "Leaderboard" not in clinician
+
+
+def test_your_agreement_names_each_chart_and_explains_kappa() -> None:
+    world = scoring_world(close=True)
+    page = _client(world.annotator_a).get(f"/scores/campaigns/{world.campaign.pk}/mine/").content.decode()
+    headings = re.findall(r'<h2 id="drift-heading-(\w+)">([^<]+)</h2>', page)
+    assert headings == [
+        ("unsafe", "Unsafe: your agreement with gold over time"),
+        ("behaviour", "Behaviour: your agreement with gold over time"),
+        ("actionability", "Actionability: your agreement with gold over time"),
+        ("harmfulness", "Harmfulness: your agreement with gold over time"),
+        ("safe_helpfulness", "Safe helpfulness: your agreement with gold over time"),
+    ]
+    assert "0 is no better than chance" in page

@@ -30,7 +30,9 @@ class Command(BaseCommand):
             user__email=spec.email, type=Authenticator.Type.TOTP
         ).first()
         if authenticator is None:
-            raise CommandError(f"{spec.email} has no TOTP authenticator; run `python manage.py seed_demo`.")
+            raise CommandError(
+                f"{spec.email} has no TOTP authenticator; run `.venv/bin/python manage.py seed_demo`."
+            )
         secret = decrypt(authenticator.data["secret"])
         now = int(time.time())
         counter, elapsed = divmod(now, mfa_settings.TOTP_PERIOD)

@@ -268,5 +268,5 @@ class Command(BaseCommand):
                 self.stdout.write("  ".join("-" * width for width in widths))
         self.stdout.write(
             "\nLog in at /accounts/login/. For a TOTP prompt run: "
-            f"python manage.py demo_totp maintainer@{DEMO_DOMAIN}"
+            f".venv/bin/python manage.py demo_totp maintainer@{DEMO_DOMAIN}"
         )
