@@ -37,6 +37,22 @@ def home(request: HttpRequest) -> HttpResponse:
         "can_export": user.has_perm("querybank.run_export"),
         "can_invite": user.has_perm("accounts.invite"),
     }
+    if context["is_data_committee"]:
+        from access.models import CredentialStatus, RequestStatus
+        from access.selectors import profile_list_for_review, request_list_for_reviewer
+
+        context["committee_pending_requests"] = (
+            request_list_for_reviewer(user=user).filter(status=RequestStatus.PENDING).count()
+        )
+        context["committee_pending_applications"] = (
+            profile_list_for_review().filter(status=CredentialStatus.PENDING).count()
+        )
+    if context["is_researcher"]:
+        from access.selectors import grant_list_active, profile_for_user
+
+        profile = profile_for_user(user=user)
+        context["researcher_credential_status"] = profile.get_status_display() if profile else "no profile yet"
+        context["researcher_active_grants"] = grant_list_active(user=user).count()
     if can_read_queries:
         context["query_total"] = sum(category.query_count for category in categories)
     if context["is_maintainer"] and can_read_queries:

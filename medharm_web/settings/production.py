@@ -44,3 +44,6 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+
+# Gated downloads: Django checks the grant, nginx serves the file from its internal location.
+SENDFILE_BACKEND = env.str("SENDFILE_BACKEND", default="django_sendfile.backends.nginx")

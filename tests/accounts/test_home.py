@@ -102,10 +102,11 @@ def test_maintainer_without_staff_flag_gets_no_admin_link_and_an_empty_bank_says
     assert 'id="queries-by-source"' not in html
 
 
-def test_data_committee_is_told_plainly_that_requests_are_not_available_yet(bank: None) -> None:
+def test_data_committee_sees_its_review_queue_counts(bank: None) -> None:
     html = home_page(UserFactory(role=Role.DATA_COMMITTEE))
     assert 'id="section-data-committee"' in html
-    assert "Data-access requests are not available yet" in html
+    assert "0 access requests and 0 credential applications waiting." in html
+    assert 'href="/access/review/"' in html
     # The committee does not read query text through its role, so it gets no counts or link either.
     assert 'id="section-query-bank"' not in html
     assert f'href="{QUERY_LIST}"' not in html
