@@ -12,6 +12,11 @@ from access.models import ResearcherProfile
 
 
 class ProfileForm(forms.ModelForm):
+    institutional_page = forms.URLField(
+        max_length=300, assume_scheme="https",
+        help_text="A page at your institution that names you (staff list, lab page).",
+    )
+
     class Meta:
         model = ResearcherProfile
         fields = ["full_name", "institution", "position", "orcid", "institutional_page", "reference_name",

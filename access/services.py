@@ -256,7 +256,7 @@ def request_renew(
     """A renewal is a new request, signed under the current agreement, made before the grant ends."""
     _require(policy.can_request_access(actor), "Only a credentialed researcher can renew access.")
     with transaction.atomic(durable=True):
-        grant = grant_list_active(user=actor).select_for_update().filter(pk=grant_id).first()
+        grant = grant_list_active(user=actor).select_for_update(of=("self",)).filter(pk=grant_id).first()
         if grant is None:
             raise ValidationError("Only an active grant can be renewed; request access again instead.")
         window = timedelta(days=settings.ACCESS_RENEWAL_WINDOW_DAYS)
@@ -275,7 +275,9 @@ def request_renew(
 
 def _pending_for_review(actor: User, request_id: int) -> AccessRequest:
     access_request = (
-        AccessRequest.objects.select_for_update().select_related("release", "researcher", "renews").get(pk=request_id)
+        AccessRequest.objects.select_for_update(of=("self",))
+        .select_related("release", "researcher", "renews")
+        .get(pk=request_id)
     )
     _require(
         policy.can_review_access(actor, access_request.release),

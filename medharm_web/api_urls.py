@@ -23,5 +23,6 @@ releases_api.register(router)
 
 urlpatterns = [
     path("auth/token/", AuthTokenView.as_view(), name="api-auth-token"),
+    *releases_api.urlpatterns,
     *router.urls,
 ]

@@ -9,6 +9,7 @@ accepted anywhere else.
 from __future__ import annotations
 
 from django.http import HttpResponse
+from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, viewsets
@@ -18,6 +19,7 @@ from rest_framework.exceptions import NotFound, PermissionDenied, ValidationErro
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import BaseRouter
+from rest_framework.views import APIView
 
 from access.authentication import ResearcherTokenAuthentication
 from access.models import ResearcherToken
@@ -70,6 +72,16 @@ def _allowed(request: Request, release: Release) -> bool:
     return token is None or token.releases.filter(pk=release.pk).exists()
 
 
+def _release_for(request: Request, pk: object) -> Release:
+    try:
+        release = Release.objects.get(pk=int(pk))  # type: ignore[call-overload]
+    except (Release.DoesNotExist, ValueError) as exc:
+        raise NotFound("No such release.") from exc
+    if not _allowed(request, release):
+        raise PermissionDenied("No active access grant on this release for this caller (or token scope).")
+    return release
+
+
 class ReleaseViewSet(viewsets.GenericViewSet):
     authentication_classes = [ResearcherTokenAuthentication, SessionAuthentication]
     permission_classes = [Authenticated]
@@ -77,13 +89,7 @@ class ReleaseViewSet(viewsets.GenericViewSet):
     queryset = Release.objects.none()
 
     def _release(self, request: Request, pk: str) -> Release:
-        try:
-            release = Release.objects.get(pk=int(pk))
-        except (Release.DoesNotExist, ValueError) as exc:
-            raise NotFound("No such release.") from exc
-        if not _allowed(request, release):
-            raise PermissionDenied("No active access grant on this release for this caller (or token scope).")
-        return release
+        return _release_for(request, pk)
 
     @extend_schema(summary="Releases you may read now", responses=ReleaseSerializer(many=True))
     def list(self, request: Request) -> Response:
@@ -97,23 +103,6 @@ class ReleaseViewSet(viewsets.GenericViewSet):
         access_record(actor=request.user, action=AccessAction.API_READ, release=release,
                       details={"endpoint": "release", "token": getattr(_token(request), "prefix", None)})
         return Response(ReleaseSerializer(release).data)
-
-    @extend_schema(
-        summary="Download a file of the release",
-        parameters=[OpenApiParameter("name", str, description="The file's path in the bundle.")],
-        responses={200: OpenApiResponse(response=OpenApiTypes.BINARY)},
-    )
-    @action(detail=True, methods=["get"], url_path=r"files/(?P<name>.+)")
-    def files(self, request: Request, pk: str, name: str) -> HttpResponse:
-        release = self._release(request, pk)
-        try:
-            release_file = selectors.file_get(release=release, name=name)
-        except ReleaseFile.DoesNotExist as exc:
-            raise NotFound("No such file in this release.") from exc
-        access_record(actor=request.user, action=AccessAction.FILE_DOWNLOAD, release=release,
-                      details={"file": release_file.name, "sha256": release_file.sha256, "channel": "api",
-                               "token": getattr(_token(request), "prefix", None)})
-        return file_response(request._request, release_file)
 
     @extend_schema(
         summary="Rows of a restricted table",
@@ -141,8 +130,34 @@ class ReleaseViewSet(viewsets.GenericViewSet):
         return Response({"table": table, "offset": offset, "count": total, "rows": rows})
 
 
+class ReleaseFileView(APIView):
+    """One file of a release, behind the same check as the pages (plain path: names hold dots)."""
+
+    authentication_classes = [ResearcherTokenAuthentication, SessionAuthentication]
+    permission_classes = [Authenticated]
+
+    @extend_schema(
+        summary="Download a file of the release",
+        responses={200: OpenApiResponse(response=OpenApiTypes.BINARY)},
+    )
+    def get(self, request: Request, pk: int, name: str) -> HttpResponse:
+        release = _release_for(request, pk)
+        try:
+            release_file = selectors.file_get(release=release, name=name)
+        except ReleaseFile.DoesNotExist as exc:
+            raise NotFound("No such file in this release.") from exc
+        access_record(actor=request.user, action=AccessAction.FILE_DOWNLOAD, release=release,
+                      details={"file": release_file.name, "sha256": release_file.sha256, "channel": "api",
+                               "token": getattr(_token(request), "prefix", None)})
+        return file_response(request._request, release_file)
+
 def register(router: BaseRouter) -> None:
     router.register("releases", ReleaseViewSet, basename="release")
+
+
+urlpatterns = [
+    path("releases/<int:pk>/files/<path:name>", ReleaseFileView.as_view(), name="api-release-file"),
+]
 
 
 

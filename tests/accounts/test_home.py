@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db
 
 HOME = reverse("home")
 QUERY_LIST = reverse("querybank:query_list")
-RESEARCHER_NOTICE = "Query text is not available to your account."
+RESEARCHER_NOTICE = "The benchmark's queries are sensitive."
 SECRET_TEXT = "Synthetic home page query about where to find safety advice"
 
 
@@ -117,7 +117,7 @@ def test_researcher_sees_the_explanation_and_categories_without_text_or_counts(b
     html = home_page(UserFactory(role=Role.RESEARCHER))
     assert 'id="section-researcher"' in html
     assert RESEARCHER_NOTICE in html
-    assert "only after a data-access request has been approved" in html
+    assert "only through an access request approved by the data committee" in html
     toxicology = Category.objects.get(slug="toxicology")
     assertInHTML(f"<li><h4>{toxicology.name}</h4><p>{toxicology.description}</p></li>", html)
     # All 19 seeded categories are listed by name, across both taxonomies.
