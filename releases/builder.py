@@ -3,7 +3,8 @@
 Files are written to a scratch directory, hashed while read back in chunks, and saved to Django's
 default storage under ``releases/<slug>/v<version>/``. The Parquet files sit one directory per
 table (``<tier>/parquet/<table>/<table>-00000.parquet``), the layout
-``datasets.load_dataset("parquet", data_files={"labels": ".../parquet/labels/*.parquet"})`` reads.
+``datasets.load_dataset("parquet", data_files={"train": ".../parquet/labels/*.parquet"})`` reads
+(one table per call).
 """
 
 from __future__ import annotations

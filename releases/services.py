@@ -115,7 +115,8 @@ def _readme(release: Release, tier: str) -> str:
         "Tables are in `parquet/<table>/`, `jsonl/<table>.jsonl` and `csv/<table>.csv` (CSV text cells that\n"
         "start with = + - @ are prefixed with an apostrophe; Parquet and JSONL hold the exact values).\n\n"
         "```python\nimport datasets\n"
-        'ds = datasets.load_dataset("parquet", data_files={"labels": "parquet/labels/*.parquet"})\n```\n\n'
+        'labels = datasets.load_dataset("parquet", data_files={"train": "parquet/labels/*.parquet"})["train"]\n'
+        "```\n\nOne table per call: the tables have different columns.\n\n"
         "`manifest.json` lists the SHA-256 of every file; `croissant.json` is Croissant 1.0 metadata;\n"
         "`datasheet.md` answers Gebru et al.'s questions; `CHANGELOG.md` says what changed.\n"
     )
