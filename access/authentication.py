@@ -6,6 +6,7 @@ by its sha256 among live tokens (not revoked, not expired, both checked by the d
 from __future__ import annotations
 
 from django.db.models.functions import Now
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
@@ -34,3 +35,17 @@ class ResearcherTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return f'{self.keyword} realm="api"'
+
+
+class ResearcherTokenScheme(OpenApiAuthenticationExtension):
+    """The OpenAPI description of researcher tokens (drf-spectacular finds it by subclassing)."""
+
+    target_class = "access.authentication.ResearcherTokenAuthentication"
+    name = "researcherToken"
+
+    def get_security_definition(self, auto_schema: object) -> dict[str, str]:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A researcher token (mhr_...), scoped to granted releases; see /access/tokens/.",
+        }

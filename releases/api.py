@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.http import HttpResponse
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, viewsets
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
@@ -49,6 +49,7 @@ class ReleaseSerializer(serializers.ModelSerializer):
         fields = ["id", "slug", "version", "title", "changelog", "datasheet", "status", "manifest_sha256",
                   "built_at", "files"]
 
+    @extend_schema_field(ReleaseFileSerializer(many=True))
     def get_files(self, release: Release) -> list[dict[str, object]]:
         return ReleaseFileSerializer(release.files.order_by("tier", "name"), many=True).data
 

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db
 
 HOME = reverse("home")
 QUERY_LIST = reverse("querybank:query_list")
-RESEARCHER_NOTICE = "The benchmark's queries are sensitive."
+RESEARCHER_NOTICE = "Query text is not available to your account."
 SECRET_TEXT = "Synthetic home page query about where to find safety advice"
 
 
