@@ -2,7 +2,13 @@
 
 from django.contrib import admin
 
-from access.models import AccessRequest, AgreementSignature, DataUseAgreement, ResearcherProfile, ResearcherToken
+from access.models import (
+    AccessRequest,
+    AgreementSignature,
+    DataUseAgreement,
+    ResearcherProfile,
+    ResearcherToken,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -13,21 +13,33 @@ from access.models import ResearcherProfile
 
 class ProfileForm(forms.ModelForm):
     institutional_page = forms.URLField(
-        max_length=300, assume_scheme="https",
+        max_length=300,
+        assume_scheme="https",
         help_text="A page at your institution that names you (staff list, lab page).",
     )
 
     class Meta:
         model = ResearcherProfile
-        fields = ["full_name", "institution", "position", "orcid", "institutional_page", "reference_name",
-                  "reference_email", "research_area"]
+        fields = [
+            "full_name",
+            "institution",
+            "position",
+            "orcid",
+            "institutional_page",
+            "reference_name",
+            "reference_email",
+            "research_area",
+        ]
         widgets = {"research_area": forms.Textarea(attrs={"rows": 4})}
 
 
 class RequestForm(forms.Form):
     purpose = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 5}),
-        help_text="What you will study with the data, and why you need the restricted tier (40 characters at least).",
+        help_text=(
+            "What you will study with the data, and why you need the restricted tier "
+            "(40 characters at least)."
+        ),
     )
     agreement_version = forms.IntegerField(widget=forms.HiddenInput)
     agreement_sha256 = forms.CharField(widget=forms.HiddenInput, max_length=64)
@@ -37,10 +49,16 @@ class RequestForm(forms.Form):
 class DecisionForm(forms.Form):
     DECISIONS = [("approve", "Approve"), ("reject", "Reject"), ("revoke", "Revoke")]
     decision = forms.ChoiceField(choices=DECISIONS)
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False,
-                             help_text="Required to reject or revoke; sent to the researcher.")
-    expires_on = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}),
-                                 help_text="For an approval: the last day of access (default: 12 months).")
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        help_text="Required to reject or revoke; sent to the researcher.",
+    )
+    expires_on = forms.DateField(
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="For an approval: the last day of access (default: 12 months).",
+    )
 
     def expires_at(self):
         day = self.cleaned_data.get("expires_on")
@@ -51,14 +69,19 @@ class DecisionForm(forms.Form):
 
 class CredentialDecisionForm(forms.Form):
     decision = forms.ChoiceField(choices=[("accept", "Accept"), ("reject", "Reject"), ("suspend", "Suspend")])
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="Required; sent to the researcher.")
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), help_text="Required; sent to the researcher."
+    )
 
 
 class TokenForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="Where the token will be used, e.g. 'lab workstation'.")
     releases = forms.ModelMultipleChoiceField(queryset=None, widget=forms.CheckboxSelectMultiple)
-    days = forms.IntegerField(min_value=1, max_value=settings.RESEARCHER_TOKEN_MAX_DAYS,
-                              initial=settings.RESEARCHER_TOKEN_DEFAULT_DAYS)
+    days = forms.IntegerField(
+        min_value=1,
+        max_value=settings.RESEARCHER_TOKEN_MAX_DAYS,
+        initial=settings.RESEARCHER_TOKEN_DEFAULT_DAYS,
+    )
 
     def __init__(self, *args: object, releases=None, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)

@@ -56,9 +56,7 @@ def release_list_restricted_for_user(*, user: object) -> QuerySet[Release]:
 
 def release_list_for_token(*, token: ResearcherToken) -> QuerySet[Release]:
     """What a researcher token may read now: its scope, intersected with the holder's grants."""
-    return release_list_restricted_for_user(user=token.user).filter(
-        pk__in=token.releases.values("pk")
-    )
+    return release_list_restricted_for_user(user=token.user).filter(pk__in=token.releases.values("pk"))
 
 
 def release_list_requestable() -> QuerySet[Release]:

@@ -46,7 +46,7 @@ PROFILE_FIELDS = (
     "reference_email",
     "research_area",
 )
-TOKEN_PREFIX = "mhr_"
+TOKEN_PREFIX = "mhr_"  # noqa: S105 - a public marker, not a secret
 
 
 def _require(allowed: bool, message: str) -> None:
@@ -65,7 +65,9 @@ def _reason(reason: str, what: str) -> str:
 
 
 def profile_save(*, actor: User, data: dict[str, Any]) -> ResearcherProfile:
-    _require(policy.can_apply_for_credentials(actor), "Only a researcher with a verified address has a profile.")
+    _require(
+        policy.can_apply_for_credentials(actor), "Only a researcher with a verified address has a profile."
+    )
     with transaction.atomic(durable=True):
         profile = ResearcherProfile.objects.select_for_update().filter(user=actor).first()
         if profile is None:
@@ -123,7 +125,8 @@ def credential_decide(*, actor: User, profile_id: int, accept: bool, reason: str
         audit_record(actor=actor, action=action, target=profile, details={"reason": reason})
         notify(
             subject="Your credentials were " + ("accepted" if accept else "rejected"),
-            body=f"The data committee {'accepted' if accept else 'rejected'} your application.\n\nReason: {reason}",
+            body=f"The data committee {'accepted' if accept else 'rejected'} your application.\n\n"
+            f"Reason: {reason}",
             recipients=[profile.user.email],
         )
     return profile
@@ -141,10 +144,13 @@ def credential_suspend(*, actor: User, profile_id: int, reason: str) -> Research
         profile.decided_by = actor
         profile.decision_reason = reason
         profile.save()
-        audit_record(actor=actor, action=AccessAction.CREDENTIAL_SUSPEND, target=profile, details={"reason": reason})
+        audit_record(
+            actor=actor, action=AccessAction.CREDENTIAL_SUSPEND, target=profile, details={"reason": reason}
+        )
         notify(
             subject="Your credentials were suspended",
-            body=f"The data committee suspended your credentials; your grants stop at once.\n\nReason: {reason}",
+            body="The data committee suspended your credentials; your grants stop at once.\n\n"
+            f"Reason: {reason}",
             recipients=[profile.user.email],
         )
     return profile
@@ -163,20 +169,27 @@ def agreement_create(*, actor: User | None, title: str, body: str) -> DataUseAgr
         )
         agreement.full_clean()
         agreement.save()
-        audit_record(actor=actor, action=AccessAction.AGREEMENT_CREATE, target=agreement, details={"version": version})
+        audit_record(
+            actor=actor, action=AccessAction.AGREEMENT_CREATE, target=agreement, details={"version": version}
+        )
     return agreement
 
 
 # --- Access requests and grants ---------------------------------------------------------------------
 
 
-def _sign(*, actor: User, agreement_version: int, shown_hash: str, ip_address: str | None) -> AgreementSignature:
+def _sign(
+    *, actor: User, agreement_version: int, shown_hash: str, ip_address: str | None
+) -> AgreementSignature:
     current = agreement_current()
     if current is None:
         raise ValidationError("No data use agreement has been published yet.")
     if agreement_version != current.version or shown_hash != current.content_hash:
         raise ValidationError(
-            {"agreement": f"The data use agreement changed (now version {current.version}): read it again and sign."}
+            {
+                "agreement": f"The data use agreement changed (now version {current.version}): "
+                "read it again and sign."
+            }
         )
     return AgreementSignature.objects.create(
         agreement=current,
@@ -189,15 +202,23 @@ def _sign(*, actor: User, agreement_version: int, shown_hash: str, ip_address: s
 
 
 def _new_request(
-    *, actor: User, release: Release, purpose: str, agreement_version: int, shown_hash: str,
-    ip_address: str | None, renews: AccessRequest | None,
+    *,
+    actor: User,
+    release: Release,
+    purpose: str,
+    agreement_version: int,
+    shown_hash: str,
+    ip_address: str | None,
+    renews: AccessRequest | None,
 ) -> AccessRequest:
     purpose = (purpose or "").strip()
     if len(purpose) < 40:
         raise ValidationError({"purpose": "Describe your purpose in at least 40 characters."})
     if AccessRequest.objects.filter(release=release, researcher=actor, status=RequestStatus.PENDING).exists():
         raise ValidationError("You already have a pending request for this release.")
-    signature = _sign(actor=actor, agreement_version=agreement_version, shown_hash=shown_hash, ip_address=ip_address)
+    signature = _sign(
+        actor=actor, agreement_version=agreement_version, shown_hash=shown_hash, ip_address=ip_address
+    )
     now = timezone.now()
     access_request = AccessRequest.objects.create(
         release=release,
@@ -233,7 +254,12 @@ def _new_request(
 
 
 def request_submit(
-    *, actor: User, release_id: int, purpose: str, agreement_version: int, shown_hash: str,
+    *,
+    actor: User,
+    release_id: int,
+    purpose: str,
+    agreement_version: int,
+    shown_hash: str,
     ip_address: str | None = None,
 ) -> AccessRequest:
     _require(policy.can_request_access(actor), "Only a credentialed researcher can request access.")
@@ -244,13 +270,23 @@ def request_submit(
         if grant_list_active(user=actor).filter(release=release).exists():
             raise ValidationError("You already have access to this release; renew it before it ends.")
         return _new_request(
-            actor=actor, release=release, purpose=purpose, agreement_version=agreement_version,
-            shown_hash=shown_hash, ip_address=ip_address, renews=None,
+            actor=actor,
+            release=release,
+            purpose=purpose,
+            agreement_version=agreement_version,
+            shown_hash=shown_hash,
+            ip_address=ip_address,
+            renews=None,
         )
 
 
 def request_renew(
-    *, actor: User, grant_id: int, purpose: str, agreement_version: int, shown_hash: str,
+    *,
+    actor: User,
+    grant_id: int,
+    purpose: str,
+    agreement_version: int,
+    shown_hash: str,
     ip_address: str | None = None,
 ) -> AccessRequest:
     """A renewal is a new request, signed under the current agreement, made before the grant ends."""
@@ -268,8 +304,13 @@ def request_renew(
         if AccessRequest.objects.filter(renews=grant).exists():
             raise ValidationError("This grant already has a renewal request.")
         return _new_request(
-            actor=actor, release=grant.release, purpose=purpose, agreement_version=agreement_version,
-            shown_hash=shown_hash, ip_address=ip_address, renews=grant,
+            actor=actor,
+            release=grant.release,
+            purpose=purpose,
+            agreement_version=agreement_version,
+            shown_hash=shown_hash,
+            ip_address=ip_address,
+            renews=grant,
         )
 
 
@@ -293,7 +334,9 @@ def request_approve(*, actor: User, request_id: int, expires_at: datetime | None
         access_request = _pending_for_review(actor, request_id)
         now = timezone.now()
         if access_request.status != RequestStatus.PENDING:
-            raise ValidationError(f"This request is {access_request.get_status_display().lower()}, not pending.")
+            raise ValidationError(
+                f"This request is {access_request.get_status_display().lower()}, not pending."
+            )
         if access_request.review_deadline <= now:
             raise ValidationError("This request passed its review deadline; the researcher must ask again.")
         profile = ResearcherProfile.objects.filter(user=access_request.researcher).first()
@@ -301,7 +344,11 @@ def request_approve(*, actor: User, request_id: int, expires_at: datetime | None
             raise ValidationError("The researcher is not credentialed (any more).")
         if expires_at is None:
             start = now
-            if access_request.renews and access_request.renews.expires_at and access_request.renews.expires_at > now:
+            if (
+                access_request.renews
+                and access_request.renews.expires_at
+                and access_request.renews.expires_at > now
+            ):
                 start = access_request.renews.expires_at
             expires_at = start + timedelta(days=settings.ACCESS_GRANT_DEFAULT_DAYS)
         if expires_at <= now:
@@ -315,8 +362,11 @@ def request_approve(*, actor: User, request_id: int, expires_at: datetime | None
             actor=actor,
             action=AccessAction.REQUEST_APPROVE,
             target=access_request,
-            details={"release": access_request.release_id, "researcher": access_request.researcher_id,
-                     "expires_at": expires_at.isoformat()},
+            details={
+                "release": access_request.release_id,
+                "researcher": access_request.researcher_id,
+                "expires_at": expires_at.isoformat(),
+            },
         )
         notify(
             subject=f"Access to {access_request.release} approved",
@@ -331,14 +381,18 @@ def request_reject(*, actor: User, request_id: int, reason: str) -> AccessReques
     with transaction.atomic(durable=True):
         access_request = _pending_for_review(actor, request_id)
         if access_request.status != RequestStatus.PENDING:
-            raise ValidationError(f"This request is {access_request.get_status_display().lower()}, not pending.")
+            raise ValidationError(
+                f"This request is {access_request.get_status_display().lower()}, not pending."
+            )
         access_request.status = RequestStatus.REJECTED
         access_request.decided_at = timezone.now()
         access_request.decided_by = actor
         access_request.decision_reason = reason
         access_request.save()
         audit_record(
-            actor=actor, action=AccessAction.REQUEST_REJECT, target=access_request,
+            actor=actor,
+            action=AccessAction.REQUEST_REJECT,
+            target=access_request,
             details={"release": access_request.release_id, "reason": reason},
         )
         notify(
@@ -361,12 +415,15 @@ def request_revoke(*, actor: User, request_id: int, reason: str) -> AccessReques
         access_request.revoke_reason = reason
         access_request.save()
         audit_record(
-            actor=actor, action=AccessAction.REQUEST_REVOKE, target=access_request,
+            actor=actor,
+            action=AccessAction.REQUEST_REVOKE,
+            target=access_request,
             details={"release": access_request.release_id, "reason": reason},
         )
         notify(
             subject=f"Access to {access_request.release} revoked",
-            body=f"The data committee revoked your access; downloads and API reads stop now.\n\nReason: {reason}",
+            body="The data committee revoked your access; downloads and API reads stop now.\n\n"
+            f"Reason: {reason}",
             recipients=[access_request.researcher.email],
         )
     return access_request
@@ -419,7 +476,9 @@ def token_issue(*, actor: User, name: str, release_ids: list[int], days: int | N
     with transaction.atomic(durable=True):
         releases = list(release_list_restricted_for_user(user=actor).filter(pk__in=release_ids))
         if not releases or len(releases) != len(set(release_ids)):
-            raise ValidationError({"releases": "A token can only be scoped to releases you have access to now."})
+            raise ValidationError(
+                {"releases": "A token can only be scoped to releases you have access to now."}
+            )
         key = TOKEN_PREFIX + secrets.token_urlsafe(32)
         now = timezone.now()
         token = ResearcherToken.objects.create(
@@ -432,9 +491,14 @@ def token_issue(*, actor: User, name: str, release_ids: list[int], days: int | N
         )
         token.releases.set(releases)
         audit_record(
-            actor=actor, action=AccessAction.TOKEN_ISSUE, target=token,
-            details={"releases": sorted(r.pk for r in releases), "prefix": token.prefix,
-                     "expires_at": token.expires_at.isoformat()},
+            actor=actor,
+            action=AccessAction.TOKEN_ISSUE,
+            target=token,
+            details={
+                "releases": sorted(r.pk for r in releases),
+                "prefix": token.prefix,
+                "expires_at": token.expires_at.isoformat(),
+            },
         )
     return IssuedToken(token=token, key=key)
 
@@ -447,14 +511,18 @@ def token_revoke(*, actor: User, token_id: int) -> ResearcherToken:
         if token.revoked_at is None:
             token.revoked_at = timezone.now()
             token.save(update_fields=["revoked_at"])
-            audit_record(actor=actor, action=AccessAction.TOKEN_REVOKE, target=token, details={"prefix": token.prefix})
+            audit_record(
+                actor=actor, action=AccessAction.TOKEN_REVOKE, target=token, details={"prefix": token.prefix}
+            )
     return token
 
 
 # --- Records of reads -------------------------------------------------------------------------------
 
 
-def access_record(*, actor: User | None, action: AccessAction, release: Release, details: dict[str, Any]) -> None:
+def access_record(
+    *, actor: User | None, action: AccessAction, release: Release, details: dict[str, Any]
+) -> None:
     """One audit event for one read of release data (a page view, a download, an API read)."""
     with transaction.atomic():
         audit_record(actor=actor, action=action, target=release, details=details)

@@ -33,14 +33,18 @@ def _form_errors(form: object, exc: ValidationError) -> None:
 def dashboard(request: HttpRequest) -> HttpResponse:
     """The researcher's page: profile state, each request with its state, downloads, tokens."""
     user = request.user
-    return render(request, "access/dashboard.html", {
-        "profile": selectors.profile_for_user(user=user),
-        "requests": selectors.request_list_for_researcher(user=user),
-        "granted": selectors.grant_list_active(user=user).select_related("release"),
-        "tokens": selectors.token_list_for_user(user=user),
-        "can_apply": policy.can_apply_for_credentials(user),
-        "can_request": policy.can_request_access(user),
-    })
+    return render(
+        request,
+        "access/dashboard.html",
+        {
+            "profile": selectors.profile_for_user(user=user),
+            "requests": selectors.request_list_for_researcher(user=user),
+            "granted": selectors.grant_list_active(user=user).select_related("release"),
+            "tokens": selectors.token_list_for_user(user=user),
+            "can_apply": policy.can_apply_for_credentials(user),
+            "can_request": policy.can_request_access(user),
+        },
+    )
 
 
 @login_required
@@ -59,9 +63,16 @@ def profile(request: HttpRequest) -> HttpResponse:
             return redirect("access:dashboard")
         except ValidationError as exc:
             _form_errors(form, exc)
-    locked = current is not None and current.status in (CredentialStatus.CREDENTIALED, CredentialStatus.SUSPENDED)
-    return render(request, "access/profile.html", {"form": form, "profile": current, "locked": locked},
-                  status=400 if form.errors else 200)
+    locked = current is not None and current.status in (
+        CredentialStatus.CREDENTIALED,
+        CredentialStatus.SUSPENDED,
+    )
+    return render(
+        request,
+        "access/profile.html",
+        {"form": form, "profile": current, "locked": locked},
+        status=400 if form.errors else 200,
+    )
 
 
 def _request_page(request: HttpRequest, release: Release, renews: AccessRequest | None) -> HttpResponse:
@@ -77,24 +88,38 @@ def _request_page(request: HttpRequest, release: Release, renews: AccessRequest 
         try:
             if renews is not None:
                 created = services.request_renew(
-                    actor=request.user, grant_id=renews.pk, purpose=form.cleaned_data["purpose"],
+                    actor=request.user,
+                    grant_id=renews.pk,
+                    purpose=form.cleaned_data["purpose"],
                     agreement_version=form.cleaned_data["agreement_version"],
-                    shown_hash=form.cleaned_data["agreement_sha256"], ip_address=meta.ip_address,
+                    shown_hash=form.cleaned_data["agreement_sha256"],
+                    ip_address=meta.ip_address,
                 )
             else:
                 created = services.request_submit(
-                    actor=request.user, release_id=release.pk, purpose=form.cleaned_data["purpose"],
+                    actor=request.user,
+                    release_id=release.pk,
+                    purpose=form.cleaned_data["purpose"],
                     agreement_version=form.cleaned_data["agreement_version"],
-                    shown_hash=form.cleaned_data["agreement_sha256"], ip_address=meta.ip_address,
+                    shown_hash=form.cleaned_data["agreement_sha256"],
+                    ip_address=meta.ip_address,
                 )
         except ValidationError as exc:
             _form_errors(form, exc)
         else:
             messages.success(request, "Request sent to the data committee.")
             return redirect("access:request_detail", request_id=created.pk)
-    return render(request, "access/request_form.html", {
-        "form": form, "release": release, "agreement": agreement, "renews": renews,
-    }, status=400 if form.errors else 200)
+    return render(
+        request,
+        "access/request_form.html",
+        {
+            "form": form,
+            "release": release,
+            "agreement": agreement,
+            "renews": renews,
+        },
+        status=400 if form.errors else 200,
+    )
 
 
 @login_required
@@ -134,16 +159,25 @@ def tokens(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             issued = services.token_issue(
-                actor=request.user, name=form.cleaned_data["name"],
-                release_ids=[r.pk for r in form.cleaned_data["releases"]], days=form.cleaned_data["days"],
+                actor=request.user,
+                name=form.cleaned_data["name"],
+                release_ids=[r.pk for r in form.cleaned_data["releases"]],
+                days=form.cleaned_data["days"],
             )
         except ValidationError as exc:
             _form_errors(form, exc)
         else:
             form = TokenForm(releases=granted)
-    response = render(request, "access/tokens.html", {
-        "form": form, "issued": issued, "tokens": selectors.token_list_for_user(user=request.user),
-    }, status=400 if form.errors else 200)
+    response = render(
+        request,
+        "access/tokens.html",
+        {
+            "form": form,
+            "issued": issued,
+            "tokens": selectors.token_list_for_user(user=request.user),
+        },
+        status=400 if form.errors else 200,
+    )
     response["Cache-Control"] = "no-store"  # the page may show a token once
     return response
 
@@ -168,14 +202,20 @@ def review_queue(request: HttpRequest) -> HttpResponse:
     can_credentials = policy.can_review_credentials(request.user)
     if not can_credentials and not requests.exists() and not request.user.reviewed_releases.exists():
         raise PermissionDenied("Only the data committee and delegated reviewers review requests.")
-    return render(request, "access/review_queue.html", {
-        "pending": requests.filter(status=RequestStatus.PENDING).order_by("created_at"),
-        "decided": requests.exclude(status=RequestStatus.PENDING).order_by("-decided_at")[:50],
-        "applications": selectors.profile_list_for_review().filter(status=CredentialStatus.PENDING)
-        if can_credentials else None,
-        "credentialed": selectors.profile_list_for_review().exclude(status=CredentialStatus.PENDING)
-        if can_credentials else None,
-    })
+    return render(
+        request,
+        "access/review_queue.html",
+        {
+            "pending": requests.filter(status=RequestStatus.PENDING).order_by("created_at"),
+            "decided": requests.exclude(status=RequestStatus.PENDING).order_by("-decided_at")[:50],
+            "applications": selectors.profile_list_for_review().filter(status=CredentialStatus.PENDING)
+            if can_credentials
+            else None,
+            "credentialed": selectors.profile_list_for_review().exclude(status=CredentialStatus.PENDING)
+            if can_credentials
+            else None,
+        },
+    )
 
 
 @login_required
@@ -192,15 +232,20 @@ def credential_review(request: HttpRequest, profile_id: int) -> HttpResponse:
             if decision == "suspend":
                 services.credential_suspend(actor=request.user, profile_id=profile.pk, reason=reason)
             else:
-                services.credential_decide(actor=request.user, profile_id=profile.pk,
-                                           accept=decision == "accept", reason=reason)
+                services.credential_decide(
+                    actor=request.user, profile_id=profile.pk, accept=decision == "accept", reason=reason
+                )
         except ValidationError as exc:
             _form_errors(form, exc)
         else:
             messages.success(request, "Decision recorded; the researcher is told by e-mail.")
             return redirect("access:review_queue")
-    return render(request, "access/credential_review.html", {"profile": profile, "form": form},
-                  status=400 if form.errors else 200)
+    return render(
+        request,
+        "access/credential_review.html",
+        {"profile": profile, "form": form},
+        status=400 if form.errors else 200,
+    )
 
 
 @login_required
@@ -214,7 +259,9 @@ def request_review(request: HttpRequest, request_id: int) -> HttpResponse:
         decision, reason = form.cleaned_data["decision"], form.cleaned_data["reason"]
         try:
             if decision == "approve":
-                services.request_approve(actor=request.user, request_id=access_request.pk, expires_at=form.expires_at())
+                services.request_approve(
+                    actor=request.user, request_id=access_request.pk, expires_at=form.expires_at()
+                )
             elif decision == "reject":
                 services.request_reject(actor=request.user, request_id=access_request.pk, reason=reason)
             else:
@@ -225,9 +272,16 @@ def request_review(request: HttpRequest, request_id: int) -> HttpResponse:
             messages.success(request, "Decision recorded; the researcher is told by e-mail.")
             return redirect("access:review_queue")
     profile = selectors.profile_for_user(user=access_request.researcher)
-    return render(request, "access/request_review.html", {
-        "access_request": access_request, "profile": profile, "form": form,
-    }, status=400 if form.errors else 200)
+    return render(
+        request,
+        "access/request_review.html",
+        {
+            "access_request": access_request,
+            "profile": profile,
+            "form": form,
+        },
+        status=400 if form.errors else 200,
+    )
 
 
 @login_required
@@ -239,9 +293,14 @@ def access_report(request: HttpRequest, release_id: int) -> HttpResponse:
         raise Http404("No such release.") from exc
     if not policy.can_review_access(request.user, release):
         raise PermissionDenied("Only the data committee and this release's reviewers see its access report.")
-    grants = selectors.request_list_for_reviewer(user=request.user).filter(release=release).order_by("-created_at")
+    grants = (
+        selectors.request_list_for_reviewer(user=request.user).filter(release=release).order_by("-created_at")
+    )
     events = (
         AuditEvent.objects.filter(target_type="releases.release", target_id=str(release.pk))
-        .select_related("actor").order_by("-created_at", "-id")[:500]
+        .select_related("actor")
+        .order_by("-created_at", "-id")[:500]
     )
-    return render(request, "access/access_report.html", {"release": release, "grants": grants, "events": events})
+    return render(
+        request, "access/access_report.html", {"release": release, "grants": grants, "events": events}
+    )

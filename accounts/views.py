@@ -51,7 +51,9 @@ def home(request: HttpRequest) -> HttpResponse:
         from access.selectors import grant_list_active, profile_for_user
 
         profile = profile_for_user(user=user)
-        context["researcher_credential_status"] = profile.get_status_display() if profile else "no profile yet"
+        context["researcher_credential_status"] = (
+            profile.get_status_display() if profile else "no profile yet"
+        )
         context["researcher_active_grants"] = grant_list_active(user=user).count()
     if can_read_queries:
         context["query_total"] = sum(category.query_count for category in categories)

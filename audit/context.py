@@ -19,7 +19,8 @@ class RequestMeta:
     user_agent: str = ""
 
 
-_current: ContextVar[RequestMeta] = ContextVar("audit_request_meta", default=RequestMeta())
+_EMPTY = RequestMeta()
+_current: ContextVar[RequestMeta] = ContextVar("audit_request_meta", default=_EMPTY)
 
 
 def current_meta() -> RequestMeta:

@@ -11,8 +11,13 @@ from audit.models import AuditEvent
 
 
 def event_list(
-    *, actor: str = "", action: str = "", target_type: str = "", target_id: str = "",
-    since: date | None = None, until: date | None = None,
+    *,
+    actor: str = "",
+    action: str = "",
+    target_type: str = "",
+    target_id: str = "",
+    since: date | None = None,
+    until: date | None = None,
 ) -> QuerySet[AuditEvent]:
     events = AuditEvent.objects.select_related("actor").order_by("-created_at", "-id")
     if actor:

@@ -19,8 +19,18 @@ from audit.csv_safe import neutralise
 from audit.selectors import event_list
 from audit.services import audit_record
 
-COLUMNS = ["id", "created_at", "actor", "action", "target_type", "target_id", "ip_address", "user_agent",
-           "details", "hash"]
+COLUMNS = [
+    "id",
+    "created_at",
+    "actor",
+    "action",
+    "target_type",
+    "target_id",
+    "ip_address",
+    "user_agent",
+    "details",
+    "hash",
+]
 
 
 class FilterForm(forms.Form):
@@ -45,9 +55,17 @@ def event_page(request: HttpRequest) -> HttpResponse:
     page = Paginator(events, 100).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    return render(request, "audit/events.html", {
-        "form": form, "page": page, "query": query.urlencode(), "actions": AccessAction.choices,
-    }, status=400 if form.errors else 200)
+    return render(
+        request,
+        "audit/events.html",
+        {
+            "form": form,
+            "page": page,
+            "query": query.urlencode(),
+            "actions": AccessAction.choices,
+        },
+        status=400 if form.errors else 200,
+    )
 
 
 class _Echo:
@@ -61,17 +79,31 @@ def event_export(request: HttpRequest) -> HttpResponse:
     form, events = _events(request)
     if form.errors:
         return HttpResponse(f"Bad filter: {form.errors.as_text()}", status=400, content_type="text/plain")
-    audit_record(actor=request.user, action=AccessAction.AUDIT_EXPORT, details={"filters": request.GET.dict()})
+    audit_record(
+        actor=request.user, action=AccessAction.AUDIT_EXPORT, details={"filters": request.GET.dict()}
+    )
     writer = csv.writer(_Echo())
 
     def rows() -> Iterator[str]:
         yield writer.writerow(COLUMNS)
         for event in events.iterator(chunk_size=2000):
-            yield writer.writerow([neutralise(value) for value in (
-                event.pk, event.created_at.isoformat(), event.actor.email if event.actor else "",
-                event.action, event.target_type, event.target_id, event.ip_address or "",
-                event.user_agent, json.dumps(event.details, sort_keys=True), event.hash,
-            )])
+            yield writer.writerow(
+                [
+                    neutralise(value)
+                    for value in (
+                        event.pk,
+                        event.created_at.isoformat(),
+                        event.actor.email if event.actor else "",
+                        event.action,
+                        event.target_type,
+                        event.target_id,
+                        event.ip_address or "",
+                        event.user_agent,
+                        json.dumps(event.details, sort_keys=True),
+                        event.hash,
+                    )
+                ]
+            )
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="medharm-audit.csv"'

@@ -46,8 +46,18 @@ class ReleaseSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Release
-        fields = ["id", "slug", "version", "title", "changelog", "datasheet", "status", "manifest_sha256",
-                  "built_at", "files"]
+        fields = [
+            "id",
+            "slug",
+            "version",
+            "title",
+            "changelog",
+            "datasheet",
+            "status",
+            "manifest_sha256",
+            "built_at",
+            "files",
+        ]
 
     @extend_schema_field(ReleaseFileSerializer(many=True))
     def get_files(self, release: Release) -> list[dict[str, object]]:
@@ -101,8 +111,12 @@ class ReleaseViewSet(viewsets.GenericViewSet):
     @extend_schema(summary="A release with its files and their hashes", responses=ReleaseSerializer)
     def retrieve(self, request: Request, pk: str) -> Response:
         release = self._release(request, pk)
-        access_record(actor=request.user, action=AccessAction.API_READ, release=release,
-                      details={"endpoint": "release", "token": getattr(_token(request), "prefix", None)})
+        access_record(
+            actor=request.user,
+            action=AccessAction.API_READ,
+            release=release,
+            details={"endpoint": "release", "token": getattr(_token(request), "prefix", None)},
+        )
         return Response(ReleaseSerializer(release).data)
 
     @extend_schema(
@@ -125,9 +139,18 @@ class ReleaseViewSet(viewsets.GenericViewSet):
         except ReleaseFile.DoesNotExist as exc:
             raise NotFound(f"No table {table!r} in this release.") from exc
         rows, total = table_rows(release_file, offset=offset, limit=limit)
-        access_record(actor=request.user, action=AccessAction.API_READ, release=release,
-                      details={"endpoint": "table", "table": table, "offset": offset, "rows": len(rows),
-                               "token": getattr(_token(request), "prefix", None)})
+        access_record(
+            actor=request.user,
+            action=AccessAction.API_READ,
+            release=release,
+            details={
+                "endpoint": "table",
+                "table": table,
+                "offset": offset,
+                "rows": len(rows),
+                "token": getattr(_token(request), "prefix", None),
+            },
+        )
         return Response({"table": table, "offset": offset, "count": total, "rows": rows})
 
 
@@ -147,10 +170,19 @@ class ReleaseFileView(APIView):
             release_file = selectors.file_get(release=release, name=name)
         except ReleaseFile.DoesNotExist as exc:
             raise NotFound("No such file in this release.") from exc
-        access_record(actor=request.user, action=AccessAction.FILE_DOWNLOAD, release=release,
-                      details={"file": release_file.name, "sha256": release_file.sha256, "channel": "api",
-                               "token": getattr(_token(request), "prefix", None)})
+        access_record(
+            actor=request.user,
+            action=AccessAction.FILE_DOWNLOAD,
+            release=release,
+            details={
+                "file": release_file.name,
+                "sha256": release_file.sha256,
+                "channel": "api",
+                "token": getattr(_token(request), "prefix", None),
+            },
+        )
         return file_response(request._request, release_file)
+
 
 def register(router: BaseRouter) -> None:
     router.register("releases", ReleaseViewSet, basename="release")
@@ -159,6 +191,3 @@ def register(router: BaseRouter) -> None:
 urlpatterns = [
     path("releases/<int:pk>/files/<path:name>", ReleaseFileView.as_view(), name="api-release-file"),
 ]
-
-
-

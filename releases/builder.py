@@ -94,7 +94,9 @@ def _digest(path: Path) -> tuple[str, int]:
 
 
 class BundleWriter:
-    def __init__(self, *, storage: Storage, prefix: str, batch_rows: int, on_rows: Callable[[int], None]) -> None:
+    def __init__(
+        self, *, storage: Storage, prefix: str, batch_rows: int, on_rows: Callable[[int], None]
+    ) -> None:
         self.storage = storage
         self.prefix = prefix.rstrip("/")
         self.batch_rows = batch_rows
@@ -105,7 +107,9 @@ class BundleWriter:
     def close(self) -> None:
         self.scratch.cleanup()
 
-    def _store(self, local: Path, *, tier: str, name: str, table: str, file_format: str, rows: int | None) -> WrittenFile:
+    def _store(
+        self, local: Path, *, tier: str, name: str, table: str, file_format: str, rows: int | None
+    ) -> WrittenFile:
         sha, size = _digest(local)
         with local.open("rb") as fh:
             stored = self.storage.save(f"{self.prefix}/{name}", File(fh, name=Path(name).name))
@@ -117,7 +121,9 @@ class BundleWriter:
     def write_table(self, spec: TableSpec, tiers: tuple[str, ...]) -> int:
         """Stream ``spec``'s rows once into Parquet, JSONL and CSV; store a copy per tier."""
         root = Path(self.scratch.name)
-        parquet_path, jsonl_path, csv_path = (root / f"{spec.name}.{ext}" for ext in ("parquet", "jsonl", "csv"))
+        parquet_path, jsonl_path, csv_path = (
+            root / f"{spec.name}.{ext}" for ext in ("parquet", "jsonl", "csv")
+        )
         names = [c.name for c in spec.columns]
         rows = 0
         with (
@@ -128,7 +134,9 @@ class BundleWriter:
             writer = csv.writer(csv_file)
             writer.writerow(names)
             for batch in _batches(spec.rows(), self.batch_rows):
-                parquet.write_table(pa.Table.from_pylist(batch, schema=spec.schema), row_group_size=self.batch_rows)
+                parquet.write_table(
+                    pa.Table.from_pylist(batch, schema=spec.schema), row_group_size=self.batch_rows
+                )
                 for row in batch:
                     jsonl.write(json.dumps({n: row.get(n) for n in names}, ensure_ascii=False) + "\n")
                     writer.writerow(["" if row.get(n) is None else neutralise(row.get(n)) for n in names])
@@ -153,8 +161,18 @@ class BundleWriter:
         return self._store(local, tier=tier, name=name, table="", file_format=file_format, rows=None)
 
 
-def croissant(*, name: str, description: str, version: str, license_text: str, url: str,
-              files: list[WrittenFile], specs: list[TableSpec], tier: str, date_published: str) -> dict[str, Any]:
+def croissant(
+    *,
+    name: str,
+    description: str,
+    version: str,
+    license_text: str,
+    url: str,
+    files: list[WrittenFile],
+    specs: list[TableSpec],
+    tier: str,
+    date_published: str,
+) -> dict[str, Any]:
     """Croissant 1.0 metadata (MLCommons) for the Parquet files of one tier."""
     by_table = {f.table: f for f in files if f.tier == tier and f.file_format == "parquet"}
     distribution = []
@@ -164,31 +182,35 @@ def croissant(*, name: str, description: str, version: str, license_text: str, u
         if file is None:
             continue
         file_id = f"{spec.name}-parquet"
-        distribution.append({
-            "@type": "cr:FileObject",
-            "@id": file_id,
-            "name": file_id,
-            "contentUrl": file.name.removeprefix(f"{tier}/"),
-            "encodingFormat": "application/x-parquet",
-            "sha256": file.sha256,
-            "contentSize": f"{file.size} B",
-        })
-        record_sets.append({
-            "@type": "cr:RecordSet",
-            "@id": spec.name,
-            "name": spec.name,
-            "description": spec.description,
-            "field": [
-                {
-                    "@type": "cr:Field",
-                    "@id": f"{spec.name}/{column.name}",
-                    "name": column.name,
-                    "dataType": column.croissant_type,
-                    "source": {"fileObject": {"@id": file_id}, "extract": {"column": column.name}},
-                }
-                for column in spec.columns
-            ],
-        })
+        distribution.append(
+            {
+                "@type": "cr:FileObject",
+                "@id": file_id,
+                "name": file_id,
+                "contentUrl": file.name.removeprefix(f"{tier}/"),
+                "encodingFormat": "application/x-parquet",
+                "sha256": file.sha256,
+                "contentSize": f"{file.size} B",
+            }
+        )
+        record_sets.append(
+            {
+                "@type": "cr:RecordSet",
+                "@id": spec.name,
+                "name": spec.name,
+                "description": spec.description,
+                "field": [
+                    {
+                        "@type": "cr:Field",
+                        "@id": f"{spec.name}/{column.name}",
+                        "name": column.name,
+                        "dataType": column.croissant_type,
+                        "source": {"fileObject": {"@id": file_id}, "extract": {"column": column.name}},
+                    }
+                    for column in spec.columns
+                ],
+            }
+        )
     return {
         "@context": CROISSANT_CONTEXT,
         "@type": "sc:Dataset",

@@ -22,7 +22,9 @@ def file_response(request: HttpRequest, release_file: ReleaseFile) -> HttpRespon
     try:
         path = default_storage.path(release_file.storage_name)
     except NotImplementedError:
-        return FileResponse(default_storage.open(release_file.storage_name, "rb"), as_attachment=True, filename=filename)
+        return FileResponse(
+            default_storage.open(release_file.storage_name, "rb"), as_attachment=True, filename=filename
+        )
     response = sendfile(request, path, attachment=True, attachment_filename=filename)
     if response.status_code == 206:
         # django-sendfile2 stamps the whole file's length; a partial answer carries the range's.

@@ -11,22 +11,30 @@ from releases.models.releases import DATASHEET_SECTIONS
 
 
 class ReleaseCutForm(forms.Form):
-    slug = forms.SlugField(max_length=80, help_text="The release's name in file paths; versions count up per name.")
+    slug = forms.SlugField(
+        max_length=80, help_text="The release's name in file paths; versions count up per name."
+    )
     title = forms.CharField(max_length=200)
-    campaigns = forms.ModelMultipleChoiceField(queryset=Campaign.objects.none(), widget=forms.CheckboxSelectMultiple)
+    campaigns = forms.ModelMultipleChoiceField(
+        queryset=Campaign.objects.none(), widget=forms.CheckboxSelectMultiple
+    )
     changelog = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}))
     sample_query_ids = forms.CharField(
         required=False,
         help_text="Query ids for the public sample, separated by commas (the data committee approves them).",
     )
     reviewers = forms.ModelMultipleChoiceField(
-        queryset=User.objects.none(), required=False, widget=forms.CheckboxSelectMultiple,
+        queryset=User.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
         help_text="Delegated reviewers who may decide this release's access requests beside the committee.",
     )
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["campaigns"].queryset = Campaign.objects.filter(status=CampaignStatus.CLOSED).order_by("-closed_at")
+        self.fields["campaigns"].queryset = Campaign.objects.filter(status=CampaignStatus.CLOSED).order_by(
+            "-closed_at"
+        )
         self.fields["reviewers"].queryset = User.objects.filter(
             is_active=True, groups__name__in=[Role.ADJUDICATOR.value, Role.MAINTAINER.value]
         ).distinct()

@@ -28,14 +28,23 @@ LICENSE = "Restricted tier: MedHarm data use agreement. Public tier: CC-BY-4.0."
 
 
 def release_cut(
-    *, actor: User, slug: str, title: str, changelog: str, datasheet: dict[str, str],
-    campaign_ids: list[int], sample_query_ids: list[int], reviewer_ids: list[int] | None = None,
+    *,
+    actor: User,
+    slug: str,
+    title: str,
+    changelog: str,
+    datasheet: dict[str, str],
+    campaign_ids: list[int],
+    sample_query_ids: list[int],
+    reviewer_ids: list[int] | None = None,
 ) -> Release:
     if not policy.can_cut_releases(actor):
         raise PermissionDenied("Only a benchmark maintainer cuts releases.")
     missing = [key for key, _ in DATASHEET_SECTIONS if not (datasheet.get(key) or "").strip()]
     if missing:
-        raise ValidationError({"datasheet": f"Answer every datasheet section; missing: {', '.join(missing)}."})
+        raise ValidationError(
+            {"datasheet": f"Answer every datasheet section; missing: {', '.join(missing)}."}
+        )
     if not (changelog or "").strip():
         raise ValidationError({"changelog": "Say what this release holds or changes."})
     with transaction.atomic(durable=True):
@@ -44,12 +53,18 @@ def release_cut(
             raise ValidationError({"campaigns": "Choose one or more existing campaigns."})
         still_open = [c.name for c in campaigns if c.status != CampaignStatus.CLOSED]
         if still_open:
-            raise ValidationError({"campaigns": f"Only closed campaigns are released; open: {', '.join(still_open)}."})
+            raise ValidationError(
+                {"campaigns": f"Only closed campaigns are released; open: {', '.join(still_open)}."}
+            )
         sample = sorted(set(sample_query_ids))
         if len(sample) > SAMPLE_MAX:
-            raise ValidationError({"sample_query_ids": f"A public sample holds at most {SAMPLE_MAX} queries."})
+            raise ValidationError(
+                {"sample_query_ids": f"A public sample holds at most {SAMPLE_MAX} queries."}
+            )
         in_campaigns = set(
-            CampaignItem.objects.filter(campaign__in=campaigns, query_id__in=sample).values_list("query_id", flat=True)
+            CampaignItem.objects.filter(campaign__in=campaigns, query_id__in=sample).values_list(
+                "query_id", flat=True
+            )
         )
         if set(sample) - in_campaigns:
             raise ValidationError(
@@ -57,9 +72,13 @@ def release_cut(
             )
         version = (Release.objects.filter(slug=slug).aggregate(v=Max("version"))["v"] or 0) + 1
         release = Release(
-            slug=slug, version=version, title=title, changelog=changelog.strip(),
+            slug=slug,
+            version=version,
+            title=title,
+            changelog=changelog.strip(),
             datasheet={key: datasheet[key].strip() for key, _ in DATASHEET_SECTIONS},
-            sample_query_ids=sample, created_by=actor,
+            sample_query_ids=sample,
+            created_by=actor,
         )
         release.full_clean()
         release.save()
@@ -67,7 +86,9 @@ def release_cut(
         if reviewer_ids:
             release.reviewers.set(User.objects.filter(pk__in=reviewer_ids, is_active=True))
         audit_record(
-            actor=actor, action=AccessAction.RELEASE_CUT, target=release,
+            actor=actor,
+            action=AccessAction.RELEASE_CUT,
+            target=release,
             details={"slug": slug, "version": version, "campaigns": sorted(campaign_ids), "sample": sample},
         )
         from releases.tasks import release_build_task
@@ -91,14 +112,25 @@ def _score_rows(release: Release) -> list[dict[str, Any]]:
             continue
         for (target, category), cell in bundle.scores.cells.items():
             for metric, estimate in cell.figures.items():
-                rows.append({
-                    "campaign_id": campaign.pk, "target": target or "(all)", "category": category or "(all)",
-                    "metric": metric, "value": estimate.value, "ci_low": estimate.ci_low,
-                    "ci_high": estimate.ci_high,
-                    "numerator": estimate.details.get("numerator") if estimate.value is not None else None,
-                    "denominator": estimate.details.get("denominator") if estimate.value is not None else None,
-                    "interval": estimate.interval or "", "note": estimate.reason or estimate.ci_reason or "",
-                })
+                rows.append(
+                    {
+                        "campaign_id": campaign.pk,
+                        "target": target or "(all)",
+                        "category": category or "(all)",
+                        "metric": metric,
+                        "value": estimate.value,
+                        "ci_low": estimate.ci_low,
+                        "ci_high": estimate.ci_high,
+                        "numerator": estimate.details.get("numerator")
+                        if estimate.value is not None
+                        else None,
+                        "denominator": estimate.details.get("denominator")
+                        if estimate.value is not None
+                        else None,
+                        "interval": estimate.interval or "",
+                        "note": estimate.reason or estimate.ci_reason or "",
+                    }
+                )
     return rows
 
 
@@ -115,7 +147,9 @@ def _readme(release: Release, tier: str) -> str:
         "Tables are in `parquet/<table>/`, `jsonl/<table>.jsonl` and `csv/<table>.csv` (CSV text cells that\n"
         "start with = + - @ are prefixed with an apostrophe; Parquet and JSONL hold the exact values).\n\n"
         "```python\nimport datasets\n"
-        'labels = datasets.load_dataset("parquet", data_files={"train": "parquet/labels/*.parquet"})["train"]\n'
+        "labels = datasets.load_dataset(\n"
+        '    "parquet", data_files={"train": "parquet/labels/*.parquet"}\n'
+        ')["train"]\n'
         "```\n\nOne table per call: the tables have different columns.\n\n"
         "`manifest.json` lists the SHA-256 of every file; `croissant.json` is Croissant 1.0 metadata;\n"
         "`datasheet.md` answers Gebru et al.'s questions; `CHANGELOG.md` says what changed.\n"
@@ -144,51 +178,96 @@ def release_build(*, release_id: int) -> Release:
         guidelines = guidelines_of(release)
         for tier in (Tier.PUBLIC, Tier.RESTRICTED):
             for guideline in guidelines:
-                writer.write_text(tier=tier, name=f"{tier}/guidelines/{guideline.slug}-v{guideline.version}.md",
-                                  text=guideline.body, file_format="markdown")
-            writer.write_text(tier=tier, name=f"{tier}/datasheet.md", text=datasheet_markdown(release),
-                              file_format="markdown")
-            writer.write_text(tier=tier, name=f"{tier}/CHANGELOG.md",
-                              text=f"# Version {release.version}\n\n{release.changelog}\n", file_format="markdown")
-            writer.write_text(tier=tier, name=f"{tier}/README.md", text=_readme(release, tier), file_format="markdown")
+                writer.write_text(
+                    tier=tier,
+                    name=f"{tier}/guidelines/{guideline.slug}-v{guideline.version}.md",
+                    text=guideline.body,
+                    file_format="markdown",
+                )
+            writer.write_text(
+                tier=tier,
+                name=f"{tier}/datasheet.md",
+                text=datasheet_markdown(release),
+                file_format="markdown",
+            )
+            writer.write_text(
+                tier=tier,
+                name=f"{tier}/CHANGELOG.md",
+                text=f"# Version {release.version}\n\n{release.changelog}\n",
+                file_format="markdown",
+            )
+            writer.write_text(
+                tier=tier, name=f"{tier}/README.md", text=_readme(release, tier), file_format="markdown"
+            )
             tier_specs = [s for s in specs if tier in s.tiers]
             metadata = croissant(
-                name=f"{release.slug}-{tier}", description=f"{release.title} ({tier} tier)",
-                version=f"{release.version}.0.0", license_text=LICENSE,
-                url=f"{settings.SITE_URL}/releases/{release.pk}/", files=writer.files, specs=tier_specs,
-                tier=tier, date_published=timezone.now().date().isoformat(),
+                name=f"{release.slug}-{tier}",
+                description=f"{release.title} ({tier} tier)",
+                version=f"{release.version}.0.0",
+                license_text=LICENSE,
+                url=f"{settings.SITE_URL}/releases/{release.pk}/",
+                files=writer.files,
+                specs=tier_specs,
+                tier=tier,
+                date_published=timezone.now().date().isoformat(),
             )
-            writer.write_text(tier=tier, name=f"{tier}/croissant.json", text=json.dumps(metadata, indent=2),
-                              file_format="json")
+            writer.write_text(
+                tier=tier,
+                name=f"{tier}/croissant.json",
+                text=json.dumps(metadata, indent=2),
+                file_format="json",
+            )
             manifest = {
-                "release": release.slug, "version": release.version, "tier": tier,
+                "release": release.slug,
+                "version": release.version,
+                "tier": tier,
                 "files": {
                     f.name.removeprefix(f"{tier}/"): {"sha256": f.sha256, "size": f.size, "rows": f.rows}
-                    for f in sorted(writer.files, key=lambda f: f.name) if f.tier == tier
+                    for f in sorted(writer.files, key=lambda f: f.name)
+                    if f.tier == tier
                 },
             }
             manifest_file = writer.write_text(
-                tier=tier, name=f"{tier}/manifest.json", text=json.dumps(manifest, indent=2, sort_keys=True),
+                tier=tier,
+                name=f"{tier}/manifest.json",
+                text=json.dumps(manifest, indent=2, sort_keys=True),
                 file_format="json",
             )
         with transaction.atomic(durable=True):
             ReleaseFile.objects.bulk_create(
                 ReleaseFile(
-                    release=release, tier=f.tier, name=f.name, storage_name=f.storage_name, table=f.table,
-                    file_format=f.file_format, size=f.size, sha256=f.sha256, rows=f.rows,
+                    release=release,
+                    tier=f.tier,
+                    name=f.name,
+                    storage_name=f.storage_name,
+                    table=f.table,
+                    file_format=f.file_format,
+                    size=f.size,
+                    sha256=f.sha256,
+                    rows=f.rows,
                 )
                 for f in writer.files
             )
             Release.objects.filter(pk=release.pk).update(
                 status=ReleaseStatus.READY, built_at=timezone.now(), manifest_sha256=manifest_file.sha256
             )
-            audit_record(actor=None, action=AccessAction.RELEASE_BUILT, target=release,
-                         details={"files": len(writer.files), "rows": total, "manifest_sha256": manifest_file.sha256})
+            audit_record(
+                actor=None,
+                action=AccessAction.RELEASE_BUILT,
+                target=release,
+                details={"files": len(writer.files), "rows": total, "manifest_sha256": manifest_file.sha256},
+            )
     except Exception as exc:
         with transaction.atomic():
-            Release.objects.filter(pk=release.pk).update(status=ReleaseStatus.FAILED, failure_reason=repr(exc)[:2000])
-            audit_record(actor=None, action=AccessAction.RELEASE_BUILT, target=release,
-                         details={"failed": repr(exc)[:500]})
+            Release.objects.filter(pk=release.pk).update(
+                status=ReleaseStatus.FAILED, failure_reason=repr(exc)[:2000]
+            )
+            audit_record(
+                actor=None,
+                action=AccessAction.RELEASE_BUILT,
+                target=release,
+                details={"failed": repr(exc)[:500]},
+            )
         raise
     finally:
         writer.close()
@@ -209,6 +288,10 @@ def release_public_approve(*, actor: User, release_id: int) -> Release:
         release.public_approved_at = timezone.now()
         release.public_approved_by = actor
         release.save(update_fields=["public_approved_at", "public_approved_by"])
-        audit_record(actor=actor, action=AccessAction.RELEASE_PUBLISH, target=release,
-                     details={"sample": release.sample_query_ids})
+        audit_record(
+            actor=actor,
+            action=AccessAction.RELEASE_PUBLISH,
+            target=release,
+            details={"sample": release.sample_query_ids},
+        )
     return release

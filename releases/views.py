@@ -36,9 +36,15 @@ def _release(request: HttpRequest, release_id: int) -> Release:
 def release_list(request: HttpRequest) -> HttpResponse:
     releases = selectors.release_list_visible(user=request.user).order_by("slug", "-version")
     granted = set(release_list_restricted_for_user(user=request.user).values_list("pk", flat=True))
-    return render(request, "releases/release_list.html", {
-        "releases": releases, "granted": granted, "can_cut": policy.can_cut_releases(request.user),
-    })
+    return render(
+        request,
+        "releases/release_list.html",
+        {
+            "releases": releases,
+            "granted": granted,
+            "can_cut": policy.can_cut_releases(request.user),
+        },
+    )
 
 
 def release_detail(request: HttpRequest, release_id: int) -> HttpResponse:
@@ -49,18 +55,23 @@ def release_detail(request: HttpRequest, release_id: int) -> HttpResponse:
         "release": release,
         "datasheet": [(question, release.datasheet.get(key, "")) for key, question in DATASHEET_SECTIONS],
         "public_files": selectors.file_list_for_release(release=release, tier=Tier.PUBLIC)
-        if policy.can_read_public_tier(user, release) else None,
+        if policy.can_read_public_tier(user, release)
+        else None,
         "restricted_files": selectors.file_list_for_release(release=release, tier=Tier.RESTRICTED)
-        if can_restricted else None,
+        if can_restricted
+        else None,
         "can_restricted": can_restricted,
-        "can_publish": policy.can_approve_public_tier(user) and release.status == ReleaseStatus.READY
+        "can_publish": policy.can_approve_public_tier(user)
+        and release.status == ReleaseStatus.READY
         and release.public_approved_at is None,
         "can_request": policy.can_request_access(user) and release.status == ReleaseStatus.READY,
         "can_review": policy.can_review_access(user, release),
         "agreement": agreement_current(),
     }
     if can_restricted and release.status == ReleaseStatus.READY:
-        access_record(actor=user, action=AccessAction.RELEASE_VIEW, release=release, details={"page": "release"})
+        access_record(
+            actor=user, action=AccessAction.RELEASE_VIEW, release=release, details={"page": "release"}
+        )
     return render(request, "releases/release_detail.html", context)
 
 
@@ -132,9 +143,15 @@ def file_download(request: HttpRequest, release_id: int, name: str) -> HttpRespo
         return refusal
     if release_file.tier == Tier.RESTRICTED:
         access_record(
-            actor=request.user, action=AccessAction.FILE_DOWNLOAD, release=release,
-            details={"file": release_file.name, "sha256": release_file.sha256, "channel": "page",
-                     "range": request.headers.get("Range", "")},
+            actor=request.user,
+            action=AccessAction.FILE_DOWNLOAD,
+            release=release,
+            details={
+                "file": release_file.name,
+                "sha256": release_file.sha256,
+                "channel": "page",
+                "range": request.headers.get("Range", ""),
+            },
         )
     return file_response(request, release_file)
 
@@ -149,10 +166,21 @@ def table_preview(request: HttpRequest, release_id: int, table: str) -> HttpResp
     except ReleaseFile.DoesNotExist as exc:
         raise Http404("No such table in this release.") from exc
     rows, total = table_rows(release_file, offset=0, limit=PREVIEW_ROWS)
-    access_record(actor=request.user, action=AccessAction.RELEASE_VIEW, release=release,
-                  details={"page": "preview", "table": table, "rows": len(rows)})
+    access_record(
+        actor=request.user,
+        action=AccessAction.RELEASE_VIEW,
+        release=release,
+        details={"page": "preview", "table": table, "rows": len(rows)},
+    )
     columns = list(rows[0]) if rows else []
-    return render(request, "releases/table_preview.html", {
-        "release": release, "table": table, "columns": columns,
-        "rows": [[row[c] for c in columns] for row in rows], "total": total,
-    })
+    return render(
+        request,
+        "releases/table_preview.html",
+        {
+            "release": release,
+            "table": table,
+            "columns": columns,
+            "rows": [[row[c] for c in columns] for row in rows],
+            "total": total,
+        },
+    )

@@ -6,90 +6,158 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('access', '0001_initial'),
-        ('releases', '0001_initial'),
+        ("access", "0001_initial"),
+        ("releases", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='accessrequest',
-            name='release',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='access_requests', to='releases.release'),
+            model_name="accessrequest",
+            name="release",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="access_requests",
+                to="releases.release",
+            ),
         ),
         migrations.AddField(
-            model_name='accessrequest',
-            name='renews',
-            field=models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='renewed_by', to='access.accessrequest'),
+            model_name="accessrequest",
+            name="renews",
+            field=models.OneToOneField(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="renewed_by",
+                to="access.accessrequest",
+            ),
         ),
         migrations.AddField(
-            model_name='accessrequest',
-            name='researcher',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='access_requests', to=settings.AUTH_USER_MODEL),
+            model_name="accessrequest",
+            name="researcher",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="access_requests",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='accessrequest',
-            name='revoked_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="accessrequest",
+            name="revoked_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='agreementsignature',
-            name='signer',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="agreementsignature",
+            name="signer",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+            ),
         ),
         migrations.AddField(
-            model_name='accessrequest',
-            name='signature',
-            field=models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='request', to='access.agreementsignature'),
+            model_name="accessrequest",
+            name="signature",
+            field=models.OneToOneField(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="request",
+                to="access.agreementsignature",
+            ),
         ),
         migrations.AddField(
-            model_name='datauseagreement',
-            name='created_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="datauseagreement",
+            name="created_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='agreementsignature',
-            name='agreement',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='signatures', to='access.datauseagreement'),
+            model_name="agreementsignature",
+            name="agreement",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="signatures",
+                to="access.datauseagreement",
+            ),
         ),
         migrations.AddField(
-            model_name='researcherprofile',
-            name='decided_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="researcherprofile",
+            name="decided_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='researcherprofile',
-            name='user',
-            field=models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='researcher_profile', to=settings.AUTH_USER_MODEL),
+            model_name="researcherprofile",
+            name="user",
+            field=models.OneToOneField(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="researcher_profile",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='researchertoken',
-            name='releases',
-            field=models.ManyToManyField(related_name='+', to='releases.release'),
+            model_name="researchertoken",
+            name="releases",
+            field=models.ManyToManyField(related_name="+", to="releases.release"),
         ),
         migrations.AddField(
-            model_name='researchertoken',
-            name='user',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='researcher_tokens', to=settings.AUTH_USER_MODEL),
+            model_name="researchertoken",
+            name="user",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="researcher_tokens",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddIndex(
-            model_name='accessrequest',
-            index=models.Index(fields=['researcher', 'release', 'status', 'expires_at'], name='grant_lookup'),
+            model_name="accessrequest",
+            index=models.Index(fields=["researcher", "release", "status", "expires_at"], name="grant_lookup"),
         ),
         migrations.AddConstraint(
-            model_name='accessrequest',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('status', 'approved'), _negated=True), ('expires_at__isnull', False), _connector='OR'), name='grant_has_expiry'),
+            model_name="accessrequest",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("status", "approved"), _negated=True),
+                    ("expires_at__isnull", False),
+                    _connector="OR",
+                ),
+                name="grant_has_expiry",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='accessrequest',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('status__in', ['rejected', 'revoked']), _negated=True), models.Q(('decision_reason', ''), _negated=True), models.Q(('revoke_reason', ''), _negated=True), _connector='OR'), name='refusal_has_reason'),
+            model_name="accessrequest",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("status__in", ["rejected", "revoked"]), _negated=True),
+                    models.Q(("decision_reason", ""), _negated=True),
+                    models.Q(("revoke_reason", ""), _negated=True),
+                    _connector="OR",
+                ),
+                name="refusal_has_reason",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='accessrequest',
-            constraint=models.UniqueConstraint(condition=models.Q(('status', 'pending')), fields=('release', 'researcher'), name='one_pending_request'),
+            model_name="accessrequest",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status", "pending")),
+                fields=("release", "researcher"),
+                name="one_pending_request",
+            ),
         ),
     ]

@@ -54,7 +54,8 @@ class AccessRequest(models.Model):
             ),
             models.CheckConstraint(
                 condition=~Q(status__in=["rejected", "revoked"])
-                | ~Q(decision_reason="") | ~Q(revoke_reason=""),
+                | ~Q(decision_reason="")
+                | ~Q(revoke_reason=""),
                 name="refusal_has_reason",
             ),
             # One open request per researcher and release: pending ones cannot pile up.
@@ -62,7 +63,9 @@ class AccessRequest(models.Model):
                 fields=["release", "researcher"], condition=Q(status="pending"), name="one_pending_request"
             ),
         ]
-        indexes = [models.Index(fields=["researcher", "release", "status", "expires_at"], name="grant_lookup")]
+        indexes = [
+            models.Index(fields=["researcher", "release", "status", "expires_at"], name="grant_lookup")
+        ]
 
     def __str__(self) -> str:
         return f"{self.researcher} → {self.release} ({self.status})"

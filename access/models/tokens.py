@@ -15,7 +15,9 @@ class ResearcherToken(models.Model):
     active grant at that moment: a revoked or expired grant stops the token at the next request.
     """
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="researcher_tokens")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="researcher_tokens"
+    )
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=12)  # shown in lists so the holder can tell tokens apart
     key_hash = models.CharField(max_length=64, unique=True)

@@ -6,70 +6,128 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('annotations', '0002_default_rubrics'),
+        ("annotations", "0002_default_rubrics"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Release',
+            name="Release",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(max_length=80)),
-                ('version', models.PositiveIntegerField()),
-                ('title', models.CharField(max_length=200)),
-                ('changelog', models.TextField()),
-                ('datasheet', models.JSONField(default=dict)),
-                ('sample_query_ids', models.JSONField(blank=True, default=list)),
-                ('status', models.CharField(choices=[('building', 'Building'), ('ready', 'Ready'), ('failed', 'Failed')], default='building', max_length=10)),
-                ('rows_done', models.PositiveBigIntegerField(default=0)),
-                ('rows_total', models.PositiveBigIntegerField(default=0)),
-                ('failure_reason', models.TextField(blank=True)),
-                ('manifest_sha256', models.CharField(blank=True, max_length=64)),
-                ('public_approved_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('built_at', models.DateTimeField(blank=True, null=True)),
-                ('campaigns', models.ManyToManyField(related_name='releases', to='annotations.campaign')),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('public_approved_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('reviewers', models.ManyToManyField(blank=True, related_name='reviewed_releases', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(max_length=80)),
+                ("version", models.PositiveIntegerField()),
+                ("title", models.CharField(max_length=200)),
+                ("changelog", models.TextField()),
+                ("datasheet", models.JSONField(default=dict)),
+                ("sample_query_ids", models.JSONField(blank=True, default=list)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("building", "Building"), ("ready", "Ready"), ("failed", "Failed")],
+                        default="building",
+                        max_length=10,
+                    ),
+                ),
+                ("rows_done", models.PositiveBigIntegerField(default=0)),
+                ("rows_total", models.PositiveBigIntegerField(default=0)),
+                ("failure_reason", models.TextField(blank=True)),
+                ("manifest_sha256", models.CharField(blank=True, max_length=64)),
+                ("public_approved_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("built_at", models.DateTimeField(blank=True, null=True)),
+                ("campaigns", models.ManyToManyField(related_name="releases", to="annotations.campaign")),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "public_approved_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "reviewers",
+                    models.ManyToManyField(
+                        blank=True, related_name="reviewed_releases", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['slug', '-version'],
+                "ordering": ["slug", "-version"],
             },
         ),
         migrations.CreateModel(
-            name='ReleaseFile',
+            name="ReleaseFile",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('tier', models.CharField(choices=[('public', 'Public (aggregates, guidelines, rubric, datasheet, sample)'), ('restricted', 'Restricted (everything)')], max_length=10)),
-                ('name', models.CharField(max_length=255)),
-                ('storage_name', models.CharField(max_length=500)),
-                ('table', models.CharField(blank=True, max_length=40)),
-                ('file_format', models.CharField(max_length=16)),
-                ('size', models.PositiveBigIntegerField()),
-                ('sha256', models.CharField(max_length=64)),
-                ('rows', models.PositiveBigIntegerField(blank=True, null=True)),
-                ('release', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='files', to='releases.release')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "tier",
+                    models.CharField(
+                        choices=[
+                            ("public", "Public (aggregates, guidelines, rubric, datasheet, sample)"),
+                            ("restricted", "Restricted (everything)"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("name", models.CharField(max_length=255)),
+                ("storage_name", models.CharField(max_length=500)),
+                ("table", models.CharField(blank=True, max_length=40)),
+                ("file_format", models.CharField(max_length=16)),
+                ("size", models.PositiveBigIntegerField()),
+                ("sha256", models.CharField(max_length=64)),
+                ("rows", models.PositiveBigIntegerField(blank=True, null=True)),
+                (
+                    "release",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="files",
+                        to="releases.release",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['release_id', 'tier', 'name'],
+                "ordering": ["release_id", "tier", "name"],
             },
         ),
         migrations.AddConstraint(
-            model_name='release',
-            constraint=models.UniqueConstraint(fields=('slug', 'version'), name='release_unique_version'),
+            model_name="release",
+            constraint=models.UniqueConstraint(fields=("slug", "version"), name="release_unique_version"),
         ),
         migrations.AddConstraint(
-            model_name='release',
-            constraint=models.CheckConstraint(condition=models.Q(('public_approved_at__isnull', True), ('status', 'ready'), _connector='OR'), name='release_public_only_when_ready'),
+            model_name="release",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("public_approved_at__isnull", True), ("status", "ready"), _connector="OR"
+                ),
+                name="release_public_only_when_ready",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='releasefile',
-            constraint=models.UniqueConstraint(fields=('release', 'name'), name='release_file_unique_name'),
+            model_name="releasefile",
+            constraint=models.UniqueConstraint(fields=("release", "name"), name="release_file_unique_name"),
         ),
     ]

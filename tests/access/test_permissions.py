@@ -39,18 +39,18 @@ API_LIST = "/api/v1/releases/"
 #   anonymous, unverified, credentialed, granted, expired, revoked, suspended, other_grantee,
 #   clinician, adjudicator, committee, reviewer (delegated for A), maintainer
 TABLE: dict[str, tuple[object, ...]] = {
-    PAGE:                    (404,   200, 200, R,   200, 200, 200, 200, 200, 200, 200, 200, R),
-    PREVIEW:                 (LOGIN, 403, 403, 200, 403, 403, 403, 403, 403, 403, 403, 403, 200),
-    FILE_RESTRICTED:         (404,   403, 403, 200, 403, 403, 403, 403, 403, 403, 403, 403, 200),
-    FILE_PUBLIC_UNPUBLISHED: (404,   403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 403, 200),
-    FILE_PUBLIC_PUBLISHED:   (200,   200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
-    FILE_MISSING:            (404,   404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404),
-    REPORT:                  (LOGIN, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 200, 403),
-    QUEUE:                   (LOGIN, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 200, 403),
-    API_DETAIL:              (401,   403, 403, 200, 403, 403, 403, 403, 403, 403, 403, 403, 200),
-    API_FILE:                (401,   403, 403, 200, 403, 403, 403, 403, 403, 403, 403, 403, 200),
-    API_TABLE:               (401,   403, 403, 200, 403, 403, 403, 403, 403, 403, 403, 403, 200),
-    API_LIST:                (401,   200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    PAGE: (404, 200, 200, R, 200, 200, 200, 200, 200, 200, 200, 200, R),
+    PREVIEW: (LOGIN, 403, 403, 200, 403, 403, 403, 403, 403, 403, 403, 403, 200),
+    FILE_RESTRICTED: (404, 403, 403, 200, 403, 403, 403, 403, 403, 403, 403, 403, 200),
+    FILE_PUBLIC_UNPUBLISHED: (404, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 403, 200),
+    FILE_PUBLIC_PUBLISHED: (200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
+    FILE_MISSING: (404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404, 404),
+    REPORT: (LOGIN, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 200, 403),
+    QUEUE: (LOGIN, 403, 403, 403, 403, 403, 403, 403, 403, 403, 200, 200, 403),
+    API_DETAIL: (401, 403, 403, 200, 403, 403, 403, 403, 403, 403, 403, 403, 200),
+    API_FILE: (401, 403, 403, 200, 403, 403, 403, 403, 403, 403, 403, 403, 200),
+    API_TABLE: (401, 403, 403, 200, 403, 403, 403, 403, 403, 403, 403, 403, 200),
+    API_LIST: (401, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 200),
 }
 # The action each successful access to restricted data must leave in the audit trail.
 AUDITED = {
@@ -93,12 +93,16 @@ def test_permission_table_with_audit_and_twin_agreement(world: AccessWorld) -> N
                 mismatches.append(f"{role:13} {path:60} expected {expected}, got {observed}")
             if path == API_LIST and observed == 200:
                 listed = {row["id"] for row in response.json()["results"]}
-                twin = set(release_list_restricted_for_user(user=world.users[role]).values_list("pk", flat=True))
+                twin = set(
+                    release_list_restricted_for_user(user=world.users[role]).values_list("pk", flat=True)
+                )
                 if listed != twin:
                     mismatches.append(f"{role:13} {path:60} lists {listed}, the selector {twin}")
             if hasattr(response, "streaming_content"):
                 b"".join(response.streaming_content)
-            new = list(AuditEvent.objects.filter(id__gt=before).values_list("action", "actor_id", "target_id"))
+            new = list(
+                AuditEvent.objects.filter(id__gt=before).values_list("action", "actor_id", "target_id")
+            )
             accessed = observed in (200, R) and path in AUDITED and (path != PAGE or observed == R)
             if accessed:
                 user = world.users[role]
@@ -119,9 +123,11 @@ def test_predicate_selector_and_download_agree_for_every_role_and_release(world:
         twin = set(release_list_restricted_for_user(user=user).values_list("pk", flat=True))
         for release in (world.release, world.other):
             predicate = bool(can_access_restricted(user, release)) if user is not None else False
-            status = _client(world, role).get(
-                f"/releases/{release.pk}/files/restricted/csv/labels.csv"
-            ).status_code
+            status = (
+                _client(world, role)
+                .get(f"/releases/{release.pk}/files/restricted/csv/labels.csv")
+                .status_code
+            )
             answers[(role, release.slug)] = (predicate, release.pk in twin, status == 200)
     disagreeing = {case: answer for case, answer in answers.items() if len(set(answer)) != 1}
     assert disagreeing == {}

@@ -19,8 +19,8 @@ from access.selectors import agreement_current
 from accounts.models import User
 from accounts.roles import Role
 from releases.models import Release
-from releases.services import release_build, release_cut, release_public_approve
 from releases.models.releases import DATASHEET_SECTIONS
+from releases.services import release_build, release_cut, release_public_approve
 from tests.factories import UserFactory
 from tests.scoring.factories import ScoringWorld, scoring_world
 
@@ -28,8 +28,19 @@ DATASHEET = {key: f"Synthetic answer about {key} for the test release." for key,
 PURPOSE = "Measuring over-refusal of medical language models on caution queries for a safety paper."
 
 ROLES = (
-    "anonymous", "unverified", "credentialed", "granted", "expired", "revoked", "suspended",
-    "other_grantee", "clinician", "adjudicator", "committee", "reviewer", "maintainer",
+    "anonymous",
+    "unverified",
+    "credentialed",
+    "granted",
+    "expired",
+    "revoked",
+    "suspended",
+    "other_grantee",
+    "clinician",
+    "adjudicator",
+    "committee",
+    "reviewer",
+    "maintainer",
 )
 
 
@@ -42,31 +53,52 @@ class AccessWorld:
     grants: dict[str, AccessRequest] = field(default_factory=dict)
 
 
-def cut(maintainer: User, campaign_id: int, slug: str, *, sample: list[int], reviewers: list[int] = ()) -> Release:
+def cut(
+    maintainer: User, campaign_id: int, slug: str, *, sample: list[int], reviewers: list[int] = ()
+) -> Release:
     release = release_cut(
-        actor=maintainer, slug=slug, title=f"Test release {slug}", changelog="First cut for the tests.",
-        datasheet=DATASHEET, campaign_ids=[campaign_id], sample_query_ids=sample, reviewer_ids=list(reviewers),
+        actor=maintainer,
+        slug=slug,
+        title=f"Test release {slug}",
+        changelog="First cut for the tests.",
+        datasheet=DATASHEET,
+        campaign_ids=[campaign_id],
+        sample_query_ids=sample,
+        reviewer_ids=list(reviewers),
     )
     return release_build(release_id=release.pk)
 
 
 def credential(user: User, committee: User, *, orcid: str = "0000-0002-1825-0097") -> None:
-    services.profile_save(actor=user, data={
-        "full_name": f"Dr {user.email.split('@')[0]}", "institution": "Example University",
-        "position": "Postdoctoral researcher", "orcid": orcid,
-        "institutional_page": "https://example.org/people/researcher", "reference_name": "Prof. Reference",
-        "reference_email": "reference@example.org", "research_area": "Safety evaluation of language models.",
-    })
+    services.profile_save(
+        actor=user,
+        data={
+            "full_name": f"Dr {user.email.split('@')[0]}",
+            "institution": "Example University",
+            "position": "Postdoctoral researcher",
+            "orcid": orcid,
+            "institutional_page": "https://example.org/people/researcher",
+            "reference_name": "Prof. Reference",
+            "reference_email": "reference@example.org",
+            "research_area": "Safety evaluation of language models.",
+        },
+    )
     services.credential_apply(actor=user)
     profile = user.researcher_profile
-    services.credential_decide(actor=committee, profile_id=profile.pk, accept=True, reason="Verified institution.")
+    services.credential_decide(
+        actor=committee, profile_id=profile.pk, accept=True, reason="Verified institution."
+    )
 
 
 def grant(user: User, release: Release, committee: User) -> AccessRequest:
     agreement = agreement_current()
     request = services.request_submit(
-        actor=user, release_id=release.pk, purpose=PURPOSE,
-        agreement_version=agreement.version, shown_hash=agreement.content_hash, ip_address="192.0.2.7",
+        actor=user,
+        release_id=release.pk,
+        purpose=PURPOSE,
+        agreement_version=agreement.version,
+        shown_hash=agreement.content_hash,
+        ip_address="192.0.2.7",
     )
     return services.request_approve(actor=committee, request_id=request.pk)
 
@@ -90,10 +122,17 @@ def access_world() -> AccessWorld:
     for name in ("granted", "expired", "revoked", "suspended"):
         world.grants[name] = grant(users[name], release, committee)
     world.grants["other_grantee"] = grant(users["other_grantee"], other, committee)
-    AccessRequest.objects.filter(pk=world.grants["expired"].pk).update(expires_at=timezone.now() - timedelta(minutes=1))
-    services.request_revoke(actor=committee, request_id=world.grants["revoked"].pk, reason="Breach of clause 2.")
-    services.credential_suspend(actor=committee, profile_id=users["suspended"].researcher_profile.pk,
-                                reason="Institution no longer confirms the appointment.")
+    AccessRequest.objects.filter(pk=world.grants["expired"].pk).update(
+        expires_at=timezone.now() - timedelta(minutes=1)
+    )
+    services.request_revoke(
+        actor=committee, request_id=world.grants["revoked"].pk, reason="Breach of clause 2."
+    )
+    services.credential_suspend(
+        actor=committee,
+        profile_id=users["suspended"].researcher_profile.pk,
+        reason="Institution no longer confirms the appointment.",
+    )
     users["clinician"] = scoring.annotator_a
     users["adjudicator"] = scoring.adjudicator
     users["committee"] = committee

@@ -5,8 +5,19 @@ from django.core.management.base import BaseCommand, CommandError
 from audit.chain import verify
 from audit.models import AuditEvent
 
-FIELDS = ("id", "actor_id", "action", "target_type", "target_id", "details", "created_at", "ip_address",
-          "user_agent", "prev_hash", "hash")
+FIELDS = (
+    "id",
+    "actor_id",
+    "action",
+    "target_type",
+    "target_id",
+    "details",
+    "created_at",
+    "ip_address",
+    "user_agent",
+    "prev_hash",
+    "hash",
+)
 
 
 class Command(BaseCommand):
