@@ -26,6 +26,9 @@ def file_response(request: HttpRequest, release_file: ReleaseFile) -> HttpRespon
             default_storage.open(release_file.storage_name, "rb"), as_attachment=True, filename=filename
         )
     response = sendfile(request, path, attachment=True, attachment_filename=filename)
+    if response.has_header("X-Accel-Redirect"):
+        # The body is nginx's to send: the file's length on an empty reply would be a lie.
+        del response["Content-Length"]
     if response.status_code == 206:
         # django-sendfile2 stamps the whole file's length; a partial answer carries the range's.
         first_last = response["Content-Range"].split(" ")[1].split("/")[0].split("-")
