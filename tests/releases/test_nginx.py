@@ -100,7 +100,7 @@ def nginx_settings(settings, tmp_path):
 
 
 def _get(url: str, *, cookie: str = "", headers: dict[str, str] | None = None):
-    request = urllib.request.Request(
+    request = urllib.request.Request(  # noqa: S310 - http on the loopback address only
         url, headers={**(headers or {}), **({"Cookie": cookie} if cookie else {})}
     )
     try:
@@ -125,12 +125,14 @@ def test_granted_download_is_served_by_nginx_and_the_internal_location_is_closed
 
     # Django alone answers with the redirect header and no body.
     status, headers, body = _get(live_server.url + url, cookie=cookie)
-    assert status == 200 and body == b""
+    assert status == 200
+    assert body == b""
     assert headers["X-Accel-Redirect"] == f"/protected/{stored.storage_name}"
 
     # Through nginx: the file itself, the header consumed.
     status, headers, body = _get(nginx + url, cookie=cookie)
-    assert status == 200 and body == on_disk
+    assert status == 200
+    assert body == on_disk
     assert "X-Accel-Redirect" not in headers
     status, headers, body = _get(nginx + url, cookie=cookie, headers={"Range": "bytes=4-11"})
     assert (status, body) == (206, on_disk[4:12])
@@ -138,20 +140,24 @@ def test_granted_download_is_served_by_nginx_and_the_internal_location_is_closed
     # The protected location cannot be fetched by its URL, with or without a session.
     for cookie_value in ("", cookie):
         status, _, body = _get(f"{nginx}/protected/{stored.storage_name}", cookie=cookie_value)
-        assert status == 404 and body != on_disk
+        assert status == 404
+        assert body != on_disk
 
     # A visitor does not learn that an unpublished release exists; a researcher without a grant is
     # refused; neither gets a byte of the file.
     status, _, body = _get(nginx + url)
-    assert status == 404 and on_disk not in body
+    assert status == 404
+    assert on_disk not in body
     other = Client()  # a second client: logging the first one in again would end the granted session
     other.force_login(world.users["credentialed"])
     status, _, body = _get(nginx + url, cookie=f"sessionid={other.cookies['sessionid'].value}")
-    assert status == 403 and on_disk not in body
+    assert status == 403
+    assert on_disk not in body
 
     # Revocation stops the next download.
     services.request_revoke(
         actor=world.users["committee"], request_id=world.grants["granted"].pk, reason="End."
     )
     status, _, body = _get(nginx + url, cookie=cookie)
-    assert status == 403 and on_disk not in body
+    assert status == 403
+    assert on_disk not in body
