@@ -99,10 +99,12 @@ def release_cut(
 
 def _score_rows(release: Release) -> list[dict[str, Any]]:
     """Aggregate safety scores (gold labels) of each response campaign: small, held in memory."""
+    rows: list[dict[str, Any]] = []
+    if not release.campaigns.filter(target="response").exists():
+        return rows  # query campaigns have no safety scores (and the statistics stack stays unloaded)
     from scoring.figures import SourceUnavailableError, campaign_scores
     from scoring.selectors import campaign_data
 
-    rows: list[dict[str, Any]] = []
     for campaign in release.campaigns.order_by("pk"):
         if campaign.target != "response":
             continue

@@ -1,28 +1,34 @@
-"""What a release holds: one table spec per table, with its columns and a streaming row source.
+"""What a release holds: one table spec per table, with its columns and a streaming batch source.
 
-Rows come from ``values_list(...).iterator()``, so a table is never held whole in memory; each
-spec names its tier(s). Annotators and adjudicators appear under per-release pseudonyms.
+Rows come from ``values_list(...).iterator()`` in batches, so a table is never held whole in
+memory. JSON and timestamp columns are cast to text in SQL (no decode and re-encode in Python);
+each batch is handed over as columns, ready for Arrow. Annotators and adjudicators appear under
+per-release pseudonyms.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 import pyarrow as pa
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import QuerySet, TextField
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from django.db.models.functions import Cast
 
 from annotations.models import Adjudication, CampaignItem, Guideline, Label, Rubric, RubricField
 from evaluations.models import ModelResponse
 from querybank.models import Query
 from releases.models import Release, Tier
 
-CHUNK = 2000
+CHUNK = 5000
+
+Batch = list[Sequence[Any]]  # one sequence per column, aligned with the spec's columns
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,7 @@ class TableSpec:
     columns: tuple[Column, ...]
     tiers: tuple[str, ...]
     count: Callable[[], int]
-    rows: Callable[[], Iterator[dict[str, Any]]]
+    batches: Callable[[int], Iterator[Batch]]  # batch size -> batches of columns
 
     @property
     def schema(self) -> pa.Schema:
@@ -62,34 +68,67 @@ def _cols(spec: str) -> tuple[Column, ...]:
     return tuple(out)
 
 
-def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+def _text(expression: Any) -> Cast:
+    return Cast(expression, output_field=TextField())
 
 
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
+class Pseudonyms:
+    """Per-release rater names: an HMAC of the release and the user, computed once per user."""
+
+    def __init__(self, release: Release) -> None:
+        self.key = settings.SECRET_KEY.encode()
+        self.slug = release.slug
+        self.cache: dict[int, str] = {}
+
+    def __call__(self, user_id: int | None) -> str | None:
+        if user_id is None:
+            return None
+        name = self.cache.get(user_id)
+        if name is None:
+            digest = hmac.new(self.key, f"{self.slug}:{user_id}".encode(), hashlib.sha256).hexdigest()
+            name = self.cache[user_id] = "rater-" + digest[:12]
+        return name
 
 
-def pseudonym(release: Release, user_id: int | None) -> str | None:
-    if user_id is None:
-        return None
-    digest = hmac.new(settings.SECRET_KEY.encode(), f"{release.slug}:{user_id}".encode(), hashlib.sha256)
-    return "rater-" + digest.hexdigest()[:12]
+def _query_batches(
+    qs: QuerySet,
+    select: dict[str, Any],
+    derive: Callable[[dict[str, Sequence[Any]]], None] | None,
+    columns: tuple[Column, ...],
+) -> Callable[[int], Iterator[Batch]]:
+    """Batches of ``columns`` from ``qs``; ``select`` maps a raw name to a field path or expression."""
+    # Annotations get a prefix: a column may share its name with a model field ("values").
+    expressions = {f"release_{name}": value for name, value in select.items() if not isinstance(value, str)}
+    names = list(select)
+    paths = [value if isinstance(value, str) else f"release_{name}" for name, value in select.items()]
+
+    def batches(size: int) -> Iterator[Batch]:
+        rows = qs.annotate(**expressions).values_list(*paths).iterator(chunk_size=CHUNK)
+        while chunk := list(islice(rows, size)):
+            raw = dict(zip(names, zip(*chunk, strict=True), strict=True))
+            if derive is not None:
+                derive(raw)
+            yield [raw[c.name] for c in columns]
+
+    return batches
 
 
-def _stream(qs: QuerySet, fields: tuple[str, ...], convert: Callable[[dict[str, Any]], dict[str, Any]]):
-    def rows() -> Iterator[dict[str, Any]]:
-        for values in qs.values_list(*fields).iterator(chunk_size=CHUNK):
-            yield convert(dict(zip(fields, values, strict=True)))
+def _memory_batches(
+    rows: list[dict[str, Any]], columns: tuple[Column, ...]
+) -> Callable[[int], Iterator[Batch]]:
+    def batches(size: int) -> Iterator[Batch]:
+        for start in range(0, len(rows), size):
+            part = rows[start : start + size]
+            yield [[row.get(c.name) for row in part] for c in columns]
 
-    return rows
+    return batches
 
 
 def table_specs(
     release: Release, *, score_rows: list[dict[str, Any]], sample_ids: list[int]
 ) -> list[TableSpec]:
     campaign_ids = list(release.campaigns.values_list("pk", flat=True))
-    items = CampaignItem.objects.filter(campaign_id__in=campaign_ids)
+    items = CampaignItem.objects.filter(campaign_id__in=campaign_ids).order_by("pk")
     queries = Query.objects.filter(pk__in=items.values("query_id")).order_by("pk")
     responses = ModelResponse.objects.filter(pk__in=items.values("response_id")).order_by("pk")
     labels = Label.objects.filter(campaign_id__in=campaign_ids).order_by("pk")
@@ -100,226 +139,152 @@ def table_specs(
     fields = RubricField.objects.filter(rubric_id__in=rubric_ids).order_by(
         "rubric__slug", "rubric__version", "position", "pk"
     )
+    pseudonym = Pseudonyms(release)
     both = (Tier.PUBLIC, Tier.RESTRICTED)
     restricted = (Tier.RESTRICTED,)
 
-    def query_row(v: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "query_id": v["pk"],
-            "external_id": v["external_id"],
-            "text": v["text"],
-            "category": v["category__slug"],
-            "taxonomy": v["category__taxonomy__slug"],
-            "expected_behaviour": v["expected_behaviour"],
-            "severity": v["severity"],
-            "source": v["source"],
-        }
-
-    query_fields = (
-        "pk",
-        "external_id",
-        "text",
-        "category__slug",
-        "category__taxonomy__slug",
-        "expected_behaviour",
-        "severity",
-        "source",
-    )
     query_cols = _cols("query_id:int external_id text category taxonomy expected_behaviour severity source")
+    query_select = {
+        "query_id": "pk",
+        "external_id": "external_id",
+        "text": "text",
+        "category": "category__slug",
+        "taxonomy": "category__taxonomy__slug",
+        "expected_behaviour": "expected_behaviour",
+        "severity": "severity",
+        "source": "source",
+    }
+    response_cols = _cols(
+        "response_id:int query_id:int run_id:int run_name target model_name resolved_model sample_index:int "
+        "outcome text finish_reason request raw_reply input_guard output_guard target_config "
+        "input_tokens:int output_tokens:int latency_ms:int finished_at"
+    )
+    response_select = {
+        "response_id": "pk",
+        "query_id": "query_id",
+        "run_id": "run_id",
+        "run_name": "run__name",
+        "target": "target__label",
+        "model_name": KeyTextTransform("model_name", KeyTransform("model", "target__config")),
+        "resolved_model": "resolved_model",
+        "sample_index": "sample_index",
+        "outcome": "outcome",
+        "text": "text",
+        "finish_reason": "finish_reason",
+        "request": _text("request"),
+        "raw_reply": _text("raw_reply"),
+        "input_guard": _text("input_guard"),
+        "output_guard": _text("output_guard"),
+        "target_config": _text("target__config"),
+        "input_tokens": "input_tokens",
+        "output_tokens": "output_tokens",
+        "latency_ms": "latency_ms",
+        "finished_at": _text("finished_at"),
+    }
+    item_cols = _cols(
+        "item_id:int campaign_id:int query_id:int response_id:int required_labels:int label_count:int "
+        "agreement:float disputed:bool gold_values gold_source"
+    )
+    item_select = {
+        "item_id": "pk",
+        "campaign_id": "campaign_id",
+        "query_id": "query_id",
+        "response_id": "response_id",
+        "required_labels": "required_labels",
+        "label_count": "label_count",
+        "agreement": "agreement",
+        "disputed": "disputed",
+        "gold_values": _text("gold_values"),
+        "gold_source": "gold_source",
+    }
+    label_cols = _cols(
+        "label_id:int campaign_id:int item_id:int query_id:int response_id:int rater rubric "
+        "rubric_version:int guideline_version:int guideline_sha256 values revision:int created_at"
+    )
+    label_select = {
+        "label_id": "pk",
+        "campaign_id": "campaign_id",
+        "item_id": "item_id",
+        "query_id": "item__query_id",
+        "response_id": "item__response_id",
+        "annotator_id": "annotator_id",
+        "external_rater": "external_rater",
+        "rubric": "rubric__slug",
+        "rubric_version": "rubric__version",
+        "guideline_version": "guideline__version",
+        "guideline_sha256": "guideline_hash",
+        "values": _text("values"),
+        "revision": "revision",
+        "created_at": _text("created_at"),
+    }
+
+    def label_raters(raw: dict[str, Sequence[Any]]) -> None:
+        raw["rater"] = [
+            pseudonym(user) if user is not None else f"external:{external}"
+            for user, external in zip(raw["annotator_id"], raw["external_rater"], strict=True)
+        ]
+
+    adjudication_cols = _cols(
+        "adjudication_id:int item_id:int campaign_id:int adjudicator values rationale rubric "
+        "rubric_version:int guideline_version:int guideline_sha256 supersedes_id:int imported:bool created_at"
+    )
+    adjudication_select = {
+        "adjudication_id": "pk",
+        "item_id": "item_id",
+        "campaign_id": "item__campaign_id",
+        "adjudicator_id": "adjudicator_id",
+        "values": _text("values"),
+        "rationale": "rationale",
+        "rubric": "rubric__slug",
+        "rubric_version": "rubric__version",
+        "guideline_version": "guideline__version",
+        "guideline_sha256": "guideline_hash",
+        "supersedes_id": "supersedes_id",
+        "imported": "imported",
+        "created_at": _text("created_at"),
+    }
+
+    def adjudicators(raw: dict[str, Sequence[Any]]) -> None:
+        raw["adjudicator"] = [pseudonym(user) for user in raw["adjudicator_id"]]
+
+    field_cols = _cols(
+        "rubric rubric_version:int rubric_sha256 field label kind required:bool primary:bool options "
+        "options_source help_text"
+    )
+    field_select = {
+        "rubric": "rubric__slug",
+        "rubric_version": "rubric__version",
+        "rubric_sha256": "rubric__content_hash",
+        "field": "name",
+        "label": "label",
+        "kind": "kind",
+        "required": "required",
+        "primary": "primary",
+        "options": _text("options"),
+        "options_source": "options_source",
+        "help_text": "help_text",
+    }
+    score_cols = _cols(
+        "campaign_id:int target category metric value:float ci_low:float ci_high:float numerator:float "
+        "denominator:float interval note"
+    )
     sample = queries.filter(pk__in=sample_ids)
-
-    def response_row(v: dict[str, Any]) -> dict[str, Any]:
-        config = v["target__config"] or {}
-        return {
-            "response_id": v["pk"],
-            "query_id": v["query_id"],
-            "run_id": v["run_id"],
-            "run_name": v["run__name"],
-            "target": v["target__label"],
-            "model_name": (config.get("model") or {}).get("model_name"),
-            "resolved_model": v["resolved_model"],
-            "sample_index": v["sample_index"],
-            "outcome": v["outcome"],
-            "text": v["text"],
-            "finish_reason": v["finish_reason"],
-            "request": _json(v["request"]),
-            "raw_reply": _json(v["raw_reply"]),
-            "input_guard": _json(v["input_guard"]),
-            "output_guard": _json(v["output_guard"]),
-            "target_config": _json(config),
-            "input_tokens": v["input_tokens"],
-            "output_tokens": v["output_tokens"],
-            "latency_ms": v["latency_ms"],
-            "finished_at": _iso(v["finished_at"]),
-        }
-
-    response_fields = (
-        "pk",
-        "query_id",
-        "run_id",
-        "run__name",
-        "target__label",
-        "target__config",
-        "resolved_model",
-        "sample_index",
-        "outcome",
-        "text",
-        "finish_reason",
-        "request",
-        "raw_reply",
-        "input_guard",
-        "output_guard",
-        "input_tokens",
-        "output_tokens",
-        "latency_ms",
-        "finished_at",
-    )
-
-    def item_row(v: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "item_id": v["pk"],
-            "campaign_id": v["campaign_id"],
-            "query_id": v["query_id"],
-            "response_id": v["response_id"],
-            "required_labels": v["required_labels"],
-            "label_count": v["label_count"],
-            "agreement": v["agreement"],
-            "disputed": v["disputed"],
-            "gold_values": _json(v["gold_values"]),
-            "gold_source": v["gold_source"],
-        }
-
-    item_fields = (
-        "pk",
-        "campaign_id",
-        "query_id",
-        "response_id",
-        "required_labels",
-        "label_count",
-        "agreement",
-        "disputed",
-        "gold_values",
-        "gold_source",
-    )
-
-    def label_row(v: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "label_id": v["pk"],
-            "campaign_id": v["campaign_id"],
-            "item_id": v["item_id"],
-            "query_id": v["item__query_id"],
-            "response_id": v["item__response_id"],
-            "rater": pseudonym(release, v["annotator_id"]) or f"external:{v['external_rater']}",
-            "rubric": v["rubric__slug"],
-            "rubric_version": v["rubric__version"],
-            "guideline_version": v["guideline__version"],
-            "guideline_sha256": v["guideline_hash"],
-            "values": _json(v["values"]),
-            "revision": v["revision"],
-            "created_at": _iso(v["created_at"]),
-        }
-
-    label_fields = (
-        "pk",
-        "campaign_id",
-        "item_id",
-        "item__query_id",
-        "item__response_id",
-        "annotator_id",
-        "external_rater",
-        "rubric__slug",
-        "rubric__version",
-        "guideline__version",
-        "guideline_hash",
-        "values",
-        "revision",
-        "created_at",
-    )
-
-    def adjudication_row(v: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "adjudication_id": v["pk"],
-            "item_id": v["item_id"],
-            "campaign_id": v["item__campaign_id"],
-            "adjudicator": pseudonym(release, v["adjudicator_id"]),
-            "values": _json(v["values"]),
-            "rationale": v["rationale"],
-            "rubric": v["rubric__slug"],
-            "rubric_version": v["rubric__version"],
-            "guideline_version": v["guideline__version"],
-            "guideline_sha256": v["guideline_hash"],
-            "supersedes_id": v["supersedes_id"],
-            "imported": v["imported"],
-            "created_at": _iso(v["created_at"]),
-        }
-
-    adjudication_fields = (
-        "pk",
-        "item_id",
-        "item__campaign_id",
-        "adjudicator_id",
-        "values",
-        "rationale",
-        "rubric__slug",
-        "rubric__version",
-        "guideline__version",
-        "guideline_hash",
-        "supersedes_id",
-        "imported",
-        "created_at",
-    )
-
-    def field_row(v: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "rubric": v["rubric__slug"],
-            "rubric_version": v["rubric__version"],
-            "rubric_sha256": v["rubric__content_hash"],
-            "field": v["name"],
-            "label": v["label"],
-            "kind": v["kind"],
-            "required": v["required"],
-            "primary": v["primary"],
-            "options": _json(v["options"]),
-            "options_source": v["options_source"],
-            "help_text": v["help_text"],
-        }
-
-    field_fields = (
-        "rubric__slug",
-        "rubric__version",
-        "rubric__content_hash",
-        "name",
-        "label",
-        "kind",
-        "required",
-        "primary",
-        "options",
-        "options_source",
-        "help_text",
-    )
-
     return [
         TableSpec(
             "scores",
             "Safety scores per campaign, target and category with 95% intervals (gold labels).",
-            _cols(
-                "campaign_id:int target category metric value:float ci_low:float ci_high:float "
-                "numerator:float denominator:float interval note"
-            ),
+            score_cols,
             both,
             lambda: len(score_rows),
-            lambda: iter(score_rows),
+            _memory_batches(score_rows, score_cols),
         ),
         TableSpec(
             "rubric_fields",
             "The fields of every rubric version the labels were made under.",
-            _cols(
-                "rubric rubric_version:int rubric_sha256 field label kind required:bool primary:bool "
-                "options options_source help_text"
-            ),
+            field_cols,
             both,
             fields.count,
-            _stream(fields, field_fields, field_row),
+            _query_batches(fields, field_select, None, field_cols),
         ),
         TableSpec(
             "sample",
@@ -327,7 +292,7 @@ def table_specs(
             query_cols,
             (Tier.PUBLIC,),
             sample.count,
-            _stream(sample, query_fields, query_row),
+            _query_batches(sample, query_select, None, query_cols),
         ),
         TableSpec(
             "queries",
@@ -335,53 +300,39 @@ def table_specs(
             query_cols,
             restricted,
             queries.count,
-            _stream(queries, query_fields, query_row),
+            _query_batches(queries, query_select, None, query_cols),
         ),
         TableSpec(
             "responses",
             "Model responses with their provenance: run, target, request and raw reply.",
-            _cols(
-                "response_id:int query_id:int run_id:int run_name target model_name resolved_model "
-                "sample_index:int outcome text finish_reason request raw_reply input_guard output_guard "
-                "target_config input_tokens:int output_tokens:int latency_ms:int finished_at"
-            ),
+            response_cols,
             restricted,
             responses.count,
-            _stream(responses, response_fields, response_row),
+            _query_batches(responses, response_select, None, response_cols),
         ),
         TableSpec(
             "items",
             "Campaign items with their gold values and agreement.",
-            _cols(
-                "item_id:int campaign_id:int query_id:int response_id:int required_labels:int "
-                "label_count:int agreement:float disputed:bool gold_values gold_source"
-            ),
+            item_cols,
             restricted,
             items.count,
-            _stream(items.order_by("pk"), item_fields, item_row),
+            _query_batches(items, item_select, None, item_cols),
         ),
         TableSpec(
             "labels",
             "Clinicians' labels, each stamped with its rubric and guideline version.",
-            _cols(
-                "label_id:int campaign_id:int item_id:int query_id:int response_id:int rater rubric "
-                "rubric_version:int guideline_version:int guideline_sha256 values revision:int created_at"
-            ),
+            label_cols,
             restricted,
             labels.count,
-            _stream(labels, label_fields, label_row),
+            _query_batches(labels, label_select, label_raters, label_cols),
         ),
         TableSpec(
             "adjudications",
             "Adjudicated gold labels with their rationale (history included).",
-            _cols(
-                "adjudication_id:int item_id:int campaign_id:int adjudicator values rationale rubric "
-                "rubric_version:int guideline_version:int guideline_sha256 supersedes_id:int "
-                "imported:bool created_at"
-            ),
+            adjudication_cols,
             restricted,
             adjudications.count,
-            _stream(adjudications, adjudication_fields, adjudication_row),
+            _query_batches(adjudications, adjudication_select, adjudicators, adjudication_cols),
         ),
     ]
 
