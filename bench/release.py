@@ -177,7 +177,7 @@ def download_ms(release_id: int, requests: int = 200) -> float:
     settings.ALLOWED_HOSTS = ["testserver"]
     settings.SENDFILE_BACKEND = "django_sendfile.backends.nginx"
     sendfile_utils._get_sendfile.cache_clear()
-    user = User.objects.create_user("bench-researcher@example.org")
+    user = User.objects.create_user(f"bench-researcher-{time.time_ns()}@example.org")
     user.groups.add(Group.objects.get(name=Role.RESEARCHER.value))
     ResearcherProfile.objects.create(
         user=user, full_name="Bench", institution="Bench", position="Bench", orcid="0000-0002-1825-0097",
