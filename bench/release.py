@@ -101,24 +101,67 @@ def seed(labels: int) -> int:
     guideline = Guideline.objects.order_by("-version").first()
     category = Category.objects.get(slug="toxicology")
     campaign = Campaign.objects.create(
-        name="Benchmark release campaign", target="query", status="closed", rubric=rubric,
-        guideline=guideline, overlap=OVERLAP, seed="bench", created_by=maintainer, closed_at=timezone.now(),
+        name="Benchmark release campaign",
+        target="query",
+        status="closed",
+        rubric=rubric,
+        guideline=guideline,
+        overlap=OVERLAP,
+        seed="bench",
+        created_by=maintainer,
+        closed_at=timezone.now(),
     )
     now = timezone.now()
     _copy(
         "querybank_query",
-        ["external_id", "text", "category_id", "expected_behaviour", "severity", "status", "source",
-         "source_file", "notes", "metadata", "created_at", "updated_at"],
-        ((f"bench-{i}", f"Benchmark query shape number {i}, asking for general safety advice.", category.pk,
-          "refuse", "high", "active", "bench", "", "", "{}", now, now) for i in range(items)),
+        [
+            "external_id",
+            "text",
+            "category_id",
+            "expected_behaviour",
+            "severity",
+            "status",
+            "source",
+            "source_file",
+            "notes",
+            "metadata",
+            "created_at",
+            "updated_at",
+        ],
+        (
+            (
+                f"bench-{i}",
+                f"Benchmark query shape number {i}, asking for general safety advice.",
+                category.pk,
+                "refuse",
+                "high",
+                "active",
+                "bench",
+                "",
+                "",
+                "{}",
+                now,
+                now,
+            )
+            for i in range(items)
+        ),
     )
     with connection.cursor() as cursor:
         cursor.execute("SELECT min(id) FROM querybank_query WHERE source = 'bench'")
         first_query = cursor.fetchone()[0]
     _copy(
         "annotations_campaignitem",
-        ["campaign_id", "query_id", "stratum", "sort_key", "required_labels", "label_count", "agreement",
-         "disputed", "gold_source"],
+        [
+            "campaign_id",
+            "query_id",
+            "stratum",
+            "sort_key",
+            "required_labels",
+            "label_count",
+            "agreement",
+            "disputed",
+            "gold_source",
+        ],
         ((campaign.pk, first_query + i, "c", i, OVERLAP, OVERLAP, 1.0, False, "") for i in range(items)),
     )
     with connection.cursor() as cursor:
@@ -126,16 +169,45 @@ def seed(labels: int) -> int:
         first_item = cursor.fetchone()[0]
     _copy(
         "annotations_label",
-        ["item_id", "campaign_id", "annotator_id", "external_rater", "rubric_id", "guideline_id",
-         "guideline_hash", "values", "revision", "created_at", "updated_at"],
-        ((first_item + i // OVERLAP, campaign.pk, annotators[i % OVERLAP].pk, "", rubric.pk, guideline.pk,
-          guideline.content_hash, VALUES, 1, now, now) for i in range(items * OVERLAP)),
+        [
+            "item_id",
+            "campaign_id",
+            "annotator_id",
+            "external_rater",
+            "rubric_id",
+            "guideline_id",
+            "guideline_hash",
+            "values",
+            "revision",
+            "created_at",
+            "updated_at",
+        ],
+        (
+            (
+                first_item + i // OVERLAP,
+                campaign.pk,
+                annotators[i % OVERLAP].pk,
+                "",
+                rubric.pk,
+                guideline.pk,
+                guideline.content_hash,
+                VALUES,
+                1,
+                now,
+                now,
+            )
+            for i in range(items * OVERLAP)
+        ),
     )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     release = Release.objects.create(
-        slug="bench", version=1, title="Benchmark release", changelog="Benchmark.",
-        datasheet={key: "Benchmark." for key, _ in DATASHEET_SECTIONS}, created_by=maintainer,
+        slug="bench",
+        version=1,
+        title="Benchmark release",
+        changelog="Benchmark.",
+        datasheet={key: "Benchmark." for key, _ in DATASHEET_SECTIONS},
+        created_by=maintainer,
     )
     release.campaigns.set([campaign])
     return release.pk
@@ -150,11 +222,21 @@ def build(release_id: int) -> None:
     release = release_build(release_id=release_id)
     seconds = time.perf_counter() - start
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    labels = Release.objects.get(pk=release_id).files.get(name="restricted/parquet/labels/labels-00000.parquet")
-    print(json.dumps({
-        "seconds": seconds, "rows": release.rows_total, "label_rows": labels.rows,
-        "peak_rss_mb": peak_kib / 1024, "files": release.files.count(), "status": release.status,
-    }))
+    labels = Release.objects.get(pk=release_id).files.get(
+        name="restricted/parquet/labels/labels-00000.parquet"
+    )
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "rows": release.rows_total,
+                "label_rows": labels.rows,
+                "peak_rss_mb": peak_kib / 1024,
+                "files": release.files.count(),
+                "status": release.status,
+            }
+        )
+    )
 
 
 def download_ms(release_id: int, requests: int = 200) -> float:
@@ -180,19 +262,36 @@ def download_ms(release_id: int, requests: int = 200) -> float:
     user = User.objects.create_user(f"bench-researcher-{time.time_ns()}@example.org")
     user.groups.add(Group.objects.get(name=Role.RESEARCHER.value))
     ResearcherProfile.objects.create(
-        user=user, full_name="Bench", institution="Bench", position="Bench", orcid="0000-0002-1825-0097",
-        institutional_page="https://example.org", reference_name="R", reference_email="r@example.org",
-        research_area="Bench", status="credentialed",
+        user=user,
+        full_name="Bench",
+        institution="Bench",
+        position="Bench",
+        orcid="0000-0002-1825-0097",
+        institutional_page="https://example.org",
+        reference_name="R",
+        reference_email="r@example.org",
+        research_area="Bench",
+        status="credentialed",
     )
     agreement = agreement_current()
     now = timezone.now()
     signature = AgreementSignature.objects.create(
-        agreement=agreement, signer=user, version=agreement.version, content_hash=agreement.content_hash,
+        agreement=agreement,
+        signer=user,
+        version=agreement.version,
+        content_hash=agreement.content_hash,
         signed_at=now,
     )
     AccessRequest.objects.create(
-        release_id=release_id, researcher=user, purpose="Benchmark.", signature=signature, status="approved",
-        created_at=now, review_deadline=now, decided_at=now, expires_at=now + timedelta(days=1),
+        release_id=release_id,
+        researcher=user,
+        purpose="Benchmark.",
+        signature=signature,
+        status="approved",
+        created_at=now,
+        review_deadline=now,
+        decided_at=now,
+        expires_at=now + timedelta(days=1),
     )
     client = Client()
     client.force_login(user)
@@ -202,12 +301,15 @@ def download_ms(release_id: int, requests: int = 200) -> float:
         start = time.perf_counter()
         response = client.get(url)
         times.append((time.perf_counter() - start) * 1000)
-        assert response.status_code == 200 and response.has_header("X-Accel-Redirect"), response.status_code
+        if response.status_code != 200 or not response.has_header("X-Accel-Redirect"):
+            raise RuntimeError(f"the granted download answered {response.status_code}")
     return statistics.median(times[20:])
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--labels", type=int, default=1_000_000)
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     parser.add_argument("--build", type=int, help=argparse.SUPPRESS)  # the child process
@@ -233,7 +335,10 @@ def main() -> None:
         connections.close_all()
         child = subprocess.run(
             [sys.executable, __file__, "--build", str(release_id), "--media", media],
-            check=True, capture_output=True, text=True, env={**os.environ},
+            check=True,
+            capture_output=True,
+            text=True,
+            env={**os.environ},
         )
         result = json.loads(child.stdout.strip().splitlines()[-1])
         rate = result["rows"] / result["seconds"]

@@ -63,7 +63,8 @@ def test_nginx_serves_static_files_and_the_internal_download_location(compose: d
     assert nginx["depends_on"] == {"web": {"condition": "service_healthy"}}
     config = (PROJECT_DIR / "deploy" / "nginx.conf").read_text()
     protected = config[config.index("location /protected/") :].split("}")[0]
-    assert "internal;" in protected and "alias /srv/media/;" in protected
+    assert "internal;" in protected
+    assert "alias /srv/media/;" in protected
     environment = compose["services"]["web"]["environment"]
     assert environment["SENDFILE_BACKEND"] == "django_sendfile.backends.nginx"
     assert environment["SENDFILE_URL"] == "/protected"
