@@ -110,7 +110,7 @@ def _get(url: str, *, cookie: str = "", headers: dict[str, str] | None = None):
         return error.code, dict(error.headers), error.read()
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_granted_download_is_served_by_nginx_and_the_internal_location_is_closed(
     nginx_settings, live_server, nginx, client
 ) -> None:
