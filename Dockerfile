@@ -24,6 +24,7 @@ RUN DJANGO_SETTINGS_MODULE=medharm_web.settings.production \
     DATABASE_URL=sqlite:////tmp/collectstatic.sqlite3 \
     REDIS_URL=redis://localhost:6379/0 \
     python manage.py collectstatic --noinput \
+    && mkdir -p /app/var/media \
     && chown -R medharm:medharm /app/var
 
 USER medharm

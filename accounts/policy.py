@@ -181,3 +181,72 @@ rules.add_perm("scoring.view_identity_rows", can_view_identity_rows)
 rules.add_perm("scoring.manage_scores", can_manage_scores)
 rules.add_perm("scoring.see_annotator_names", can_see_annotator_names)
 rules.add_perm("scoring.view_own_agreement", can_view_own_agreement)
+
+# --- Releases and researcher data access
+# The restricted tier of a release is open to maintainers (who cut it) and to a researcher whose
+# grant on that release is active: ``status = approved and expires_at > now``, computed in SQL,
+# with credentials not suspended. Every page, download and API read asks ``can_access_restricted``;
+# ``access.selectors.release_list_restricted_for_user`` is its queryset twin, and the test of the
+# permission table checks that the two agree. The data committee decides who gets access but does
+# not read the data itself; a delegated reviewer decides the requests of the releases naming them.
+
+
+@rules.predicate
+def has_verified_email(user: object) -> bool:
+    if not getattr(user, "is_authenticated", False):
+        return False
+    from allauth.account.models import EmailAddress
+
+    return EmailAddress.objects.filter(user=user, verified=True).exists()
+
+
+@rules.predicate
+def is_credentialed(user: object) -> bool:
+    if not getattr(user, "is_authenticated", False):
+        return False
+    from access.selectors import researcher_list_credentialed
+
+    return researcher_list_credentialed().filter(pk=user.pk).exists()  # type: ignore[attr-defined]
+
+
+@rules.predicate
+def has_active_grant(user: object, release: object) -> bool:
+    if release is None or not getattr(user, "is_authenticated", False):
+        return False
+    from access.selectors import grant_list_active
+
+    return grant_list_active(user=user).filter(release=release).exists()  # type: ignore[arg-type]
+
+
+@rules.predicate
+def is_release_reviewer(user: object, release: object) -> bool:
+    if release is None or not getattr(user, "is_authenticated", False):
+        return False
+    return release.reviewers.filter(pk=user.pk).exists()  # type: ignore[attr-defined]
+
+
+@rules.predicate
+def is_public_release(user: object, release: object) -> bool:
+    return release is not None and bool(getattr(release, "is_public", False))
+
+
+can_cut_releases = is_active & (is_superuser | is_maintainer)
+can_access_restricted = is_active & (is_superuser | is_maintainer | has_active_grant)
+can_review_credentials = is_active & (is_superuser | is_data_committee)
+can_review_access = is_active & (is_superuser | is_data_committee | is_release_reviewer)
+can_approve_public_tier = is_active & (is_superuser | is_data_committee)
+# The public tier: anyone once approved; before, those who prepare and approve it.
+can_read_public_tier = is_public_release | (is_active & (is_superuser | is_maintainer | is_data_committee))
+can_apply_for_credentials = is_active & is_researcher & has_verified_email
+can_request_access = is_active & is_researcher & has_verified_email & is_credentialed
+can_view_audit = is_active & (is_superuser | is_maintainer)
+
+rules.add_perm("releases.cut", can_cut_releases)
+rules.add_perm("releases.access_restricted", can_access_restricted)
+rules.add_perm("releases.read_public_tier", can_read_public_tier)
+rules.add_perm("releases.approve_public_tier", can_approve_public_tier)
+rules.add_perm("access.review_credentials", can_review_credentials)
+rules.add_perm("access.review_access", can_review_access)
+rules.add_perm("access.apply", can_apply_for_credentials)
+rules.add_perm("access.request", can_request_access)
+rules.add_perm("audit.view", can_view_audit)

@@ -7,6 +7,7 @@ from accounts.api import AuthTokenView
 from annotations import api as annotations_api
 from evaluations.api import EndpointViewSet, PipelineViewSet, ResponseViewSet, RunViewSet
 from querybank.api import CategoryViewSet, QueryViewSet
+from releases import api as releases_api
 from scoring import api as scoring_api
 
 # No ".json"/".csv" suffix routes: the custom actions take no ``format`` argument, and the
@@ -21,8 +22,10 @@ router.register("runs", RunViewSet, basename="run")
 router.register("responses", ResponseViewSet, basename="response")
 annotations_api.register(router)
 scoring_api.register(router)
+releases_api.register(router)
 
 urlpatterns = [
     path("auth/token/", AuthTokenView.as_view(), name="api-auth-token"),
+    *releases_api.urlpatterns,
     *router.urls,
 ]

@@ -7,6 +7,13 @@ from django.db.models import Count, F
 from django.http import HttpResponse
 from django.shortcuts import render
 
+from access.models import CredentialStatus, RequestStatus
+from access.selectors import (
+    grant_list_active,
+    profile_for_user,
+    profile_list_for_review,
+    request_list_for_reviewer,
+)
 from accounts.http import AuthenticatedHttpRequest
 from accounts.roles import Role
 from querybank.models import Category, Taxonomy
@@ -42,6 +49,19 @@ def home(request: AuthenticatedHttpRequest) -> HttpResponse:
         "can_export": user.has_perm("querybank.run_export"),
         "can_invite": user.has_perm("accounts.invite"),
     }
+    if context["is_data_committee"]:
+        context["committee_pending_requests"] = (
+            request_list_for_reviewer(user=user).filter(status=RequestStatus.PENDING).count()
+        )
+        context["committee_pending_applications"] = (
+            profile_list_for_review().filter(status=CredentialStatus.PENDING).count()
+        )
+    if context["is_researcher"]:
+        profile = profile_for_user(user=user)
+        context["researcher_credential_status"] = (
+            profile.get_status_display() if profile else "no profile yet"
+        )
+        context["researcher_active_grants"] = grant_list_active(user=user).count()
     if can_read_queries:
         counted = cast("list[WithAnnotations[Category, _QueryCount]]", categories)
         context["query_total"] = sum(category.query_count for category in counted)

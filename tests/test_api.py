@@ -44,7 +44,11 @@ def test_schema_is_valid_openapi_3_and_lists_every_endpoint(clinician_client: Cl
     assert set(schema["paths"]["/api/v1/queries/"]) == {"get"}  # read-only
     list_params = {p["name"] for p in schema["paths"]["/api/v1/queries/"]["get"]["parameters"]}
     assert list_params == {"search", "category", "source", "page", "page_size"}
-    assert set(schema["components"]["securitySchemes"]) == {"cookieAuth", "tokenAuth"}
+    assert set(schema["components"]["securitySchemes"]) == {"cookieAuth", "tokenAuth", "researcherToken"}
+    # Researcher tokens open the release API only.
+    release_security = schema["paths"]["/api/v1/releases/"]["get"]["security"]
+    assert release_security == [{"researcherToken": []}, {"cookieAuth": []}]
+    assert {"researcherToken": []} not in schema["paths"]["/api/v1/queries/"]["get"]["security"]
     token_post = schema["paths"]["/api/v1/auth/token/"]["post"]
     assert "Authorization: Token <key>" in token_post["description"]
     assert set(token_post["responses"]) == {"200", "201", "400", "403", "404", "409", "413"}

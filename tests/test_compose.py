@@ -18,8 +18,8 @@ def compose() -> dict:
     return yaml.safe_load((PROJECT_DIR / "docker-compose.yml").read_text())
 
 
-def test_the_five_services(compose: dict) -> None:
-    assert set(compose["services"]) == {"web", "worker", "beat", "postgres", "redis"}
+def test_the_six_services(compose: dict) -> None:
+    assert set(compose["services"]) == {"web", "worker", "beat", "postgres", "redis", "nginx"}
     assert compose["services"]["postgres"]["image"] == "postgres:16"
     assert compose["services"]["redis"]["image"] == "redis:7"
     for name in APP_SERVICES:
@@ -46,10 +46,28 @@ def test_services_start_after_what_they_need_is_healthy(compose: dict) -> None:
         assert {entry["condition"] for entry in depends_on.values()} == {"service_healthy"}, name
 
 
-def test_named_volumes_for_database_and_static_files(compose: dict) -> None:
-    assert set(compose["volumes"]) == {"postgres-data", "static"}
+def test_named_volumes_for_database_static_and_release_files(compose: dict) -> None:
+    assert set(compose["volumes"]) == {"postgres-data", "static", "media"}
     assert compose["services"]["postgres"]["volumes"] == ["postgres-data:/var/lib/postgresql/data"]
-    assert compose["services"]["web"]["volumes"] == ["static:/app/var/static"]
+    assert compose["services"]["web"]["volumes"] == ["static:/app/var/static", "media:/app/var/media"]
+    assert compose["services"]["worker"]["volumes"] == ["media:/app/var/media"]
+
+
+def test_nginx_serves_static_files_and_the_internal_download_location(compose: dict) -> None:
+    nginx = compose["services"]["nginx"]
+    assert nginx["volumes"] == [
+        "./deploy/nginx.conf:/etc/nginx/conf.d/default.conf:ro",
+        "static:/srv/static:ro",
+        "media:/srv/media:ro",
+    ]
+    assert nginx["depends_on"] == {"web": {"condition": "service_healthy"}}
+    config = (PROJECT_DIR / "deploy" / "nginx.conf").read_text()
+    protected = config[config.index("location /protected/") :].split("}")[0]
+    assert "internal;" in protected
+    assert "alias /srv/media/;" in protected
+    environment = compose["services"]["web"]["environment"]
+    assert environment["SENDFILE_BACKEND"] == "django_sendfile.backends.nginx"
+    assert environment["SENDFILE_URL"] == "/protected"
 
 
 def test_app_services_run_production_settings_on_the_stack(compose: dict) -> None:
@@ -61,8 +79,9 @@ def test_app_services_run_production_settings_on_the_stack(compose: dict) -> Non
         assert environment["DJANGO_SECURE_SSL_REDIRECT"] == "${DJANGO_SECURE_SSL_REDIRECT:-false}", name
         for variable in ("DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS"):
             assert variable in environment, (name, variable)
-    # Only the web port is published, and only on this machine.
-    assert compose["services"]["web"]["ports"] == ["127.0.0.1:8000:8000"]
+    # Only nginx's port is published, and only on this machine; gunicorn is reached through it.
+    assert compose["services"]["nginx"]["ports"] == ["127.0.0.1:8000:80"]
+    assert "ports" not in compose["services"]["web"]
     assert "ports" not in compose["services"]["postgres"]
     assert "ports" not in compose["services"]["redis"]
 

@@ -55,12 +55,15 @@ INSTALLED_APPS = [
     "simple_history",
     "django_htmx",
     "csp",
+    "pgtrigger",
     "audit",
     "accounts",
     "querybank",
     "annotations",
     "evaluations",
     "scoring",
+    "releases",
+    "access",
     "portal",
 ]
 
@@ -80,6 +83,7 @@ MIDDLEWARE = [
     "accounts.middleware.StaffMfaRequiredMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    "audit.context.AuditRequestMiddleware",
     # AxesMiddleware must be last: it turns a lockout signal into the lockout response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -137,6 +141,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "clear-expired-sessions": {"task": "accounts.tasks.sessions_clear_expired", "schedule": 24 * 3600},
+    "access-requests-expire": {"task": "access.tasks.requests_expire", "schedule": 3600},
     "collection-watchdog": {
         "task": "evaluations.runs_watchdog",
         "schedule": env.float("COLLECTION_WATCHDOG_SECONDS", default=15.0),
@@ -286,6 +291,26 @@ LOGGING: dict[str, object] = {
         "django.server": {"level": "INFO", "filters": ["drop_refusals"]},
     },
 }
+
+# --- Releases and data access -----------------------------------------------------------------
+# Release files live in the default storage under this prefix. Gated downloads hand the file to
+# the web server: X-Accel-Redirect to nginx's internal location under production settings,
+# streaming with range requests from Django here (``releases.sendfile_streaming``).
+MEDIA_ROOT = env.path("DJANGO_MEDIA_ROOT", default=VAR_DIR / "media")
+MEDIA_URL = "media/"
+RELEASES_STORAGE_PREFIX = "releases"
+SENDFILE_BACKEND = env.str("SENDFILE_BACKEND", default="releases.sendfile_streaming")
+SENDFILE_ROOT = str(MEDIA_ROOT)
+SENDFILE_URL = env.str("SENDFILE_URL", default="/protected")
+# Rows per streamed batch when a release is cut (and per Parquet row group).
+RELEASE_BATCH_ROWS = env.int("RELEASE_BATCH_ROWS", default=20_000)
+ACCESS_GRANT_DEFAULT_DAYS = env.int("ACCESS_GRANT_DEFAULT_DAYS", default=365)
+# A request left undecided this long expires (never auto-accepted).
+ACCESS_PENDING_EXPIRY_DAYS = env.int("ACCESS_PENDING_EXPIRY_DAYS", default=30)
+# A grant may be renewed from this many days before it ends.
+ACCESS_RENEWAL_WINDOW_DAYS = env.int("ACCESS_RENEWAL_WINDOW_DAYS", default=60)
+RESEARCHER_TOKEN_DEFAULT_DAYS = env.int("RESEARCHER_TOKEN_DEFAULT_DAYS", default=30)
+RESEARCHER_TOKEN_MAX_DAYS = env.int("RESEARCHER_TOKEN_MAX_DAYS", default=365)
 
 # --- Platform settings ------------------------------------------------------------------------
 # One size limit for every import (query and annotation files; web page, API and command line):

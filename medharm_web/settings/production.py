@@ -50,3 +50,6 @@ STORAGES = {
 # *.internal.example). Set it in production so a maintainer cannot point a run, and its API key,
 # at a listener of their own. Empty (the default) allows any host.
 MODEL_HOSTS_ALLOWED = env.list("MEDHARM_MODEL_HOSTS", default=[])
+
+# Gated downloads: Django checks the grant, nginx serves the file from its internal location.
+SENDFILE_BACKEND = env.str("SENDFILE_BACKEND", default="django_sendfile.backends.nginx")

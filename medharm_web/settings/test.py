@@ -48,3 +48,9 @@ Path(str(STATIC_ROOT)).mkdir(parents=True, exist_ok=True)
 
 # Still Argon2 (same "argon2" hashes, same checks), at a cost fit for thousands of test logins.
 PASSWORD_HASHERS = ["tests.hashers.CheapArgon2PasswordHasher"]
+
+# Release files of a test run go to a throwaway directory, never to var/media.
+import tempfile  # noqa: E402
+
+MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="medharm-test-media-"))
+SENDFILE_ROOT = str(MEDIA_ROOT)

@@ -234,8 +234,9 @@ def test_researcher_gets_no_query_text(
     researcher = UserFactory(role=Role.RESEARCHER, password=PASSWORD)
     sign_in(page, base, researcher)
     expect(page.locator("#researcher-access-notice")).to_contain_text(
-        "released to a researcher only after a data-access request has been approved"
+        "released to a credentialed researcher only through an access request approved by the data committee"
     )
+    expect(page.locator("#researcher-credential-status")).to_have_text("no profile yet")
     expect(page.locator("#section-researcher .category-list li")).to_have_count(Category.objects.count())
     main_nav = page.get_by_role("navigation", name="Main")
     expect(main_nav.get_by_role("link", name="Query bank")).to_have_count(0)

@@ -102,10 +102,11 @@ def test_maintainer_without_staff_flag_gets_no_admin_link_and_an_empty_bank_says
     assert 'id="queries-by-source"' not in html
 
 
-def test_data_committee_is_told_plainly_that_requests_are_not_available_yet(bank: None) -> None:
+def test_data_committee_sees_its_review_queue_counts(bank: None) -> None:
     html = home_page(UserFactory(role=Role.DATA_COMMITTEE))
     assert 'id="section-data-committee"' in html
-    assert "Data-access requests are not available yet" in html
+    assert "0 access requests and 0 credential applications waiting." in html
+    assert 'href="/access/review/"' in html
     # The committee does not read query text through its role, so it gets no counts or link either.
     assert 'id="section-query-bank"' not in html
     assert f'href="{QUERY_LIST}"' not in html
@@ -116,7 +117,7 @@ def test_researcher_sees_the_explanation_and_categories_without_text_or_counts(b
     html = home_page(UserFactory(role=Role.RESEARCHER))
     assert 'id="section-researcher"' in html
     assert RESEARCHER_NOTICE in html
-    assert "only after a data-access request has been approved" in html
+    assert "only through an access request approved by the data committee" in html
     toxicology = Category.objects.get(slug="toxicology")
     assertInHTML(f"<li><h4>{toxicology.name}</h4><p>{toxicology.description}</p></li>", html)
     # All 19 seeded categories are listed by name, across both taxonomies.

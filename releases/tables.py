@@ -1,0 +1,353 @@
+"""What a release holds: one table spec per table, with its columns and a streaming batch source.
+
+Rows come from ``values_list(...).iterator()`` in batches, so a table is never held whole in
+memory. JSON and timestamp columns are cast to text in SQL (no decode and re-encode in Python);
+each batch is handed over as columns, ready for Arrow. Annotators and adjudicators appear under
+per-release pseudonyms.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any
+
+import pyarrow as pa
+from django.conf import settings
+from django.db.models import QuerySet, TextField
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from django.db.models.functions import Cast
+
+from annotations.models import Adjudication, CampaignItem, Guideline, Label, Rubric, RubricField
+from evaluations.models import ModelResponse
+from querybank.models import Query
+from releases.models import Release, Tier
+
+CHUNK = 5000
+
+Batch = list[Sequence[Any]]  # one sequence per column, aligned with the spec's columns
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str  # "text", "int", "float", "bool"
+
+    @property
+    def arrow_type(self) -> pa.DataType:
+        return {"text": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_()}[self.kind]
+
+    @property
+    def croissant_type(self) -> str:
+        return {"text": "sc:Text", "int": "sc:Integer", "float": "sc:Float", "bool": "sc:Boolean"}[self.kind]
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    description: str
+    columns: tuple[Column, ...]
+    tiers: tuple[str, ...]
+    count: Callable[[], int]
+    batches: Callable[[int], Iterator[Batch]]  # batch size -> batches of columns
+
+    @property
+    def schema(self) -> pa.Schema:
+        return pa.schema([(c.name, c.arrow_type) for c in self.columns])
+
+
+def _cols(spec: str) -> tuple[Column, ...]:
+    """``"id:int query_id:int text"`` → columns (text when no kind is given)."""
+    out = []
+    for part in spec.split():
+        name, _, kind = part.partition(":")
+        out.append(Column(name, kind or "text"))
+    return tuple(out)
+
+
+def _text(expression: Any) -> Cast:
+    return Cast(expression, output_field=TextField())
+
+
+class Pseudonyms:
+    """Per-release rater names: an HMAC of the release and the user, computed once per user."""
+
+    def __init__(self, release: Release) -> None:
+        self.key = settings.SECRET_KEY.encode()
+        self.slug = release.slug
+        self.cache: dict[int, str] = {}
+
+    def __call__(self, user_id: int | None) -> str | None:
+        if user_id is None:
+            return None
+        name = self.cache.get(user_id)
+        if name is None:
+            digest = hmac.new(self.key, f"{self.slug}:{user_id}".encode(), hashlib.sha256).hexdigest()
+            name = self.cache[user_id] = "rater-" + digest[:12]
+        return name
+
+
+def _query_batches(
+    qs: QuerySet,
+    select: dict[str, Any],
+    derive: Callable[[dict[str, Sequence[Any]]], None] | None,
+    columns: tuple[Column, ...],
+) -> Callable[[int], Iterator[Batch]]:
+    """Batches of ``columns`` from ``qs``; ``select`` maps a raw name to a field path or expression."""
+    # Annotations get a prefix: a column may share its name with a model field ("values").
+    expressions = {f"release_{name}": value for name, value in select.items() if not isinstance(value, str)}
+    names = list(select)
+    paths = [value if isinstance(value, str) else f"release_{name}" for name, value in select.items()]
+
+    def batches(size: int) -> Iterator[Batch]:
+        rows = qs.annotate(**expressions).values_list(*paths).iterator(chunk_size=CHUNK)
+        while chunk := list(islice(rows, size)):
+            raw = dict(zip(names, zip(*chunk, strict=True), strict=True))
+            if derive is not None:
+                derive(raw)
+            yield [raw[c.name] for c in columns]
+
+    return batches
+
+
+def _memory_batches(
+    rows: list[dict[str, Any]], columns: tuple[Column, ...]
+) -> Callable[[int], Iterator[Batch]]:
+    def batches(size: int) -> Iterator[Batch]:
+        for start in range(0, len(rows), size):
+            part = rows[start : start + size]
+            yield [[row.get(c.name) for row in part] for c in columns]
+
+    return batches
+
+
+def table_specs(
+    release: Release, *, score_rows: list[dict[str, Any]], sample_ids: list[int]
+) -> list[TableSpec]:
+    campaign_ids = list(release.campaigns.values_list("pk", flat=True))
+    items = CampaignItem.objects.filter(campaign_id__in=campaign_ids).order_by("pk")
+    queries = Query.objects.filter(pk__in=items.values("query_id")).order_by("pk")
+    responses = ModelResponse.objects.filter(pk__in=items.values("response_id")).order_by("pk")
+    labels = Label.objects.filter(campaign_id__in=campaign_ids).order_by("pk")
+    adjudications = Adjudication.objects.filter(item__campaign_id__in=campaign_ids).order_by("pk")
+    rubric_ids = set(labels.values_list("rubric_id", flat=True).distinct()) | set(
+        release.campaigns.values_list("rubric_id", flat=True)
+    )
+    fields = RubricField.objects.filter(rubric_id__in=rubric_ids).order_by(
+        "rubric__slug", "rubric__version", "position", "pk"
+    )
+    pseudonym = Pseudonyms(release)
+    both = (Tier.PUBLIC, Tier.RESTRICTED)
+    restricted = (Tier.RESTRICTED,)
+
+    query_cols = _cols("query_id:int external_id text category taxonomy expected_behaviour severity source")
+    query_select = {
+        "query_id": "pk",
+        "external_id": "external_id",
+        "text": "text",
+        "category": "category__slug",
+        "taxonomy": "category__taxonomy__slug",
+        "expected_behaviour": "expected_behaviour",
+        "severity": "severity",
+        "source": "source",
+    }
+    response_cols = _cols(
+        "response_id:int query_id:int run_id:int run_name target model_name resolved_model sample_index:int "
+        "outcome text finish_reason request raw_reply input_guard output_guard target_config "
+        "input_tokens:int output_tokens:int latency_ms:int finished_at"
+    )
+    response_select = {
+        "response_id": "pk",
+        "query_id": "query_id",
+        "run_id": "run_id",
+        "run_name": "run__name",
+        "target": "target__label",
+        "model_name": KeyTextTransform("model_name", KeyTransform("model", "target__config")),
+        "resolved_model": "resolved_model",
+        "sample_index": "sample_index",
+        "outcome": "outcome",
+        "text": "text",
+        "finish_reason": "finish_reason",
+        "request": _text("request"),
+        "raw_reply": _text("raw_reply"),
+        "input_guard": _text("input_guard"),
+        "output_guard": _text("output_guard"),
+        "target_config": _text("target__config"),
+        "input_tokens": "input_tokens",
+        "output_tokens": "output_tokens",
+        "latency_ms": "latency_ms",
+        "finished_at": _text("finished_at"),
+    }
+    item_cols = _cols(
+        "item_id:int campaign_id:int query_id:int response_id:int required_labels:int label_count:int "
+        "agreement:float disputed:bool gold_values gold_source"
+    )
+    item_select = {
+        "item_id": "pk",
+        "campaign_id": "campaign_id",
+        "query_id": "query_id",
+        "response_id": "response_id",
+        "required_labels": "required_labels",
+        "label_count": "label_count",
+        "agreement": "agreement",
+        "disputed": "disputed",
+        "gold_values": _text("gold_values"),
+        "gold_source": "gold_source",
+    }
+    label_cols = _cols(
+        "label_id:int campaign_id:int item_id:int query_id:int response_id:int rater rubric "
+        "rubric_version:int guideline_version:int guideline_sha256 values revision:int created_at"
+    )
+    label_select = {
+        "label_id": "pk",
+        "campaign_id": "campaign_id",
+        "item_id": "item_id",
+        "query_id": "item__query_id",
+        "response_id": "item__response_id",
+        "annotator_id": "annotator_id",
+        "external_rater": "external_rater",
+        "rubric": "rubric__slug",
+        "rubric_version": "rubric__version",
+        "guideline_version": "guideline__version",
+        "guideline_sha256": "guideline_hash",
+        "values": _text("values"),
+        "revision": "revision",
+        "created_at": _text("created_at"),
+    }
+
+    def label_raters(raw: dict[str, Sequence[Any]]) -> None:
+        raw["rater"] = [
+            pseudonym(user) if user is not None else f"external:{external}"
+            for user, external in zip(raw["annotator_id"], raw["external_rater"], strict=True)
+        ]
+
+    adjudication_cols = _cols(
+        "adjudication_id:int item_id:int campaign_id:int adjudicator values rationale rubric "
+        "rubric_version:int guideline_version:int guideline_sha256 supersedes_id:int imported:bool created_at"
+    )
+    adjudication_select = {
+        "adjudication_id": "pk",
+        "item_id": "item_id",
+        "campaign_id": "item__campaign_id",
+        "adjudicator_id": "adjudicator_id",
+        "values": _text("values"),
+        "rationale": "rationale",
+        "rubric": "rubric__slug",
+        "rubric_version": "rubric__version",
+        "guideline_version": "guideline__version",
+        "guideline_sha256": "guideline_hash",
+        "supersedes_id": "supersedes_id",
+        "imported": "imported",
+        "created_at": _text("created_at"),
+    }
+
+    def adjudicators(raw: dict[str, Sequence[Any]]) -> None:
+        raw["adjudicator"] = [pseudonym(user) for user in raw["adjudicator_id"]]
+
+    field_cols = _cols(
+        "rubric rubric_version:int rubric_sha256 field label kind required:bool primary:bool options "
+        "options_source help_text"
+    )
+    field_select = {
+        "rubric": "rubric__slug",
+        "rubric_version": "rubric__version",
+        "rubric_sha256": "rubric__content_hash",
+        "field": "name",
+        "label": "label",
+        "kind": "kind",
+        "required": "required",
+        "primary": "primary",
+        "options": _text("options"),
+        "options_source": "options_source",
+        "help_text": "help_text",
+    }
+    score_cols = _cols(
+        "campaign_id:int target category metric value:float ci_low:float ci_high:float numerator:float "
+        "denominator:float interval note"
+    )
+    sample = queries.filter(pk__in=sample_ids)
+    return [
+        TableSpec(
+            "scores",
+            "Safety scores per campaign, target and category with 95% intervals (gold labels).",
+            score_cols,
+            both,
+            lambda: len(score_rows),
+            _memory_batches(score_rows, score_cols),
+        ),
+        TableSpec(
+            "rubric_fields",
+            "The fields of every rubric version the labels were made under.",
+            field_cols,
+            both,
+            fields.count,
+            _query_batches(fields, field_select, None, field_cols),
+        ),
+        TableSpec(
+            "sample",
+            "Queries picked by the maintainer and approved by the data committee.",
+            query_cols,
+            (Tier.PUBLIC,),
+            sample.count,
+            _query_batches(sample, query_select, None, query_cols),
+        ),
+        TableSpec(
+            "queries",
+            "Every query of the released campaigns.",
+            query_cols,
+            restricted,
+            queries.count,
+            _query_batches(queries, query_select, None, query_cols),
+        ),
+        TableSpec(
+            "responses",
+            "Model responses with their provenance: run, target, request and raw reply.",
+            response_cols,
+            restricted,
+            responses.count,
+            _query_batches(responses, response_select, None, response_cols),
+        ),
+        TableSpec(
+            "items",
+            "Campaign items with their gold values and agreement.",
+            item_cols,
+            restricted,
+            items.count,
+            _query_batches(items, item_select, None, item_cols),
+        ),
+        TableSpec(
+            "labels",
+            "Clinicians' labels, each stamped with its rubric and guideline version.",
+            label_cols,
+            restricted,
+            labels.count,
+            _query_batches(labels, label_select, label_raters, label_cols),
+        ),
+        TableSpec(
+            "adjudications",
+            "Adjudicated gold labels with their rationale (history included).",
+            adjudication_cols,
+            restricted,
+            adjudications.count,
+            _query_batches(adjudications, adjudication_select, adjudicators, adjudication_cols),
+        ),
+    ]
+
+
+def guidelines_of(release: Release) -> list[Guideline]:
+    campaign_ids = list(release.campaigns.values_list("pk", flat=True))
+    ids = set(release.campaigns.values_list("guideline_id", flat=True)) | set(
+        Label.objects.filter(campaign_id__in=campaign_ids, guideline__isnull=False)
+        .values_list("guideline_id", flat=True)
+        .distinct()
+    )
+    return list(Guideline.objects.filter(pk__in=ids).order_by("slug", "version"))
+
+
+def rubrics_of(release: Release) -> list[Rubric]:
+    return list(
+        Rubric.objects.filter(pk__in=release.campaigns.values("rubric_id")).order_by("slug", "version")
+    )

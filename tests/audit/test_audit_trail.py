@@ -1,0 +1,136 @@
+"""The audit trail: append-only in PostgreSQL, hash-chained, verified by a command; the staff page
+filters and exports CSV with neutralised cells; events carry client address and user agent."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+
+import pgtrigger
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import ProgrammingError, connection, transaction
+from django.test import Client
+
+from accounts.roles import Role
+from audit.models import AuditEvent
+from audit.services import audit_record
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def events() -> list[AuditEvent]:
+    actor = UserFactory(role=Role.MAINTAINER)
+    return [audit_record(actor=actor, action="release_cut", target=actor, details={"n": n}) for n in range(4)]
+
+
+def _verify() -> str:
+    out = io.StringIO()
+    call_command("audit_verify", stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+def test_the_database_refuses_update_and_delete_on_the_audit_table(events) -> None:
+    assert connection.vendor == "postgresql"
+    for statement in (
+        lambda: AuditEvent.objects.filter(pk=events[0].pk).update(action="tampered"),
+        lambda: AuditEvent.objects.filter(pk=events[1].pk).delete(),
+    ):
+        with pytest.raises(ProgrammingError, match="Cannot update or delete rows"), transaction.atomic():
+            statement()
+    assert AuditEvent.objects.get(pk=events[0].pk).action == "release_cut"
+    assert AuditEvent.objects.filter(pk=events[1].pk).exists()
+    with (
+        connection.cursor() as cursor,
+        pytest.raises(ProgrammingError, match="Cannot update"),
+        transaction.atomic(),
+    ):
+        cursor.execute("UPDATE audit_auditevent SET details = '{}' WHERE id = %s", [events[2].pk])
+
+
+def test_chain_links_each_event_to_the_previous(events) -> None:
+    for before, after in itertools.pairwise(events):
+        assert after.prev_hash == before.hash
+    assert "chain intact" in _verify()
+
+
+def test_audit_verify_detects_an_altered_event(events) -> None:
+    with pgtrigger.ignore("audit.AuditEvent:audit_append_only"):
+        AuditEvent.objects.filter(pk=events[1].pk).update(details={"n": 99})
+    with pytest.raises(CommandError, match="1 problem"):
+        _verify()
+
+
+def test_audit_verify_detects_a_deleted_event(events) -> None:
+    with pgtrigger.ignore("audit.AuditEvent:audit_append_only"):
+        AuditEvent.objects.filter(pk=events[2].pk).delete()
+    err = io.StringIO()
+    with pytest.raises(CommandError, match="broken"):
+        call_command("audit_verify", stdout=io.StringIO(), stderr=err)
+    assert f"gap: event {events[3].pk} follows a hash" in err.getvalue()
+
+
+def test_events_record_the_client_address_and_user_agent() -> None:
+    user = UserFactory(role=Role.RESEARCHER)
+    client = Client(HTTP_USER_AGENT="pytest-agent/1.0", REMOTE_ADDR="198.51.100.9")
+    client.force_login(user)
+    response = client.post("/api/v1/auth/token/")
+    assert response.status_code == 201
+    event = AuditEvent.objects.get(action="token_issue", actor=user)
+    assert (event.ip_address, event.user_agent) == ("198.51.100.9", "pytest-agent/1.0")
+
+
+STAFF_PAGE = "/audit/"
+EXPORT = "/audit/export.csv"
+
+
+@pytest.mark.parametrize(
+    ("role", "expected"),
+    [
+        (None, 302),
+        (Role.RESEARCHER, 403),
+        (Role.CLINICIAN, 403),
+        (Role.ADJUDICATOR, 403),
+        (Role.DATA_COMMITTEE, 403),
+        (Role.MAINTAINER, 200),
+    ],
+)
+def test_staff_audit_page_permission_table(role, expected) -> None:
+    client = Client()
+    if role is not None:
+        client.force_login(UserFactory(role=role))
+    assert client.get(STAFF_PAGE).status_code == expected
+    assert client.get(EXPORT).status_code == expected
+
+
+def test_staff_page_filters_by_actor_action_and_target(events) -> None:
+    other = UserFactory(role=Role.RESEARCHER, email="someone-else@example.org")
+    audit_record(actor=other, action="token_issue", target=other)
+    client = Client()
+    client.force_login(UserFactory(role=Role.MAINTAINER))
+    html = client.get(STAFF_PAGE, {"actor": "someone-else"}).content.decode()
+    assert "1 event" in html
+    assert "token_issue" in html
+    assert "release_cut" not in html
+    html = client.get(
+        STAFF_PAGE, {"action": "release_cut", "target_id": str(events[0].target_id)}
+    ).content.decode()
+    assert "4 events" in html
+    assert client.get(STAFF_PAGE, {"since": "not-a-date"}).status_code == 400
+
+
+def test_csv_export_neutralises_formula_cells_and_is_itself_audited() -> None:
+    maintainer = UserFactory(role=Role.MAINTAINER)
+    audit_record(actor=maintainer, action="=cmd|' /C calc'!A0", details={"note": "+1"})
+    client = Client()
+    client.force_login(maintainer)
+    response = client.get(EXPORT, {"actor": maintainer.email})
+    body = b"".join(response.streaming_content).decode()
+    rows = list(csv.DictReader(io.StringIO(body)))
+    actions = [row["action"] for row in rows]
+    assert "'=cmd|' /C calc'!A0" in actions
+    assert not any(a.startswith(("=", "+", "-", "@")) for a in actions)
+    assert AuditEvent.objects.filter(action="audit_export", actor=maintainer).count() == 1
