@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "annotations",
     "evaluations",
     "scoring",
+    "judging",
 ]
 
 MIDDLEWARE = [
@@ -123,6 +124,10 @@ CELERY_BEAT_SCHEDULE = {
     "clear-expired-sessions": {"task": "accounts.tasks.sessions_clear_expired", "schedule": 24 * 3600},
     "collection-watchdog": {
         "task": "evaluations.runs_watchdog",
+        "schedule": env.float("COLLECTION_WATCHDOG_SECONDS", default=15.0),
+    },
+    "judge-watchdog": {
+        "task": "judging.judge_runs_watchdog",
         "schedule": env.float("COLLECTION_WATCHDOG_SECONDS", default=15.0),
     },
 }
