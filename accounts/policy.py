@@ -122,15 +122,15 @@ rules.add_perm("scoring.see_annotator_names", can_see_annotator_names)
 rules.add_perm("scoring.view_own_agreement", can_view_own_agreement)
 
 # --- Judges
-# Judge templates, judges, runs, external label imports, thresholds and trust: maintainers only
-# (judge labels name the model of every response). Audits show per-model figures and gold labels:
-# maintainers, and adjudicators (who decide the gold the judge is audited against).
-# ``judging.selectors.judge_list_for_user`` / ``judge_run_list_for_user`` are the queryset twins of
-# ``can_view_judges``; ``audit_campaign_list_for_user`` the twin of ``can_view_judge_audits``.
-# Judge data never reaches annotators: no annotation page or API reads the judging app.
+# Judge templates, judges, runs, external label imports, audits, thresholds and trust: maintainers
+# only. Judge labels sit beside model identities, and an adjudicator who saw a judge's verdict
+# would no longer adjudicate blind, so the audit (and its disagreement queue) is the maintainers'.
+# ``judging.selectors.judge_list_for_user`` / ``judge_run_list_for_user`` /
+# ``template_list_for_user`` are the queryset twins of ``can_view_judges``.
+# Judge data never reaches annotators or adjudicators: no annotation page or API reads the app.
 can_manage_judges = is_active & (is_superuser | is_maintainer)
 can_view_judges = is_active & (is_superuser | is_maintainer)
-can_view_judge_audits = is_active & (is_superuser | is_maintainer | is_adjudicator)
+can_view_judge_audits = is_active & (is_superuser | is_maintainer)
 can_trust_judges = is_active & (is_superuser | is_maintainer)
 
 rules.add_perm("judging.manage_judges", can_manage_judges)
