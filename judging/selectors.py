@@ -264,3 +264,30 @@ def trusted_judge_labels(*, response_ids: set[int]) -> tuple[dict[int, dict[str,
         if hit:
             used.append(trust)
     return labels, used
+
+
+@dataclass(frozen=True)
+class AssistedTable:
+    field: str
+    statement: str
+    campaign: Campaign
+    rows: list[Any]  # medharm_stats.judging.AssistedRate
+
+
+def judge_assisted_rates(*, user: User, resamples: int = 200) -> list[AssistedTable]:
+    """For each field a judge is trusted for: per model, the rate by clinicians only (audit sample),
+    by the judge only, and by PPI / PPI++ (audit sample + judge labels on the rest)."""
+    tables = []
+    seen: set[str] = set()
+    for trust in trust_list_live().order_by("field", "-granted_at"):
+        if trust.field in seen:
+            continue
+        seen.add(trust.field)
+        run = trust.judge_run
+        source = JudgeSource(f"run:{run.pk}", run.name, [trust.field], trust.judge, run)
+        result = judge_audit_compute(
+            user=user, campaign=trust.audit_campaign, source=source, gold_source=trust.gold_source,
+            resamples=resamples,
+        )  # fmt: skip
+        tables.append(AssistedTable(trust.field, trust.statement, trust.audit_campaign, result.audits[trust.field].assisted))
+    return tables

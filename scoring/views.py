@@ -70,6 +70,7 @@ def _base_context(
         "can_manage": can_manage_scores(request.user),
         "is_response_campaign": campaign.target == "response",
         "metrics": [(name, pages.SHORT_NAMES[name]) for name in LEADERBOARD_METRICS],
+        "judge_statements": data.judge_statements if source == LabelSource.JUDGE else [],
     }
 
 
@@ -116,6 +117,10 @@ def leaderboard(request: HttpRequest, campaign_id: int) -> HttpResponse:
     bundle = _scores_or_notice(data, source, context)
     if bundle is not None:
         context.update(pages.leaderboard(data, bundle, metric))
+        if source == LabelSource.JUDGE and data.judge_labels:
+            from judging.selectors import judge_assisted_rates  # the judging app reads scoring's snapshot
+
+            context["judge_assisted"] = judge_assisted_rates(user=request.user)
     context["metric"] = metric
     return render(request, "scoring/leaderboard.html", context)
 
