@@ -113,6 +113,10 @@ class JudgeRun(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def is_active(self) -> bool:
+        return self.status in (RunStatus.QUEUED, RunStatus.RUNNING)
+
 
 class JudgeItemState(models.TextChoices):
     PENDING = "pending", "Pending"

@@ -291,3 +291,56 @@ def judge_assisted_rates(*, user: User, resamples: int = 200) -> list[AssistedTa
         )  # fmt: skip
         tables.append(AssistedTable(trust.field, trust.statement, trust.audit_campaign, result.audits[trust.field].assisted))
     return tables
+
+
+# --- template preview ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Preview:
+    errors: dict[str, str]
+    messages: tuple[dict[str, str], ...]
+    parsed: dict[str, Any] | None
+    parse_error: str
+    response_id: int | None
+
+
+def template_preview(
+    *,
+    user: User,
+    prompt: str,
+    system_prompt: str,
+    parser: str,
+    fields: list[str],
+    response_id: int | None,
+    output: str = "",
+) -> Preview:
+    """The exact messages a template would send for a chosen response, and what its parser makes of
+    a sample judge output. Nothing is written and no model is called."""
+    from evaluations.selectors import response_list_for_user
+    from judging.parsers import ParseFailure, parse
+    from judging.prompts import render_messages, template_errors
+
+    errors = template_errors(prompt=prompt, parser=parser, fields=fields)
+    response = None
+    if response_id is not None:
+        response = (
+            response_list_for_user(user=user).filter(pk=response_id).values_list("query__text", "text").first()
+            if can_view_judges(user)
+            else None
+        )
+        if response is None:
+            errors = {**errors, "response": f"No response {response_id} that you may open."}
+    messages: tuple[dict[str, str], ...] = ()
+    if response is not None and "prompt" not in errors and "parser" not in errors:
+        messages = render_messages(
+            prompt=prompt, system_prompt=system_prompt, parser=parser, query=response[0], response=response[1]
+        )
+    parsed, parse_error = None, ""
+    if output and "parser" not in errors:
+        try:
+            values = parse(parser, output).values
+            parsed = {k: v for k, v in values.items() if k in fields}
+        except ParseFailure as failure:
+            parse_error = str(failure)
+    return Preview(errors, messages, parsed, parse_error, response_id)

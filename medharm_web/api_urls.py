@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 from accounts.api import AuthTokenView
 from annotations import api as annotations_api
 from evaluations.api import EndpointViewSet, PipelineViewSet, ResponseViewSet, RunViewSet
+from judging import api as judging_api
 from querybank.api import CategoryViewSet, QueryViewSet
 from scoring import api as scoring_api
 
@@ -18,6 +19,7 @@ router.register("runs", RunViewSet, basename="run")
 router.register("responses", ResponseViewSet, basename="response")
 annotations_api.register(router)
 scoring_api.register(router)
+judging_api.register(router)
 
 urlpatterns = [
     path("auth/token/", AuthTokenView.as_view(), name="api-auth-token"),

@@ -18,6 +18,7 @@ urlpatterns = [
     path("collection/", include("evaluations.urls")),
     path("annotate/", include("annotations.urls")),
     path("scores/", include("scoring.urls")),
+    path("judges/", include("judging.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("medharm_web.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
