@@ -26,6 +26,7 @@ from judging.serializers import (
     DisagreementsInputSerializer,
     ImportInputSerializer,
     ImportSerializer,
+    PlanInputSerializer,
     JudgeInputSerializer,
     JudgeRunInputSerializer,
     JudgeRunSerializer,
@@ -154,6 +155,40 @@ class JudgeRunViewSet(viewsets.ReadOnlyModelViewSet):
         except DjangoValidationError as error:
             raise _errors(error) from error
         return Response(JudgeRunSerializer(run).data)
+
+
+    @extend_schema(request=PlanInputSerializer, responses={200: dict})
+    @action(detail=True, methods=["post"], url_path="audit-sample")
+    def audit_sample(self, request: Request, pk: str) -> Response:
+        """The audit-sample plan (per model, per stratum, clinician hours); with ``open``, the blind
+        campaign over it is opened with ``annotators`` (clinician ids) as its pool."""
+        from accounts.models import User
+        from accounts.roles import Role
+
+        run = self.get_object()
+        payload = PlanInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = dict(payload.validated_data)
+        annotators, open_it = data.pop("annotators"), data.pop("open")
+        planned = services.audit_plan_for_run(run=run, seed=f"run{run.pk}", **data)
+        answer: dict[str, Any] = {
+            "field": planned.field,
+            "per_model": planned.plan.per_model,
+            "strata": [
+                {"model": k[0], "category": k[1], "verdict": k[2], "responses": len(v), "sampled": planned.plan.per_stratum.get(k, 0)}
+                for k, v in sorted(planned.strata.items())
+            ],
+            "items": planned.plan.items,
+            "clinician_hours": planned.plan.clinician_hours,
+        }
+        if open_it:
+            pool = list(User.objects.filter(pk__in=annotators, groups__name=Role.CLINICIAN.value))
+            try:
+                campaign = services.audit_campaign_open(actor=request.user, run=run, annotators=pool, **data)
+            except DjangoValidationError as error:
+                raise _errors(error) from error
+            answer["campaign"] = campaign.pk
+        return Response(answer)
 
 
 class ExternalImportViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):

@@ -94,6 +94,15 @@ class JudgeRunInputSerializer(serializers.Serializer):
     start = serializers.BooleanField(required=False, default=True)
 
 
+class PlanInputSerializer(serializers.Serializer):
+    half_width = serializers.FloatField(min_value=0.001, max_value=0.5)
+    disagreement = serializers.FloatField(min_value=0.001, max_value=1, default=0.2)
+    labels_per_item = serializers.IntegerField(min_value=1, max_value=20, default=2)
+    minutes_per_label = serializers.FloatField(min_value=0.1, max_value=120, default=1.5)
+    annotators = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+    open = serializers.BooleanField(default=False)
+
+
 class ImportSerializer(serializers.ModelSerializer):
     class Meta:
         model = ExternalLabelImport

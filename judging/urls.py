@@ -11,6 +11,7 @@ urlpatterns = [
     path("runs/new/", views.run_new, name="run_new"),
     path("runs/<int:run_id>/", views.run_detail, name="run_detail"),
     path("runs/<int:run_id>/cancel/", views.run_cancel, name="run_cancel"),
+    path("runs/<int:run_id>/plan/", views.run_plan, name="run_plan"),
     path("imports/", views.imports, name="imports"),
     path("audit/", views.audit, name="audit"),
     path("audit/thresholds/", views.threshold_set, name="threshold_set"),

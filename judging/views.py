@@ -174,6 +174,54 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     return render(request, "judging/run_detail.html", context)
 
 
+def _plan_inputs(data: Any) -> dict[str, float | int]:
+    def number(key: str, default: float, low: float, high: float) -> float:
+        try:
+            value = float(data.get(key, default))
+        except (TypeError, ValueError):
+            raise Http404(f"{key} must be a number.") from None
+        if not low < value <= high:
+            raise Http404(f"{key} out of range.")
+        return value
+
+    return {
+        "half_width": number("half_width", 0.05, 0, 0.5),
+        "disagreement": number("disagreement", 0.2, 0, 1),
+        "labels_per_item": int(number("labels_per_item", 2, 0, 20)),
+        "minutes_per_label": number("minutes_per_label", 1.5, 0, 120),
+    }
+
+
+@login_required
+@manage
+def run_plan(request: HttpRequest, run_id: int) -> HttpResponse:
+    """The audit-sample planner: strata, sizes per model, clinician hours; POST opens the campaign."""
+    run = _run(request, run_id)
+    inputs = _plan_inputs(request.POST if request.method == "POST" else request.GET)
+    from accounts.models import User
+    from accounts.roles import Role
+
+    clinicians = User.objects.filter(groups__name=Role.CLINICIAN.value, is_active=True).order_by("email")
+    if request.method == "POST":
+        chosen = clinicians.filter(pk__in=[int(v) for v in request.POST.getlist("annotators") if v.isdigit()])
+        try:
+            campaign = services.audit_campaign_open(actor=request.user, run=run, annotators=list(chosen), **inputs)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(request, f"Opened the blind campaign “{campaign.name}” with {campaign.items.count()} items.")
+            return redirect("annotations:campaign_detail", campaign_id=campaign.pk)
+    planned = services.audit_plan_for_run(run=run, seed=f"run{run.pk}", **inputs)
+    strata = sorted(
+        ((key, len(ids), planned.plan.per_stratum.get(key, 0)) for key, ids in planned.strata.items()),
+        key=lambda row: row[0],
+    )
+    return render(
+        request, "judging/plan.html",
+        {"run": run, "planned": planned, "strata": strata, "inputs": inputs, "clinicians": clinicians},
+    )  # fmt: skip
+
+
 @login_required
 @manage
 @require_POST
