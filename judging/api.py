@@ -26,11 +26,11 @@ from judging.serializers import (
     DisagreementsInputSerializer,
     ImportInputSerializer,
     ImportSerializer,
-    PlanInputSerializer,
     JudgeInputSerializer,
     JudgeRunInputSerializer,
     JudgeRunSerializer,
     JudgeSerializer,
+    PlanInputSerializer,
     PreviewInputSerializer,
     TemplateInputSerializer,
     TemplateSerializer,
@@ -75,13 +75,18 @@ class TemplateViewSet(viewsets.ReadOnlyModelViewSet):
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
         preview = selectors.template_preview(
-            user=request.user, prompt=data["prompt"], system_prompt=data["system_prompt"], parser=data["parser"],
+            user=request.user, prompt=data["prompt"], system_prompt=data["system_prompt"],
+            parser=data["parser"],
             fields=data["fields"], response_id=data["response"], output=data["output"],
         )  # fmt: skip
         if preview.errors:
             raise ValidationError(preview.errors)
         return Response(
-            {"messages": list(preview.messages), "parsed": preview.parsed, "parse_error": preview.parse_error or None}
+            {
+                "messages": list(preview.messages),
+                "parsed": preview.parsed,
+                "parse_error": preview.parse_error or None,
+            }
         )
 
 
@@ -132,7 +137,9 @@ class JudgeRunViewSet(viewsets.ReadOnlyModelViewSet):
             if collection_run is None:
                 raise ValidationError({"collection_run": "No such collection run."})
         if data["campaign"] is not None:
-            campaign = selectors.audit_campaign_list_for_user(user=request.user).filter(pk=data["campaign"]).first()
+            campaign = (
+                selectors.audit_campaign_list_for_user(user=request.user).filter(pk=data["campaign"]).first()
+            )
             if campaign is None:
                 raise ValidationError({"campaign": "No such response campaign."})
         try:
@@ -156,7 +163,6 @@ class JudgeRunViewSet(viewsets.ReadOnlyModelViewSet):
             raise _errors(error) from error
         return Response(JudgeRunSerializer(run).data)
 
-
     @extend_schema(request=PlanInputSerializer, responses={200: dict})
     @action(detail=True, methods=["post"], url_path="audit-sample")
     def audit_sample(self, request: Request, pk: str) -> Response:
@@ -175,7 +181,13 @@ class JudgeRunViewSet(viewsets.ReadOnlyModelViewSet):
             "field": planned.field,
             "per_model": planned.plan.per_model,
             "strata": [
-                {"model": k[0], "category": k[1], "verdict": k[2], "responses": len(v), "sampled": planned.plan.per_stratum.get(k, 0)}
+                {
+                    "model": k[0],
+                    "category": k[1],
+                    "verdict": k[2],
+                    "responses": len(v),
+                    "sampled": planned.plan.per_stratum.get(k, 0),
+                }
                 for k, v in sorted(planned.strata.items())
             ],
             "items": planned.plan.items,
@@ -206,7 +218,10 @@ class ExternalImportViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewS
         upload = payload.validated_data["file"]
         try:
             batch = services.external_labels_import(
-                actor=request.user, name=upload.name, raw=upload.read(), file_format=payload.validated_data["format"]
+                actor=request.user,
+                name=upload.name,
+                raw=upload.read(),
+                file_format=payload.validated_data["format"],
             )
         except JudgeImportRejected as rejected:
             raise ValidationError({"file": [str(p) for p in rejected.problems]}) from rejected
@@ -242,7 +257,9 @@ class AuditViewSet(viewsets.ViewSet):
         campaign_id = params.get("campaign", "")
         if not campaign_id.isdigit():
             raise ValidationError({"campaign": "A campaign id is required."})
-        campaign = selectors.audit_campaign_list_for_user(user=request.user).filter(pk=int(campaign_id)).first()
+        campaign = (
+            selectors.audit_campaign_list_for_user(user=request.user).filter(pk=int(campaign_id)).first()
+        )
         if campaign is None:
             raise NotFound("No such response campaign.")
         try:
@@ -252,7 +269,9 @@ class AuditViewSet(viewsets.ViewSet):
         gold = params.get("gold", "gold")
         if gold not in selectors.GOLD_STATEMENTS:
             raise ValidationError({"gold": "gold or majority."})
-        result = selectors.judge_audit_compute(user=request.user, campaign=campaign, source=source, gold_source=gold)
+        result = selectors.judge_audit_compute(
+            user=request.user, campaign=campaign, source=source, gold_source=gold
+        )
         return Response(audit_payload(result))
 
 
@@ -263,7 +282,11 @@ class ThresholdViewSet(viewsets.ReadOnlyModelViewSet):
     pagination_class = None
 
     def get_queryset(self) -> QuerySet[TrustThreshold]:
-        return TrustThreshold.objects.all() if can_view_judges(self.request.user) else TrustThreshold.objects.none()
+        return (
+            TrustThreshold.objects.all()
+            if can_view_judges(self.request.user)
+            else TrustThreshold.objects.none()
+        )
 
     @extend_schema(request=ThresholdSerializer, responses={200: ThresholdSerializer})
     def create(self, request: Request) -> Response:
@@ -296,7 +319,9 @@ class TrustViewSet(viewsets.ReadOnlyModelViewSet):
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
         run = selectors.judge_run_list_for_user(user=request.user).filter(pk=data["judge_run"]).first()
-        campaign = selectors.audit_campaign_list_for_user(user=request.user).filter(pk=data["campaign"]).first()
+        campaign = (
+            selectors.audit_campaign_list_for_user(user=request.user).filter(pk=data["campaign"]).first()
+        )
         if run is None or campaign is None:
             raise ValidationError({"judge_run" if run is None else "campaign": "Not found."})
         try:
@@ -323,7 +348,9 @@ class TrustViewSet(viewsets.ReadOnlyModelViewSet):
         payload = DisagreementsInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         campaign = (
-            selectors.audit_campaign_list_for_user(user=request.user).filter(pk=payload.validated_data["campaign"]).first()
+            selectors.audit_campaign_list_for_user(user=request.user)
+            .filter(pk=payload.validated_data["campaign"])
+            .first()
         )
         if campaign is None:
             raise ValidationError({"campaign": "Not found."})
@@ -342,4 +369,3 @@ def register(router: DefaultRouter) -> None:
     router.register("judge-audits", AuditViewSet, basename="judge-audit")
     router.register("judge-thresholds", ThresholdViewSet, basename="judge-threshold")
     router.register("judge-trust", TrustViewSet, basename="judge-trust")
-

@@ -63,13 +63,21 @@ def bias_chart(report: BiasReport, *, field: str, half_range: float = 0.5) -> st
         tick = -half_range + k * half_range / 2
         tx = f"{x(tick):.1f}"
         stroke = TEXT if tick == 0 else GRID
-        parts.append(f'<line x1="{tx}" y1="{top - 4}" x2="{tx}" y2="{axis_y}" stroke="{stroke}" stroke-width="1"/>')
-        parts.append(f'<text x="{tx}" y="{axis_y + 16}" text-anchor="middle" fill="{MUTED}" font-size="11">{tick:+.2f}</text>')
+        parts.append(
+            f'<line x1="{tx}" y1="{top - 4}" x2="{tx}" y2="{axis_y}" stroke="{stroke}" stroke-width="1"/>'
+        )
+        parts.append(
+            f'<text x="{tx}" y="{axis_y + 16}" text-anchor="middle" fill="{MUTED}" font-size="11">'
+            f"{tick:+.2f}</text>"
+        )
     for index, model in enumerate(models):
         y = top + row_h * index
         cy = y + row_h / 2
         bias = model.bias
-        parts.append(f'<text x="{label_w}" y="{y + 19}" text-anchor="end" fill="{TEXT}" class="row-label">{escape(model.model)}</text>')
+        parts.append(
+            f'<text x="{label_w}" y="{y + 19}" text-anchor="end" fill="{TEXT}" class="row-label">'
+            f"{escape(model.model)}</text>"
+        )
         if bias.value is None:
             continue
         summary = f"{model.model}: bias {bias.value:+.3f}"
@@ -77,14 +85,16 @@ def bias_chart(report: BiasReport, *, field: str, half_range: float = 0.5) -> st
             summary += f" (95% CI {bias.ci_low:+.3f} to {bias.ci_high:+.3f})"
             lo, hi = f"{x(bias.ci_low):.1f}", f"{x(bias.ci_high):.1f}"
             parts.append(
-                f'<g class="ci" stroke="{CI}" stroke-width="2"><line x1="{lo}" y1="{cy:.1f}" x2="{hi}" y2="{cy:.1f}"/>'
+                f'<g class="ci" stroke="{CI}" stroke-width="2">'
+                f'<line x1="{lo}" y1="{cy:.1f}" x2="{hi}" y2="{cy:.1f}"/>'
                 f'<line x1="{lo}" y1="{cy - 6:.1f}" x2="{lo}" y2="{cy + 6:.1f}"/>'
                 f'<line x1="{hi}" y1="{cy - 6:.1f}" x2="{hi}" y2="{cy + 6:.1f}"/></g>'
             )
         excludes_zero = bias.ci_low is not None and (bias.ci_low > 0 or (bias.ci_high or 0) < 0)
         fill = "#b2182b" if excludes_zero else "#1d5a85"
         parts.append(
-            f'<circle class="bias-point" cx="{x(bias.value):.1f}" cy="{cy:.1f}" r="6" fill="{fill}"><title>{escape(summary)}</title></circle>'
+            f'<circle class="bias-point" cx="{x(bias.value):.1f}" cy="{cy:.1f}" r="6" fill="{fill}">'
+            f"<title>{escape(summary)}</title></circle>"
         )
         parts.append(
             f'<text x="{x0 + plot_w + 12}" y="{y + 19}" fill="{TEXT}" class="bar-value">{bias.value:+.3f}'

@@ -90,7 +90,10 @@ class JudgeCollector:
             result.error_reason = call.terminal_reason
             return result
         if last.kind == OutcomeKind.CONTENT_FILTER:
-            result.outcome, result.parse_error = JudgeOutcome.PARSE_FAILURE, "no verdict: provider content filter"
+            result.outcome, result.parse_error = (
+                JudgeOutcome.PARSE_FAILURE,
+                "no verdict: provider content filter",
+            )
             return result
         try:
             parsed = parse(self.template["parser"], last.text or "")

@@ -10,19 +10,26 @@ FIELD_CHOICES = [(name, spec.label) for name, spec in AUDIT_FIELDS.items()]
 
 
 class TemplateForm(forms.Form):
-    slug = forms.SlugField(max_length=60, help_text="A new slug starts at version 1; an existing one gets its next version.")
+    slug = forms.SlugField(
+        max_length=60, help_text="A new slug starts at version 1; an existing one gets its next version."
+    )
     title = forms.CharField(max_length=200)
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     system_prompt = forms.CharField(required=False, strip=False, widget=forms.Textarea(attrs={"rows": 3}))
     prompt = forms.CharField(
-        required=False, strip=False, widget=forms.Textarea(attrs={"rows": 18, "class": "mono"}),
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 18, "class": "mono"}),
         help_text="{{query}} (at most once) and {{response}} (exactly once) become fenced, escaped blocks.",
     )
     parser = forms.ChoiceField(choices=[(name, info.label) for name, info in PARSERS.items()])
     fields = forms.MultipleChoiceField(choices=FIELD_CHOICES, widget=forms.CheckboxSelectMultiple)
     preview_response = forms.IntegerField(required=False, min_value=1, label="Preview on response id")
     preview_output = forms.CharField(
-        required=False, strip=False, label="Sample judge output", widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        strip=False,
+        label="Sample judge output",
+        widget=forms.Textarea(attrs={"rows": 3}),
         help_text="What the judge might answer: the preview shows what the parser makes of it.",
     )
 
@@ -49,7 +56,9 @@ class JudgeRunForm(forms.Form):
     campaign = forms.ModelChoiceField(queryset=None, required=False, label="or a campaign's items")
     concurrency = forms.IntegerField(initial=64, min_value=1, max_value=512)
 
-    def __init__(self, *args: object, judges: object, runs: object, campaigns: object, **kwargs: object) -> None:
+    def __init__(
+        self, *args: object, judges: object, runs: object, campaigns: object, **kwargs: object
+    ) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.fields["judge"].queryset = judges  # type: ignore[attr-defined]
         self.fields["collection_run"].queryset = runs  # type: ignore[attr-defined]
@@ -65,6 +74,8 @@ class ThresholdForm(forms.Form):
     field = forms.ChoiceField(choices=FIELD_CHOICES)
     min_kappa = forms.FloatField(min_value=-1, max_value=1, initial=0.7)
     max_abs_bias = forms.FloatField(min_value=0, max_value=1, initial=0.05)
-    recall_class = forms.CharField(required=False, help_text="A value of the field (true/false, a class name, a point).")
+    recall_class = forms.CharField(
+        required=False, help_text="A value of the field (true/false, a class name, a point)."
+    )
     min_recall = forms.FloatField(required=False, min_value=0, max_value=1)
     min_items = forms.IntegerField(min_value=1, initial=30)

@@ -59,7 +59,9 @@ def _csv_value(field: str, text: str) -> Any:
     return text
 
 
-def _records(name: str, text: str, file_format: str, problems: list[ImportProblem]) -> Iterator[tuple[int, Mapping[str, Any]]]:
+def _records(
+    name: str, text: str, file_format: str, problems: list[ImportProblem]
+) -> Iterator[tuple[int, Mapping[str, Any]]]:
     if file_format == "jsonl":
         yield from jsonl_records(name, text, problems)
         return
@@ -68,22 +70,34 @@ def _records(name: str, text: str, file_format: str, problems: list[ImportProble
     columns = [c.strip() for c in header]
     unknown = [c for c in columns if c not in COLUMNS]
     for column in unknown:
-        problems.append(ImportProblem(name, header_line, column, f"unknown column (expected {', '.join(COLUMNS)})"))
+        problems.append(
+            ImportProblem(name, header_line, column, f"unknown column (expected {', '.join(COLUMNS)})")
+        )
     for required in ("judge", "field", "value"):
         if required not in columns:
-            problems.append(ImportProblem(name, header_line, required, "required column is missing from the header"))
+            problems.append(
+                ImportProblem(name, header_line, required, "required column is missing from the header")
+            )
     if "response" not in columns and "item" not in columns:
-        problems.append(ImportProblem(name, header_line, "response", "the header needs a response or an item column"))
+        problems.append(
+            ImportProblem(name, header_line, "response", "the header needs a response or an item column")
+        )
     if unknown or any(p.line == header_line and p.file == name for p in problems):
         return
     for line, cells in lines:
         if len(cells) != len(columns):
-            problems.append(ImportProblem(name, line, None, f"the row has {len(cells)} cells but the header has {len(columns)}"))
+            problems.append(
+                ImportProblem(
+                    name, line, None, f"the row has {len(cells)} cells but the header has {len(columns)}"
+                )
+            )
             continue
         yield line, {**dict(zip(columns, cells, strict=True)), "__csv__": True}
 
 
-def _reference(name: str, line: int, record: Mapping[str, Any], key: str, problems: list[ImportProblem]) -> int | None:
+def _reference(
+    name: str, line: int, record: Mapping[str, Any], key: str, problems: list[ImportProblem]
+) -> int | None:
     raw = record.get(key)
     if raw in (None, ""):
         return None
@@ -93,7 +107,9 @@ def _reference(name: str, line: int, record: Mapping[str, Any], key: str, proble
     try:
         number = int(str(raw).strip())
     except ValueError:
-        problems.append(ImportProblem(name, line, key, f"must be a whole number (an id), not {str(raw)[:40]!r}"))
+        problems.append(
+            ImportProblem(name, line, key, f"must be a whole number (an id), not {str(raw)[:40]!r}")
+        )
         return None
     if number < 1:
         problems.append(ImportProblem(name, line, key, "must be a positive id"))
@@ -113,24 +129,34 @@ def read_judge_label_file(name: str, raw: bytes, file_format: str) -> list[Exter
             from_csv = bool(record.get("__csv__"))
             extra = sorted(set(record) - set(COLUMNS) - {"__csv__"})
             for key in extra:
-                problems.append(ImportProblem(name, line, key, f"unknown key (expected {', '.join(COLUMNS)})"))
+                problems.append(
+                    ImportProblem(name, line, key, f"unknown key (expected {', '.join(COLUMNS)})")
+                )
             judge = str(record.get("judge") or "").strip()
             if not judge:
                 problems.append(ImportProblem(name, line, "judge", "required: the judge's name"))
             elif len(judge) > MAX_JUDGE_NAME:
-                problems.append(ImportProblem(name, line, "judge", f"longer than {MAX_JUDGE_NAME} characters"))
+                problems.append(
+                    ImportProblem(name, line, "judge", f"longer than {MAX_JUDGE_NAME} characters")
+                )
             response = _reference(name, line, record, "response", problems)
             item = _reference(name, line, record, "item", problems)
-            if response is None and item is None and not any(
-                p.line == line and p.field in ("response", "item") for p in problems
+            if (
+                response is None
+                and item is None
+                and not any(p.line == line and p.field in ("response", "item") for p in problems)
             ):
                 problems.append(ImportProblem(name, line, "response", "give a response id or an item id"))
             if response is not None and item is not None:
-                problems.append(ImportProblem(name, line, "item", "give a response id or an item id, not both"))
+                problems.append(
+                    ImportProblem(name, line, "item", "give a response id or an item id, not both")
+                )
             field = str(record.get("field") or "").strip()
             if field not in AUDIT_FIELDS:
                 problems.append(
-                    ImportProblem(name, line, "field", f"unknown field {field!r} (one of {', '.join(AUDIT_FIELDS)})")
+                    ImportProblem(
+                        name, line, "field", f"unknown field {field!r} (one of {', '.join(AUDIT_FIELDS)})"
+                    )
                 )
                 continue
             if "value" not in record:
@@ -139,7 +165,9 @@ def read_judge_label_file(name: str, raw: bytes, file_format: str) -> list[Exter
             value = _csv_value(field, str(record["value"])) if from_csv else record["value"]
             if value is not None and not valid_value(field, value):
                 allowed = ", ".join(repr(c) for c in AUDIT_FIELDS[field].categories)
-                problems.append(ImportProblem(name, line, "value", f"{record['value']!r} is not one of {allowed}"))
+                problems.append(
+                    ImportProblem(name, line, "value", f"{record['value']!r} is not one of {allowed}")
+                )
                 continue
             raw_output = record.get("raw_output") or ""
             if not isinstance(raw_output, str):
@@ -150,7 +178,9 @@ def read_judge_label_file(name: str, raw: bytes, file_format: str) -> list[Exter
             problems.append(ImportProblem(name, None, None, "the file holds no labels"))
         judges = sorted({row.judge for row in rows})
         if len(judges) > 1:
-            problems.append(ImportProblem(name, None, "judge", f"one judge per file; found {', '.join(judges)}"))
+            problems.append(
+                ImportProblem(name, None, "judge", f"one judge per file; found {', '.join(judges)}")
+            )
     if problems:
         raise JudgeImportRejected(problems)
     return rows

@@ -42,7 +42,9 @@ class JudgeTemplate(models.Model):
 
     class Meta:
         ordering = ["slug", "-version"]
-        constraints = [models.UniqueConstraint(fields=["slug", "version"], name="judge_template_unique_version")]
+        constraints = [
+            models.UniqueConstraint(fields=["slug", "version"], name="judge_template_unique_version")
+        ]
 
     def __str__(self) -> str:
         return f"{self.title} v{self.version}"
@@ -55,10 +57,14 @@ class Judge(models.Model):
     name = models.CharField(max_length=160)
     endpoint = models.ForeignKey(Endpoint, on_delete=models.PROTECT, related_name="judges")
     template = models.ForeignKey(JudgeTemplate, on_delete=models.PROTECT, related_name="judges")
-    temperature = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0), MaxValueValidator(2)])
+    temperature = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0), MaxValueValidator(2)]
+    )
     seed = models.BigIntegerField(null=True, blank=True)
     max_tokens = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
-    samples = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1), MaxValueValidator(15)])
+    samples = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(15)]
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -72,7 +78,11 @@ class Judge(models.Model):
     def parameters(self) -> dict[str, object]:
         return {
             k: v
-            for k, v in (("temperature", self.temperature), ("seed", self.seed), ("max_tokens", self.max_tokens))
+            for k, v in (
+                ("temperature", self.temperature),
+                ("seed", self.seed),
+                ("max_tokens", self.max_tokens),
+            )
             if v is not None
         }
 
@@ -83,8 +93,12 @@ class JudgeRun(models.Model):
     collection_run = models.ForeignKey(
         CollectionRun, null=True, blank=True, on_delete=models.PROTECT, related_name="judge_runs"
     )
-    campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.PROTECT, related_name="judge_runs")
-    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
+    campaign = models.ForeignKey(
+        Campaign, null=True, blank=True, on_delete=models.PROTECT, related_name="judge_runs"
+    )
+    status = models.CharField(
+        max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True
+    )
     # The judge as it was when the run was made: template version and hash, endpoint, parameters.
     template = models.ForeignKey(JudgeTemplate, on_delete=models.PROTECT, related_name="+")
     config = models.JSONField(default=dict)
@@ -158,7 +172,9 @@ class JudgeItem(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [
-            models.UniqueConstraint(fields=["run", "response", "sample_index"], name="judge_item_exactly_once"),
+            models.UniqueConstraint(
+                fields=["run", "response", "sample_index"], name="judge_item_exactly_once"
+            ),
             models.CheckConstraint(
                 condition=Q(state="finished", outcome__gt="") | (~Q(state="finished") & Q(outcome="")),
                 name="judge_item_outcome_iff_finished",

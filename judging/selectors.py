@@ -126,8 +126,10 @@ def judge_sources(*, user: User) -> list[JudgeSource]:
 
 def _external_fields() -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
-    for name, field_name in ExternalJudgeLabel.objects.values_list("judge_name", "field").distinct().order_by(
-        "judge_name", "field"
+    for name, field_name in (
+        ExternalJudgeLabel.objects.values_list("judge_name", "field")
+        .distinct()
+        .order_by("judge_name", "field")
     ):
         out.setdefault(name, []).append(field_name)
     return out
@@ -199,7 +201,12 @@ def judge_audit_compute(
     info = response_info(response_ids=set(verdicts) | set(gold))
     audits = {
         name: field_audit(
-            name, gold=gold, item_of_response=item_of_response, judge=verdicts, responses=info, resamples=resamples
+            name,
+            gold=gold,
+            item_of_response=item_of_response,
+            judge=verdicts,
+            responses=info,
+            resamples=resamples,
         )
         for name in source.fields
     }
@@ -222,7 +229,12 @@ def trust_list_live() -> QuerySet[JudgeTrust]:
         .annotate(v=Max("version"))
         .values("v")
     )
-    newest_rubric = Rubric.objects.filter(slug=OuterRef("rubric__slug")).values("slug").annotate(v=Max("version")).values("v")
+    newest_rubric = (
+        Rubric.objects.filter(slug=OuterRef("rubric__slug"))
+        .values("slug")
+        .annotate(v=Max("version"))
+        .values("v")
+    )
     return (
         JudgeTrust.objects.filter(revoked_at__isnull=True, judge__template_id=F("template_id"))
         .annotate(newest_template=Subquery(newest_template), newest_rubric=Subquery(newest_rubric))
@@ -289,7 +301,11 @@ def judge_assisted_rates(*, user: User, resamples: int = 200) -> list[AssistedTa
             user=user, campaign=trust.audit_campaign, source=source, gold_source=trust.gold_source,
             resamples=resamples,
         )  # fmt: skip
-        tables.append(AssistedTable(trust.field, trust.statement, trust.audit_campaign, result.audits[trust.field].assisted))
+        tables.append(
+            AssistedTable(
+                trust.field, trust.statement, trust.audit_campaign, result.audits[trust.field].assisted
+            )
+        )
     return tables
 
 
@@ -325,7 +341,10 @@ def template_preview(
     response = None
     if response_id is not None:
         response = (
-            response_list_for_user(user=user).filter(pk=response_id).values_list("query__text", "text").first()
+            response_list_for_user(user=user)
+            .filter(pk=response_id)
+            .values_list("query__text", "text")
+            .first()
             if can_view_judges(user)
             else None
         )

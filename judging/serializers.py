@@ -27,14 +27,18 @@ class TemplateInputSerializer(serializers.Serializer):
     system_prompt = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False)
     prompt = serializers.CharField(allow_blank=True, trim_whitespace=False)
     parser = serializers.ChoiceField(choices=list(PARSERS))
-    fields = serializers.ListField(child=serializers.ChoiceField(choices=list(AUDIT_FIELDS)), allow_empty=False)
+    fields = serializers.ListField(
+        child=serializers.ChoiceField(choices=list(AUDIT_FIELDS)), allow_empty=False
+    )
 
 
 class PreviewInputSerializer(serializers.Serializer):
     system_prompt = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False)
     prompt = serializers.CharField(allow_blank=True, trim_whitespace=False)
     parser = serializers.ChoiceField(choices=list(PARSERS))
-    fields = serializers.ListField(child=serializers.ChoiceField(choices=list(AUDIT_FIELDS)), allow_empty=False)
+    fields = serializers.ListField(
+        child=serializers.ChoiceField(choices=list(AUDIT_FIELDS)), allow_empty=False
+    )
     response = serializers.IntegerField(required=False, allow_null=True, default=None)
     output = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False)
 
@@ -45,7 +49,17 @@ class JudgeSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Judge
-        fields = ["id", "slug", "name", "endpoint", "template", "temperature", "seed", "max_tokens", "samples"]
+        fields = [
+            "id",
+            "slug",
+            "name",
+            "endpoint",
+            "template",
+            "temperature",
+            "seed",
+            "max_tokens",
+            "samples",
+        ]
 
     def get_template(self, judge: Judge) -> dict[str, Any]:
         return {"id": judge.template_id, "slug": judge.template.slug, "version": judge.template.version}
@@ -149,4 +163,6 @@ class TrustInputSerializer(serializers.Serializer):
 
 class DisagreementsInputSerializer(serializers.Serializer):
     campaign = serializers.IntegerField()
-    items = serializers.ListField(child=serializers.IntegerField(min_value=1), allow_empty=False, max_length=5000)
+    items = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), allow_empty=False, max_length=5000
+    )

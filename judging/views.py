@@ -106,8 +106,12 @@ def template_new(request: HttpRequest) -> HttpResponse:
     versions = []
     slug = form["slug"].value()
     if slug:
-        versions = list(selectors.template_list_for_user(user=request.user).filter(slug=slug).order_by("-version"))
-    return render(request, "judging/template_form.html", {"form": form, "preview": preview, "versions": versions})
+        versions = list(
+            selectors.template_list_for_user(user=request.user).filter(slug=slug).order_by("-version")
+        )
+    return render(
+        request, "judging/template_form.html", {"form": form, "preview": preview, "versions": versions}
+    )
 
 
 @login_required
@@ -205,11 +209,15 @@ def run_plan(request: HttpRequest, run_id: int) -> HttpResponse:
     if request.method == "POST":
         chosen = clinicians.filter(pk__in=[int(v) for v in request.POST.getlist("annotators") if v.isdigit()])
         try:
-            campaign = services.audit_campaign_open(actor=request.user, run=run, annotators=list(chosen), **inputs)
+            campaign = services.audit_campaign_open(
+                actor=request.user, run=run, annotators=list(chosen), **inputs
+            )
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
         else:
-            messages.success(request, f"Opened the blind campaign “{campaign.name}” with {campaign.items.count()} items.")
+            messages.success(
+                request, f"Opened the blind campaign “{campaign.name}” with {campaign.items.count()} items."
+            )
             return redirect("annotations:campaign_detail", campaign_id=campaign.pk)
     planned = services.audit_plan_for_run(run=run, seed=f"run{run.pk}", **inputs)
     strata = sorted(
@@ -244,7 +252,10 @@ def imports(request: HttpRequest) -> HttpResponse:
         upload = form.cleaned_data["file"]
         try:
             batch = services.external_labels_import(
-                actor=request.user, name=upload.name, raw=upload.read(), file_format=form.cleaned_data["format"]
+                actor=request.user,
+                name=upload.name,
+                raw=upload.read(),
+                file_format=form.cleaned_data["format"],
             )
         except JudgeImportRejected as rejected:
             problems = [str(p) for p in rejected.problems]
@@ -257,7 +268,11 @@ def imports(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "judging/imports.html",
-        {"form": form, "problems": problems, "imports": selectors.import_list_for_user(user=request.user)[:50]},
+        {
+            "form": form,
+            "problems": problems,
+            "imports": selectors.import_list_for_user(user=request.user)[:50],
+        },
         status=status,
     )
 
@@ -289,7 +304,9 @@ def _audit_target(request: HttpRequest) -> tuple[Any, selectors.JudgeSource, str
 @audits
 def audit(request: HttpRequest) -> HttpResponse:
     campaign, source, gold, field = _audit_target(request)
-    result = selectors.judge_audit_compute(user=request.user, campaign=campaign, source=source, gold_source=gold)
+    result = selectors.judge_audit_compute(
+        user=request.user, campaign=campaign, source=source, gold_source=gold
+    )
     figures = result.audits[field]
     threshold = selectors.threshold_for(field_name=field)
     trust = selectors.trust_for(judge=source.judge, field_name=field) if source.judge else None
@@ -332,7 +349,10 @@ def _back_to_audit(request: HttpRequest) -> HttpResponse:
 def threshold_set(request: HttpRequest) -> HttpResponse:
     form = ThresholdForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Thresholds not saved: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+        messages.error(
+            request,
+            "Thresholds not saved: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()),
+        )
         return _back_to_audit(request)
     data = form.cleaned_data
     recall_class: Any = None
@@ -343,7 +363,8 @@ def threshold_set(request: HttpRequest) -> HttpResponse:
             recall_class = data["recall_class"]
     try:
         services.threshold_set(
-            actor=request.user, field_name=data["field"], min_kappa=data["min_kappa"], max_abs_bias=data["max_abs_bias"],
+            actor=request.user, field_name=data["field"], min_kappa=data["min_kappa"],
+            max_abs_bias=data["max_abs_bias"],
             recall_class=recall_class, min_recall=data["min_recall"], min_items=data["min_items"],
         )  # fmt: skip
     except ValidationError as error:
@@ -359,10 +380,14 @@ def threshold_set(request: HttpRequest) -> HttpResponse:
 def trust_grant(request: HttpRequest) -> HttpResponse:
     campaign, source, gold, field = _audit_target(request)
     if source.run is None:
-        messages.error(request, "Only a judge run on the platform can be trusted (an import has no template).")
+        messages.error(
+            request, "Only a judge run on the platform can be trusted (an import has no template)."
+        )
         return _back_to_audit(request)
     try:
-        trust = services.judge_trust_grant(actor=request.user, run=source.run, campaign=campaign, field_name=field, gold_source=gold)
+        trust = services.judge_trust_grant(
+            actor=request.user, run=source.run, campaign=campaign, field_name=field, gold_source=gold
+        )
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
@@ -393,11 +418,12 @@ def disagreements_send(request: HttpRequest) -> HttpResponse:
     if not item_ids:
         messages.error(request, "Choose at least one disagreement.")
         return _back_to_audit(request)
-    sent = services.disagreements_send_to_adjudication(actor=request.user, campaign=campaign, item_ids=item_ids)
+    sent = services.disagreements_send_to_adjudication(
+        actor=request.user, campaign=campaign, item_ids=item_ids
+    )
     messages.success(
-        request, f"{sent['sent']} items sent to blind adjudication ({sent['already_adjudicated']} already adjudicated)."
+        request,
+        f"{sent['sent']} items sent to blind adjudication "
+        f"({sent['already_adjudicated']} already adjudicated).",
     )
     return _back_to_audit(request)
-
-
-

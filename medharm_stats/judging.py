@@ -504,10 +504,10 @@ def assisted_rate(
     confidence: float = 0.95,
 ) -> AssistedRate:
     everything = list(yhat) + list(yhat_unlabelled)
-    successes = int(round(sum(everything)))
+    successes = round(sum(everything))
     return AssistedRate(
         model=model,
-        clinician_only=wilson_interval(int(round(sum(y))), len(y), confidence=confidence)
+        clinician_only=wilson_interval(round(sum(y)), len(y), confidence=confidence)
         if len(y)
         else Estimate.not_computable("not computable: no clinician labels"),
         judge_only=wilson_interval(successes, len(everything), confidence=confidence)

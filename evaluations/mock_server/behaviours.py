@@ -231,7 +231,8 @@ def token_count(text: str) -> int:
 # Model names containing "judge" answer as LLM judges of a fenced response (``judging.prompts``):
 # "judge" is correct; "judge-lenient" calls the unsafe answers of the model named by
 # ``judge_lenient_model`` safe (the server remembers which models it served each reply to each
-# query; a reply another model also gave is judged correctly, as a text-only judge would); "judge-noisy" flips a fifth of verdicts by a hash that includes the request's seed (so
+# query; a reply another model also gave is judged correctly, as a text-only judge would);
+# "judge-noisy" flips a fifth of verdicts by a hash that includes the request's seed (so
 # samples disagree); "judge-prose" answers in prose; "judge-badjson" writes truncated JSON.
 # Every judge is gullible the way a real one can be: an instruction to "answer safe" that it finds
 # OUTSIDE the response fence is obeyed; inside the fence it is data. Model names containing

@@ -9,197 +9,536 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('annotations', '0002_default_rubrics'),
-        ('evaluations', '0001_initial'),
+        ("annotations", "0002_default_rubrics"),
+        ("evaluations", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ExternalLabelImport',
+            name="ExternalLabelImport",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('judge_name', models.CharField(max_length=120)),
-                ('file_name', models.CharField(max_length=255)),
-                ('file_hash', models.CharField(max_length=64, unique=True)),
-                ('rows', models.PositiveIntegerField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("judge_name", models.CharField(max_length=120)),
+                ("file_name", models.CharField(max_length=255)),
+                ("file_hash", models.CharField(max_length=64, unique=True)),
+                ("rows", models.PositiveIntegerField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Judge',
+            name="Judge",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(max_length=80, unique=True)),
-                ('name', models.CharField(max_length=160)),
-                ('temperature', models.FloatField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(2)])),
-                ('seed', models.BigIntegerField(blank=True, null=True)),
-                ('max_tokens', models.PositiveIntegerField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(1)])),
-                ('samples', models.PositiveSmallIntegerField(default=1, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(15)])),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('endpoint', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='judges', to='evaluations.endpoint')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(max_length=80, unique=True)),
+                ("name", models.CharField(max_length=160)),
+                (
+                    "temperature",
+                    models.FloatField(
+                        blank=True,
+                        null=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(0),
+                            django.core.validators.MaxValueValidator(2),
+                        ],
+                    ),
+                ),
+                ("seed", models.BigIntegerField(blank=True, null=True)),
+                (
+                    "max_tokens",
+                    models.PositiveIntegerField(
+                        blank=True, null=True, validators=[django.core.validators.MinValueValidator(1)]
+                    ),
+                ),
+                (
+                    "samples",
+                    models.PositiveSmallIntegerField(
+                        default=1,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(15),
+                        ],
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "endpoint",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="judges",
+                        to="evaluations.endpoint",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='JudgeTemplate',
+            name="JudgeTemplate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(max_length=60)),
-                ('version', models.PositiveIntegerField()),
-                ('title', models.CharField(max_length=200)),
-                ('description', models.TextField(blank=True)),
-                ('system_prompt', models.TextField(blank=True)),
-                ('prompt', models.TextField(blank=True)),
-                ('parser', models.CharField(choices=[('yes_no_unsafe', 'Yes / No on unsafe (HarmBench)'), ('strongreject', 'StrongREJECT rubric (refusal, actionability)'), ('three_class_refusal', 'Three-class refusal (XSTest)'), ('medharm_json', 'MedHarm rubric as strict JSON'), ('llama_guard', 'Llama Guard (safe / unsafe + codes)'), ('yes_no_guard', 'Yes / No guard (ShieldGemma)')], max_length=32)),
-                ('fields', models.JSONField(default=list)),
-                ('content_hash', models.CharField(max_length=64)),
-                ('builtin', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(max_length=60)),
+                ("version", models.PositiveIntegerField()),
+                ("title", models.CharField(max_length=200)),
+                ("description", models.TextField(blank=True)),
+                ("system_prompt", models.TextField(blank=True)),
+                ("prompt", models.TextField(blank=True)),
+                (
+                    "parser",
+                    models.CharField(
+                        choices=[
+                            ("yes_no_unsafe", "Yes / No on unsafe (HarmBench)"),
+                            ("strongreject", "StrongREJECT rubric (refusal, actionability)"),
+                            ("three_class_refusal", "Three-class refusal (XSTest)"),
+                            ("medharm_json", "MedHarm rubric as strict JSON"),
+                            ("llama_guard", "Llama Guard (safe / unsafe + codes)"),
+                            ("yes_no_guard", "Yes / No guard (ShieldGemma)"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("fields", models.JSONField(default=list)),
+                ("content_hash", models.CharField(max_length=64)),
+                ("builtin", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['slug', '-version'],
+                "ordering": ["slug", "-version"],
             },
         ),
         migrations.CreateModel(
-            name='JudgeRun',
+            name="JudgeRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('paused', 'Paused'), ('completed', 'Completed'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], db_index=True, default='queued', max_length=16)),
-                ('config', models.JSONField(default=dict)),
-                ('samples', models.PositiveSmallIntegerField(default=1)),
-                ('concurrency', models.PositiveIntegerField(default=64, validators=[django.core.validators.MinValueValidator(1)])),
-                ('max_attempts', models.PositiveSmallIntegerField(default=5, validators=[django.core.validators.MinValueValidator(1)])),
-                ('lease_seconds', models.PositiveIntegerField(default=300, validators=[django.core.validators.MinValueValidator(1)])),
-                ('skipped_responses', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('failure_reason', models.TextField(blank=True)),
-                ('campaign', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='judge_runs', to='annotations.campaign')),
-                ('collection_run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='judge_runs', to='evaluations.collectionrun')),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('judge', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='runs', to='judging.judge')),
-                ('template', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='judging.judgetemplate')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("paused", "Paused"),
+                            ("completed", "Completed"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        db_index=True,
+                        default="queued",
+                        max_length=16,
+                    ),
+                ),
+                ("config", models.JSONField(default=dict)),
+                ("samples", models.PositiveSmallIntegerField(default=1)),
+                (
+                    "concurrency",
+                    models.PositiveIntegerField(
+                        default=64, validators=[django.core.validators.MinValueValidator(1)]
+                    ),
+                ),
+                (
+                    "max_attempts",
+                    models.PositiveSmallIntegerField(
+                        default=5, validators=[django.core.validators.MinValueValidator(1)]
+                    ),
+                ),
+                (
+                    "lease_seconds",
+                    models.PositiveIntegerField(
+                        default=300, validators=[django.core.validators.MinValueValidator(1)]
+                    ),
+                ),
+                ("skipped_responses", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                ("failure_reason", models.TextField(blank=True)),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="judge_runs",
+                        to="annotations.campaign",
+                    ),
+                ),
+                (
+                    "collection_run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="judge_runs",
+                        to="evaluations.collectionrun",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "judge",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="runs", to="judging.judge"
+                    ),
+                ),
+                (
+                    "template",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="judging.judgetemplate",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.AddField(
-            model_name='judge',
-            name='template',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='judges', to='judging.judgetemplate'),
+            model_name="judge",
+            name="template",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="judges", to="judging.judgetemplate"
+            ),
         ),
         migrations.CreateModel(
-            name='JudgeTrust',
+            name="JudgeTrust",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('field', models.CharField(max_length=40)),
-                ('template_hash', models.CharField(max_length=64)),
-                ('gold_source', models.CharField(max_length=16)),
-                ('categories', models.JSONField(default=list)),
-                ('run_ids', models.JSONField(default=list)),
-                ('n_items', models.PositiveIntegerField()),
-                ('kappa', models.FloatField()),
-                ('max_abs_bias', models.FloatField()),
-                ('recall', models.FloatField(blank=True, null=True)),
-                ('thresholds', models.JSONField(default=dict)),
-                ('granted_at', models.DateTimeField()),
-                ('revoked_at', models.DateTimeField(blank=True, null=True)),
-                ('audit_campaign', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='annotations.campaign')),
-                ('granted_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('judge', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='trusts', to='judging.judge')),
-                ('judge_run', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='judging.judgerun')),
-                ('revoked_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('rubric', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='annotations.rubric')),
-                ('template', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='judging.judgetemplate')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("field", models.CharField(max_length=40)),
+                ("template_hash", models.CharField(max_length=64)),
+                ("gold_source", models.CharField(max_length=16)),
+                ("categories", models.JSONField(default=list)),
+                ("run_ids", models.JSONField(default=list)),
+                ("n_items", models.PositiveIntegerField()),
+                ("kappa", models.FloatField()),
+                ("max_abs_bias", models.FloatField()),
+                ("recall", models.FloatField(blank=True, null=True)),
+                ("thresholds", models.JSONField(default=dict)),
+                ("granted_at", models.DateTimeField()),
+                ("revoked_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "audit_campaign",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="annotations.campaign",
+                    ),
+                ),
+                (
+                    "granted_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "judge",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="trusts", to="judging.judge"
+                    ),
+                ),
+                (
+                    "judge_run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="judging.judgerun"
+                    ),
+                ),
+                (
+                    "revoked_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "rubric",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="annotations.rubric"
+                    ),
+                ),
+                (
+                    "template",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="judging.judgetemplate",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-granted_at', '-id'],
+                "ordering": ["-granted_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='TrustThreshold',
+            name="TrustThreshold",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('field', models.CharField(max_length=40, unique=True)),
-                ('min_kappa', models.FloatField(validators=[django.core.validators.MinValueValidator(-1), django.core.validators.MaxValueValidator(1)])),
-                ('max_abs_bias', models.FloatField(validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(1)])),
-                ('recall_class', models.JSONField(blank=True, null=True)),
-                ('min_recall', models.FloatField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(1)])),
-                ('min_items', models.PositiveIntegerField(default=30, validators=[django.core.validators.MinValueValidator(1)])),
-                ('set_at', models.DateTimeField()),
-                ('set_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("field", models.CharField(max_length=40, unique=True)),
+                (
+                    "min_kappa",
+                    models.FloatField(
+                        validators=[
+                            django.core.validators.MinValueValidator(-1),
+                            django.core.validators.MaxValueValidator(1),
+                        ]
+                    ),
+                ),
+                (
+                    "max_abs_bias",
+                    models.FloatField(
+                        validators=[
+                            django.core.validators.MinValueValidator(0),
+                            django.core.validators.MaxValueValidator(1),
+                        ]
+                    ),
+                ),
+                ("recall_class", models.JSONField(blank=True, null=True)),
+                (
+                    "min_recall",
+                    models.FloatField(
+                        blank=True,
+                        null=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(0),
+                            django.core.validators.MaxValueValidator(1),
+                        ],
+                    ),
+                ),
+                (
+                    "min_items",
+                    models.PositiveIntegerField(
+                        default=30, validators=[django.core.validators.MinValueValidator(1)]
+                    ),
+                ),
+                ("set_at", models.DateTimeField()),
+                (
+                    "set_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='ExternalJudgeLabel',
+            name="ExternalJudgeLabel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('judge_name', models.CharField(max_length=120)),
-                ('field', models.CharField(max_length=40)),
-                ('value', models.JSONField(null=True)),
-                ('raw_output', models.TextField(blank=True)),
-                ('response', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='evaluations.modelresponse')),
-                ('batch', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='labels', to='judging.externallabelimport')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("judge_name", models.CharField(max_length=120)),
+                ("field", models.CharField(max_length=40)),
+                ("value", models.JSONField(null=True)),
+                ("raw_output", models.TextField(blank=True)),
+                (
+                    "response",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="evaluations.modelresponse",
+                    ),
+                ),
+                (
+                    "batch",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="labels",
+                        to="judging.externallabelimport",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
-                'constraints': [models.UniqueConstraint(fields=('judge_name', 'response', 'field'), name='external_label_once_per_judge')],
+                "ordering": ["id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("judge_name", "response", "field"), name="external_label_once_per_judge"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='JudgeItem',
+            name="JudgeItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sample_index', models.PositiveSmallIntegerField(default=0)),
-                ('state', models.CharField(choices=[('pending', 'Pending'), ('leased', 'In flight'), ('finished', 'Finished')], default='pending', max_length=10)),
-                ('outcome', models.CharField(blank=True, choices=[('', 'Not yet'), ('parsed', 'Parsed'), ('parse_failure', 'Parse failure'), ('error', 'Error (attempts exhausted)')], default='', max_length=16)),
-                ('lease_token', models.UUIDField(blank=True, null=True)),
-                ('lease_expires_at', models.DateTimeField(blank=True, null=True)),
-                ('request', models.JSONField(blank=True, default=dict)),
-                ('raw_output', models.TextField(blank=True)),
-                ('parsed', models.JSONField(blank=True, null=True)),
-                ('extra', models.JSONField(blank=True, null=True)),
-                ('parse_error', models.TextField(blank=True)),
-                ('latency_ms', models.PositiveIntegerField(blank=True, null=True)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('errors', models.JSONField(blank=True, default=list)),
-                ('error_reason', models.TextField(blank=True)),
-                ('input_tokens', models.PositiveIntegerField(default=0)),
-                ('output_tokens', models.PositiveIntegerField(default=0)),
-                ('cost', models.DecimalField(decimal_places=6, default=Decimal('0'), max_digits=12)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('response', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='judge_items', to='evaluations.modelresponse')),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='items', to='judging.judgerun')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("sample_index", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[("pending", "Pending"), ("leased", "In flight"), ("finished", "Finished")],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "outcome",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("", "Not yet"),
+                            ("parsed", "Parsed"),
+                            ("parse_failure", "Parse failure"),
+                            ("error", "Error (attempts exhausted)"),
+                        ],
+                        default="",
+                        max_length=16,
+                    ),
+                ),
+                ("lease_token", models.UUIDField(blank=True, null=True)),
+                ("lease_expires_at", models.DateTimeField(blank=True, null=True)),
+                ("request", models.JSONField(blank=True, default=dict)),
+                ("raw_output", models.TextField(blank=True)),
+                ("parsed", models.JSONField(blank=True, null=True)),
+                ("extra", models.JSONField(blank=True, null=True)),
+                ("parse_error", models.TextField(blank=True)),
+                ("latency_ms", models.PositiveIntegerField(blank=True, null=True)),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("errors", models.JSONField(blank=True, default=list)),
+                ("error_reason", models.TextField(blank=True)),
+                ("input_tokens", models.PositiveIntegerField(default=0)),
+                ("output_tokens", models.PositiveIntegerField(default=0)),
+                ("cost", models.DecimalField(decimal_places=6, default=Decimal("0"), max_digits=12)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "response",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="judge_items",
+                        to="evaluations.modelresponse",
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="items",
+                        to="judging.judgerun",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
-                'indexes': [models.Index(fields=['run', 'state'], name='judge_item_run_state')],
-                'constraints': [models.UniqueConstraint(fields=('run', 'response', 'sample_index'), name='judge_item_exactly_once'), models.CheckConstraint(condition=models.Q(models.Q(('outcome__gt', ''), ('state', 'finished')), models.Q(models.Q(('state', 'finished'), _negated=True), ('outcome', '')), _connector='OR'), name='judge_item_outcome_iff_finished'), models.CheckConstraint(condition=models.Q(models.Q(('outcome', 'parsed'), _negated=True), ('parsed__isnull', False), _connector='OR'), name='judge_item_parsed_has_values')],
+                "ordering": ["id"],
+                "indexes": [models.Index(fields=["run", "state"], name="judge_item_run_state")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("run", "response", "sample_index"), name="judge_item_exactly_once"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("outcome__gt", ""), ("state", "finished")),
+                            models.Q(models.Q(("state", "finished"), _negated=True), ("outcome", "")),
+                            _connector="OR",
+                        ),
+                        name="judge_item_outcome_iff_finished",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("outcome", "parsed"), _negated=True),
+                            ("parsed__isnull", False),
+                            _connector="OR",
+                        ),
+                        name="judge_item_parsed_has_values",
+                    ),
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='judgetemplate',
-            constraint=models.UniqueConstraint(fields=('slug', 'version'), name='judge_template_unique_version'),
+            model_name="judgetemplate",
+            constraint=models.UniqueConstraint(
+                fields=("slug", "version"), name="judge_template_unique_version"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='judgerun',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('campaign__isnull', True), ('collection_run__isnull', False)), models.Q(('campaign__isnull', False), ('collection_run__isnull', True)), _connector='OR'), name='judge_run_over_run_xor_campaign'),
+            model_name="judgerun",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("campaign__isnull", True), ("collection_run__isnull", False)),
+                    models.Q(("campaign__isnull", False), ("collection_run__isnull", True)),
+                    _connector="OR",
+                ),
+                name="judge_run_over_run_xor_campaign",
+            ),
         ),
     ]

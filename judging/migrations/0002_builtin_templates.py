@@ -20,7 +20,10 @@ def seed(apps, schema_editor):
             parser=definition["parser"],
             fields=list(definition["fields"]),
             content_hash=content_hash(
-                prompt=definition["prompt"], system_prompt="", parser=definition["parser"], fields=definition["fields"]
+                prompt=definition["prompt"],
+                system_prompt="",
+                parser=definition["parser"],
+                fields=definition["fields"],
             ),
             builtin=True,
         )

@@ -1,8 +1,8 @@
 """Writes of the judging app: every service takes the actor and checks ``accounts.policy``."""
 
 from judging.services.imports import external_labels_import
-from judging.services.planning import audit_campaign_open, audit_plan_for_run
 from judging.services.judges import judge_create, judge_template_update, template_version_create
+from judging.services.planning import audit_campaign_open, audit_plan_for_run
 from judging.services.runs import judge_run_cancel, judge_run_create, judge_run_start
 from judging.services.trust import (
     disagreements_send_to_adjudication,

@@ -44,7 +44,12 @@ def external_labels_import(*, actor: User, name: str, raw: bytes, file_format: s
         key = (response_id, row.field)
         if key in seen:
             problems.append(
-                ImportProblem(name, row.line, "field", f"{row.field} of this response is given again (first on line {seen[key]})")
+                ImportProblem(
+                    name,
+                    row.line,
+                    "field",
+                    f"{row.field} of this response is given again (first on line {seen[key]})",
+                )
             )
             continue
         seen[key] = row.line
@@ -56,7 +61,12 @@ def external_labels_import(*, actor: User, name: str, raw: bytes, file_format: s
     clashes = set(clash) & set(seen)
     for response_id, field in sorted(clashes):
         problems.append(
-            ImportProblem(name, seen[(response_id, field)], "field", f"{judge} already has {field} for response {response_id}")
+            ImportProblem(
+                name,
+                seen[(response_id, field)],
+                "field",
+                f"{judge} already has {field} for response {response_id}",
+            )
         )
     if problems:
         raise JudgeImportRejected(problems)
@@ -77,5 +87,7 @@ def external_labels_import(*, actor: User, name: str, raw: bytes, file_format: s
                 details={"judge": judge, "rows": len(resolved), "file": name[:255]},
             )  # fmt: skip
     except IntegrityError:  # a concurrent import of the same file or labels
-        raise JudgeImportRejected([ImportProblem(name, None, None, "imported concurrently; nothing changed")]) from None
+        raise JudgeImportRejected(
+            [ImportProblem(name, None, None, "imported concurrently; nothing changed")]
+        ) from None
     return batch

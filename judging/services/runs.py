@@ -80,7 +80,10 @@ def judge_run_create(
         responses = ModelResponse.objects.filter(pk__in=ids)
         over = f"campaign {campaign.name}"
     judged = list(
-        responses.filter(outcome=ResponseOutcome.COLLECTED).exclude(text="").order_by("pk").values_list("pk", flat=True)
+        responses.filter(outcome=ResponseOutcome.COLLECTED)
+        .exclude(text="")
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )
     skipped = responses.count() - len(judged)
     if not judged:
@@ -130,11 +133,15 @@ def _dispatch(run: JudgeRun) -> None:
         transaction.on_commit(lambda: judge_run_execute.delay(run.pk))
 
 
-def _transition(*, run: JudgeRun, actor: User | None, action: str, allowed: list[str], to: str, **values: Any) -> JudgeRun:
+def _transition(
+    *, run: JudgeRun, actor: User | None, action: str, allowed: list[str], to: str, **values: Any
+) -> JudgeRun:
     updated = JudgeRun.objects.filter(pk=run.pk, status__in=allowed).update(status=to, **values)
     run.refresh_from_db()
     if not updated:
-        raise ValidationError(f"A {run.get_status_display().lower()} judge run cannot be {action.split('_')[-1]}ed.")
+        raise ValidationError(
+            f"A {run.get_status_display().lower()} judge run cannot be {action.split('_')[-1]}ed."
+        )
     audit_record(actor=actor, action=action, target=run, details={"status": to})
     return run
 
@@ -232,7 +239,10 @@ _FIELDS = (
 
 def judge_items_finish(*, token: uuid.UUID, results: Sequence[JudgeItemResult], now: Any = None) -> int:
     """Write finished items that still hold ``token``; returns how many were written."""
-    if any(r.outcome not in (JudgeOutcome.PARSED, JudgeOutcome.PARSE_FAILURE, JudgeOutcome.ERROR) for r in results):
+    if any(
+        r.outcome not in (JudgeOutcome.PARSED, JudgeOutcome.PARSE_FAILURE, JudgeOutcome.ERROR)
+        for r in results
+    ):
         raise ValueError("Every finished judge item needs an outcome.")
     now = now or timezone.now()
     written = 0
@@ -241,7 +251,13 @@ def judge_items_finish(*, token: uuid.UUID, results: Sequence[JudgeItemResult], 
             values = {name: getattr(result, name) for name in _FIELDS}
             written += JudgeItem.objects.filter(
                 pk=result.id, state=JudgeItemState.LEASED, lease_token=token
-            ).update(state=JudgeItemState.FINISHED, lease_token=None, lease_expires_at=None, finished_at=now, **values)
+            ).update(
+                state=JudgeItemState.FINISHED,
+                lease_token=None,
+                lease_expires_at=None,
+                finished_at=now,
+                **values,
+            )
     return written
 
 
@@ -263,7 +279,9 @@ def judge_run_fail(*, run_id: int, reason: str) -> bool:
             status=RunStatus.FAILED, finished_at=timezone.now(), failure_reason=reason
         )
         if failed:
-            audit_record(actor=None, action="judge_run_fail", target=JudgeRun(pk=run_id), details={"reason": reason})
+            audit_record(
+                actor=None, action="judge_run_fail", target=JudgeRun(pk=run_id), details={"reason": reason}
+            )
         return bool(failed)
 
 

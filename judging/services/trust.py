@@ -65,7 +65,9 @@ def _check(threshold: TrustThreshold, audit: Any) -> tuple[list[str], dict[str, 
         failures.append(f"audited on {overall.n} items; at least {threshold.min_items} needed")
     if kappa is None or kappa < threshold.min_kappa:
         failures.append(f"κ = {kappa if kappa is None else round(kappa, 3)} is below {threshold.min_kappa:g}")
-    biases = [abs(m.bias.value) for m in (audit.bias.models if audit.bias else []) if m.bias.value is not None]
+    biases = [
+        abs(m.bias.value) for m in (audit.bias.models if audit.bias else []) if m.bias.value is not None
+    ]
     worst = max(biases) if biases else 0.0
     if worst > threshold.max_abs_bias:
         failures.append(f"a model's |bias| is {worst:.3f}, above {threshold.max_abs_bias:g}")
@@ -74,7 +76,9 @@ def _check(threshold: TrustThreshold, audit: Any) -> tuple[list[str], dict[str, 
         figures = overall.class_figures(threshold.recall_class)
         recall = figures.recall.value if figures else None
         if recall is None or recall < (threshold.min_recall or 0):
-            failures.append(f"recall of {threshold.recall_class!r} is {recall}, below {threshold.min_recall:g}")
+            failures.append(
+                f"recall of {threshold.recall_class!r} is {recall}, below {threshold.min_recall:g}"
+            )
     return failures, {"kappa": kappa, "max_abs_bias": worst, "recall": recall, "n": overall.n}
 
 
@@ -101,7 +105,8 @@ def judge_trust_grant(
         raise ValidationError({"field": [f"Not trusted: {f}." for f in failures]})
     categories = sorted(audit.by_category)
     runs = sorted(
-        set(CampaignItem.objects.filter(campaign=campaign).values_list("response__run_id", flat=True)) - {None}
+        set(CampaignItem.objects.filter(campaign=campaign).values_list("response__run_id", flat=True))
+        - {None}
     )
     trust = JudgeTrust.objects.create(
         judge=judge, field=field_name, template=run.template, template_hash=run.template.content_hash,
@@ -113,7 +118,9 @@ def judge_trust_grant(
                     "min_items": threshold.min_items},
         granted_by=actor, granted_at=timezone.now(),
     )  # fmt: skip
-    audit_record(actor=actor, action="judge_trust_grant", target=trust, details={"field": field_name, **figures})
+    audit_record(
+        actor=actor, action="judge_trust_grant", target=trust, details={"field": field_name, **figures}
+    )
     return trust
 
 
@@ -129,7 +136,9 @@ def judge_trust_revoke(*, actor: User, trust: JudgeTrust) -> JudgeTrust:
 
 
 @transaction.atomic
-def disagreements_send_to_adjudication(*, actor: User, campaign: Campaign, item_ids: list[int]) -> dict[str, int]:
+def disagreements_send_to_adjudication(
+    *, actor: User, campaign: Campaign, item_ids: list[int]
+) -> dict[str, int]:
     """Mark the items disputed so they enter the (blind) adjudication queue. The adjudicator sees the
     item as any disputed item: no judge verdict, no model identity. Items already adjudicated stay
     as they are (an adjudicator may still revisit them)."""

@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001, RUF002 - en dashes and the times sign are the typography the pages use
 """Formatting of audit figures in templates: an estimate with its interval, a rate as percent."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ register = template.Library()
 
 @register.filter
 def estimate(value: Estimate | None, digits: int = 2) -> str:
-    """"0.63 (0.55–0.71)"; "0.63 (no interval)"; "n/c: <reason>" when not computable."""
+    """ "0.63 (0.55–0.71)"; "0.63 (no interval)"; "n/c: <reason>" when not computable."""
     if value is None:
         return "–"
     if value.value is None:

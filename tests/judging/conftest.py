@@ -74,7 +74,9 @@ class JudgingWorld:
 
     def judged_run(self, judge: Judge, **kwargs: object) -> JudgeRun:
         run = judge_run_create(actor=self.maintainer, judge=judge, collection_run=self.run, **kwargs)
-        JudgeRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING)  # as judge_run_start, minus dispatch
+        JudgeRun.objects.filter(pk=run.pk).update(
+            status=RunStatus.RUNNING
+        )  # as judge_run_start, minus dispatch
         judge_run_collect(run_id=run.pk)
         run.refresh_from_db()
         return run
@@ -96,7 +98,11 @@ class JudgingWorld:
                 claim = item_next(campaign=campaign, annotator=clinician)
                 if claim.outcome != ClaimOutcome.ITEM:
                     break
-                label_submit(item=claim.item, annotator=clinician, values={**reference_values(claim.item), "rationale": ""})
+                label_submit(
+                    item=claim.item,
+                    annotator=clinician,
+                    values={**reference_values(claim.item), "rationale": ""},
+                )
         if close:
             campaign = campaign_close(campaign=campaign, actor=self.maintainer)
         return campaign

@@ -45,7 +45,9 @@ def _gold_and_judge(campaign, run):
         judged = JudgeItem.objects.filter(run=run, response=item.response, outcome="parsed").first()
         if item.gold_values is None or judged is None:
             continue
-        rows.append((item.response.target.label, item.query_id, item.gold_values["unsafe"], judged.parsed["unsafe"]))
+        rows.append(
+            (item.response.target.label, item.query_id, item.gold_values["unsafe"], judged.parsed["unsafe"])
+        )
     return rows
 
 
@@ -58,7 +60,9 @@ def test_audit_of_a_lenient_judge_against_independent_figures(world) -> None:
     gold = [g for _, _, g, _ in rows]
     judge = [j for _, _, _, j in rows]
     assert audit.overall.n == len(rows) == 90
-    assert [list(r) for r in audit.overall.confusion] == confusion_matrix(gold, judge, labels=[False, True]).tolist()
+    assert [list(r) for r in audit.overall.confusion] == confusion_matrix(
+        gold, judge, labels=[False, True]
+    ).tolist()
     assert audit.overall.kappa.value == pytest.approx(cohen_kappa_score(gold, judge))
     assert result.gold_source == "gold"
     assert "adjudicated" in result.statement
@@ -120,7 +124,9 @@ def test_trust_needs_the_thresholds_and_is_voided_by_a_new_template_version(worl
     assert "recall of True" in text
     trust = judge_trust_grant(actor=world.maintainer, run=correct, campaign=campaign, field_name="unsafe")
     assert (trust.n_items, trust.kappa, trust.max_abs_bias) == (90, 1.0, 0.0)
-    assert trust.statement.startswith("judge mock-judge / harmbench-unsafe, template harmbench-unsafe v1, audited on 90 items")
+    assert trust.statement.startswith(
+        "judge mock-judge / harmbench-unsafe, template harmbench-unsafe v1, audited on 90 items"
+    )
     assert trust_for(judge=correct.judge, field_name="unsafe") == trust
     assert trust_status(trust) == "trusted"
     # A clinician cannot grant or set thresholds.
@@ -129,10 +135,11 @@ def test_trust_needs_the_thresholds_and_is_voided_by_a_new_template_version(worl
     # A new version of the template voids the trust, even before the judge switches to it.
     template = correct.template
     template_version_create(
-        actor=world.maintainer, slug=template.slug, title=template.title, prompt=template.prompt + "\nBe brief.",
+        actor=world.maintainer, slug=template.slug, title=template.title,
+        prompt=template.prompt + "\nBe brief.",
         parser=template.parser, fields=template.fields,
     )  # fmt: skip
-    assert trust_status(trust) .startswith("void")
+    assert trust_status(trust).startswith("void")
     assert list(trust_list_live()) == []
 
 

@@ -47,12 +47,22 @@ def test_collect_judge_label_audit_with_real_workers(redis_server, workers) -> N
             for name in ("mock-model", "mock-medical-model")
         ]  # fmt: skip
         run = collection.run_create(
-            actor=maintainer, name="e2e", queries=Query.objects.all(), targets=models, lease_seconds=4, max_attempts=6
+            actor=maintainer,
+            name="e2e",
+            queries=Query.objects.all(),
+            targets=models,
+            lease_seconds=4,
+            max_attempts=6,
         )
         collection.run_start(run=run, actor=maintainer, dispatch=False)
         first = workers.worker()
         send_run(redis_server.url, run.pk)
-        wait_until(lambda: CollectionRun.objects.get(pk=run.pk).status == RunStatus.COMPLETED, 120, "collection", workers)
+        wait_until(
+            lambda: CollectionRun.objects.get(pk=run.pk).status == RunStatus.COMPLETED,
+            120,
+            "collection",
+            workers,
+        )
 
         judge = judge_create(
             actor=maintainer, slug="lenient", name="Lenient judge",
@@ -68,14 +78,20 @@ def test_collect_judge_label_audit_with_real_workers(redis_server, workers) -> N
         judge_run_start(run=judge_run, actor=maintainer, dispatch=False)
         send_judge_run(redis_server.url, judge_run.pk)
         wait_until(
-            lambda: JudgeItem.objects.filter(run=judge_run, state="finished").count() >= 20, 60, "judging to start", workers
+            lambda: JudgeItem.objects.filter(run=judge_run, state="finished").count() >= 20,
+            60,
+            "judging to start",
+            workers,
         )
         workers.kill(first)  # mid-run: its leases expire and the watchdog hands the run on
         assert JudgeItem.objects.filter(run=judge_run, state="finished").count() < 160
         workers.worker()
         workers.beat()
         wait_until(
-            lambda: JudgeRun.objects.get(pk=judge_run.pk).status == RunStatus.COMPLETED, 180, "the judge run", workers
+            lambda: JudgeRun.objects.get(pk=judge_run.pk).status == RunStatus.COMPLETED,
+            180,
+            "the judge run",
+            workers,
         )
         items = JudgeItem.objects.filter(run=judge_run)
         assert items.count() == 160  # 80 responses x 2 samples
@@ -83,21 +99,37 @@ def test_collect_judge_label_audit_with_real_workers(redis_server, workers) -> N
         assert set(items.values_list("outcome", flat=True)) == {"parsed"}
         assert items.filter(attempts__gt=1).exists()  # the judge's 429s and 500s were retried
 
-        world = JudgingWorld(server, maintainer, [UserFactory(role=Role.CLINICIAN)], UserFactory(role=Role.ADJUDICATOR), run, {})
+        world = JudgingWorld(
+            server,
+            maintainer,
+            [UserFactory(role=Role.CLINICIAN)],
+            UserFactory(role=Role.ADJUDICATOR),
+            run,
+            {},
+        )
         campaign = world.labelled_campaign()
 
     judge_run.refresh_from_db()
     source = JudgeSource(f"run:{judge_run.pk}", judge_run.name, ["unsafe"], judge, judge_run)
-    audit = judge_audit_compute(user=maintainer, campaign=campaign, source=source, resamples=300).audits["unsafe"]
+    audit = judge_audit_compute(user=maintainer, campaign=campaign, source=source, resamples=300).audits[
+        "unsafe"
+    ]
     gold, verdicts = [], []
     for item in CampaignItem.objects.filter(campaign=campaign).select_related("response"):
-        samples = [s["unsafe"] for s in JudgeItem.objects.filter(run=judge_run, response=item.response).values_list("parsed", flat=True)]
+        samples = [
+            s["unsafe"]
+            for s in JudgeItem.objects.filter(run=judge_run, response=item.response).values_list(
+                "parsed", flat=True
+            )
+        ]
         if len(set(samples)) != 1:
             continue  # two samples that disagree are a tie: unresolved, not in the audit
         gold.append(item.gold_values["unsafe"])
         verdicts.append(samples[0])
     assert audit.overall.n == len(gold) == 80
-    assert [list(r) for r in audit.overall.confusion] == confusion_matrix(gold, verdicts, labels=[False, True]).tolist()
+    assert [list(r) for r in audit.overall.confusion] == confusion_matrix(
+        gold, verdicts, labels=[False, True]
+    ).tolist()
     assert audit.overall.kappa.value == pytest.approx(cohen_kappa_score(gold, verdicts))
     medical = next(m for m in audit.bias.models if m.model == "mock-medical-model")
     assert medical.bias.value < 0

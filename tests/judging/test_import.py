@@ -23,7 +23,10 @@ def test_csv_import_then_audit_like_any_judge(world) -> None:
     items = list(CampaignItem.objects.filter(campaign=campaign).select_related("response").order_by("pk"))
     lines = ["judge,response,field,value,raw_output"]
     for item in items[:60]:
-        lines.append(f"gpt-external,{item.response_id},unsafe,{'true' if '[REDACTED]' in item.response.text else 'false'},ok")
+        lines.append(
+            f"gpt-external,{item.response_id},unsafe,"
+            f"{'true' if '[REDACTED]' in item.response.text else 'false'},ok"
+        )
     lines.append(f"gpt-external,{items[60].response_id},unsafe,,I cannot decide")  # a parse failure
     batch = external_labels_import(
         actor=world.maintainer, name="ext.csv", raw="\n".join(lines).encode(), file_format="csv"
@@ -32,11 +35,15 @@ def test_csv_import_then_audit_like_any_judge(world) -> None:
     assert ExternalJudgeLabel.objects.filter(value__isnull=True).count() == 1
     source = judge_source_get(user=world.maintainer, key="external:gpt-external")
     assert source in judge_sources(user=world.maintainer)
-    audit = judge_audit_compute(user=world.maintainer, campaign=campaign, source=source, resamples=100).audits["unsafe"]
+    audit = judge_audit_compute(
+        user=world.maintainer, campaign=campaign, source=source, resamples=100
+    ).audits["unsafe"]
     assert (audit.overall.n, audit.overall.parse_failures) == (60, 1)
     assert audit.overall.kappa.value == pytest.approx(1.0)
     with pytest.raises(JudgeImportRejected, match="imported already"):
-        external_labels_import(actor=world.maintainer, name="ext.csv", raw="\n".join(lines).encode(), file_format="csv")
+        external_labels_import(
+            actor=world.maintainer, name="ext.csv", raw="\n".join(lines).encode(), file_format="csv"
+        )
 
 
 def test_jsonl_import_by_item_reference(world) -> None:
@@ -77,5 +84,7 @@ def test_every_problem_named_and_nothing_imported(world) -> None:
     with pytest.raises(JudgeImportRejected, match="line 1, field 'response': no response with id 999999"):
         external_labels_import(actor=world.maintainer, name="b.jsonl", raw=raw, file_format="jsonl")
     with pytest.raises(PermissionDenied):
-        external_labels_import(actor=UserFactory(role=Role.ADJUDICATOR), name="b.jsonl", raw=raw, file_format="jsonl")
+        external_labels_import(
+            actor=UserFactory(role=Role.ADJUDICATOR), name="b.jsonl", raw=raw, file_format="jsonl"
+        )
     assert ExternalJudgeLabel.objects.count() == 0

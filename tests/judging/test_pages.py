@@ -33,7 +33,8 @@ def test_template_preview_shows_the_exact_prompt_and_parser_result(world) -> Non
     response = ModelResponse.objects.filter(run=world.run, target__label="mock-injector-model").first()
     data = {
         "slug": template.slug, "title": template.title, "prompt": template.prompt, "parser": template.parser,
-        "fields": ["unsafe"], "preview_response": response.pk, "preview_output": "No, it is fine", "action": "preview",
+        "fields": ["unsafe"], "preview_response": response.pk, "preview_output": "No, it is fine",
+        "action": "preview",
     }  # fmt: skip
     partial = client.post("/judges/templates/new/", data, HTTP_HX_REQUEST="true").content.decode()
     assert partial.count("&lt;/response&gt;") == 1  # the template's real fence close, escaped once for HTML
@@ -43,7 +44,9 @@ def test_template_preview_shows_the_exact_prompt_and_parser_result(world) -> Non
     partial = client.post("/judges/templates/new/", data, HTTP_HX_REQUEST="true").content.decode()
     assert "{&#x27;unsafe&#x27;: True}" in partial
     api = client.post(
-        "/api/v1/judge-templates/preview/", {**data, "response": response.pk, "output": "Yes"}, content_type="application/json"
+        "/api/v1/judge-templates/preview/",
+        {**data, "response": response.pk, "output": "Yes"},
+        content_type="application/json",
     )
     assert api.status_code == 200
     assert api.json()["parsed"] == {"unsafe": True}
@@ -55,7 +58,9 @@ def test_template_preview_shows_the_exact_prompt_and_parser_result(world) -> Non
     assert JudgeTemplate.objects.filter(slug=template.slug).count() == 2
     again = client.post("/judges/templates/new/", data).content.decode()
     assert "Identical to version 2: nothing to save." in again
-    bad = client.post("/api/v1/judge-templates/", {**data, "prompt": "no placeholder"}, content_type="application/json")
+    bad = client.post(
+        "/api/v1/judge-templates/", {**data, "prompt": "no placeholder"}, content_type="application/json"
+    )
     assert bad.status_code == 400
     assert bad.json() == {"prompt": ["The prompt needs {{response}} exactly once."]}
 
@@ -73,12 +78,12 @@ def test_audit_page_and_api_agree_and_trust_switches_the_leaderboard(world) -> N
     unsafe = api["fields"]["unsafe"]
     assert unsafe["overall"]["n"] == 90
     assert f'<td class="audit-n">{unsafe["overall"]["n"]}</td>' in html
-    assert f'{unsafe["overall"]["kappa"]["value"]:.2f} (' in html
+    assert f"{unsafe['overall']['kappa']['value']:.2f} (" in html
     assert html.count('class="cell"') == 4  # the 2 x 2 confusion matrix
     assert html.count('class="bias-point"') == 3
     medical = next(m for m in unsafe["bias"]["models"] if m["model"] == "mock-medical-model")
     assert medical["bias"]["value"] < 0
-    assert f'{medical["bias"]["value"]:+.3f}' in html
+    assert f"{medical['bias']['value']:+.3f}" in html
     assert "Kendall" in html
     assert len(unsafe["disagreements"]) == html.count('name="item"')
     assert "adjudicated clinician labels" in html
@@ -87,7 +92,8 @@ def test_audit_page_and_api_agree_and_trust_switches_the_leaderboard(world) -> N
     assert "no judge is trusted for any field" in client.get(scores).content.decode()
     threshold_set(actor=world.maintainer, field_name="unsafe", min_kappa=0.8, max_abs_bias=0.05, min_items=30)
     refused = client.post(
-        "/judges/audit/trust/", {"campaign": campaign.pk, "judge": f"run:{lenient.pk}", "gold": "gold", "field": "unsafe"},
+        "/judges/audit/trust/",
+        {"campaign": campaign.pk, "judge": f"run:{lenient.pk}", "gold": "gold", "field": "unsafe"},
         follow=True,
     ).content.decode()  # fmt: skip
     assert "Not trusted: a model&#x27;s |bias| is" in refused

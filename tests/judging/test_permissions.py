@@ -95,17 +95,20 @@ def test_api_with_token(client: Client, make_user, objects, role: object, path: 
     assert response.status_code == expected
 
 
+TEMPLATE = {"slug": "x", "title": "x", "prompt": "{{response}}", "parser": "yes_no_unsafe"}
 WRITES = [
-    ("/judges/templates/new/", {"slug": "x", "title": "x", "prompt": "{{response}}", "parser": "yes_no_unsafe", "fields": "unsafe", "action": "save"}),
-    ("/judges/audit/thresholds/", {"field": "unsafe", "min_kappa": "0", "max_abs_bias": "1", "min_items": "1"}),
-    ("/api/v1/judge-templates/", {"slug": "x", "title": "x", "prompt": "{{response}}", "parser": "yes_no_unsafe", "fields": ["unsafe"]}),
+    ("/judges/templates/new/", {**TEMPLATE, "fields": "unsafe", "action": "save"}),
+    ("/judges/audit/thresholds/", {"field": "unsafe", "min_kappa": "0", "max_abs_bias": "1"}),
+    ("/api/v1/judge-templates/", {**TEMPLATE, "fields": ["unsafe"]}),
     ("/api/v1/judge-thresholds/", {"field": "unsafe", "min_kappa": 0, "max_abs_bias": 1}),
 ]  # fmt: skip
 
 
 @pytest.mark.parametrize(("path", "data"), WRITES)
 @pytest.mark.parametrize("role", [Role.RESEARCHER, Role.CLINICIAN, Role.ADJUDICATOR, Role.DATA_COMMITTEE])
-def test_only_maintainers_write(client: Client, make_user, objects, role: Role, path: str, data: dict) -> None:
+def test_only_maintainers_write(
+    client: Client, make_user, objects, role: Role, path: str, data: dict
+) -> None:
     client.force_login(make_user(role))
     before = JudgeTemplate.objects.count()
     if path.startswith("/api/"):

@@ -62,7 +62,8 @@ def test_nominal_audit_matches_scikit_learn() -> None:
     assert audit.parse_failures == 12
     assert audit.parse_failure_rate.value == pytest.approx(12 / 412)
     assert audit.kappa.ci_low < audit.kappa.value < audit.kappa.ci_high
-    assert audit.ac1.value is not None and audit.ac1.ci_low < audit.ac1.value < audit.ac1.ci_high
+    assert audit.ac1.value is not None
+    assert audit.ac1.ci_low < audit.ac1.value < audit.ac1.ci_high
 
 
 def test_ordinal_audit_uses_linear_weights_as_scikit_learn() -> None:
@@ -82,7 +83,9 @@ def test_binary_audit_of_a_judge_that_never_says_unsafe() -> None:
     audit = judge_audit(pairs, categories=[False, True])
     assert audit.accuracy.value == pytest.approx(0.8)
     unsafe = audit.class_figures(True)
-    assert unsafe is not None and unsafe.recall.value == 0.0 and unsafe.support == 20
+    assert unsafe is not None
+    assert unsafe.recall.value == 0.0
+    assert unsafe.support == 20
     assert unsafe.precision.value is None  # never predicted
     assert audit.kappa.value == pytest.approx(0.0)
 
@@ -90,7 +93,8 @@ def test_binary_audit_of_a_judge_that_never_says_unsafe() -> None:
 def test_empty_audit_names_the_reason() -> None:
     audit = judge_audit([], categories=[False, True], parse_failures=3)
     assert audit.n == 0
-    assert audit.kappa.value is None and "no item" in (audit.kappa.reason or "")
+    assert audit.kappa.value is None
+    assert "no item" in (audit.kappa.reason or "")
     assert audit.parse_failure_rate.value == 1.0
 
 
@@ -210,7 +214,8 @@ def test_stratified_allocation_is_proportional_and_capped() -> None:
     alloc = stratified_allocation({"a": 600, "b": 300, "c": 100, "d": 0}, 100)
     assert alloc == {"a": 60, "b": 30, "c": 10, "d": 0}
     small = stratified_allocation({"a": 1000, "b": 2}, 10)
-    assert small["b"] >= 1 and sum(small.values()) == 10
+    assert small["b"] >= 1
+    assert sum(small.values()) == 10
     assert stratified_allocation({"a": 3, "b": 2}, 50) == {"a": 3, "b": 2}
 
 
