@@ -23,20 +23,20 @@ from judging import selectors, services
 from judging.importers import JudgeImportRejected
 from judging.models import ExternalLabelImport, Judge, JudgeRun, JudgeTemplate, JudgeTrust, TrustThreshold
 from judging.serializers import (
-    DisagreementsInputSerializer,
-    ImportInputSerializer,
-    ImportSerializer,
+    JudgeDisagreementsInputSerializer,
+    JudgeImportInputSerializer,
+    JudgeImportSerializer,
     JudgeInputSerializer,
+    JudgePlanInputSerializer,
+    JudgePreviewInputSerializer,
     JudgeRunInputSerializer,
     JudgeRunSerializer,
     JudgeSerializer,
-    PlanInputSerializer,
-    PreviewInputSerializer,
-    TemplateInputSerializer,
-    TemplateSerializer,
-    ThresholdSerializer,
-    TrustInputSerializer,
-    TrustSerializer,
+    JudgeTemplateInputSerializer,
+    JudgeTemplateSerializer,
+    JudgeThresholdSerializer,
+    JudgeTrustInputSerializer,
+    JudgeTrustSerializer,
 )
 
 ManageJudges = rule_permission("judging.manage_judges")
@@ -50,28 +50,28 @@ def _errors(error: DjangoValidationError) -> ValidationError:
 class TemplateViewSet(viewsets.ReadOnlyModelViewSet):
     """Template versions. POST makes a new version (of an existing slug or a new one); nothing is edited."""
 
-    serializer_class = TemplateSerializer
+    serializer_class = JudgeTemplateSerializer
     permission_classes = [ManageJudges]
 
     def get_queryset(self) -> QuerySet[JudgeTemplate]:
         return selectors.template_list_for_user(user=self.request.user)
 
-    @extend_schema(request=TemplateInputSerializer, responses={201: TemplateSerializer})
+    @extend_schema(request=JudgeTemplateInputSerializer, responses={201: JudgeTemplateSerializer})
     def create(self, request: Request) -> Response:
-        payload = TemplateInputSerializer(data=request.data)
+        payload = JudgeTemplateInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         try:
             template = services.template_version_create(actor=request.user, **payload.validated_data)
         except DjangoValidationError as error:
             raise _errors(error) from error
-        return Response(TemplateSerializer(template).data, status=status.HTTP_201_CREATED)
+        return Response(JudgeTemplateSerializer(template).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=PreviewInputSerializer, responses={200: dict})
+    @extend_schema(request=JudgePreviewInputSerializer, responses={200: dict})
     @action(detail=False, methods=["post"])
     def preview(self, request: Request) -> Response:
         """The exact messages the template would send for a response, and its parser's reading of
         a sample output. Nothing is saved and no model is called."""
-        payload = PreviewInputSerializer(data=request.data)
+        payload = JudgePreviewInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
         preview = selectors.template_preview(
@@ -163,7 +163,7 @@ class JudgeRunViewSet(viewsets.ReadOnlyModelViewSet):
             raise _errors(error) from error
         return Response(JudgeRunSerializer(run).data)
 
-    @extend_schema(request=PlanInputSerializer, responses={200: dict})
+    @extend_schema(request=JudgePlanInputSerializer, responses={200: dict})
     @action(detail=True, methods=["post"], url_path="audit-sample")
     def audit_sample(self, request: Request, pk: str) -> Response:
         """The audit-sample plan (per model, per stratum, clinician hours); with ``open``, the blind
@@ -172,7 +172,7 @@ class JudgeRunViewSet(viewsets.ReadOnlyModelViewSet):
         from accounts.roles import Role
 
         run = self.get_object()
-        payload = PlanInputSerializer(data=request.data)
+        payload = JudgePlanInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = dict(payload.validated_data)
         annotators, open_it = data.pop("annotators"), data.pop("open")
@@ -204,16 +204,16 @@ class JudgeRunViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class ExternalImportViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
-    serializer_class = ImportSerializer
+    serializer_class = JudgeImportSerializer
     permission_classes = [ManageJudges]
     parser_classes = [MultiPartParser, FormParser]
 
     def get_queryset(self) -> QuerySet[ExternalLabelImport]:
         return selectors.import_list_for_user(user=self.request.user)
 
-    @extend_schema(request=ImportInputSerializer, responses={201: ImportSerializer})
+    @extend_schema(request=JudgeImportInputSerializer, responses={201: JudgeImportSerializer})
     def create(self, request: Request) -> Response:
-        payload = ImportInputSerializer(data=request.data)
+        payload = JudgeImportInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         upload = payload.validated_data["file"]
         try:
@@ -225,7 +225,7 @@ class ExternalImportViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewS
             )
         except JudgeImportRejected as rejected:
             raise ValidationError({"file": [str(p) for p in rejected.problems]}) from rejected
-        return Response(ImportSerializer(batch).data, status=status.HTTP_201_CREATED)
+        return Response(JudgeImportSerializer(batch).data, status=status.HTTP_201_CREATED)
 
 
 def audit_payload(result: selectors.AuditResult) -> dict[str, Any]:
@@ -276,7 +276,7 @@ class AuditViewSet(viewsets.ViewSet):
 
 
 class ThresholdViewSet(viewsets.ReadOnlyModelViewSet):
-    serializer_class = ThresholdSerializer
+    serializer_class = JudgeThresholdSerializer
     permission_classes = [ManageJudges]
     lookup_field = "field"
     pagination_class = None
@@ -288,9 +288,9 @@ class ThresholdViewSet(viewsets.ReadOnlyModelViewSet):
             else TrustThreshold.objects.none()
         )
 
-    @extend_schema(request=ThresholdSerializer, responses={200: ThresholdSerializer})
+    @extend_schema(request=JudgeThresholdSerializer, responses={200: JudgeThresholdSerializer})
     def create(self, request: Request) -> Response:
-        payload = ThresholdSerializer(data=request.data)
+        payload = JudgeThresholdSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
         try:
@@ -301,11 +301,11 @@ class ThresholdViewSet(viewsets.ReadOnlyModelViewSet):
             )  # fmt: skip
         except DjangoValidationError as error:
             raise _errors(error) from error
-        return Response(ThresholdSerializer(threshold).data)
+        return Response(JudgeThresholdSerializer(threshold).data)
 
 
 class TrustViewSet(viewsets.ReadOnlyModelViewSet):
-    serializer_class = TrustSerializer
+    serializer_class = JudgeTrustSerializer
     permission_classes = [ManageJudges]
 
     def get_queryset(self) -> QuerySet[JudgeTrust]:
@@ -313,9 +313,9 @@ class TrustViewSet(viewsets.ReadOnlyModelViewSet):
             return JudgeTrust.objects.none()
         return JudgeTrust.objects.select_related("judge", "template")
 
-    @extend_schema(request=TrustInputSerializer, responses={201: TrustSerializer})
+    @extend_schema(request=JudgeTrustInputSerializer, responses={201: JudgeTrustSerializer})
     def create(self, request: Request) -> Response:
-        payload = TrustInputSerializer(data=request.data)
+        payload = JudgeTrustInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
         run = selectors.judge_run_list_for_user(user=request.user).filter(pk=data["judge_run"]).first()
@@ -331,21 +331,21 @@ class TrustViewSet(viewsets.ReadOnlyModelViewSet):
             )  # fmt: skip
         except DjangoValidationError as error:
             raise _errors(error) from error
-        return Response(TrustSerializer(trust).data, status=status.HTTP_201_CREATED)
+        return Response(JudgeTrustSerializer(trust).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses=TrustSerializer)
+    @extend_schema(request=None, responses=JudgeTrustSerializer)
     @action(detail=True, methods=["post"])
     def revoke(self, request: Request, pk: str) -> Response:
         try:
             trust = services.judge_trust_revoke(actor=request.user, trust=self.get_object())
         except DjangoValidationError as error:
             raise _errors(error) from error
-        return Response(TrustSerializer(trust).data)
+        return Response(JudgeTrustSerializer(trust).data)
 
-    @extend_schema(request=DisagreementsInputSerializer, responses={200: dict})
+    @extend_schema(request=JudgeDisagreementsInputSerializer, responses={200: dict})
     @action(detail=False, methods=["post"], url_path="send-to-adjudication", parser_classes=[JSONParser])
     def send_to_adjudication(self, request: Request) -> Response:
-        payload = DisagreementsInputSerializer(data=request.data)
+        payload = JudgeDisagreementsInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         campaign = (
             selectors.audit_campaign_list_for_user(user=request.user)

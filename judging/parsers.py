@@ -48,6 +48,9 @@ AUDIT_FIELDS: dict[str, AuditField] = {
 }
 
 
+AUDIT_FIELD_CHOICES = [(name, spec.label) for name, spec in AUDIT_FIELDS.items()]
+
+
 def positive_indicator(field_name: str, value: Any) -> float | None:
     """1.0 when ``value`` is the field's headline class (or, for ordinal fields, at least the
     actionable point 2 / high point 4), 0.0 otherwise; ``None`` for a missing value."""

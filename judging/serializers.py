@@ -6,11 +6,21 @@ from typing import Any
 
 from rest_framework import serializers
 
-from judging.models import ExternalLabelImport, Judge, JudgeRun, JudgeTemplate, JudgeTrust, TrustThreshold
-from judging.parsers import AUDIT_FIELDS, PARSERS
+from judging.models import (
+    PARSER_CHOICES,
+    ExternalLabelImport,
+    Judge,
+    JudgeRun,
+    JudgeTemplate,
+    JudgeTrust,
+    TrustThreshold,
+)
+from judging.parsers import AUDIT_FIELD_CHOICES
+
+IMPORT_FORMAT_CHOICES = [("csv", "CSV"), ("jsonl", "JSON lines")]
 
 
-class TemplateSerializer(serializers.ModelSerializer):
+class JudgeTemplateSerializer(serializers.ModelSerializer):
     class Meta:
         model = JudgeTemplate
         fields = [
@@ -20,24 +30,24 @@ class TemplateSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "version", "content_hash", "builtin", "created_at"]
 
 
-class TemplateInputSerializer(serializers.Serializer):
+class JudgeTemplateInputSerializer(serializers.Serializer):
     slug = serializers.SlugField(max_length=60)
     title = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, default="")
     system_prompt = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False)
     prompt = serializers.CharField(allow_blank=True, trim_whitespace=False)
-    parser = serializers.ChoiceField(choices=list(PARSERS))
+    parser = serializers.ChoiceField(choices=PARSER_CHOICES)
     fields = serializers.ListField(
-        child=serializers.ChoiceField(choices=list(AUDIT_FIELDS)), allow_empty=False
+        child=serializers.ChoiceField(choices=AUDIT_FIELD_CHOICES), allow_empty=False
     )
 
 
-class PreviewInputSerializer(serializers.Serializer):
+class JudgePreviewInputSerializer(serializers.Serializer):
     system_prompt = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False)
     prompt = serializers.CharField(allow_blank=True, trim_whitespace=False)
-    parser = serializers.ChoiceField(choices=list(PARSERS))
+    parser = serializers.ChoiceField(choices=PARSER_CHOICES)
     fields = serializers.ListField(
-        child=serializers.ChoiceField(choices=list(AUDIT_FIELDS)), allow_empty=False
+        child=serializers.ChoiceField(choices=AUDIT_FIELD_CHOICES), allow_empty=False
     )
     response = serializers.IntegerField(required=False, allow_null=True, default=None)
     output = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False)
@@ -108,7 +118,7 @@ class JudgeRunInputSerializer(serializers.Serializer):
     start = serializers.BooleanField(required=False, default=True)
 
 
-class PlanInputSerializer(serializers.Serializer):
+class JudgePlanInputSerializer(serializers.Serializer):
     half_width = serializers.FloatField(min_value=0.001, max_value=0.5)
     disagreement = serializers.FloatField(min_value=0.001, max_value=1, default=0.2)
     labels_per_item = serializers.IntegerField(min_value=1, max_value=20, default=2)
@@ -117,25 +127,25 @@ class PlanInputSerializer(serializers.Serializer):
     open = serializers.BooleanField(default=False)
 
 
-class ImportSerializer(serializers.ModelSerializer):
+class JudgeImportSerializer(serializers.ModelSerializer):
     class Meta:
         model = ExternalLabelImport
         fields = ["id", "judge_name", "file_name", "file_hash", "rows", "created_at"]
 
 
-class ImportInputSerializer(serializers.Serializer):
+class JudgeImportInputSerializer(serializers.Serializer):
     file = serializers.FileField()
-    format = serializers.ChoiceField(choices=["csv", "jsonl"])
+    format = serializers.ChoiceField(choices=IMPORT_FORMAT_CHOICES)
 
 
-class ThresholdSerializer(serializers.ModelSerializer):
+class JudgeThresholdSerializer(serializers.ModelSerializer):
     class Meta:
         model = TrustThreshold
         fields = ["field", "min_kappa", "max_abs_bias", "recall_class", "min_recall", "min_items", "set_at"]
         read_only_fields = ["set_at"]
 
 
-class TrustSerializer(serializers.ModelSerializer):
+class JudgeTrustSerializer(serializers.ModelSerializer):
     judge = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     status = serializers.SerializerMethodField()
     statement = serializers.CharField(read_only=True)
@@ -154,14 +164,14 @@ class TrustSerializer(serializers.ModelSerializer):
         return trust_status(trust)
 
 
-class TrustInputSerializer(serializers.Serializer):
+class JudgeTrustInputSerializer(serializers.Serializer):
     judge_run = serializers.IntegerField()
     campaign = serializers.IntegerField()
-    field = serializers.ChoiceField(choices=list(AUDIT_FIELDS))
+    field = serializers.ChoiceField(choices=AUDIT_FIELD_CHOICES)
     gold_source = serializers.ChoiceField(choices=["gold", "majority"], default="gold")
 
 
-class DisagreementsInputSerializer(serializers.Serializer):
+class JudgeDisagreementsInputSerializer(serializers.Serializer):
     campaign = serializers.IntegerField()
     items = serializers.ListField(
         child=serializers.IntegerField(min_value=1), allow_empty=False, max_length=5000

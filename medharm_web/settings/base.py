@@ -211,7 +211,13 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["accounts.api_permissions.Authenticated"],
     # Two "status" choice sets share a name in the schema; name the campaign one explicitly.
-    "ENUM_NAME_OVERRIDES": {"CampaignStatusEnum": "annotations.models.CampaignStatus"},
+    "ENUM_NAME_OVERRIDES": {
+        "CampaignStatusEnum": "annotations.models.CampaignStatus",
+        "RunStatusEnum": "evaluations.models.RunStatus",
+        "JudgeFieldEnum": "judging.parsers.AUDIT_FIELD_CHOICES",
+        "JudgeParserEnum": "judging.models.PARSER_CHOICES",
+        "JudgeImportFormatEnum": "judging.serializers.IMPORT_FORMAT_CHOICES",
+    },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
