@@ -2,20 +2,23 @@
 
 The same pieces as ``evaluations.collector``: one asyncio loop calls the judge endpoint through an
 ``EndpointCaller`` (adaptive concurrency, Retry-After, bounded retries), one thread does every
-database call; batches are claimed with a lease token and written back under it. Between batches
-the run's status is read, so pause or cancel stop the worker; a killed worker's leases expire and
-another worker (or the watchdog) takes the items.
+database call; batches are claimed with a lease token and written back under it. A heartbeat
+renews the leases of the batch in flight and notices a cancel (no new batch is claimed); a killed
+worker's leases expire and another worker (or the watchdog) takes the items.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from django.db import close_old_connections, connection
+from django.utils import timezone
 
 from evaluations.collector import _attempt_log, endpoint_config
 from evaluations.models import RunStatus
@@ -28,7 +31,7 @@ from evaluations.providers import (
     cost_for_endpoint,
     provider_build,
 )
-from judging.models import JudgeOutcome, JudgeRun
+from judging.models import JudgeItem, JudgeItemState, JudgeOutcome, JudgeRun
 from judging.parsers import ParseFailure, parse
 from judging.prompts import render_messages
 from judging.services.runs import (
@@ -42,6 +45,7 @@ from judging.services.runs import (
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+HEARTBEAT_SECONDS = 1.0
 
 
 class JudgeCollector:
@@ -54,6 +58,8 @@ class JudgeCollector:
         self.client = client
         self.db = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"judge{run.pk}-db")
         self.written = 0
+        self.token: uuid.UUID | None = None  # the lease token of the batch in flight
+        self.stop = False
 
     async def _db(self, function: Callable[..., T], /, **kwargs: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.db, lambda: function(**kwargs))
@@ -109,6 +115,23 @@ class JudgeCollector:
     def _status(self) -> str:
         return JudgeRun.objects.values_list("status", flat=True).get(pk=self.run.pk)
 
+    def _heartbeat_sync(self) -> str:
+        """Renew the leases of the batch in flight and the run's heartbeat; the run's status."""
+        now = timezone.now()
+        if self.token is not None:
+            JudgeItem.objects.filter(lease_token=self.token, state=JudgeItemState.LEASED).update(
+                lease_expires_at=now + timedelta(seconds=self.run.lease_seconds)
+            )
+        JudgeRun.objects.filter(pk=self.run.pk).update(heartbeat_at=now)
+        return self._status()
+
+    async def heartbeat(self) -> None:
+        while not self.stop:
+            if await self._db(self._heartbeat_sync) != RunStatus.RUNNING:
+                self.stop = True  # paused or cancelled: no new batch; the batch in flight finishes
+                return
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+
     async def collect(self) -> None:
         provider = provider_build(self.config, client=self.client)  # type: ignore[arg-type]
         caller = EndpointCaller(provider, policy=self.retry_policy)
@@ -119,14 +142,20 @@ class JudgeCollector:
             async with slots:
                 return await self.judge(caller, item)
 
+        beat = asyncio.create_task(self.heartbeat())
         try:
-            while await self._db(self._status) == RunStatus.RUNNING:
+            while not self.stop and await self._db(self._status) == RunStatus.RUNNING:
                 claim = await self._db(judge_items_claim, run_id=self.run.pk, limit=batch)
                 if not claim.items:
                     break
+                self.token = claim.token
                 results = await asyncio.gather(*(bounded(item) for item in claim.items))
                 self.written += await self._db(judge_items_finish, token=claim.token, results=results)
+                self.token = None
         finally:
+            self.stop = True
+            beat.cancel()
+            await asyncio.gather(beat, return_exceptions=True)
             await provider.aclose()
 
 
