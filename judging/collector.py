@@ -2,9 +2,10 @@
 
 The same pieces as ``evaluations.collector``: one asyncio loop calls the judge endpoint through an
 ``EndpointCaller`` (adaptive concurrency, Retry-After, bounded retries), one thread does every
-database call; batches are claimed with a lease token and written back under it. A heartbeat
-renews the leases of the batch in flight and notices a cancel (no new batch is claimed); a killed
-worker's leases expire and another worker (or the watchdog) takes the items.
+database call: a lazy claim stream leases batches (``judge_items_claim``) as the lanes need them;
+finished items are buffered and written in batches under their lease token; a heartbeat renews
+the leases this worker holds and notices a cancel; on stop, claimed items that never started are
+handed back. A killed worker's leases expire and another worker (or the watchdog) takes them.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -30,6 +31,7 @@ from evaluations.providers import (
     RetryPolicy,
     cost_for_endpoint,
     provider_build,
+    run_bounded,
 )
 from judging.models import JudgeItem, JudgeItemState, JudgeOutcome, JudgeRun
 from judging.parsers import ParseFailure, parse
@@ -39,6 +41,7 @@ from judging.services.runs import (
     JudgeItemResult,
     judge_items_claim,
     judge_items_finish,
+    judge_items_release,
     judge_run_complete_if_done,
     judge_run_fail,
 )
@@ -46,6 +49,8 @@ from judging.services.runs import (
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 HEARTBEAT_SECONDS = 1.0
+FLUSH_EVERY_ITEMS = 200
+FLUSH_EVERY_SECONDS = 0.5
 
 
 class JudgeCollector:
@@ -58,8 +63,9 @@ class JudgeCollector:
         self.client = client
         self.db = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"judge{run.pk}-db")
         self.written = 0
-        self.token: uuid.UUID | None = None  # the lease token of the batch in flight
         self.stop = False
+        self.held: dict[uuid.UUID, set[int]] = {}  # lease token -> claimed items not yet judged
+        self.buffer: list[tuple[uuid.UUID, JudgeItemResult]] = []
 
     async def _db(self, function: Callable[..., T], /, **kwargs: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.db, lambda: function(**kwargs))
@@ -112,50 +118,87 @@ class JudgeCollector:
         result.extra = parsed.extra or None
         return result
 
-    def _status(self) -> str:
-        return JudgeRun.objects.values_list("status", flat=True).get(pk=self.run.pk)
+    # --- the claim stream, heartbeat and writer (as ``evaluations.collector.RunCollector``) ------
+    async def claims(self) -> AsyncIterator[tuple[uuid.UUID, ClaimedJudgeItem]]:
+        batch = max(2 * self.run.concurrency, 32)
+        while not self.stop:
+            claim = await self._db(judge_items_claim, run_id=self.run.pk, limit=batch)
+            if not claim.items:
+                return
+            self.held[claim.token] = {item.id for item in claim.items}
+            for item in claim.items:
+                if self.stop:
+                    return
+                yield claim.token, item
 
     def _heartbeat_sync(self) -> str:
-        """Renew the leases of the batch in flight and the run's heartbeat; the run's status."""
+        """Renew the leases this worker holds and the run's heartbeat; the run's status."""
         now = timezone.now()
-        if self.token is not None:
-            JudgeItem.objects.filter(lease_token=self.token, state=JudgeItemState.LEASED).update(
+        tokens = [token for token, ids in self.held.items() if ids]
+        if tokens:
+            JudgeItem.objects.filter(lease_token__in=tokens, state=JudgeItemState.LEASED).update(
                 lease_expires_at=now + timedelta(seconds=self.run.lease_seconds)
             )
         JudgeRun.objects.filter(pk=self.run.pk).update(heartbeat_at=now)
-        return self._status()
+        return JudgeRun.objects.values_list("status", flat=True).get(pk=self.run.pk)
 
     async def heartbeat(self) -> None:
         while not self.stop:
             if await self._db(self._heartbeat_sync) != RunStatus.RUNNING:
-                self.stop = True  # paused or cancelled: no new batch; the batch in flight finishes
+                self.stop = True  # cancelled: no new item starts; the items in flight finish
                 return
             await asyncio.sleep(HEARTBEAT_SECONDS)
+
+    def _flush_sync(self, pending: list[tuple[uuid.UUID, JudgeItemResult]]) -> int:
+        by_token: dict[uuid.UUID, list[JudgeItemResult]] = {}
+        for token, result in pending:
+            by_token.setdefault(token, []).append(result)
+        return sum(judge_items_finish(token=token, results=results) for token, results in by_token.items())
+
+    async def flush(self) -> None:
+        pending, self.buffer = self.buffer, []
+        if pending:
+            self.written += await self._db(self._flush_sync, pending=pending)
+
+    async def writer(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_EVERY_SECONDS)
+            await self.flush()
+
+    def record(self, entry: tuple[uuid.UUID, JudgeItemResult]) -> Any:
+        token, result = entry
+        self.held.get(token, set()).discard(result.id)
+        self.buffer.append(entry)
+        if len(self.buffer) >= FLUSH_EVERY_ITEMS:
+            return self.flush()
+        return None
 
     async def collect(self) -> None:
         provider = provider_build(self.config, client=self.client)  # type: ignore[arg-type]
         caller = EndpointCaller(provider, policy=self.retry_policy)
-        batch = max(2 * self.run.concurrency, 32)
-        slots = asyncio.Semaphore(self.run.concurrency)
 
-        async def bounded(item: ClaimedJudgeItem) -> JudgeItemResult:
-            async with slots:
-                return await self.judge(caller, item)
+        async def process(entry: tuple[uuid.UUID, ClaimedJudgeItem]) -> tuple[uuid.UUID, JudgeItemResult]:
+            token, item = entry
+            return token, await self.judge(caller, item)
 
-        beat = asyncio.create_task(self.heartbeat())
+        background = [asyncio.create_task(self.heartbeat()), asyncio.create_task(self.writer())]
         try:
-            while not self.stop and await self._db(self._status) == RunStatus.RUNNING:
-                claim = await self._db(judge_items_claim, run_id=self.run.pk, limit=batch)
-                if not claim.items:
-                    break
-                self.token = claim.token
-                results = await asyncio.gather(*(bounded(item) for item in claim.items))
-                self.written += await self._db(judge_items_finish, token=claim.token, results=results)
-                self.token = None
+            await run_bounded(
+                self.claims(),
+                process,
+                max_pending=self.run.concurrency,
+                on_result=self.record,
+                should_stop=lambda: self.stop,
+            )
         finally:
             self.stop = True
-            beat.cancel()
-            await asyncio.gather(beat, return_exceptions=True)
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            await self.flush()
+            for token, ids in self.held.items():
+                if ids:
+                    await self._db(judge_items_release, token=token, ids=sorted(ids))
             await provider.aclose()
 
 

@@ -261,6 +261,13 @@ def judge_items_finish(*, token: uuid.UUID, results: Sequence[JudgeItemResult], 
     return written
 
 
+def judge_items_release(*, token: uuid.UUID, ids: Sequence[int]) -> int:
+    """Hand back leased items unjudged (a cancel or shutdown seen mid-batch)."""
+    return JudgeItem.objects.filter(pk__in=ids, state=JudgeItemState.LEASED, lease_token=token).update(
+        state=JudgeItemState.PENDING, lease_token=None, lease_expires_at=None
+    )
+
+
 def judge_run_complete_if_done(*, run_id: int) -> bool:
     with transaction.atomic():
         if JudgeItem.objects.filter(run_id=run_id).exclude(state=JudgeItemState.FINISHED).exists():
