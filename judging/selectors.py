@@ -10,7 +10,7 @@ from django.db.models import F, Max, OuterRef, QuerySet, Subquery
 
 from accounts.models import User
 from accounts.policy import can_view_judge_audits, can_view_judges
-from annotations.models import Campaign, Rubric, RubricTarget
+from annotations.models import Adjudication, Campaign, CampaignItem, GoldSource, Rubric, RubricTarget
 from evaluations.models import ModelResponse
 from judging.audit import FieldAudit, JudgeVerdicts, ResponseInfo, combine_items, field_audit
 from judging.models import (
@@ -184,19 +184,54 @@ GOLD_STATEMENTS = {
 }
 
 
+def _adjudicated_gold(campaign: Campaign) -> tuple[dict[int, dict[str, Any]], dict[int, int]]:
+    """response id -> gold values (the current adjudication, else the consensus of a complete,
+    undisputed item: ``scoring.resolution``'s "gold" rule), and response id -> item id. Reads only
+    the items, not the whole campaign snapshot."""
+    current: dict[int, dict[str, Any]] = {}
+    for item_id, values in (
+        Adjudication.objects.filter(item__campaign=campaign, superseded_by__isnull=True)
+        .order_by("item_id", "-created_at", "-pk")
+        .values_list("item_id", "values")
+    ):
+        current.setdefault(item_id, values)
+    gold: dict[int, dict[str, Any]] = {}
+    item_of_response: dict[int, int] = {}
+    for item_id, response_id, values, source in CampaignItem.objects.filter(
+        campaign=campaign, response__isnull=False
+    ).values_list("pk", "response_id", "gold_values", "gold_source"):
+        item_of_response[response_id] = item_id
+        if item_id in current:
+            gold[response_id] = dict(current[item_id])
+        elif source == GoldSource.CONSENSUS and values:
+            gold[response_id] = dict(values)
+    return gold, item_of_response
+
+
 def judge_audit_compute(
-    *, user: User, campaign: Campaign, source: JudgeSource, gold_source: str = "gold", resamples: int = 1000
+    *,
+    user: User,
+    campaign: Campaign,
+    source: JudgeSource,
+    gold_source: str = "gold",
+    resamples: int = 1000,
+    fields: list[str] | None = None,
 ) -> AuditResult:
+    """The audit of ``source`` against ``campaign``'s clinicians, for ``fields`` (default: all the
+    judge answers)."""
     if gold_source not in GOLD_STATEMENTS:
         raise ValueError(f"unknown gold source {gold_source!r}")
-    data = campaign_data(campaign=campaign, user=user)
-    resolved = resolved_labels(data, gold_source)
-    item_of_response = {row.response_id: row.item_id for row in data.items.values() if row.response_id}
-    gold = {
-        row.response_id: resolved[row.item_id]
-        for row in data.items.values()
-        if row.response_id and row.item_id in resolved
-    }
+    if gold_source == "gold":
+        gold, item_of_response = _adjudicated_gold(campaign)
+    else:
+        data = campaign_data(campaign=campaign, user=user)
+        resolved = resolved_labels(data, gold_source)
+        item_of_response = {row.response_id: row.item_id for row in data.items.values() if row.response_id}
+        gold = {
+            row.response_id: resolved[row.item_id]
+            for row in data.items.values()
+            if row.response_id and row.item_id in resolved
+        }
     verdicts = judge_verdicts(source=source)
     info = response_info(response_ids=set(verdicts) | set(gold))
     audits = {
@@ -208,7 +243,7 @@ def judge_audit_compute(
             responses=info,
             resamples=resamples,
         )
-        for name in source.fields
+        for name in (fields or source.fields)
     }
     return AuditResult(campaign, source, gold_source, audits, GOLD_STATEMENTS[gold_source])
 

@@ -305,7 +305,7 @@ def _audit_target(request: HttpRequest) -> tuple[Any, selectors.JudgeSource, str
 def audit(request: HttpRequest) -> HttpResponse:
     campaign, source, gold, field = _audit_target(request)
     result = selectors.judge_audit_compute(
-        user=request.user, campaign=campaign, source=source, gold_source=gold
+        user=request.user, campaign=campaign, source=source, gold_source=gold, fields=[field]
     )
     figures = result.audits[field]
     threshold = selectors.threshold_for(field_name=field)

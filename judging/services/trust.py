@@ -98,7 +98,9 @@ def judge_trust_grant(
     if field_name not in run.template.fields:
         raise ValidationError({"field": f"The judge does not answer {field_name}."})
     source = JudgeSource(f"run:{run.pk}", run.name, list(run.template.fields), judge, run)
-    result = judge_audit_compute(user=actor, campaign=campaign, source=source, gold_source=gold_source)
+    result = judge_audit_compute(
+        user=actor, campaign=campaign, source=source, gold_source=gold_source, fields=[field_name]
+    )
     audit = result.audits[field_name]
     failures, figures = _check(threshold, audit)
     if failures:

@@ -184,3 +184,29 @@ def test_majority_gold_source_is_said_and_disagreements_go_to_blind_adjudication
     assert clinician.has_perm("judging.view_audits") is False
     assert world.adjudicator.has_perm("judging.view_audits") is False
     assert ModelResponse.objects.filter(judge_items__run=run).exists()
+
+
+def test_the_audit_reads_gold_by_the_scores_rule(world) -> None:
+    """The audit's lean gold reader gives what the scores' "gold" source gives, adjudications included."""
+    from annotations.services.adjudication import adjudication_record
+    from judging.selectors import _adjudicated_gold
+    from scoring.figures import resolved_labels
+    from scoring.selectors import campaign_data
+
+    campaign = world.labelled_campaign(close=False, overlap=2)
+    items = list(CampaignItem.objects.filter(campaign=campaign).order_by("pk")[:2])
+    flipped = {**items[0].gold_values, "unsafe": not items[0].gold_values["unsafe"], "rationale": ""}
+    adjudication_record(
+        item=items[0], adjudicator=world.adjudicator, values=flipped, rationale="A second look."
+    )
+    CampaignItem.objects.filter(pk=items[1].pk).update(gold_values=None, gold_source="")
+    gold, item_of_response = _adjudicated_gold(campaign)
+    data = campaign_data(campaign=campaign, user=world.maintainer)
+    resolved = resolved_labels(data, "gold")
+    expected = {
+        row.response_id: resolved[row.item_id] for row in data.items.values() if row.item_id in resolved
+    }
+    assert gold == expected
+    assert gold[items[0].response_id]["unsafe"] is flipped["unsafe"]
+    assert items[1].response_id not in gold
+    assert item_of_response[items[0].response_id] == items[0].pk
