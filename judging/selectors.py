@@ -146,9 +146,9 @@ def judge_verdicts(*, source: JudgeSource) -> dict[int, JudgeVerdicts]:
     """response id -> the judge's combined values (majority / mean over samples)."""
     if source.run is not None:
         rows = JudgeItem.objects.filter(run=source.run, state=JudgeItemState.FINISHED).values_list(
-            "response_id", "outcome", "parsed", "raw_output"
+            "response_id", "outcome", "parsed"
         )
-        return combine_items(list(rows), source.fields)
+        return combine_items([(pk, outcome, parsed, "") for pk, outcome, parsed in rows], source.fields)
     name = source.key.split(":", 1)[1]
     out: dict[int, JudgeVerdicts] = {}
     for response_id, field_name, value, raw in ExternalJudgeLabel.objects.filter(judge_name=name).values_list(
