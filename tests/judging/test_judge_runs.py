@@ -147,3 +147,32 @@ def test_only_maintainers_create_judge_runs(world) -> None:
             judge_run_create(actor=UserFactory(role=role), judge=judge, collection_run=world.run)
     with pytest.raises(ValidationError, match="collection run or a campaign"):
         judge_run_create(actor=world.maintainer, judge=judge)
+
+
+def test_a_judge_run_over_a_campaigns_items(world) -> None:
+    from annotations.defaults import GUIDELINE_SLUG, RESPONSE_RUBRIC_SLUG
+    from annotations.models import CampaignItem, Guideline, Rubric
+    from annotations.services.campaigns import campaign_create
+    from evaluations.models import RunStatus as Status
+    from judging.collector import judge_run_collect
+    from judging.models import JudgeRun
+
+    campaign = campaign_create(
+        actor=world.maintainer, name="part", target="response",
+        rubric=Rubric.objects.filter(slug=RESPONSE_RUBRIC_SLUG).order_by("-version").first(),
+        guideline=Guideline.objects.filter(slug=GUIDELINE_SLUG).order_by("-version").first(),
+        overlap=1, runs=[world.run.pk],
+    )  # fmt: skip
+    dropped = CampaignItem.objects.filter(campaign=campaign).order_by("pk")[:50].values_list("pk", flat=True)
+    CampaignItem.objects.filter(pk__in=list(dropped)).delete()
+    judge = world.judge("mock-judge", "three-class-refusal", samples=2, seed=1)
+    run = judge_run_create(actor=world.maintainer, judge=judge, campaign=campaign)
+    assert run.collection_run is None
+    assert JudgeItem.objects.filter(run=run).count() == 2 * 40
+    JudgeRun.objects.filter(pk=run.pk).update(status=Status.RUNNING)
+    judge_run_collect(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == Status.COMPLETED
+    assert judge_run_progress(run=run).parsed == 80
+    seeds = {item.request["body"]["seed"] for item in JudgeItem.objects.filter(run=run)}
+    assert seeds == {1, 2}  # seed + sample index
