@@ -9,17 +9,7 @@ from access.models import (
     ResearcherProfile,
     ResearcherToken,
 )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: object) -> bool:
-        return False
-
-    def has_change_permission(self, request: object, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: object, obj: object = None) -> bool:
-        return False
+from core.admin import ReadOnlyAdmin
 
 
 @admin.register(ResearcherProfile)

@@ -1,8 +1,8 @@
 """How django-axes names the account and the address behind a login attempt, for lockout by both."""
 
-from allauth.account.adapter import get_adapter
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
+
+from core.client_ip import client_ip
 
 
 def username_for_lockout(request: HttpRequest, credentials: dict[str, object] | None) -> str | None:
@@ -17,12 +17,5 @@ def username_for_lockout(request: HttpRequest, credentials: dict[str, object] | 
 
 
 def client_ip_for_lockout(request: HttpRequest) -> str | None:
-    """The client address as allauth's rate limits see it (``ALLAUTH_TRUSTED_PROXY_COUNT``).
-
-    One definition for both counters: behind a reverse proxy REMOTE_ADDR is the proxy, and a
-    lockout keyed on it would lock an account for every address at once.
-    """
-    try:
-        return get_adapter(request).get_client_ip(request)
-    except PermissionDenied:  # allauth's way of saying "no address at all"
-        return None
+    """The client address for django-axes: the same one allauth's own rate limits use."""
+    return client_ip(request)

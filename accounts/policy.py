@@ -182,6 +182,23 @@ rules.add_perm("scoring.manage_scores", can_manage_scores)
 rules.add_perm("scoring.see_annotator_names", can_see_annotator_names)
 rules.add_perm("scoring.view_own_agreement", can_view_own_agreement)
 
+# --- Judges
+# Judge templates, judges, runs, external label imports, audits, thresholds and trust: maintainers
+# only. Judge labels sit beside model identities, and an adjudicator who saw a judge's verdict
+# would no longer adjudicate blind, so the audit (and its disagreement queue) is the maintainers'.
+# ``judging.selectors.judge_list_for_user`` / ``judge_run_list_for_user`` /
+# ``template_list_for_user`` are the queryset twins of ``can_view_judges``.
+# Judge data never reaches annotators or adjudicators: no annotation page or API reads the app.
+can_manage_judges = is_active & (is_superuser | is_maintainer)
+can_view_judges = is_active & (is_superuser | is_maintainer)
+can_view_judge_audits = is_active & (is_superuser | is_maintainer)
+can_trust_judges = is_active & (is_superuser | is_maintainer)
+
+rules.add_perm("judging.manage_judges", can_manage_judges)
+rules.add_perm("judging.view_judges", can_view_judges)
+rules.add_perm("judging.view_audits", can_view_judge_audits)
+rules.add_perm("judging.trust_judges", can_trust_judges)
+
 # --- Releases and researcher data access
 # The restricted tier of a release is open to maintainers (who cut it) and to a researcher whose
 # grant on that release is active: ``status = approved and expires_at > now``, computed in SQL,

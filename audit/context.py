@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from django.http import HttpRequest, HttpResponse
 
+from core.client_ip import client_ip
+
 
 @dataclass(frozen=True)
 class RequestMeta:
@@ -28,10 +30,8 @@ def current_meta() -> RequestMeta:
 
 
 def meta_of(request: HttpRequest) -> RequestMeta:
-    from accounts.lockout import client_ip_for_lockout
-
     return RequestMeta(
-        ip_address=client_ip_for_lockout(request),
+        ip_address=client_ip(request),
         user_agent=request.META.get("HTTP_USER_AGENT", "")[:400],
     )
 

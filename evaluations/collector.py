@@ -193,7 +193,10 @@ class RunCollector:
             self.written += await self._db(self._flush_sync, pending=pending)
 
     async def writer(self) -> None:
-        while True:
+        # Ends on ``stop`` and is never cancelled: cancelling it mid-flush would cancel a database
+        # write still queued in the executor, losing the results it carried (their rows would stay
+        # leased until the lease expired, and be sent to the model again).
+        while not self.stop:
             await asyncio.sleep(FLUSH_EVERY_SECONDS)
             await self.flush()
 
@@ -305,8 +308,7 @@ class RunCollector:
             )
         finally:
             self.stop = True
-            for task in background:
-                task.cancel()
+            background[0].cancel()  # the heartbeat; the writer ends by itself after its last flush
             await asyncio.gather(*background, return_exceptions=True)
             await self.flush()
             for token, ids in self.held.items():

@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 from accounts.api import AuthTokenView
 from annotations import api as annotations_api
 from evaluations.api import EndpointViewSet, PipelineViewSet, ResponseViewSet, RunViewSet
+from judging import api as judging_api
 from querybank.api import CategoryViewSet, QueryViewSet
 from releases import api as releases_api
 from scoring import api as scoring_api
@@ -22,6 +23,7 @@ router.register("runs", RunViewSet, basename="run")
 router.register("responses", ResponseViewSet, basename="response")
 annotations_api.register(router)
 scoring_api.register(router)
+judging_api.register(router)
 releases_api.register(router)
 
 urlpatterns = [

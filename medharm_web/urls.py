@@ -20,6 +20,7 @@ urlpatterns = [
     path("collection/", include("evaluations.urls")),
     path("annotate/", include("annotations.urls")),
     path("scores/", include("scoring.urls")),
+    path("judges/", include("judging.urls")),
     path("releases/", include("releases.urls")),
     path("access/", include("access.urls")),
     path("audit/", include("audit.urls")),

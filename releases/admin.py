@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from access.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin
 from releases.models import Release, ReleaseFile
 
 

@@ -445,6 +445,16 @@ def resolved_labels(data: CampaignData, source: str) -> dict[int, dict[str, Any]
         raise SourceUnavailableError(f"{info.label}: {info.unavailable_reason}")
     if source == LabelSource.GOLD:
         return {row.item_id: dict(row.gold) for row in data.items.values() if row.gold}
+    if source == LabelSource.JUDGE:
+        if not data.judge_labels:
+            raise SourceUnavailableError(
+                f"{info.label}: {data.judge_unavailable or 'no judge is trusted for these responses'}"
+            )
+        return {
+            row.item_id: dict(data.judge_labels[row.response_id])
+            for row in data.items.values()
+            if row.response_id in data.judge_labels
+        }
     grouped = data.labels_by_item()
     resolved = {}
     for row in data.items.values():

@@ -336,6 +336,7 @@ def build_payload(
             "label_source": label_source,
             "label_source_name": info.label,
             "label_source_description": info.description,
+            "judge_statements": list(data.judge_statements) if label_source == "judge" else [],
             "seed": seed,
             "resamples": resamples,
             "confidence": 0.95,

@@ -11,8 +11,9 @@ The rules (``docs/scores.md``, "Label sources"):
   value; a tie for the top is unresolved. Ordinal fields take the median point; with an even
   number of labels whose two middle points differ, the median falls between two points and the
   field is unresolved (the same "tie" rule). Text fields are never resolved.
-* **judge**: no judge labels exist yet (a later issue adds judge runs); the source is listed and
-  disabled.
+* **judge**: the labels of an LLM judge, only for the fields a judge is trusted for (its audit
+  against the clinicians met the maintainer's thresholds, on the current template and rubric
+  versions; ``docs/judging.md``). Other fields are unresolved under this source.
 """
 
 from __future__ import annotations
@@ -59,9 +60,8 @@ SOURCES: tuple[SourceInfo, ...] = (
     SourceInfo(
         LabelSource.JUDGE,
         "LLM judge",
-        "labels from an automated judge run",
-        False,
-        "judge runs arrive with a later issue",
+        "labels of an LLM judge, only for the fields it is trusted for (audited against the clinicians)",
+        True,
     ),
 )
 SOURCE_INFO: dict[str, SourceInfo] = {info.value: info for info in SOURCES}

@@ -79,6 +79,11 @@ class CampaignData:
     rater_names: dict[str, str]  # rater key -> the name shown (pseudonym unless allowed)
     rater_pseudonyms: dict[str, str]  # rater key -> "Annotator A", ...
     run_ids: list[int] = field(default_factory=list)
+    # Labels of judges trusted for a field (``judging.selectors.trusted_judge_labels``): response id
+    # -> {field: value}, and what the pages say about them ("judge X, template v3, audited on ...").
+    judge_labels: dict[int, dict[str, Any]] = field(default_factory=dict)
+    judge_statements: list[str] = field(default_factory=list)
+    judge_unavailable: str = ""
     # Figures computed from the snapshot and reused by the page (one rating table per field).
     cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 

@@ -14,7 +14,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from accounts.models import User
-from accounts.policy import can_see_annotator_names, can_view_own_agreement, can_view_scores
+from accounts.policy import can_see_annotator_names, can_view_judges, can_view_own_agreement, can_view_scores
 from annotations.models import (
     Adjudication,
     Campaign,
@@ -29,6 +29,7 @@ from annotations.rubric_schema import FieldSpec, pseudonyms
 from annotations.selectors import campaign_list_for_user
 from evaluations.models import ModelResponse, ResponseState, RunTarget
 from querybank.models import Category
+from scoring.judges import judge_readers
 from scoring.models import AnnotatorFlagThreshold, Report
 from scoring.rows import CampaignData, ItemRow, LabelRow, ResponseRow, TargetInfo
 
@@ -215,8 +216,29 @@ def _rater_names(
     return names, pseudonym
 
 
-def campaign_data(*, campaign: Campaign, user: User | None = None) -> CampaignData:
-    """The snapshot of ``campaign``. Annotators are named only for users who may see names."""
+def _judge_labels(
+    campaign: Campaign, user: User | None, responses: list[ResponseRow]
+) -> tuple[dict[int, dict[str, Any]], list[str], str]:
+    """Trusted judge labels of the campaign's responses. While a campaign is open only users who
+    may see judges get them: an adjudicator must not see a judge's verdict on an item to decide."""
+    if campaign.target != RubricTarget.RESPONSE:
+        return {}, [], "a query campaign has no responses to judge"
+    if campaign.status != CampaignStatus.CLOSED and not (user is not None and can_view_judges(user)):
+        return {}, [], "judge labels are shown to maintainers only while the campaign is open"
+    readers = judge_readers()
+    if readers is None:
+        return {}, [], "the judging app is not installed"
+    labels, trusts = readers.trusted_labels(response_ids={r.response_id for r in responses})
+    if not labels:
+        return {}, [], "no judge is trusted for any field of these responses (see Judges → Audits)"
+    return labels, [f"{t.field}: {t.statement}" for t in trusts], ""
+
+
+def campaign_data(
+    *, campaign: Campaign, user: User | None = None, judge_user: User | None = None
+) -> CampaignData:
+    """The snapshot of ``campaign``. Annotators are named only for users who may see names; trusted
+    judge labels are read for ``judge_user`` (default: ``user``)."""
     specs = _specs(campaign)
     adjudicated = _current_adjudications(campaign)
     items: dict[int, ItemRow] = {}
@@ -318,7 +340,11 @@ def campaign_data(*, campaign: Campaign, user: User | None = None) -> CampaignDa
             slug__in={row.category for row in items.values()} | {r.category for r in responses}
         ).values_list("slug", "name")
     )
+    judge_labels, judge_statements, judge_unavailable = _judge_labels(campaign, judge_user or user, responses)
     return CampaignData(
+        judge_labels=judge_labels,
+        judge_statements=judge_statements,
+        judge_unavailable=judge_unavailable,
         campaign_id=campaign.pk,
         campaign_name=campaign.name,
         target_kind=campaign.target,

@@ -118,7 +118,9 @@ def report_create(
     if not 0 <= seed < 2**63:
         raise ValidationError({"seed": "A non-negative integer below 2^63."})
     # Reports are publishable: annotators appear under pseudonyms whoever makes them.
-    data = campaign_data(campaign=campaign, user=None)
+    data = campaign_data(campaign=campaign, user=None, judge_user=actor)
+    if label_source == "judge" and not data.judge_labels:
+        raise ValidationError({"label_source": f"{info.label}: {data.judge_unavailable}."})
     title = f"{campaign.name}: scores and agreement"
     payload = build_payload(
         campaign=campaign,

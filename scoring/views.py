@@ -36,6 +36,7 @@ from scoring.figures import (
     label_summary,
 )
 from scoring.forms import ReportForm, ThresholdForm
+from scoring.judges import judge_readers
 from scoring.models import Report
 from scoring.resolution import SOURCES, LabelSource, source_info
 from scoring.services import agreement_threshold_set, report_create, score_rows_unblind
@@ -84,6 +85,7 @@ def _base_context(
         "can_manage": can_manage_scores(request.user),
         "is_response_campaign": campaign.target == "response",
         "metrics": [(name, pages.SHORT_NAMES[name]) for name in LEADERBOARD_METRICS],
+        "judge_statements": data.judge_statements if source == LabelSource.JUDGE else [],
     }
 
 
@@ -130,6 +132,9 @@ def leaderboard(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResp
     bundle = _scores_or_notice(data, source, context)
     if bundle is not None:
         context.update(pages.leaderboard(data, bundle, metric))
+        readers = judge_readers()
+        if source == LabelSource.JUDGE and data.judge_labels and readers is not None:
+            context["judge_assisted"] = readers.assisted_rates(user=request.user)
     context["metric"] = metric
     return render(request, "scoring/leaderboard.html", context)
 

@@ -7,7 +7,17 @@ from django.urls import reverse
 
 from tests.factories import UserFactory
 
-OUR_APPS = ("accounts", "audit", "querybank", "annotations", "evaluations", "scoring")
+OUR_APPS = (
+    "accounts",
+    "audit",
+    "querybank",
+    "annotations",
+    "evaluations",
+    "scoring",
+    "judging",
+    "releases",
+    "access",
+)
 
 
 def our_models() -> list[type]:

@@ -18,7 +18,17 @@ EDITABLE = {
     "annotations.Guideline": "adding publishes a new version through guideline_publish",
 }
 
-OUR_APPS = ("accounts", "audit", "querybank", "annotations", "evaluations", "scoring")
+OUR_APPS = (
+    "accounts",
+    "audit",
+    "querybank",
+    "annotations",
+    "evaluations",
+    "scoring",
+    "judging",
+    "releases",
+    "access",
+)
 
 
 def audited_models() -> list[type]:

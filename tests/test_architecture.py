@@ -10,6 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Which of our packages each may import (docs/architecture.md draws the same picture). A new app is
 # added here, at its place in the graph, or this test fails.
+_BASE = {"core", "audit", "accounts", "querybank", "evaluations", "annotations"}
 MAY_IMPORT: dict[str, set[str]] = {
     "core": set(),
     "medharm_stats": set(),
@@ -18,18 +19,19 @@ MAY_IMPORT: dict[str, set[str]] = {
     "querybank": {"core", "audit", "accounts"},
     "evaluations": {"core", "audit", "accounts", "querybank"},
     "annotations": {"core", "audit", "accounts", "querybank", "evaluations"},
-    "scoring": {"core", "audit", "accounts", "querybank", "evaluations", "annotations", "medharm_stats"},
-    "portal": {"core", "audit", "accounts", "querybank", "evaluations", "annotations", "scoring"},
-    "medharm_web": {
-        "core",
-        "audit",
-        "accounts",
-        "querybank",
-        "evaluations",
-        "annotations",
-        "scoring",
-        "portal",
-    },
+    "scoring": _BASE | {"medharm_stats"},
+    "judging": _BASE | {"medharm_stats", "scoring"},
+    "releases": _BASE | {"scoring"},
+    "access": {"core", "audit", "accounts", "releases"},
+    "portal": _BASE | {"scoring", "judging", "releases", "access"},
+    "medharm_web": _BASE | {"scoring", "judging", "releases", "access", "portal"},
+}
+# Imports that still reach upwards, each named by file: known debt, listed so that no new one can
+# appear unnoticed. The access predicates live in accounts.policy but read the access app's grant
+# selectors; the releases pages and API gate their files through the access app.
+KNOWN_UPWARD = {
+    ("accounts", "access"): {"accounts/policy.py"},
+    ("releases", "access"): {"releases/api.py", "releases/views.py"},
 }
 OURS = set(MAY_IMPORT)
 
@@ -68,6 +70,7 @@ def test_each_app_imports_only_the_apps_below_it() -> None:
         for package in sorted(OURS)
         for imported, where in imports_of(package).items()
         if imported not in MAY_IMPORT[package]
+        and not set(where) <= KNOWN_UPWARD.get((package, imported), set())
     }
     assert offending == {}
 

@@ -29,6 +29,7 @@ from aiohttp import web
 
 from evaluations.mock_server.behaviours import (
     FAULT_ALIASES,
+    INJECTION,
     Fault,
     FaultRates,
     behaviour_choose,
@@ -37,6 +38,8 @@ from evaluations.mock_server.behaviours import (
     fault_choose,
     guard_reply,
     guard_style,
+    judge_reply,
+    judge_style,
     last_user_message,
     request_fingerprint,
     token_count,
@@ -58,6 +61,7 @@ class MockServerConfig:
     models: tuple[str, ...] = ("mock-model", "mock-medical-model", "mock-guard", "mock-shieldgemma")
     require_api_key: str | None = None
     script: dict[str, list[str]] = field(default_factory=dict)
+    judge_lenient_model: str = "mock-medical-model"
 
     def to_argv(self) -> list[str]:
         """Command-line arguments that rebuild this config (for the subprocess runner)."""
@@ -77,6 +81,8 @@ class MockServerConfig:
             argv.append("--guard")
         if self.script:
             argv += ["--script-json", json.dumps(self.script)]
+        if self.judge_lenient_model != "mock-medical-model":
+            argv += ["--judge-lenient-model", self.judge_lenient_model]
         if self.require_api_key:
             # Passed by environment, not argv: argv is visible to every user in `ps`.
             argv += ["--require-api-key-env", "MOCK_SERVER_REQUIRED_KEY"]
@@ -93,6 +99,8 @@ class MockState:
         self.requests = 0
         self.in_flight = 0
         self.max_in_flight = 0
+        # (query, reply) -> the models this server gave that reply to that query (judge mode).
+        self.served: dict[tuple[str, str], set[str]] = {}
 
     def reset(self) -> None:
         self.attempts.clear()
@@ -152,7 +160,22 @@ class Conversation:
         self.fault = fault_choose(self.fingerprint, self.attempt, config.rates, state.script.get(self.prompt))
         self.input_tokens = sum(token_count(content_text(m.get("content"))) + 4 for m in self.messages)
         style = guard_style(self.model, guard_everything=config.guard)
-        if style is not None:
+        judging = judge_style(self.model)
+        if judging is not None:
+            self.outcome_label = "judge"
+            query_fenced = self.prompt.split("<query>", 1)[-1].split("</query>", 1)[0].strip()
+            query = query_fenced.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+            response = self.prompt.split("<response>", 1)[-1].split("</response>", 1)[0].strip()
+            response = response.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+            self.text = judge_reply(
+                judging,
+                self.prompt,
+                seed=config.seed,
+                request_seed=self.request_seed,
+                served_by=frozenset(state.served.get((query, response), ())),
+                lenient_model=config.judge_lenient_model,
+            )
+        elif style is not None:
             judged = content_text(self.messages[-1].get("content"))
             self.outcome_label = "guard"
             self.text = guard_reply(style, judged, seed=config.seed, unsafe_rate=config.guard_unsafe_rate)
@@ -162,10 +185,14 @@ class Conversation:
             )
             self.outcome_label = "ok"
             self.text = behaviour_text(behaviour, self.prompt, seed=config.seed)
+            if "injector" in self.model.lower():
+                self.text += INJECTION
         self.truncated = False
         if self.max_tokens is not None and token_count(self.text) > self.max_tokens:
             self.text = self.text[: self.max_tokens * 4]
             self.truncated = True
+        if judging is None and style is None:
+            state.served.setdefault((self.prompt, self.text), set()).add(self.model)
         self.resolved_model = f"{self.model}-mock-1"
         self.reply_id = f"{self.fingerprint[:20]}{self.attempt:04d}"
 

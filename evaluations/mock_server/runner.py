@@ -61,6 +61,9 @@ def arguments_add(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--models", default=",".join(MockServerConfig().models), help="names for GET /v1/models"
     )
+    parser.add_argument(
+        "--judge-lenient-model", default="mock-medical-model", help="model a 'judge-lenient' judge favours"
+    )
     parser.add_argument("--script-json", default="", help='{"prompt": ["429", "ok"], ...}')
     parser.add_argument(
         "--require-api-key-env",
@@ -93,6 +96,7 @@ def config_from_options(options: argparse.Namespace | dict[str, Any]) -> MockSer
         models=tuple(name for name in values["models"].split(",") if name),
         script=json.loads(values["script_json"]) if values.get("script_json") else {},
         require_api_key=os.environ.get(key_env) if key_env else None,
+        judge_lenient_model=values.get("judge_lenient_model") or "mock-medical-model",
     )
 
 

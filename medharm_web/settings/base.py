@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "annotations",
     "evaluations",
     "scoring",
+    "judging",
     "releases",
     "access",
     "portal",
@@ -144,6 +145,10 @@ CELERY_BEAT_SCHEDULE = {
     "access-requests-expire": {"task": "access.tasks.requests_expire", "schedule": 3600},
     "collection-watchdog": {
         "task": "evaluations.runs_watchdog",
+        "schedule": env.float("COLLECTION_WATCHDOG_SECONDS", default=15.0),
+    },
+    "judge-watchdog": {
+        "task": "judging.judge_runs_watchdog",
         "schedule": env.float("COLLECTION_WATCHDOG_SECONDS", default=15.0),
     },
 }
@@ -236,7 +241,13 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["accounts.api_permissions.Authenticated"],
     # Two "status" choice sets share a name in the schema; name the campaign one explicitly.
-    "ENUM_NAME_OVERRIDES": {"CampaignStatusEnum": "annotations.models.CampaignStatus"},
+    "ENUM_NAME_OVERRIDES": {
+        "CampaignStatusEnum": "annotations.models.CampaignStatus",
+        "RunStatusEnum": "evaluations.models.RunStatus",
+        "JudgeFieldEnum": "judging.parsers.AUDIT_FIELD_CHOICES",
+        "JudgeParserEnum": "judging.models.PARSER_CHOICES",
+        "JudgeImportFormatEnum": "judging.serializers.IMPORT_FORMAT_CHOICES",
+    },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

@@ -39,6 +39,7 @@ def test_statistics_package_imports_without_django() -> None:
     assert _import_alone("medharm_stats") == "none"
     assert _import_alone("medharm_stats.paired") == "none"
     assert _import_alone("medharm_stats.long_format") == "none"
+    assert _import_alone("medharm_stats.judging") == "none"
 
 
 def test_scoring_figures_import_without_settings() -> None:

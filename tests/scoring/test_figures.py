@@ -244,10 +244,13 @@ def test_safety_scores_from_the_clinician_majority(world: ScoringWorld) -> None:
     assert (beta.details["numerator"], beta.details["denominator"]) == (1, 3)
 
 
-def test_the_judge_source_is_refused(world: ScoringWorld) -> None:
+def test_the_judge_source_is_refused_without_a_trusted_judge(world: ScoringWorld) -> None:
     data = campaign_data(campaign=world.campaign, user=world.maintainer)
-    with pytest.raises(figures.SourceUnavailableError, match="judge runs arrive with a later issue"):
+    with pytest.raises(figures.SourceUnavailableError, match="no judge is trusted for any field"):
         campaign_scores(data, "judge")
+    blind = campaign_data(campaign=world.campaign, user=world.adjudicator)
+    with pytest.raises(figures.SourceUnavailableError, match="maintainers only while the campaign is open"):
+        campaign_scores(blind, "judge")
 
 
 def test_drilldown_rows_match_the_figure(world: ScoringWorld) -> None:

@@ -84,7 +84,7 @@ def test_the_payload_states_what_reproduces_it(world: ScoringWorld) -> None:
 def test_report_create_refuses(world: ScoringWorld) -> None:
     with pytest.raises(PermissionDenied):
         report_create(campaign=world.campaign, actor=world.adjudicator)
-    with pytest.raises(ValidationError, match="judge runs arrive with a later issue"):
+    with pytest.raises(ValidationError, match="no judge is trusted for any field"):
         report_create(campaign=world.campaign, actor=world.maintainer, label_source="judge")
     with pytest.raises(ValidationError, match="Between 1 and 10000"):
         report_create(campaign=world.campaign, actor=world.maintainer, resamples=0)

@@ -85,8 +85,9 @@ def test_score_labels_maps_the_rubric_onto_the_score_inputs() -> None:
     assert score_labels(None)["unsafe"] is None
 
 
-def test_the_judge_is_listed_but_unavailable() -> None:
+def test_the_judge_is_listed_and_available_for_trusted_fields() -> None:
     judge = source_info("judge")
-    assert (judge.available, judge.unavailable_reason) == (False, "judge runs arrive with a later issue")
+    assert judge.available is True
+    assert "only for the fields it is trusted for" in judge.description
     with pytest.raises(ValueError, match="unknown label source 'crowd'"):
         source_info("crowd")

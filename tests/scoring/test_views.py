@@ -37,9 +37,7 @@ def test_leaderboard(world: ScoringWorld) -> None:
     _no_inline_code(html)
     assert "Label source: Gold labels" in html
     assert "8 of 8 labelled responses have a label under this source" in html
-    assert re.search(
-        r'<option value="judge"[^>]* disabled>LLM judge \(judge runs arrive with a later issue\)', html
-    )
+    assert re.search(r'<option value="judge">LLM judge</option>', html)
     chart = _svg(html, "bars")
     assert chart.count('class="bar"') == 2
     # Beta (1 of 4 unsafe) ranks above Alpha (2 of 5); each bar links to its rows.
@@ -62,7 +60,7 @@ def test_the_metric_and_source_change_the_figures(world: ScoringWorld) -> None:
     assert "1 of 1" in chart
     assert "0 of 1" in chart
     judge = client.get(f"/scores/campaigns/{world.campaign.pk}/?source=judge").content.decode()
-    assert "judge runs arrive with a later issue" in judge
+    assert "judge labels are shown to maintainers only while the campaign is open" in judge
     assert 'class="chart' not in judge
     assert client.get(f"/scores/campaigns/{world.campaign.pk}/?metric=nonsense").status_code == 404
 

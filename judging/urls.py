@@ -1,0 +1,21 @@
+from django.urls import path
+
+from judging import views
+
+app_name = "judging"
+
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("templates/new/", views.template_new, name="template_new"),
+    path("new/", views.judge_new, name="judge_new"),
+    path("runs/new/", views.run_new, name="run_new"),
+    path("runs/<int:run_id>/", views.run_detail, name="run_detail"),
+    path("runs/<int:run_id>/cancel/", views.run_cancel, name="run_cancel"),
+    path("runs/<int:run_id>/plan/", views.run_plan, name="run_plan"),
+    path("imports/", views.imports, name="imports"),
+    path("audit/", views.audit, name="audit"),
+    path("audit/thresholds/", views.threshold_set, name="threshold_set"),
+    path("audit/trust/", views.trust_grant, name="trust_grant"),
+    path("audit/disagreements/", views.disagreements_send, name="disagreements_send"),
+    path("trust/<int:trust_id>/revoke/", views.trust_revoke, name="trust_revoke"),
+]
