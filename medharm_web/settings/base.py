@@ -128,6 +128,19 @@ CELERY_BEAT_SCHEDULE = {
 }
 # A running run whose workers have not reported for this long is handed to a new worker.
 COLLECTION_STALE_SECONDS = env.int("COLLECTION_STALE_SECONDS", default=30)
+# A collector renews its leases on every heartbeat (each second) to this many seconds ahead, by the
+# database clock: the items of a collector that went quiet (killed, frozen, cut off) are claimable
+# again this long after its last beat, not after the run's whole lease.
+COLLECTION_LIVENESS_SECONDS = env.int("COLLECTION_LIVENESS_SECONDS", default=15)
+# Collector tasks per run (a run's own ``workers`` overrides it): each claims batches of the shared
+# rows, so a run spreads over as many worker processes as take its tasks.
+COLLECTION_WORKERS_PER_RUN = env.int("COLLECTION_WORKERS_PER_RUN", default=1)
+# A dispatched collector that has not started within this long counts as lost (its message went
+# with a broker restart) and the watchdog dispatches another.
+COLLECTION_DISPATCH_GRACE_SECONDS = env.int("COLLECTION_DISPATCH_GRACE_SECONDS", default=120)
+# Endpoint limits (concurrency, adaptive back-off, requests and tokens per minute) are shared by
+# every collector through this Redis; empty: each collector process enforces them alone.
+COLLECTION_LIMITS_REDIS_URL = env.str("COLLECTION_LIMITS_REDIS_URL", default=REDIS_URL)
 # With no broker, a started run is collected on a background thread of the web process, so the
 # page returns at once and the progress bar has something to show.
 COLLECTION_DISPATCH_IN_THREAD = CELERY_TASK_ALWAYS_EAGER
