@@ -79,6 +79,8 @@ class CollectorOptions:
     # Redis shared by every collector for endpoint limits; None: the COLLECTION_LIMITS_REDIS_URL
     # setting; "": limits enforced in this process only.
     limits_redis_url: str | None = None
+    flush_every_items: int = FLUSH_EVERY_ITEMS  # the writer wakes at this many finished items
+    flush_every_seconds: float = FLUSH_EVERY_SECONDS  # ... or after this long
 
 
 def endpoint_config(snapshot: dict[str, Any]) -> EndpointConfig:
@@ -246,7 +248,7 @@ class RunCollector:
         assert self._flush_wanted is not None
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._flush_wanted.wait(), FLUSH_EVERY_SECONDS)
+                await asyncio.wait_for(self._flush_wanted.wait(), self.options.flush_every_seconds)
             self._flush_wanted.clear()
             closing = self._closing
             await self.flush()
@@ -255,7 +257,7 @@ class RunCollector:
 
     def record(self, entry: tuple[uuid.UUID, ItemResult]) -> None:
         self.buffer.append(entry)
-        if len(self.buffer) >= FLUSH_EVERY_ITEMS and self._flush_wanted is not None:
+        if len(self.buffer) >= self.options.flush_every_items and self._flush_wanted is not None:
             self._flush_wanted.set()  # the writer wakes; this lane goes on at once
 
     # --- one item -------------------------------------------------------------------------------

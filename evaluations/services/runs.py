@@ -503,7 +503,7 @@ def _items_finish_postgresql(entries: Sequence[tuple[uuid.UUID, ItemResult]], no
             assignments.append(f"{quote(column)} = {value(name, column)}")
     sql = (
         f"UPDATE {table} AS r SET state = %s, lease_token = NULL, lease_expires_at = NULL, "  # noqa: S608
-        f"finished_at = {'%s' if now is not None else 'now()'}, {', '.join(assignments)} "
+        f"finished_at = {'%s' if now is not None else 'statement_timestamp()'}, {', '.join(assignments)} "
         f"FROM (VALUES {', '.join([row_sql] * len(entries))}) "
         f"AS v(id, token, {', '.join(quote(c) for c in columns)}) "
         "WHERE r.id = v.id::bigint AND r.lease_token = v.token::uuid AND r.state = %s"
