@@ -341,7 +341,7 @@ class RunCollector:
         url = self.options.limits_redis_url
         if url is None:
             url = settings.COLLECTION_LIMITS_REDIS_URL
-        shared = SharedLimits.connect(url) if url else None
+        shared = SharedLimits.connect(url, slot_ttl_s=settings.COLLECTION_LIVENESS_SECONDS) if url else None
         callers = {}
         for eid, config in self.configs.items():
             provider = provider_build(config, client=self.options.client)

@@ -3,7 +3,8 @@ adaptive (AIMD) back-off as ``limits.AdaptiveConcurrencyLimiter``, and requests/
 buckets. The provider sees the configured limit whatever the number of workers.
 
 - Concurrency: a sorted set of slots per endpoint, each slot scored with its expiry (Redis clock,
-  the call's timeout plus a margin), so the slots of a killed process free themselves. The current
+  ``slot_ttl_s``, 10 s), renewed every few seconds by the process holding it, so the slots of a
+  killed process free themselves within that time while a long call keeps its slot. The current
   limit, its epoch and the recent answers live in a hash and a list beside it; acquire and release
   are Lua scripts, atomic across processes.
 - Within a process, waiters queue on an ``asyncio.Lock`` (first come, first served) and only the
@@ -92,6 +93,16 @@ redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[9]))
 return {limit, cut}
 """
 
+_RENEW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+for i = 2, #ARGV do
+  redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[1]), ARGV[i])
+end
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]))
+return 1
+"""
+
 # Token bucket: KEYS[1] hash {tokens, at}; ARGV: per_minute, capacity, amount, mode
 # mode 'take': take amount if available (or bucket full), else return the wait in ms
 # mode 'adjust': add amount (negative takes) without waiting
@@ -145,7 +156,7 @@ class RedisConcurrencyLimiter:
         max_concurrency: int,
         *,
         min_concurrency: int = 1,
-        slot_ttl_s: float = 120.0,
+        slot_ttl_s: float = 10.0,
         decrease_factor: float = 0.5,
         tolerance: float = 0.25,
         history: int = 50,
@@ -171,7 +182,20 @@ class RedisConcurrencyLimiter:
         self._pending: set[asyncio.Task[Any]] = set()
         self._acquire = client.register_script(_ACQUIRE)
         self._release = client.register_script(_RELEASE)
+        self._renew = client.register_script(_RENEW)
+        self._held: set[str] = set()
+        self._renewer: asyncio.Task[None] | None = None
         self._warned = False
+
+    async def _renew_forever(self) -> None:
+        """Keep the slots of calls still running alive (a third of their lifetime ahead)."""
+        while True:
+            await asyncio.sleep(self.slot_ttl_ms / 3000)
+            if self._held:
+                try:
+                    await self._renew(keys=self.keys[:1], args=[self.slot_ttl_ms, *self._held])
+                except (RedisError, OSError) as error:
+                    self._redis_failed(error)
 
     def _redis_failed(self, error: Exception) -> None:
         if not self._warned:
@@ -197,6 +221,9 @@ class RedisConcurrencyLimiter:
                     self._warned = False
                     self.peak_shared = max(self.peak_shared, int(taken))
                     self._take()
+                    self._held.add(member)
+                    if self._renewer is None:
+                        self._renewer = asyncio.ensure_future(self._renew_forever())
                     return SlotToken(member=member, epoch=int(epoch), shared=True)
                 self._released.clear()
                 try:
@@ -215,6 +242,7 @@ class RedisConcurrencyLimiter:
         if not token.shared:
             self.fallback.release(token.epoch, kind)
             return
+        self._held.discard(token.member)
         outcome = "429" if kind == OutcomeKind.RATE_LIMITED else "ok" if kind in RECORDED_KINDS else "other"
         task = asyncio.ensure_future(self._release_shared(token, outcome))
         self._pending.add(task)
@@ -244,8 +272,13 @@ class RedisConcurrencyLimiter:
             self._released.set()
 
     async def drain(self) -> None:
+        """Wait for the releases on their way, and stop renewing slots."""
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
+        if self._renewer is not None:
+            self._renewer.cancel()
+            await asyncio.gather(self._renewer, return_exceptions=True)
+            self._renewer = None
 
 
 class RedisRateLimiter:
@@ -309,18 +342,22 @@ class RedisRateLimiter:
 class SharedLimits:
     """One Redis client per collector; ``for_endpoint`` gives ``EndpointCaller``'s limiter keywords."""
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: aioredis.Redis, *, slot_ttl_s: float = 10.0) -> None:
         self.client = client
+        self.slot_ttl_s = slot_ttl_s
         self.limiters: list[RedisConcurrencyLimiter] = []
 
     @classmethod
-    def connect(cls, url: str) -> SharedLimits:
-        return cls(aioredis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5))
+    def connect(cls, url: str, *, slot_ttl_s: float = 10.0) -> SharedLimits:
+        """``slot_ttl_s``: how long the slots of a process that died stay taken (the collector
+        passes its liveness time, so a dead collector's slots and items come back together)."""
+        client = aioredis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+        return cls(client, slot_ttl_s=slot_ttl_s)
 
     def for_endpoint(self, endpoint: EndpointConfig) -> dict[str, Any]:
         key = endpoint_key(endpoint)
         limiter = RedisConcurrencyLimiter(
-            self.client, key, endpoint.max_concurrency, slot_ttl_s=float(endpoint.timeout_s) + 60.0
+            self.client, key, endpoint.max_concurrency, slot_ttl_s=self.slot_ttl_s
         )
         self.limiters.append(limiter)
         limits: dict[str, Any] = {"limiter": limiter}

@@ -347,7 +347,9 @@ def items_claim(*, run_id: int, limit: int, now: Any = None) -> Claim:
 
     Targets are interleaved (fair scheduling): each target gets an equal share of the batch, and
     the share of targets that have run out goes to the others, so every endpoint is fed at once
-    rather than one after another. Leases run on the database clock unless ``now`` is given."""
+    rather than one after another. Expired leases (a quiet collector's items) come before pending
+    items, so they are back in work at the next claim. Leases run on the database clock unless
+    ``now`` is given."""
     token = uuid.uuid4()
     with transaction.atomic():
         run = CollectionRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).first()
@@ -368,7 +370,7 @@ def items_claim(*, run_id: int, limit: int, now: Any = None) -> Claim:
                 got = list(
                     ModelResponse.objects.filter(_claimable(current), run_id=run_id, target_id=target_id)
                     .exclude(pk__in=per_target[target_id])
-                    .order_by("id")
+                    .order_by("state", "id")  # "leased" < "pending": a dead collector's items first
                     .select_for_update(skip_locked=True)
                     .values_list("id", flat=True)[: min(share, wanted)]
                 )

@@ -119,6 +119,21 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker waits for a restarted broker however long it takes, rather than exiting after 100 tries.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# A collector does not need the broker while it runs (the database is the record): a lost broker
+# connection must not cancel it. Celery 6 turns this on by default; keep it off explicitly.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# Redis redelivers an unacknowledged (acks-late) message after the visibility timeout. Collector
+# tasks run for hours, and a lost collector is replaced by the watchdog within the liveness time,
+# so redelivery is only a last resort: a day, so that a long, healthy collector is never doubled.
+# Keep-alives and health checks notice a dead broker connection within seconds.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=24 * 3600),
+    "socket_keepalive": True,
+    "health_check_interval": 10,
+    "retry_on_timeout": True,
+}
 CELERY_BEAT_SCHEDULE = {
     "clear-expired-sessions": {"task": "accounts.tasks.sessions_clear_expired", "schedule": 24 * 3600},
     "collection-watchdog": {
