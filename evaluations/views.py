@@ -146,7 +146,7 @@ def _outcome_rows(progress: RunProgress) -> list[OutcomeRow]:
         (o.value, o.label, progress.by_outcome.get(o.value, 0), True) for o in ResponseOutcome if o.value
     ]
     counts += [
-        ("in_flight", "In flight", progress.in_flight, False), ("pending", "Pending", progress.pending, False)
+        ("in_flight", "Leased", progress.leased, False), ("pending", "Pending", progress.pending, False)
     ]
     rows, done = [], 0
     for key, label, count, filterable in counts:

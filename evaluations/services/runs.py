@@ -41,6 +41,7 @@ from evaluations.models import (
     RunStatus,
     RunTarget,
 )
+from evaluations.selectors import collectors_live
 from querybank.models import Query
 
 GENERATION_PARAMETERS = ("temperature", "top_p", "max_tokens", "seed", "system_prompt")
@@ -626,14 +627,6 @@ def collector_beat(
 def collector_stop(*, collector_id: uuid.UUID, written: int) -> None:
     Collector.objects.filter(pk=collector_id).update(
         state=CollectorState.STOPPED, stopped_at=Now(), requests_in_flight=0, written=written
-    )
-
-
-def collectors_live(*, run_id: int, liveness_seconds: int | None = None) -> QuerySet[Collector]:
-    """Collectors of the run that beat within the liveness time (database clock)."""
-    seconds = liveness_seconds or settings.COLLECTION_LIVENESS_SECONDS
-    return Collector.objects.filter(
-        run_id=run_id, state=CollectorState.RUNNING, heartbeat_at__gte=_db_clock(-seconds)
     )
 
 

@@ -429,3 +429,34 @@ def maintainer_run_env():
         run.refresh_from_db()
         assert run.status == RunStatus.COMPLETED
         yield server, run, failing
+
+
+# --- 8. progress: requests in flight, leased items, throughput since the last resume -----------------
+def test_progress_separates_requests_in_flight_from_leased_items_and_ignores_paused_time(mock_server) -> None:
+    from evaluations.selectors import run_progress
+
+    QueryFactory.create_batch(10)
+    run = running_run([endpoint(mock_server, "progress")])
+    collector = uuid.uuid4()
+    collector_start(collector_id=collector, run_id=run.pk)
+    claim = items_claim(run_id=run.pk, limit=6)
+    collector_beat(collector_id=collector, run_id=run.pk, tokens=[claim.token], lease_seconds=30,
+                   requests_in_flight=2)
+    now = timezone.now()
+    # 2 items finished an hour ago (before a pause), 2 in the last 10 s since the resume.
+    done = [(claim.token, ItemResult(id=i.id, outcome="collected")) for i in claim.items[:4]]
+    items_finish_many(entries=done)
+    early, late = [i.id for i in claim.items[:2]], [i.id for i in claim.items[2:4]]
+    ModelResponse.objects.filter(pk__in=early).update(finished_at=now - timezone.timedelta(hours=1))
+    ModelResponse.objects.filter(pk__in=late).update(finished_at=now - timezone.timedelta(seconds=5))
+    CollectionRun.objects.filter(pk=run.pk).update(
+        started_at=now - timezone.timedelta(hours=2), resumed_at=now - timezone.timedelta(seconds=10)
+    )
+    run.refresh_from_db()
+
+    progress = run_progress(run=run, now=now)
+
+    assert (progress.finished, progress.leased, progress.pending) == (4, 2, 4)
+    assert (progress.requests_in_flight, progress.collectors) == (2, 1)
+    assert progress.throughput_per_second == pytest.approx(2 / 10)  # not 4 over two hours
+    assert progress.eta_seconds == pytest.approx(6 / 0.2)
