@@ -341,11 +341,14 @@ class RunCollector:
         url = self.options.limits_redis_url
         if url is None:
             url = settings.COLLECTION_LIMITS_REDIS_URL
+        # Providers first: a missing API key fails the run before any connection is opened.
+        providers = {
+            eid: provider_build(config, client=self.options.client) for eid, config in self.configs.items()
+        }
         shared = SharedLimits.connect(url, slot_ttl_s=settings.COLLECTION_LIVENESS_SECONDS) if url else None
         callers = {}
-        for eid, config in self.configs.items():
-            provider = provider_build(config, client=self.options.client)
-            limits = shared.for_endpoint(config) if shared else {}
+        for eid, provider in providers.items():
+            limits = shared.for_endpoint(self.configs[eid]) if shared else {}
             callers[eid] = EndpointCaller(provider, policy=self.options.retry_policy, **limits)
         return callers, shared
 
@@ -391,6 +394,8 @@ def run_collect(
     Returns the number of items this collector wrote."""
     run = CollectionRun.objects.filter(pk=run_id).first()
     if run is None or run.status != RunStatus.RUNNING:
+        if collector_id is not None:
+            collector_stop(collector_id=collector_id, written=0)  # dispatched, found nothing to do
         return 0
     options = options or CollectorOptions(retry_policy=RetryPolicy(max_attempts=run.max_attempts))
     collector = RunCollector(run, options, collector_id=collector_id)
