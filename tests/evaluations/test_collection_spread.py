@@ -460,3 +460,42 @@ def test_progress_separates_requests_in_flight_from_leased_items_and_ignores_pau
     assert (progress.requests_in_flight, progress.collectors) == (2, 1)
     assert progress.throughput_per_second == pytest.approx(2 / 10)  # not 4 over two hours
     assert progress.eta_seconds == pytest.approx(6 / 0.2)
+
+
+def test_a_busy_process_reuses_its_slots_a_few_times_then_shares_them() -> None:
+    key = f"medharm:test-reuse:{uuid.uuid4().hex}"
+
+    async def scenario() -> tuple[int, int, float, float]:
+        import redis.asyncio as aioredis
+
+        clients = [aioredis.Redis.from_url(settings.REDIS_URL) for _ in range(2)]
+        first, late = (RedisConcurrencyLimiter(c, key, 2, reuse=4) for c in clients)
+        running = peak = 0
+        ends: dict[str, list[float]] = {"first": [], "late": []}
+
+        async def call(limiter: RedisConcurrencyLimiter, name: str) -> None:
+            nonlocal running, peak
+            token = await limiter.acquire()
+            running += 1
+            peak = max(peak, running)
+            await asyncio.sleep(0.01)
+            running -= 1
+            ends[name].append(time.monotonic())
+            limiter.release(token, OutcomeKind.OK)
+
+        busy = [asyncio.ensure_future(call(first, "first")) for _ in range(40)]
+        await asyncio.sleep(0.02)  # the second process asks once the first holds every slot
+        await asyncio.gather(*busy, *(call(late, "late") for _ in range(10)))
+        for limiter in (first, late):
+            await limiter.drain()
+        for client in clients:
+            await client.aclose()
+        return peak, first.slots_taken, min(ends["late"]), max(ends["first"])
+
+    try:
+        peak, taken, late_first_done, first_all_done = asyncio.run(scenario())
+    finally:
+        redis.Redis.from_url(settings.REDIS_URL).delete(f"{key}:slots", f"{key}:aimd", f"{key}:recent")
+    assert peak == 2  # the cap holds across both
+    assert taken <= 20  # 40 calls on far fewer round trips: slots handed over (at most 4 uses each)
+    assert late_first_done < first_all_done  # the latecomer got a slot long before the busy one ended
