@@ -9,11 +9,11 @@ buckets. The provider sees the configured limit whatever the number of workers.
   are Lua scripts, atomic across processes.
 - Within a process, waiters queue on an ``asyncio.Lock`` (first come, first served) and only the
   one at the head polls Redis, woken at once by a local release, so polling stays one small call
-  every few milliseconds per endpoint and process. A call that ends well while another call of
-  the same process waits hands its slot straight over, up to ``reuse`` (8) times, then gives it
-  back to Redis with the successes it carried: a busy process makes about one Redis round trip
-  per eight calls instead of two per call, and still returns every slot to the shared pool often
-  enough that a collector joining later gets its share.
+  every few milliseconds per endpoint and process. A call that ends well keeps its slot for the
+  process's next call (one waiting now, or one asking within ``keep_s``, 20 ms), up to ``reuse``
+  (8) calls, then gives it back to Redis with the successes it carried: a busy process makes
+  about one Redis round trip per eight calls instead of two per call, and still returns every slot
+  to the shared pool often enough that a collector joining later gets its share.
 - Rates: a token bucket in a hash (Redis clock), ten seconds' worth of capacity, as in process.
 - If Redis does not answer, the call goes through the process's own limiter of the same
   maximum (logged once): a Redis outage slows nothing, at the cost of the cap holding per process
@@ -172,6 +172,7 @@ class RedisConcurrencyLimiter:
         history: int = 50,
         poll_s: tuple[float, float] = (0.002, 0.05),
         reuse: int = 8,
+        keep_s: float = 0.02,
     ) -> None:
         self.client = client
         self.keys = [f"{key}:slots", f"{key}:aimd", f"{key}:recent"]
@@ -184,6 +185,7 @@ class RedisConcurrencyLimiter:
         self.history = history
         self.poll_s = poll_s
         self.reuse = reuse
+        self.keep_s = keep_s
         self._handed: collections.deque[SlotToken] = collections.deque()
         self.in_flight = 0  # this process's calls
         self.peak_in_flight = 0
@@ -264,15 +266,29 @@ class RedisConcurrencyLimiter:
             self.fallback.release(token.epoch, kind)
             return
         ok = kind in RECORDED_KINDS
-        if ok and token.uses < self.reuse and self._queue.locked() and self.in_flight < self.limit:
-            # Someone of ours waits: hand the slot over; its success is reported with the slot.
+        if ok and token.uses < self.reuse and self.in_flight + len(self._handed) < self.limit:
+            # Kept for the next call of ours (a waiter now, or one within ``keep_s``); its success
+            # is reported with the slot when the slot goes back.
             handed = SlotToken(token.member, token.epoch, True, token.uses + 1, token.carried + 1)
             self._handed.append(handed)
             self._released.set()
+            if not self._queue.locked():
+                asyncio.get_running_loop().call_later(self.keep_s, self._give_back, handed)
             return
         self._held.discard(token.member)
         outcome = "429" if kind == OutcomeKind.RATE_LIMITED else "ok" if ok else "other"
         task = asyncio.ensure_future(self._release_shared(token, outcome))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    def _give_back(self, token: SlotToken) -> None:
+        """A kept slot nobody took within ``keep_s`` goes back to the shared pool."""
+        try:
+            self._handed.remove(token)
+        except ValueError:
+            return  # taken meanwhile
+        self._held.discard(token.member)
+        task = asyncio.ensure_future(self._release_shared(token, "other"))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
