@@ -367,6 +367,37 @@ def test_three_workers_on_one_run_one_killed_every_item_once_caps_held(redis_ser
     assert writers >= 2  # the run really spread
 
 
+def test_a_worker_added_mid_run_takes_the_waiting_collector_and_speeds_the_run_up(
+    redis_server, workers
+) -> None:
+    with MockServerProcess(MockServerConfig(latency_ms=200)) as server:
+        # One endpoint capped at 16; each collector runs at most 4 at once: two collectors, 8.
+        run = create_run(server, queries=400, concurrency=4, caps=(16,), workers=2)
+        first = workers.worker()
+        send_run(redis_server.url, run.pk, collectors=2)  # the second waits: one solo worker
+        wait_until(lambda: finished_count(run) >= 30, 60, "the first collector at work", workers)
+        alone_from, alone_count = time.monotonic(), finished_count(run)
+        time.sleep(3)
+        alone_rate = (finished_count(run) - alone_count) / (time.monotonic() - alone_from)
+        second = workers.worker()
+        wait_until(
+            lambda: Collector.objects.filter(run=run, state="running").values("pid").distinct().count() == 2,
+            30,
+            "the added worker to start the waiting collector",
+            workers,
+        )
+        both_from, both_count = time.monotonic(), finished_count(run)
+        time.sleep(3)
+        both_rate = (finished_count(run) - both_count) / (time.monotonic() - both_from)
+        wait_until(lambda: run_status(run) == RunStatus.COMPLETED, 90, "the run to complete", workers)
+
+    assert_exactly_once(run, 400)
+    written = dict(Collector.objects.filter(run=run).values_list("pid", "written"))
+    assert set(written) == {first.pid, second.pid}
+    assert min(written.values()) > 0
+    assert both_rate > 1.5 * alone_rate, (alone_rate, both_rate)  # 4 in flight, then 8
+
+
 def test_the_watchdog_dispatches_what_is_missing_once_even_with_a_second_beat(redis_server, workers) -> None:
     with MockServerProcess(MockServerConfig(latency_ms=300)) as server:
         run = create_run(server, queries=60, concurrency=2, workers=2)  # about 5 s with 2 collectors
