@@ -18,7 +18,7 @@ from rules.contrib.views import permission_required
 from evaluations import services
 from evaluations.exporters import RESPONSE_EXPORT_FORMATS, responses_export_stream
 from evaluations.forms import EndpointForm, PipelineForm, RunForm
-from evaluations.models import CollectionRun, ModelResponse, ResponseOutcome
+from evaluations.models import CollectionRun, ModelResponse, ResponseOutcome, RunStatus
 from evaluations.selectors import (
     RunProgress,
     endpoint_list_for_user,
@@ -163,6 +163,8 @@ def _outcome_rows(progress: RunProgress) -> list[OutcomeRow]:
 @manage
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     run = _run_or_404(request, run_id)
+    if run.status == RunStatus.RUNNING:
+        services.collection_supervise_locally()  # no broker: a run watched is a run kept going
     progress = run_progress(run=run)
     context: dict[str, Any] = {
         "run": run, "progress": progress, "outcomes": _outcome_rows(progress), "bar_width": BAR_WIDTH,

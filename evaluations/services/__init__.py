@@ -3,6 +3,7 @@
 from evaluations.services.registry import endpoint_create, endpoint_update, pipeline_create
 from evaluations.services.runs import (
     broker_check,
+    collection_supervise_locally,
     collection_threads_wait,
     items_claim,
     items_finish,
@@ -19,6 +20,7 @@ from evaluations.services.runs import (
 
 __all__ = [
     "broker_check",
+    "collection_supervise_locally",
     "collection_threads_wait",
     "endpoint_create",
     "endpoint_update",

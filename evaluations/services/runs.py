@@ -13,6 +13,7 @@ import os
 import random
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -211,6 +212,36 @@ def collectors_dispatch(*, run: CollectionRun, count: int) -> list[uuid.UUID]:
     return ids
 
 
+_supervisor: threading.Thread | None = None
+_supervisor_lock = threading.Lock()
+
+
+def collection_supervise_locally() -> bool:
+    """The embedded default has no beat: make sure this process runs the watchdog itself, on a
+    thread, for as long as any run is running, so that a run whose collector thread died with its
+    process (a server restart, a code reload) is picked up again. True when it started one."""
+    global _supervisor
+    if not settings.COLLECTION_DISPATCH_IN_THREAD:
+        return False
+    with _supervisor_lock:
+        if _supervisor is not None and _supervisor.is_alive():
+            return False
+
+        def supervise() -> None:
+            try:
+                while CollectionRun.objects.filter(status=RunStatus.RUNNING).exists():
+                    runs_dispatch_missing()
+                    time.sleep(settings.COLLECTION_WATCHDOG_SECONDS)
+            except Exception:
+                logger.exception("the local collection watchdog stopped")
+            finally:
+                connections.close_all()  # this thread's own connections
+
+        _supervisor = threading.Thread(target=supervise, daemon=True, name="collection-watchdog")
+        _supervisor.start()
+        return True
+
+
 def collection_threads_wait(timeout: float | None = None) -> bool:
     """Wait for the collections this process runs on threads (no broker); True when all ended."""
     for thread in list(_collection_threads):
@@ -219,9 +250,14 @@ def collection_threads_wait(timeout: float | None = None) -> bool:
 
 
 def _dispatch(run: CollectionRun) -> None:
-    # On threads, several collectors of one run in one process would share its two cores: one.
-    count = 1 if settings.COLLECTION_DISPATCH_IN_THREAD else run_workers(run)
-    collectors_dispatch(run=run, count=count)
+    collectors_dispatch(run=run, count=_workers_wanted(run))
+    if settings.COLLECTION_DISPATCH_IN_THREAD:
+        transaction.on_commit(collection_supervise_locally)
+
+
+def _workers_wanted(run: CollectionRun) -> int:
+    # On threads, several collectors of one run in one process would share its cores: one.
+    return 1 if settings.COLLECTION_DISPATCH_IN_THREAD else run_workers(run)
 
 
 def _transition(
@@ -669,7 +705,7 @@ def runs_dispatch_missing(
             claimable = rows.filter(_claimable(Now())).exists()
             if not claimable and live + waiting > 0:
                 continue  # what is left is leased by live collectors: more would find nothing
-            missing = run_workers(run) - live - waiting
+            missing = _workers_wanted(run) - live - waiting
             if missing > 0:
                 ids = collectors_dispatch(run=run, count=missing)
                 dispatched.append((run_id, ids))

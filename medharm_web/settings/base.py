@@ -141,6 +141,9 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("COLLECTION_WATCHDOG_SECONDS", default=15.0),
     },
 }
+# How often the watchdog looks for missing collectors (beat; or, with no broker, a thread of the
+# web process while runs are running).
+COLLECTION_WATCHDOG_SECONDS = env.float("COLLECTION_WATCHDOG_SECONDS", default=15.0)
 # A running run whose workers have not reported for this long is handed to a new worker.
 COLLECTION_STALE_SECONDS = env.int("COLLECTION_STALE_SECONDS", default=30)
 # A collector renews its leases on every heartbeat (each second) to this many seconds ahead, by the

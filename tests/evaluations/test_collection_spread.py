@@ -499,3 +499,42 @@ def test_a_busy_process_reuses_its_slots_a_few_times_then_shares_them() -> None:
     assert peak == 2  # the cap holds across both
     assert taken <= 20  # 40 calls on far fewer round trips: slots handed over (at most 4 uses each)
     assert late_first_done < first_all_done  # the latecomer got a slot long before the busy one ended
+
+
+# --- 8. no broker, no beat: a run whose collector died is picked up again by the web process ----------
+def test_without_a_broker_a_watched_run_whose_collector_died_is_picked_up_again(
+    mock_server, settings, client
+) -> None:
+    from django.urls import reverse
+
+    from evaluations.services import runs as run_services
+
+    settings.COLLECTION_DISPATCH_IN_THREAD = True  # bin/serve: no REDIS_URL, no beat
+    settings.COLLECTION_LIVENESS_SECONDS = 1
+    settings.COLLECTION_WATCHDOG_SECONDS = 0.3
+    QueryFactory.create_batch(12)
+    run = running_run([endpoint(mock_server, "embedded")])
+    # Its collector thread died with the previous server process, holding 4 items.
+    dead = uuid.uuid4()
+    collector_start(collector_id=dead, run_id=run.pk)
+    items_claim(run_id=run.pk, limit=4)
+    Collector.objects.filter(pk=dead).update(heartbeat_at=timezone.now() - timezone.timedelta(minutes=5))
+    maintainer = UserFactory(role=Role.MAINTAINER)
+    client.force_login(maintainer)
+
+    page = client.get(reverse("evaluations:run_detail", args=[run.pk]))  # someone watches the run
+    assert page.status_code == 200
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and CollectionRun.objects.get(pk=run.pk).status == RunStatus.RUNNING:
+        time.sleep(0.2)
+    run_services.collection_threads_wait(timeout=10)
+    supervisor = run_services._supervisor
+    assert supervisor is not None
+    supervisor.join(5)  # it ends by itself once no run is running
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.COMPLETED
+    assert not supervisor.is_alive()
+    assert states(run) == Counter({"finished": 12})
+    assert Collector.objects.get(pk=dead).state == CollectorState.STOPPED
+    assert Collector.objects.filter(run=run).exclude(pk=dead).count() == 1  # one thread, not one per tick
