@@ -229,7 +229,10 @@ def collection_supervise_locally() -> bool:
 
         def supervise() -> None:
             try:
-                while CollectionRun.objects.filter(status=RunStatus.RUNNING).exists():
+                while (
+                    settings.COLLECTION_DISPATCH_IN_THREAD
+                    and CollectionRun.objects.filter(status=RunStatus.RUNNING).exists()
+                ):
                     runs_dispatch_missing()
                     time.sleep(settings.COLLECTION_WATCHDOG_SECONDS)
             except Exception:

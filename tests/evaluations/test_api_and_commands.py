@@ -210,7 +210,10 @@ def _cli_endpoint(server):
 
 
 def test_with_no_broker_the_command_waits_for_its_run_and_says_so(server, settings, capsys) -> None:
+    from evaluations.services import runs as run_services
+
     settings.COLLECTION_DISPATCH_IN_THREAD = True  # the embedded default: REDIS_URL unset
+    settings.COLLECTION_WATCHDOG_SECONDS = 0.2
     maintainer = _cli_endpoint(server)
 
     call_command(
@@ -223,6 +226,9 @@ def test_with_no_broker_the_command_waits_for_its_run_and_says_so(server, settin
     assert "No broker (REDIS_URL is not set): collecting run" in out
     assert out.strip().endswith(f"run {run.pk}: completed, 6/6 finished")  # done when the command ends
     assert run.status == RunStatus.COMPLETED
+    if run_services._supervisor is not None:  # the local watchdog ends once no run is running
+        run_services._supervisor.join(5)
+        assert not run_services._supervisor.is_alive()
 
 
 def test_create_start_with_the_broker_down_refuses_and_commits_nothing(server, settings) -> None:
