@@ -7,6 +7,9 @@ buckets. The provider sees the configured limit whatever the number of workers.
   killed process free themselves within that time while a long call keeps its slot. The current
   limit, its epoch and the recent answers live in a hash and a list beside it; acquire and release
   are Lua scripts, atomic across processes.
+- Processes that wait for a slot queue in Redis too (first come, first served: a freed slot goes
+  to the process that has waited longest, which then goes to the back if it wants more), so a
+  collector that polls a little later than another is not starved by it.
 - Within a process, waiters queue on an ``asyncio.Lock`` (first come, first served) and only the
   one at the head polls Redis, woken at once by a local release, so polling stays one small call
   every few milliseconds per endpoint and process. A call that ends well keeps its slot for the
@@ -47,16 +50,33 @@ _ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local me = ARGV[4]
+-- waiting processes not seen polling for a second (died, or stopped waiting) leave the queue
+local stale = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now - 1000)
+for _, w in ipairs(stale) do
+  redis.call('ZREM', KEYS[3], w)
+  redis.call('ZREM', KEYS[4], w)
+end
 local max = tonumber(ARGV[1])
 local limit = tonumber(redis.call('HGET', KEYS[2], 'limit') or max)
 if limit > max then limit = max end
 local epoch = tonumber(redis.call('HGET', KEYS[2], 'epoch') or '0')
 local taken = redis.call('ZCARD', KEYS[1])
 if taken < limit then
-  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[2])
-  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
-  return {1, epoch, limit, taken + 1}
+  local first = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
+  if first == nil or first == me then
+    redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[2])
+    redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
+    redis.call('ZREM', KEYS[3], me)
+    redis.call('ZREM', KEYS[4], me)
+    return {1, epoch, limit, taken + 1}
+  end
 end
+-- not served: queue behind the processes already waiting (first come, first served)
+redis.call('ZADD', KEYS[3], 'NX', now, me)
+redis.call('ZADD', KEYS[4], now, me)
+redis.call('PEXPIRE', KEYS[3], 60000)
+redis.call('PEXPIRE', KEYS[4], 60000)
 return {0, epoch, limit, taken}
 """
 
@@ -170,12 +190,14 @@ class RedisConcurrencyLimiter:
         decrease_factor: float = 0.5,
         tolerance: float = 0.25,
         history: int = 50,
-        poll_s: tuple[float, float] = (0.002, 0.05),
+        poll_s: tuple[float, float] = (0.002, 0.02),
         reuse: int = 8,
         keep_s: float = 0.02,
     ) -> None:
         self.client = client
         self.keys = [f"{key}:slots", f"{key}:aimd", f"{key}:recent"]
+        self.queue_keys = [f"{key}:waiting", f"{key}:seen"]
+        self.process_id = uuid.uuid4().hex  # this limiter's place in the queue of processes
         self.max_concurrency = max_concurrency
         self.min_concurrency = min_concurrency
         self.limit = max_concurrency
@@ -229,7 +251,8 @@ class RedisConcurrencyLimiter:
                     return token
                 try:
                     got, epoch, limit, taken = await self._acquire(
-                        keys=self.keys, args=[self.max_concurrency, member, self.slot_ttl_ms]
+                        keys=[*self.keys[:2], *self.queue_keys],
+                        args=[self.max_concurrency, member, self.slot_ttl_ms, self.process_id],
                     )
                 except (RedisError, OSError) as error:
                     self._redis_failed(error)

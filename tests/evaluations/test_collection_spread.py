@@ -495,7 +495,9 @@ def test_a_busy_process_reuses_its_slots_a_few_times_then_shares_them() -> None:
     try:
         peak, taken, late_first_done, first_all_done = asyncio.run(scenario())
     finally:
-        redis.Redis.from_url(settings.REDIS_URL).delete(f"{key}:slots", f"{key}:aimd", f"{key}:recent")
+        redis.Redis.from_url(settings.REDIS_URL).delete(
+            *(f"{key}:{part}" for part in ("slots", "aimd", "recent", "waiting", "seen"))
+        )
     assert peak == 2  # the cap holds across both
     assert taken <= 20  # 40 calls on far fewer round trips: slots handed over (at most 4 uses each)
     assert late_first_done < first_all_done  # the latecomer got a slot long before the busy one ended
