@@ -519,8 +519,10 @@ def test_without_a_broker_a_watched_run_whose_collector_died_is_picked_up_again(
     # Its collector thread died with the previous server process, holding 4 items.
     dead = uuid.uuid4()
     collector_start(collector_id=dead, run_id=run.pk)
-    items_claim(run_id=run.pk, limit=4)
-    Collector.objects.filter(pk=dead).update(heartbeat_at=timezone.now() - timezone.timedelta(minutes=5))
+    held = items_claim(run_id=run.pk, limit=4)
+    five_minutes_ago = timezone.now() - timezone.timedelta(minutes=5)
+    Collector.objects.filter(pk=dead).update(heartbeat_at=five_minutes_ago)
+    ModelResponse.objects.filter(lease_token=held.token).update(lease_expires_at=five_minutes_ago)
     maintainer = UserFactory(role=Role.MAINTAINER)
     client.force_login(maintainer)
 
