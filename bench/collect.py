@@ -1,13 +1,21 @@
 """Collection throughput, end to end: 1,100 queries x 19 targets = 20,900 requests against our
-mock model server at 200 ms latency, concurrency 64, through a real Celery worker that writes every
+mock model server at 200 ms latency, concurrency 64, through real Celery workers that write every
 row to PostgreSQL; and, in the same run against the same mock, a plain asyncio loop with the
 ``openai`` SDK and a semaphore of 64 that writes nothing. Prints both and their ratios.
 
-    .venv/bin/python bench/collect.py                      # the issue's workload
+    .venv/bin/python bench/collect.py                      # the issue's workload, one worker
     .venv/bin/python bench/collect.py --queries 200        # quicker, same per-second figures
+    .venv/bin/python bench/collect.py --workers 1 2 4      # one run per N, side by side
+
+With ``--workers N`` a run is executed by N collector tasks on N worker processes (``workers=N``).
+For each N it prints the throughput, its share of the latency bound (min(N x concurrency, targets x
+endpoint cap) / latency), the peak requests in flight the mock saw per endpoint against the cap,
+the workers' CPU per response beside the mock's, and the ratio to N = 1. On a shared machine only
+the ratios measured side by side in one invocation mean anything.
 
 Needs PostgreSQL and Redis on this machine (``bin/services`` starts them). It works in its own
-database (``medharm_bench_collect``, dropped at the end) and Redis database 7.
+database (``BENCH_DATABASE``, default ``medharm_bench_collect``, dropped at the end) and Redis
+database (``BENCH_REDIS_URL``, default ``redis://127.0.0.1:6379/7``, flushed first).
 """
 
 from __future__ import annotations
@@ -26,9 +34,9 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 
-DB_NAME = "medharm_bench_collect"
+DB_NAME = os.environ.get("BENCH_DATABASE", "medharm_bench_collect")
 PG = "postgres://postgres@127.0.0.1:5432"
-REDIS_URL = "redis://127.0.0.1:6379/7"
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
 
 
 def database_recreate() -> None:
@@ -53,6 +61,13 @@ def environment() -> dict[str, str]:
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its waited-for children, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return sum(int(fields[i]) for i in (11, 12, 13, 14)) / ticks
+
+
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -67,6 +82,34 @@ def plain_loop_module():
     return module
 
 
+def worker_start(name: str, log_path: Path) -> subprocess.Popen[bytes]:
+    log = log_path.open("wb")
+    worker = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("celery")),
+            "-A",
+            "medharm_web",
+            "worker",
+            "--pool=solo",
+            "--loglevel=INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "-n",
+            f"{name}@%h",
+        ],
+        cwd=ROOT,
+        env=environment(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while b"ready." not in log_path.read_bytes():
+        if time.monotonic() > deadline or worker.poll() is not None:
+            raise SystemExit(f"the worker did not start; see {log_path}")
+        time.sleep(0.2)
+    return worker
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -75,7 +118,11 @@ def main() -> None:
     parser.add_argument("--targets", type=int, default=19)
     parser.add_argument("--latency-ms", type=float, default=200.0)
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--cap", type=int, default=None, help="each endpoint's max_concurrency")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1], help="worker processes per run")
+    parser.add_argument("--no-plain", action="store_true", help="skip the plain openai SDK loop")
     options = parser.parse_args()
+    cap = options.cap or options.concurrency
 
     os.environ.update(environment())
     database_recreate()
@@ -97,12 +144,10 @@ def main() -> None:
     from querybank.models import Category, Query
 
     total = options.queries * options.targets
-    bound = options.concurrency / (options.latency_ms / 1000)
     print(
-        f"{options.queries} queries x {options.targets} targets = {total} requests; mock latency "
-        f"{options.latency_ms:g} ms; concurrency {options.concurrency}; "
-        f"latency bound {bound:.0f} responses/s; "
-        f"{os.cpu_count()} CPUs shared by the mock, the worker and PostgreSQL"
+        f"{options.queries} queries x {options.targets} targets = {total} requests per run; mock latency "
+        f"{options.latency_ms:g} ms; concurrency {options.concurrency} per collector; endpoint cap {cap}; "
+        f"{os.cpu_count()} CPUs shared by the mock, the workers and PostgreSQL"
     )
 
     category = Category.objects.get(slug="toxicology")
@@ -116,10 +161,13 @@ def main() -> None:
         for i in range(options.queries)
     )
     maintainer = User.objects.create_user("bench@medharm.local")
+    (ROOT / "var").mkdir(exist_ok=True)
 
-    worker = None
+    workers: list[subprocess.Popen[bytes]] = []
+    results: dict[int, float] = {}
     try:
         with MockServerProcess(MockServerConfig(latency_ms=options.latency_ms)) as server:
+            mock_pid = server.pid
             endpoints = [
                 services.endpoint_create(
                     actor=SYSTEM,
@@ -127,85 +175,82 @@ def main() -> None:
                     name=f"Bench target {t:02d}",
                     base_url=server.openai_base_url,
                     model_name=f"mock-target-{t:02d}",
-                    max_concurrency=options.concurrency,
+                    max_concurrency=cap,
                     timeout_seconds=60,
                 )
                 for t in range(options.targets)
             ]
-            run = services.run_create(
-                actor=maintainer,
-                name="bench",
-                queries=Query.objects.all(),
-                targets=endpoints,
-                parameters={"temperature": 0.0, "max_tokens": 256},
-                concurrency=options.concurrency,
-            )
-            log = open(ROOT / "var" / "bench-collect-worker.log", "wb")  # noqa: SIM115
-            worker = subprocess.Popen(
-                [
-                    str(Path(sys.executable).with_name("celery")),
-                    "-A",
-                    "medharm_web",
-                    "worker",
-                    "--pool=solo",
-                    "--loglevel=INFO",
-                    "--without-gossip",
-                    "--without-mingle",
-                    "-n",
-                    "bench@%h",
-                ],
-                cwd=ROOT,
-                env=environment(),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-            deadline = time.monotonic() + 60
-            while b"ready." not in (ROOT / "var" / "bench-collect-worker.log").read_bytes():
-                if time.monotonic() > deadline or worker.poll() is not None:
-                    raise SystemExit("the worker did not start; see var/bench-collect-worker.log")
-                time.sleep(0.2)
-
             from celery import Celery
 
-            started = time.perf_counter()
-            CollectionRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING)
             client = Celery(broker=REDIS_URL, set_as_current=False)
-            client.send_task("evaluations.run_execute", args=[run.pk])
-            while CollectionRun.objects.values_list("status", flat=True).get(pk=run.pk) == RunStatus.RUNNING:
-                time.sleep(0.25)
-            wall = time.perf_counter() - started
-            rss = peak_rss_mb(worker.pid)
-            rows = ModelResponse.objects.filter(run=run)
-            finished = rows.filter(state="finished").count()
-            collected = rows.filter(outcome="collected").count()
-            ours = total / wall
-            print(
-                f"platform (Celery worker + PostgreSQL): wall {wall:6.1f} s  {ours:6.1f} responses/s  "
-                f"{ours / bound:5.1%} of the latency bound  rows {rows.count()} finished {finished} "
-                f"collected {collected}  worker peak RSS {rss:.0f} MB"
-            )
+            for n in options.workers:
+                while len(workers) < n:
+                    log_path = ROOT / "var" / f"bench-collect-worker-{len(workers)}.log"
+                    workers.append(worker_start(f"bench{len(workers)}", log_path))
+                run = services.run_create(
+                    actor=maintainer,
+                    name=f"bench x{n}",
+                    queries=Query.objects.all(),
+                    targets=endpoints,
+                    parameters={"temperature": 0.0, "max_tokens": 256},
+                    concurrency=options.concurrency,
+                    workers=n,
+                )
+                server.reset()
+                cpu_before = {w.pid: cpu_seconds(w.pid) for w in workers[:n]}
+                mock_before = cpu_seconds(mock_pid)
+                started = time.perf_counter()
+                CollectionRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING)
+                for _ in range(n):
+                    client.send_task("evaluations.run_execute", args=[run.pk])
+                status = CollectionRun.objects.values_list("status", flat=True)
+                while status.get(pk=run.pk) == RunStatus.RUNNING:
+                    time.sleep(0.25)
+                wall = time.perf_counter() - started
+                worker_cpu = sum(cpu_seconds(pid) - before for pid, before in cpu_before.items())
+                mock_cpu = cpu_seconds(mock_pid) - mock_before
+                stats = server.stats()
+                rows = ModelResponse.objects.filter(run=run)
+                finished = rows.filter(state="finished").count()
+                bound = min(n * options.concurrency, options.targets * cap) / (options.latency_ms / 1000)
+                ours = total / wall
+                results[n] = ours
+                peaks = stats.get("max_in_flight_by_model", {})
+                peak = max(peaks.values()) if peaks else stats["max_in_flight"]
+                print(
+                    f"N={n}: wall {wall:6.1f} s  {ours:6.1f} responses/s  {ours / bound:5.1%} of the bound "
+                    f"({bound:.0f}/s)  x{ours / results[options.workers[0]]:.2f} vs N={options.workers[0]}  "
+                    f"rows {rows.count()} finished {finished}  peak in flight per endpoint {peak} "
+                    f"(cap {cap}), total {stats['max_in_flight']}  requests {stats['requests']}  "
+                    f"CPU/response: workers {1000 * worker_cpu / total:.2f} ms, "
+                    f"mock {1000 * mock_cpu / total:.2f} ms"
+                )
+            client.close()
 
-            plain = plain_loop_module()
-            pairs = [
-                (f"mock-target-{t:02d}", f"Benchmark query shape {q:05d}")
-                for q in range(options.queries)
-                for t in range(options.targets)
-            ]
-            started = time.perf_counter()
-            done = asyncio.run(plain.run_plain_sdk(server.openai_base_url, pairs, options.concurrency))
-            plain_wall = time.perf_counter() - started
-            theirs = total / plain_wall
-            print(
-                f"plain asyncio loop, openai SDK, semaphore {options.concurrency} (writes nothing): wall "
-                f"{plain_wall:6.1f} s  {theirs:6.1f} responses/s  "
-                f"{theirs / bound:5.1%} of the latency bound  "
-                f"ok {done}"
-            )
-            print(f"platform / plain loop throughput = {ours / theirs:.2f}")
+            if not options.no_plain:
+                bound = options.concurrency / (options.latency_ms / 1000)
+                plain = plain_loop_module()
+                pairs = [
+                    (f"mock-target-{t:02d}", f"Benchmark query shape {q:05d}")
+                    for q in range(options.queries)
+                    for t in range(options.targets)
+                ]
+                started = time.perf_counter()
+                done = asyncio.run(plain.run_plain_sdk(server.openai_base_url, pairs, options.concurrency))
+                plain_wall = time.perf_counter() - started
+                theirs = total / plain_wall
+                print(
+                    f"plain asyncio loop, openai SDK, semaphore {options.concurrency} (writes nothing): "
+                    f"wall {plain_wall:6.1f} s  {theirs:6.1f} responses/s  "
+                    f"{theirs / bound:5.1%} of the latency bound  ok {done}"
+                )
+                first = options.workers[0]
+                print(f"platform N={first} / plain loop throughput = {results[first] / theirs:.2f}")
     finally:
-        if worker is not None and worker.poll() is None:
-            worker.terminate()
-            worker.wait(timeout=30)
+        for worker in workers:
+            if worker.poll() is None:
+                worker.terminate()
+                worker.wait(timeout=30)
         from django.db import connections
 
         connections.close_all()

@@ -4,7 +4,7 @@ through the services (pages, API, commands), which validate, check the actor and
 from django.contrib import admin
 
 from core.admin import ReadOnlyAdmin
-from evaluations.models import CollectionRun, Endpoint, ModelResponse, Pipeline, RunTarget
+from evaluations.models import CollectionRun, Collector, Endpoint, ModelResponse, Pipeline, RunTarget
 
 
 @admin.register(Endpoint)
@@ -46,3 +46,10 @@ class ModelResponseAdmin(ReadOnlyAdmin):
     list_display = ("id", "run", "target", "query", "sample_index", "state", "outcome", "attempts")
     list_filter = ("state", "outcome", "run")
     raw_id_fields = ("run", "query", "target")
+
+
+@admin.register(Collector)
+class CollectorAdmin(ReadOnlyAdmin):
+    list_display = ("id", "run", "state", "hostname", "pid", "heartbeat_at", "requests_in_flight", "written")
+    list_filter = ("state",)
+    raw_id_fields = ("run",)

@@ -76,7 +76,10 @@ class RunSerializer(serializers.ModelSerializer):
         return {
             "total": progress.total,
             "finished": progress.finished,
-            "in_flight": progress.in_flight,
+            "in_flight": progress.in_flight,  # leased items, kept for API clients; see "leased"
+            "leased": progress.leased,
+            "requests_in_flight": progress.requests_in_flight,
+            "collectors": progress.collectors,
             "pending": progress.pending,
             "by_outcome": progress.by_outcome,
             "cost": str(progress.cost),

@@ -20,7 +20,7 @@ from accounts.http import AuthenticatedHtmxHttpRequest, AuthenticatedHttpRequest
 from evaluations import services
 from evaluations.exporters import RESPONSE_EXPORT_FORMATS, responses_export_stream
 from evaluations.forms import EndpointForm, PipelineForm, RunForm
-from evaluations.models import CollectionRun, ModelResponse, ResponseOutcome
+from evaluations.models import CollectionRun, ModelResponse, ResponseOutcome, RunStatus
 from evaluations.selectors import (
     RunProgress,
     endpoint_list_for_user,
@@ -155,7 +155,7 @@ def _outcome_rows(progress: RunProgress) -> list[OutcomeRow]:
         (o.value, o.label, progress.by_outcome.get(o.value, 0), True) for o in ResponseOutcome if o.value
     ]
     counts += [
-        ("in_flight", "In flight", progress.in_flight, False),
+        ("in_flight", "Leased", progress.leased, False),
         ("pending", "Pending", progress.pending, False),
     ]
     rows, done = [], 0
@@ -173,6 +173,8 @@ def _outcome_rows(progress: RunProgress) -> list[OutcomeRow]:
 @manage
 def run_detail(request: AuthenticatedHtmxHttpRequest, run_id: int) -> HttpResponse:
     run = _run_or_404(request, run_id)
+    if run.status == RunStatus.RUNNING:
+        services.collection_supervise_locally()  # no broker: a run watched is a run kept going
     progress = run_progress(run=run)
     context: dict[str, Any] = {
         "run": run,

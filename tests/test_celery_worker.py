@@ -29,15 +29,18 @@ def _service_env() -> dict[str, str]:
     }
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Warm shutdown first (SIGTERM), then kill: never wait without a bound."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+def _stop(process: subprocess.Popen[bytes]) -> str:
+    """Warm shutdown first (SIGTERM), then kill: never wait without a bound. Says which it took."""
+    if process.poll() is not None:
+        return "already exited"
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+        return "terminated"
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+        return "killed"
 
 
 def _wait_for(log: Path, text: str, process: subprocess.Popen[bytes], timeout: float) -> str:
@@ -108,6 +111,25 @@ def test_beat_starts_with_the_schedule(tmp_path: Path) -> None:
         assert "ERROR" not in output, output
         assert "broker -> redis://" in output
         assert any(path.name.startswith("celerybeat-schedule") for path in tmp_path.iterdir())
+        # Beat stops on SIGTERM within the bound, as a supervisor expects, and says it did.
+        assert _stop(process) == "terminated"
+        assert process.returncode == 0, log.read_text()
     finally:
         _stop(process)
-    assert process.returncode is not None
+
+
+def test_a_redis_channel_whose_connection_closed_raises_a_recoverable_error() -> None:
+    """The cause of workers exiting on a Redis restart (kombu's ``_connparams`` reading the
+    hostname of a closed connection): with our patch it is a connection error, which the consumer
+    recovers from, not an AttributeError, which Celery calls unrecoverable."""
+    from kombu import Connection
+
+    import medharm_web.celery  # noqa: F401 - the patch is applied where the app is made
+
+    connection = Connection(settings.REDIS_URL)
+    channel = connection.default_channel
+    connection._do_close_transport()  # what the consumer does to the old connection on reconnect
+    channel._pool = None
+    # Not AttributeError: one of the errors the consumer recovers from by reconnecting.
+    with pytest.raises(tuple(channel.connection_errors), match="connection of this channel was closed"):
+        channel._create_client()

@@ -101,6 +101,10 @@ class MockState:
         self.max_in_flight = 0
         # (query, reply) -> the models this server gave that reply to that query (judge mode).
         self.served: dict[tuple[str, str], set[str]] = {}
+        # Per model name: what a provider enforcing a per-model limit would see.
+        self.model_in_flight: Counter[str] = Counter()
+        self.model_max_in_flight: Counter[str] = Counter()
+        self.model_requests: Counter[str] = Counter()
 
     def reset(self) -> None:
         self.attempts.clear()
@@ -108,6 +112,8 @@ class MockState:
         self.paths.clear()
         self.requests = 0
         self.max_in_flight = self.in_flight
+        self.model_requests.clear()
+        self.model_max_in_flight = Counter(+self.model_in_flight)
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -117,6 +123,8 @@ class MockState:
             "in_flight": self.in_flight,
             "max_in_flight": self.max_in_flight,
             "distinct_requests": len(self.attempts),
+            "requests_by_model": dict(self.model_requests),
+            "max_in_flight_by_model": dict(self.model_max_in_flight),
         }
 
 
@@ -225,10 +233,25 @@ def _tracked(handler: Any) -> Any:
         state.paths[request.path] += 1
         state.in_flight += 1
         state.max_in_flight = max(state.max_in_flight, state.in_flight)
+        model = ""
+        if request.method == "POST" and request.can_read_body:
+            try:
+                body = await request.json()  # aiohttp keeps the body: the handler reads it again
+                model = str(body.get("model", "")) if isinstance(body, dict) else ""
+            except ValueError:
+                model = ""
+        if model:
+            state.model_requests[model] += 1
+            state.model_in_flight[model] += 1
+            state.model_max_in_flight[model] = max(
+                state.model_max_in_flight[model], state.model_in_flight[model]
+            )
         try:
             return await handler(request, state)
         finally:
             state.in_flight -= 1
+            if model:
+                state.model_in_flight[model] -= 1
 
     return wrapper
 

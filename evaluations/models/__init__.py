@@ -2,6 +2,8 @@
 
 from evaluations.models.collection import (
     CollectionRun,
+    Collector,
+    CollectorState,
     ModelResponse,
     ResponseOutcome,
     ResponseState,
@@ -12,6 +14,8 @@ from evaluations.models.registry import Endpoint, EndpointFamily, EndpointKind, 
 
 __all__ = [
     "CollectionRun",
+    "Collector",
+    "CollectorState",
     "Endpoint",
     "EndpointFamily",
     "EndpointKind",

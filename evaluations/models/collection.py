@@ -40,6 +40,11 @@ class CollectionRun(models.Model):
     concurrency = models.PositiveIntegerField(default=64, validators=[MinValueValidator(1)])
     max_attempts = models.PositiveSmallIntegerField(default=5, validators=[MinValueValidator(1)])
     lease_seconds = models.PositiveIntegerField(default=300, validators=[MinValueValidator(1)])
+    # How many collector tasks execute the run at once (each on whichever worker takes it);
+    # empty means the COLLECTION_WORKERS_PER_RUN setting.
+    workers = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(64)]
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -47,6 +52,9 @@ class CollectionRun(models.Model):
     # Set by every worker batch: a running run whose heartbeat is older than its lease has lost
     # its workers (killed, or its task message lost with Redis), and the watchdog restarts it.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # The last time the run went (back) to running: throughput and ETA count from here, so time
+    # spent paused does not dilute them.
+    resumed_at = models.DateTimeField(null=True, blank=True)
     failure_reason = models.TextField(blank=True)
 
     class Meta:
@@ -58,6 +66,39 @@ class CollectionRun(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+class CollectorState(models.TextChoices):
+    DISPATCHED = "dispatched", "Dispatched"
+    RUNNING = "running", "Running"
+    STOPPED = "stopped", "Stopped"
+
+
+class Collector(models.Model):
+    """One collector task of a run: created when the task is dispatched (the record that the
+    watchdog did dispatch it), beating while it runs. Times come from the database clock, so the
+    skew of a worker's host clock cannot make a live collector look dead or a dead one alive."""
+
+    id = models.UUIDField(primary_key=True)
+    run = models.ForeignKey(CollectionRun, on_delete=models.CASCADE, related_name="collectors")
+    state = models.CharField(
+        max_length=12, choices=CollectorState.choices, default=CollectorState.DISPATCHED
+    )
+    hostname = models.CharField(max_length=200, blank=True)
+    pid = models.PositiveIntegerField(null=True, blank=True)
+    dispatched_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField()
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    requests_in_flight = models.PositiveIntegerField(default=0)  # model calls open at the last beat
+    written = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["dispatched_at"]
+        indexes = [models.Index(fields=["run", "state"], name="collector_run_state")]
+
+    def __str__(self) -> str:
+        return f"collector {self.id} of run {self.run_id}"
 
 
 class RunTarget(models.Model):

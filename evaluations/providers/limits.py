@@ -5,6 +5,11 @@
 limit, about one round trip of the whole pool), never above the maximum nor below the minimum. Like
 TCP it cuts at most once per window: 429s from calls that started before the last cut were caused
 by the old limit and do not cut again, so a burst of 64 rate-limited calls halves once, not 64 times.
+And it cuts only while 429s are more than ``tolerance`` (25%) of the last ``history`` (50) answers:
+sporadic 429s (a steady 10% from a shared provider) cost their retries, not a collapse of the limit
+to a few calls in flight, while an endpoint that really is over its limit answers mostly 429s and is
+cut at once. ``evaluations.providers.shared_limits`` holds the same algorithm in Redis, shared by
+every collector process.
 
 ``RateLimiter`` enforces requests-per-minute and tokens-per-minute with token buckets that hold ten
 seconds' worth (a minute's quota at once is what trips providers' short-window limits). Tokens are
@@ -30,6 +35,8 @@ class AdaptiveConcurrencyLimiter:
         min_concurrency: int = 1,
         initial: int | None = None,
         decrease_factor: float = 0.5,
+        tolerance: float = 0.25,
+        history: int = 50,
     ) -> None:
         if not 1 <= min_concurrency <= max_concurrency:
             raise ValueError("need 1 <= min_concurrency <= max_concurrency")
@@ -37,6 +44,8 @@ class AdaptiveConcurrencyLimiter:
         self.min_concurrency = min_concurrency
         self.limit = max(min_concurrency, min(max_concurrency, initial or max_concurrency))
         self.decrease_factor = decrease_factor
+        self.tolerance = tolerance
+        self._recent: collections.deque[bool] = collections.deque(maxlen=history)  # True: a 429
         self.in_flight = 0
         self.peak_in_flight = 0
         self.decreases = 0
@@ -67,12 +76,15 @@ class AdaptiveConcurrencyLimiter:
         """Free the slot; ``kind`` is the call's outcome (``None`` if it never finished)."""
         self.in_flight -= 1
         if kind == OutcomeKind.RATE_LIMITED:
-            if token == self._epoch:
-                self.limit = max(self.min_concurrency, int(self.limit * self.decrease_factor))
-                self._epoch += 1
-                self.decreases += 1
-                self._successes = 0
+            if token == self._epoch:  # a 429 of a call sent before the last cut is old news
+                self._recent.append(True)
+                if sum(self._recent) / len(self._recent) > self.tolerance:
+                    self.limit = max(self.min_concurrency, int(self.limit * self.decrease_factor))
+                    self._epoch += 1
+                    self.decreases += 1
+                    self._successes = 0
         elif kind in RECORDED_KINDS:
+            self._recent.append(False)
             self._successes += 1
             if self._successes >= self.limit:
                 self._successes = 0

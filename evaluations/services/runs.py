@@ -6,7 +6,14 @@ A claim stamps a batch with a fresh lease token; a finish only writes rows that 
 token, so a worker whose lease expired (killed, paused, slow) can never overwrite another's work.
 """
 
+import itertools
+import logging
+import math
+import os
+import random
+import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -16,8 +23,9 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connections, transaction
-from django.db.models import Q, QuerySet
+from django.db import connection, connections, transaction
+from django.db.models import DateTimeField, ExpressionWrapper, F, Q, QuerySet
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from accounts.models import User
@@ -25,6 +33,8 @@ from audit.actions import AuditAction
 from audit.services import audit_record
 from evaluations.models import (
     CollectionRun,
+    Collector,
+    CollectorState,
     Endpoint,
     ModelResponse,
     Pipeline,
@@ -33,9 +43,19 @@ from evaluations.models import (
     RunStatus,
     RunTarget,
 )
+from evaluations.selectors import collectors_live
 from querybank.models import Query
 
 GENERATION_PARAMETERS = ("temperature", "top_p", "max_tokens", "seed", "system_prompt")
+logger = logging.getLogger(__name__)
+
+
+def _db_clock(seconds: float = 0) -> Any:
+    """The database's clock, ``seconds`` ahead (or behind): every lease and heartbeat is stamped and
+    compared with it, so the skew of one worker's host clock cannot steal a live lease."""
+    if not seconds:
+        return Now()
+    return ExpressionWrapper(Now() + timedelta(seconds=seconds), output_field=DateTimeField())
 
 
 def endpoint_snapshot(endpoint: Endpoint) -> dict[str, Any]:
@@ -89,8 +109,10 @@ def run_create(
     concurrency: int = 64,
     max_attempts: int = 5,
     lease_seconds: int = 300,
+    workers: int | None = None,
 ) -> CollectionRun:
-    """Create a queued run with one pending item per (query, target, sample)."""
+    """Create a queued run with one pending item per (query, target, sample). ``workers``: how
+    many collector tasks execute it at once (default: the COLLECTION_WORKERS_PER_RUN setting)."""
     parameters = {k: v for k, v in (parameters or {}).items() if v not in (None, "")}
     unknown = set(parameters) - set(GENERATION_PARAMETERS)
     if unknown:
@@ -112,6 +134,7 @@ def run_create(
         concurrency=concurrency,
         max_attempts=max_attempts,
         lease_seconds=lease_seconds,
+        workers=workers,
         created_by=actor,
     )
     run.full_clean()
@@ -135,20 +158,110 @@ def run_create(
     return run
 
 
-def _dispatch(run: CollectionRun) -> None:
+_collection_threads: list[threading.Thread] = []
+
+
+def broker_check() -> None:
+    """Refuse (ValidationError) when runs go through a broker that does not answer: better than a
+    run committed as running that no worker will ever hear of."""
+    if settings.COLLECTION_DISPATCH_IN_THREAD or settings.CELERY_TASK_ALWAYS_EAGER:
+        return
+    import redis
+
+    try:
+        redis.Redis.from_url(
+            settings.CELERY_BROKER_URL, socket_connect_timeout=2, socket_timeout=2
+        ).ping()
+    except (redis.RedisError, OSError) as error:
+        raise ValidationError(
+            f"The task broker does not answer ({type(error).__name__}): start Redis, or unset "
+            "REDIS_URL to collect in this process. Nothing was changed."
+        ) from error
+
+
+def run_workers(run: CollectionRun) -> int:
+    return run.workers or settings.COLLECTION_WORKERS_PER_RUN
+
+
+def collectors_dispatch(*, run: CollectionRun, count: int) -> list[uuid.UUID]:
+    """Record ``count`` collectors as dispatched (the record that they were sent, by the database
+    clock) and send their tasks once the transaction commits."""
     from evaluations.tasks import run_execute
 
+    ids = [uuid.uuid4() for _ in range(count)]
+    Collector.objects.bulk_create(
+        Collector(id=cid, run=run, dispatched_at=Now(), heartbeat_at=Now()) for cid in ids
+    )
     if settings.COLLECTION_DISPATCH_IN_THREAD:
         # No broker (the embedded default): collect beside the web process instead of inside it.
-        def collect_in_thread() -> None:
+        # A command that started the run waits for these threads (collection_threads_wait).
+        def collect_in_thread(collector_id: uuid.UUID) -> None:
             try:
-                run_execute.apply(args=(run.pk,))
+                run_execute.apply(args=(run.pk, str(collector_id)))
             finally:
                 connections.close_all()  # this thread's own connections
 
-        transaction.on_commit(lambda: threading.Thread(target=collect_in_thread, daemon=True).start())
+        def start() -> None:
+            for cid in ids:
+                thread = threading.Thread(target=collect_in_thread, args=(cid,), daemon=True)
+                _collection_threads.append(thread)
+                thread.start()
+
+        transaction.on_commit(start)
     else:
-        transaction.on_commit(lambda: run_execute.delay(run.pk))
+        transaction.on_commit(lambda: [run_execute.delay(run.pk, str(cid)) for cid in ids])
+    return ids
+
+
+_supervisor: threading.Thread | None = None
+_supervisor_lock = threading.Lock()
+
+
+def collection_supervise_locally() -> bool:
+    """The embedded default has no beat: make sure this process runs the watchdog itself, on a
+    thread, for as long as any run is running, so that a run whose collector thread died with its
+    process (a server restart, a code reload) is picked up again. True when it started one."""
+    global _supervisor
+    if not settings.COLLECTION_DISPATCH_IN_THREAD:
+        return False
+    with _supervisor_lock:
+        if _supervisor is not None and _supervisor.is_alive():
+            return False
+
+        def supervise() -> None:
+            try:
+                while (
+                    settings.COLLECTION_DISPATCH_IN_THREAD
+                    and CollectionRun.objects.filter(status=RunStatus.RUNNING).exists()
+                ):
+                    runs_dispatch_missing()
+                    time.sleep(settings.COLLECTION_WATCHDOG_SECONDS)
+            except Exception:
+                logger.exception("the local collection watchdog stopped")
+            finally:
+                connections.close_all()  # this thread's own connections
+
+        _supervisor = threading.Thread(target=supervise, daemon=True, name="collection-watchdog")
+        _supervisor.start()
+        return True
+
+
+def collection_threads_wait(timeout: float | None = None) -> bool:
+    """Wait for the collections this process runs on threads (no broker); True when all ended."""
+    for thread in list(_collection_threads):
+        thread.join(timeout)
+    return not any(thread.is_alive() for thread in _collection_threads)
+
+
+def _dispatch(run: CollectionRun) -> None:
+    collectors_dispatch(run=run, count=_workers_wanted(run))
+    if settings.COLLECTION_DISPATCH_IN_THREAD:
+        transaction.on_commit(collection_supervise_locally)
+
+
+def _workers_wanted(run: CollectionRun) -> int:
+    # On threads, several collectors of one run in one process would share its cores: one.
+    return 1 if settings.COLLECTION_DISPATCH_IN_THREAD else run_workers(run)
 
 
 def _transition(
@@ -172,6 +285,8 @@ def _transition(
 @transaction.atomic
 def run_start(*, run: CollectionRun, actor: User | None, dispatch: bool = True) -> CollectionRun:
     """Queued → running. ``dispatch=False`` when the caller collects the run itself (seed_demo)."""
+    if dispatch:
+        broker_check()
     run = _transition(
         run=run,
         actor=actor,
@@ -179,6 +294,7 @@ def run_start(*, run: CollectionRun, actor: User | None, dispatch: bool = True) 
         allowed=[RunStatus.QUEUED],
         to=RunStatus.RUNNING,
         started_at=timezone.now(),
+        resumed_at=timezone.now(),
         heartbeat_at=timezone.now(),
     )
     if dispatch:
@@ -196,6 +312,7 @@ def run_pause(*, run: CollectionRun, actor: User | None) -> CollectionRun:
 
 @transaction.atomic
 def run_resume(*, run: CollectionRun, actor: User | None) -> CollectionRun:
+    broker_check()
     run = _transition(
         run=run,
         actor=actor,
@@ -203,6 +320,7 @@ def run_resume(*, run: CollectionRun, actor: User | None) -> CollectionRun:
         allowed=[RunStatus.PAUSED, RunStatus.FAILED],
         to=RunStatus.RUNNING,
         heartbeat_at=timezone.now(),
+        resumed_at=timezone.now(),
         finished_at=None,
     )
     _dispatch(run)
@@ -223,9 +341,11 @@ def run_cancel(*, run: CollectionRun, actor: User | None) -> CollectionRun:
 
 @transaction.atomic
 def run_retry_failed(*, run: CollectionRun, actor: User | None) -> int:
-    """Put items that ended in error back to pending (their error history kept) and run again."""
+    """Put items that ended in error back to pending and run again. Their attempts and error
+    bodies stay: the next finish adds its attempts and appends its errors (``items_finish``)."""
     if run.status not in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.PAUSED):
         raise ValidationError("Retry failed items once the run has stopped (completed, failed or paused).")
+    broker_check()
     count = ModelResponse.objects.filter(run=run, outcome=ResponseOutcome.ERROR).update(
         state=ResponseState.PENDING,
         outcome=ResponseOutcome.NONE,
@@ -237,7 +357,7 @@ def run_retry_failed(*, run: CollectionRun, actor: User | None) -> int:
     audit_record(actor=actor, action=AuditAction.RUN_RETRY_FAILED, target=run, details={"items": count})
     if count:
         CollectionRun.objects.filter(pk=run.pk).update(
-            status=RunStatus.RUNNING, finished_at=None, heartbeat_at=timezone.now()
+            status=RunStatus.RUNNING, finished_at=None, heartbeat_at=timezone.now(), resumed_at=timezone.now()
         )
         run.refresh_from_db()
         _dispatch(run)
@@ -259,35 +379,76 @@ class Claim:
     items: list[ClaimedItem]
 
 
+def lease_seconds_for(run: CollectionRun) -> int:
+    """How far ahead a claim or a heartbeat leases: the liveness time, at most the run's lease."""
+    return max(1, min(run.lease_seconds, settings.COLLECTION_LIVENESS_SECONDS))
+
+
+def _claimable(now: Any) -> Q:
+    return Q(state=ResponseState.PENDING) | Q(state=ResponseState.LEASED, lease_expires_at__lt=now)
+
+
 def items_claim(*, run_id: int, limit: int, now: Any = None) -> Claim:
     """Lease up to ``limit`` items that are pending or whose lease expired, skipping rows that
-    another worker is claiming at this instant (``FOR UPDATE SKIP LOCKED`` on PostgreSQL)."""
-    now = now or timezone.now()
+    another worker is claiming at this instant (``FOR UPDATE SKIP LOCKED`` on PostgreSQL).
+
+    Targets are interleaved (fair scheduling): each target gets an equal share of the batch, and
+    the share of targets that have run out goes to the others, so every endpoint is fed at once
+    rather than one after another. Expired leases (a quiet collector's items) come before pending
+    items, so they are back in work at the next claim. Leases run on the database clock unless
+    ``now`` is given."""
     token = uuid.uuid4()
     with transaction.atomic():
         run = CollectionRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).first()
         if run is None:
             return Claim(token=token, items=[])
-        claimable = Q(state=ResponseState.PENDING) | Q(state=ResponseState.LEASED, lease_expires_at__lt=now)
-        ids = list(
-            ModelResponse.objects.filter(claimable, run_id=run_id)
-            .order_by("id")
-            .select_for_update(skip_locked=True)
-            .values_list("id", flat=True)[:limit]
-        )
+        seconds = lease_seconds_for(run)
+        current = now if now is not None else Now()
+        expires = now + timedelta(seconds=seconds) if now is not None else _db_clock(seconds)
+        target_ids = list(RunTarget.objects.filter(run_id=run_id).values_list("pk", flat=True))
+        random.shuffle(target_ids)  # no target always first in a batch
+        per_target: dict[int, list[int]] = {t: [] for t in target_ids}
+        active = list(target_ids)
+        wanted = limit
+        while wanted > 0 and active:
+            share = math.ceil(wanted / len(active))
+            still: list[int] = []
+            for target_id in active:
+                got = list(
+                    ModelResponse.objects.filter(_claimable(current), run_id=run_id, target_id=target_id)
+                    .exclude(pk__in=per_target[target_id])
+                    .order_by("state", "id")  # "leased" < "pending": a dead collector's items first
+                    .select_for_update(skip_locked=True)
+                    .values_list("id", flat=True)[: min(share, wanted)]
+                )
+                per_target[target_id] += got
+                wanted -= len(got)
+                if len(got) == share:
+                    still.append(target_id)
+                if wanted <= 0:
+                    break
+            active = still
+        ids = [
+            i
+            for group in itertools.zip_longest(*per_target.values())
+            for i in group
+            if i is not None
+        ]
         if ids:
             ModelResponse.objects.filter(pk__in=ids).update(
-                state=ResponseState.LEASED,
-                lease_token=token,
-                lease_expires_at=now + timedelta(seconds=run.lease_seconds),
+                state=ResponseState.LEASED, lease_token=token, lease_expires_at=expires
             )
-        CollectionRun.objects.filter(pk=run_id).update(heartbeat_at=now)
-        rows = (
-            ModelResponse.objects.filter(pk__in=ids)
-            .order_by("id")
-            .values_list("id", "query_id", "target_id", "sample_index", "query__text")
+        CollectionRun.objects.filter(pk=run_id).update(heartbeat_at=current)
+        texts = dict(
+            ModelResponse.objects.filter(pk__in=ids).values_list("id", "query__text")
         )
-        return Claim(token=token, items=[ClaimedItem(*row) for row in rows])
+        rows = {
+            row[0]: row
+            for row in ModelResponse.objects.filter(pk__in=ids).values_list(
+                "id", "query_id", "target_id", "sample_index"
+            )
+        }
+        return Claim(token=token, items=[ClaimedItem(*rows[i], texts[i]) for i in ids])
 
 
 @dataclass
@@ -333,13 +494,85 @@ _RESULT_FIELDS = (
 
 def items_finish(*, token: uuid.UUID, results: Sequence[ItemResult], now: Any = None) -> int:
     """Write finished items that still hold ``token``; returns how many were written."""
-    if any(r.outcome in ("", None) for r in results):
+    return items_finish_many(entries=[(token, result) for result in results], now=now)
+
+
+_SQL_CASTS = {
+    "request": "jsonb",
+    "raw_reply": "jsonb",
+    "errors": "jsonb",
+    "input_guard": "jsonb",
+    "output_guard": "jsonb",
+    "input_tokens": "integer",
+    "output_tokens": "integer",
+    "latency_ms": "integer",
+    "attempts": "integer",
+    "cost": "numeric",
+}
+
+
+def items_finish_many(*, entries: Sequence[tuple[uuid.UUID, ItemResult]], now: Any = None) -> int:
+    """Write finished items, each only if it still holds its lease token; returns the rows written.
+
+    Attempts add up and errors append, so an item retried after an error (``run_retry_failed``)
+    keeps the history of every call made for it. On PostgreSQL the whole batch is one
+    ``UPDATE … FROM (VALUES …)``; elsewhere one UPDATE per row in one transaction."""
+    if any(r.outcome in ("", None) for _, r in entries):
         raise ValueError("Every finished item needs an outcome.")
-    now = now or timezone.now()
+    if not entries:
+        return 0
+    if connection.vendor == "postgresql":
+        return _items_finish_postgresql(entries, now)
+    return _items_finish_portable(entries, now or timezone.now())
+
+
+def _items_finish_postgresql(entries: Sequence[tuple[uuid.UUID, ItemResult]], now: Any) -> int:
+    meta = ModelResponse._meta
+    table = connection.ops.quote_name(meta.db_table)
+    columns = [meta.get_field(name).column for name in _RESULT_FIELDS]
+    row_sql = "(" + ", ".join(["%s"] * (2 + len(columns))) + ")"
+    params: list[Any] = []
+    for token, result in entries:
+        params += [result.id, token]
+        for name in _RESULT_FIELDS:
+            params.append(meta.get_field(name).get_db_prep_save(getattr(result, name), connection))
+    quote = connection.ops.quote_name
+
+    def value(name: str, column: str) -> str:
+        cast = _SQL_CASTS.get(name)
+        return f"v.{quote(column)}::{cast}" if cast else f"v.{quote(column)}"
+
+    assignments = []
+    for name, column in zip(_RESULT_FIELDS, columns, strict=True):
+        if name == "attempts":
+            assignments.append(f"{quote(column)} = r.{quote(column)} + {value(name, column)}")
+        elif name == "errors":
+            assignments.append(f"{quote(column)} = r.{quote(column)} || {value(name, column)}")
+        else:
+            assignments.append(f"{quote(column)} = {value(name, column)}")
+    sql = (
+        f"UPDATE {table} AS r SET state = %s, lease_token = NULL, lease_expires_at = NULL, "  # noqa: S608
+        f"finished_at = {'%s' if now is not None else 'statement_timestamp()'}, {', '.join(assignments)} "
+        f"FROM (VALUES {', '.join([row_sql] * len(entries))}) "
+        f"AS v(id, token, {', '.join(quote(c) for c in columns)}) "
+        "WHERE r.id = v.id::bigint AND r.lease_token = v.token::uuid AND r.state = %s"
+    )
+    head: list[Any] = [ResponseState.FINISHED.value] + ([now] if now is not None else [])
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, [*head, *params, ResponseState.LEASED.value])
+        return cursor.rowcount
+
+
+def _items_finish_portable(entries: Sequence[tuple[uuid.UUID, ItemResult]], now: Any) -> int:
     written = 0
     with transaction.atomic():
-        for result in results:
+        earlier = dict(
+            ModelResponse.objects.filter(pk__in=[r.id for _, r in entries]).values_list("id", "errors")
+        )
+        for token, result in entries:
             values = {name: getattr(result, name) for name in _RESULT_FIELDS}
+            values["attempts"] = F("attempts") + result.attempts
+            values["errors"] = list(earlier.get(result.id) or []) + list(result.errors)
             written += ModelResponse.objects.filter(
                 pk=result.id, state=ResponseState.LEASED, lease_token=token
             ).update(
@@ -401,3 +634,93 @@ def runs_needing_workers(*, now: Any = None, stale_after_seconds: int = 30) -> l
         .values_list("pk", flat=True)
         .distinct()
     )
+
+
+# --- collectors: one heartbeat row each ---------------------------------------------------------
+def collector_start(*, collector_id: uuid.UUID, run_id: int) -> None:
+    """A collector task begins: its dispatched row (or a new one, for a task sent by hand) runs."""
+    fields = {
+        "state": CollectorState.RUNNING,
+        "hostname": socket.gethostname()[:200],
+        "pid": os.getpid(),
+        "started_at": Now(),
+        "heartbeat_at": Now(),
+    }
+    if not Collector.objects.filter(pk=collector_id).update(**fields):
+        Collector.objects.create(id=collector_id, run_id=run_id, dispatched_at=Now(), **fields)
+
+
+def collector_beat(
+    *,
+    collector_id: uuid.UUID,
+    run_id: int,
+    tokens: Sequence[uuid.UUID],
+    lease_seconds: int,
+    requests_in_flight: int = 0,
+    written: int = 0,
+) -> str:
+    """The collector is alive: stamp its row, renew the leases it holds (database clock), and
+    return the run's status so that it sees a pause or cancel within a beat."""
+    with transaction.atomic():
+        Collector.objects.filter(pk=collector_id).update(
+            heartbeat_at=Now(), requests_in_flight=requests_in_flight, written=written
+        )
+        if tokens:
+            ModelResponse.objects.filter(lease_token__in=list(tokens), state=ResponseState.LEASED).update(
+                lease_expires_at=_db_clock(lease_seconds)
+            )
+        CollectionRun.objects.filter(pk=run_id).update(heartbeat_at=Now())
+        return CollectionRun.objects.values_list("status", flat=True).get(pk=run_id)
+
+
+def collector_stop(*, collector_id: uuid.UUID, written: int) -> None:
+    Collector.objects.filter(pk=collector_id).update(
+        state=CollectorState.STOPPED, stopped_at=Now(), requests_in_flight=0, written=written
+    )
+
+
+def runs_dispatch_missing(
+    *, liveness_seconds: int | None = None, grace_seconds: int | None = None
+) -> list[tuple[int, list[uuid.UUID]]]:
+    """The watchdog's work: for each running run, dispatch only the collectors that are missing
+    (its ``workers`` less the live ones and those dispatched and not yet started) and record them.
+
+    Each run row is locked while it is counted (``SKIP LOCKED``): a second beat running at the
+    same moment skips the run, and one running after sees the collectors the first recorded.
+    Runs with nothing left unfinished are completed here, so a run whose last collector died
+    between its last write and its completion does not stay running."""
+    liveness = liveness_seconds or settings.COLLECTION_LIVENESS_SECONDS
+    grace = grace_seconds or settings.COLLECTION_DISPATCH_GRACE_SECONDS
+    dispatched: list[tuple[int, list[uuid.UUID]]] = []
+    run_ids = list(CollectionRun.objects.filter(status=RunStatus.RUNNING).values_list("pk", flat=True))
+    for run_id in run_ids:
+        with transaction.atomic():
+            run = (
+                CollectionRun.objects.select_for_update(skip_locked=True)
+                .filter(pk=run_id, status=RunStatus.RUNNING)
+                .first()
+            )
+            if run is None:
+                continue
+            rows = ModelResponse.objects.filter(run_id=run_id)
+            if not rows.exclude(state=ResponseState.FINISHED).exists():
+                transaction.on_commit(lambda run_id=run_id: run_complete_if_done(run_id=run_id))
+                continue
+            # Quiet collectors are marked stopped, so their rows say what happened.
+            Collector.objects.filter(
+                run_id=run_id, state=CollectorState.RUNNING, heartbeat_at__lt=_db_clock(-liveness)
+            ).update(state=CollectorState.STOPPED, stopped_at=Now())
+            Collector.objects.filter(
+                run_id=run_id, state=CollectorState.DISPATCHED, dispatched_at__lt=_db_clock(-grace)
+            ).update(state=CollectorState.STOPPED, stopped_at=Now())
+            live = collectors_live(run_id=run_id, liveness_seconds=liveness).count()
+            waiting = Collector.objects.filter(run_id=run_id, state=CollectorState.DISPATCHED).count()
+            claimable = rows.filter(_claimable(Now())).exists()
+            if not claimable and live + waiting > 0:
+                continue  # what is left is leased by live collectors: more would find nothing
+            missing = _workers_wanted(run) - live - waiting
+            if missing > 0:
+                ids = collectors_dispatch(run=run, count=missing)
+                dispatched.append((run_id, ids))
+                logger.info("run %s: %s live, %s waiting; dispatched %s", run_id, live, waiting, missing)
+    return dispatched

@@ -140,6 +140,21 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker waits for a restarted broker however long it takes, rather than exiting after 100 tries.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# A collector does not need the broker while it runs (the database is the record): a lost broker
+# connection must not cancel it. Celery 6 turns this on by default; keep it off explicitly.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# Redis redelivers an unacknowledged (acks-late) message after the visibility timeout. Collector
+# tasks run for hours, and a lost collector is replaced by the watchdog within the liveness time,
+# so redelivery is only a last resort: a day, so that a long, healthy collector is never doubled.
+# Keep-alives and health checks notice a dead broker connection within seconds.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=24 * 3600),
+    "socket_keepalive": True,
+    "health_check_interval": 10,
+    "retry_on_timeout": True,
+}
 CELERY_BEAT_SCHEDULE = {
     "clear-expired-sessions": {"task": "accounts.tasks.sessions_clear_expired", "schedule": 24 * 3600},
     "access-requests-expire": {"task": "access.tasks.requests_expire", "schedule": 3600},
@@ -152,8 +167,24 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("COLLECTION_WATCHDOG_SECONDS", default=15.0),
     },
 }
+# How often the watchdog looks for missing collectors (beat; or, with no broker, a thread of the
+# web process while runs are running).
+COLLECTION_WATCHDOG_SECONDS = env.float("COLLECTION_WATCHDOG_SECONDS", default=15.0)
 # A running run whose workers have not reported for this long is handed to a new worker.
 COLLECTION_STALE_SECONDS = env.int("COLLECTION_STALE_SECONDS", default=30)
+# A collector renews its leases on every heartbeat (each second) to this many seconds ahead, by the
+# database clock: the items of a collector that went quiet (killed, frozen, cut off) are claimable
+# again this long after its last beat, not after the run's whole lease.
+COLLECTION_LIVENESS_SECONDS = env.int("COLLECTION_LIVENESS_SECONDS", default=15)
+# Collector tasks per run (a run's own ``workers`` overrides it): each claims batches of the shared
+# rows, so a run spreads over as many worker processes as take its tasks.
+COLLECTION_WORKERS_PER_RUN = env.int("COLLECTION_WORKERS_PER_RUN", default=1)
+# A dispatched collector that has not started within this long counts as lost (its message went
+# with a broker restart) and the watchdog dispatches another.
+COLLECTION_DISPATCH_GRACE_SECONDS = env.int("COLLECTION_DISPATCH_GRACE_SECONDS", default=120)
+# Endpoint limits (concurrency, adaptive back-off, requests and tokens per minute) are shared by
+# every collector through this Redis; empty: each collector process enforces them alone.
+COLLECTION_LIMITS_REDIS_URL = env.str("COLLECTION_LIMITS_REDIS_URL", default=REDIS_URL)
 # With no broker, a started run is collected on a background thread of the web process, so the
 # page returns at once and the progress bar has something to show.
 COLLECTION_DISPATCH_IN_THREAD = CELERY_TASK_ALWAYS_EAGER

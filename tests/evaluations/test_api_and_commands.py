@@ -197,3 +197,56 @@ def test_command_creates_starts_reports_and_exports(server, tmp_path, capsys) ->
         )
     with pytest.raises(CommandError, match="cannot be paused"):
         call_command("collection_run", "pause", str(run.pk))
+
+
+def _cli_endpoint(server):
+    from evaluations import services
+
+    QueryFactory.create_batch(3)
+    services.endpoint_create(
+        actor=None, slug="cli-local", name="CLI local", base_url=server.openai_base_url,
+        model_name="mock-model",
+    )
+    return UserFactory(role=Role.MAINTAINER)
+
+
+def test_with_no_broker_the_command_waits_for_its_run_and_says_so(server, settings, capsys) -> None:
+    from evaluations.services import runs as run_services
+
+    settings.COLLECTION_DISPATCH_IN_THREAD = True  # the embedded default: REDIS_URL unset
+    settings.COLLECTION_WATCHDOG_SECONDS = 0.2
+    maintainer = _cli_endpoint(server)
+
+    call_command(
+        "collection_run", "create", "--name", "local", "--actor", maintainer.email,
+        "--endpoint", "cli-local", "--samples", "2", "--start",
+    )
+
+    run = CollectionRun.objects.get(name="local")
+    out = capsys.readouterr().out
+    assert "No broker (REDIS_URL is not set): collecting run" in out
+    assert out.strip().endswith(f"run {run.pk}: completed, 6/6 finished")  # done when the command ends
+    assert run.status == RunStatus.COMPLETED
+    if run_services._supervisor is not None:  # the local watchdog ends once no run is running
+        run_services._supervisor.join(5)
+        assert not run_services._supervisor.is_alive()
+
+
+def test_create_start_with_the_broker_down_refuses_and_commits_nothing(server, settings) -> None:
+    from audit.models import AuditEvent
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.COLLECTION_DISPATCH_IN_THREAD = False
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:18599/0"  # nothing listens there
+    maintainer = _cli_endpoint(server)
+    events_before = AuditEvent.objects.count()
+
+    with pytest.raises(CommandError, match="The task broker does not answer"):
+        call_command(
+            "collection_run", "create", "--name", "refused", "--actor", maintainer.email,
+            "--endpoint", "cli-local", "--start",
+        )
+
+    assert CollectionRun.objects.filter(name="refused").count() == 0
+    assert ModelResponse.objects.count() == 0
+    assert AuditEvent.objects.count() == events_before

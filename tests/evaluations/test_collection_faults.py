@@ -1,6 +1,9 @@
 """Collection under faults, with real processes: a private redis-server and Celery workers that
 the tests kill and restart, our mock model server in its own process, the test database in
-PostgreSQL. Nothing of ours is mocked; the shared Redis on 6379 is never touched."""
+PostgreSQL. Nothing of ours is mocked; the shared Redis on 6379 is never touched.
+
+Leases are the production default (300 s): a killed collector's items must come back within the
+liveness time (3 s here), not the lease."""
 
 import os
 import signal
@@ -24,7 +27,7 @@ from evaluations import services
 from evaluations.mock_server.app import MockServerConfig
 from evaluations.mock_server.behaviours import FaultRates
 from evaluations.mock_server.runner import MockServerProcess
-from evaluations.models import CollectionRun, ModelResponse, RunStatus
+from evaluations.models import CollectionRun, Collector, ModelResponse, RunStatus
 from querybank.models import Query
 from tests.factories import QueryFactory, UserFactory
 
@@ -35,10 +38,21 @@ PROJECT_DIR = Path(settings.BASE_DIR)
 SECRET = "sk-medharm-test-" + uuid.uuid4().hex  # a key no log or row may ever show
 
 
+# A private redis-server takes a port of this checkout's range (MEDHARM_TEST_PORTS="18500-18599").
+_FIRST, _LAST = (int(p) for p in os.environ.get("MEDHARM_TEST_PORTS", "18500-18599").split("-"))
+PORTS = range(_FIRST, _LAST + 1)
+LIVENESS_SECONDS = 3
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    for port in PORTS:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {PORTS}")
 
 
 class RedisServer:
@@ -102,6 +116,8 @@ class Workers:
             ),
             "COLLECTION_WATCHDOG_SECONDS": "1",
             "COLLECTION_STALE_SECONDS": "3",
+            "COLLECTION_LIVENESS_SECONDS": str(LIVENESS_SECONDS),
+            "COLLECTION_DISPATCH_GRACE_SECONDS": "60",
             "MEDHARM_KEY_TEST_API": SECRET,
             "LOG_LEVEL": "DEBUG",
             "PYTHONUNBUFFERED": "1",
@@ -121,12 +137,13 @@ class Workers:
         self.processes.append(process)
         return process
 
-    def worker(self) -> subprocess.Popen[bytes]:
+    def worker(self, pool: str = "solo", concurrency: int = 1) -> subprocess.Popen[bytes]:
         return self._spawn(
             "worker",
             [
                 "worker",
-                "--pool=solo",
+                f"--pool={pool}",
+                f"--concurrency={concurrency}",
                 "--loglevel=DEBUG",
                 "--without-gossip",
                 "--without-mingle",
@@ -135,8 +152,13 @@ class Workers:
             ],
         )
 
+    def documented_worker(self) -> subprocess.Popen[bytes]:
+        """The worker exactly as the README and compose start it: prefork, gossip, mingle."""
+        return self._spawn("worker", ["worker", "-l", "info", "-n", f"readme-{uuid.uuid4().hex[:6]}@%h"])
+
     def beat(self) -> subprocess.Popen[bytes]:
-        return self._spawn("beat", ["beat", "--loglevel=INFO", "-s", str(self.log_dir / "beat-schedule")])
+        schedule = self.log_dir / f"beat-schedule-{len(self.logs)}"
+        return self._spawn("beat", ["beat", "--loglevel=INFO", "-s", str(schedule)])
 
     @staticmethod
     def kill(process: subprocess.Popen[bytes]) -> None:
@@ -168,9 +190,10 @@ def workers(redis_server: RedisServer, tmp_path: Path) -> Iterator[Workers]:
     pool.stop_all()
 
 
-def send_run(redis_url: str, run_id: int) -> None:
+def send_run(redis_url: str, run_id: int, collectors: int = 1) -> None:
     client = Celery(broker=redis_url, set_as_current=False)  # never the app shared_task uses
-    client.send_task("evaluations.run_execute", args=[run_id])
+    for _ in range(collectors):
+        client.send_task("evaluations.run_execute", args=[run_id])
     client.close()
 
 
@@ -180,31 +203,39 @@ def create_run(
     queries: int,
     concurrency: int = 16,
     max_attempts: int = 5,
-    lease_seconds: int = 4,
+    lease_seconds: int = 300,
     timeout_seconds: float = 5.0,
     api_key_env: str = "",
+    caps: tuple[int, ...] | None = None,
+    workers: int | None = None,
+    new_queries: bool = True,
 ) -> CollectionRun:
-    QueryFactory.create_batch(queries)
-    endpoint = services.endpoint_create(
-        actor=SYSTEM,
-        slug="mock",
-        name="Mock",
-        base_url=server.openai_base_url,
-        model_name="mock-model",
-        max_concurrency=concurrency,
-        timeout_seconds=timeout_seconds,
-        api_key_env=api_key_env,
-        price_input_per_million=Decimal(1),
-        price_output_per_million=Decimal(2),
-    )
+    if new_queries:
+        QueryFactory.create_batch(queries)
+    endpoints = [
+        services.endpoint_create(
+            actor=SYSTEM,
+            slug=f"mock-{uuid.uuid4().hex[:6]}",
+            name=f"Mock {index}",
+            base_url=server.openai_base_url,
+            model_name=f"mock-model-{index}",
+            max_concurrency=cap,
+            timeout_seconds=timeout_seconds,
+            api_key_env=api_key_env,
+            price_input_per_million=Decimal(1),
+            price_output_per_million=Decimal(2),
+        )
+        for index, cap in enumerate(caps or (concurrency,))
+    ]
     run = services.run_create(
         actor=UserFactory(role=Role.MAINTAINER),
         name="fault run",
         queries=Query.objects.all(),
-        targets=[endpoint],
+        targets=endpoints,
         concurrency=concurrency,
         max_attempts=max_attempts,
         lease_seconds=lease_seconds,
+        workers=workers,
     )
     CollectionRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING)
     return run
@@ -228,6 +259,11 @@ def assert_exactly_once(run: CollectionRun, planned: int) -> None:
     assert rows.count() == planned
     assert rows.values("query", "target", "sample_index").distinct().count() == planned
     assert rows.exclude(state="finished").count() == 0
+    assert rows.filter(attempts__lt=1).count() == 0  # every item was written by a call
+
+
+def run_status(run: CollectionRun) -> str:
+    return CollectionRun.objects.get(pk=run.pk).status
 
 
 def test_sigkill_mid_run_then_a_new_worker_finishes_every_item_once(redis_server, workers) -> None:
@@ -273,20 +309,121 @@ def test_thirty_percent_faults_end_collected_or_errored_with_a_reason(redis_serv
     rows = ModelResponse.objects.filter(run=run)
     assert set(rows.values_list("outcome", flat=True)) <= {"collected", "error"}
     assert rows.filter(outcome="collected").count() > 150  # 3 attempts beat a 30% fault rate mostly
-    for failed in rows.filter(outcome="error"):
-        assert failed.error_reason  # e.g. "timeout: gave up after 3 attempts: ..."
-        assert failed.attempts == 3
-        assert len(failed.errors) == 3
+    failed = list(rows.filter(outcome="error"))
+    assert failed  # 30% faults thrice in a row: a few items (the mock's draws are deterministic)
+    assert all(row.error_reason for row in failed)  # e.g. "timeout: gave up after 3 attempts: ..."
+    assert {(row.attempts, len(row.errors)) for row in failed} == {(3, 3)}
     retried = rows.filter(outcome="collected", attempts__gt=1)
     assert retried.exists()
     assert all(len(r.errors) == r.attempts - 1 for r in retried)
-    assert stats["requests"] >= 200 + retried.count()
+    # Recorded attempts are the calls the mock received, no more, no less.
+    assert stats["requests"] == sum(rows.values_list("attempts", flat=True))
 
 
-def test_redis_restarted_mid_run_the_run_still_finishes(redis_server, workers) -> None:
-    with MockServerProcess(MockServerConfig(latency_ms=40)) as server:
+def test_three_workers_on_one_run_one_killed_every_item_once_caps_held(redis_server, workers) -> None:
+    with MockServerProcess(MockServerConfig(latency_ms=200)) as server:
+        # 2 endpoints x 300 queries; caps 4 and 6 across every worker; each collector alone
+        # would send up to 16 at once (the run's concurrency), three of them up to 48.
+        run = create_run(server, queries=300, concurrency=16, caps=(4, 6), workers=3)
+        processes = [workers.worker() for _ in range(3)]
+        workers.beat()
+        send_run(redis_server.url, run.pk, collectors=3)
+        wait_until(
+            lambda: Collector.objects.filter(run=run, state="running").values("pid").distinct().count() == 3
+            and finished_count(run) >= 100,
+            60,
+            "three collectors at work",
+            workers,
+        )
+        victim = processes[0]
+        leased = set(ModelResponse.objects.filter(run=run, state="leased").values_list("id", "lease_token"))
+        workers.kill(victim)
+        killed_at = time.monotonic()
+        assert finished_count(run) < 600  # really killed mid-run
+
+        def stranded() -> int:  # items still leased under the tokens they had at the kill
+            return sum(
+                ModelResponse.objects.filter(pk=pk, lease_token=token, state="leased").exists()
+                for pk, token in leased
+            )
+
+        wait_until(lambda: stranded() == 0, 30, "the dead collector's items back in work", workers)
+        back_after = time.monotonic() - killed_at
+        wait_until(lambda: run_status(run) == RunStatus.COMPLETED, 90, "the run to complete", workers)
+        stats = server.stats()
+        alive = [p.poll() is None for p in processes[1:]]
+
+    assert_exactly_once(run, 600)
+    assert set(ModelResponse.objects.filter(run=run).values_list("outcome", flat=True)) == {"collected"}
+    # Back within twice the liveness time (3 s), never the 300 s lease.
+    assert back_after <= 2 * LIVENESS_SECONDS + 1, back_after
+    # The provider saw each endpoint's cap, whatever the number of workers.
+    peaks = stats["max_in_flight_by_model"]
+    assert peaks["mock-model-0"] <= 4, peaks
+    assert peaks["mock-model-1"] <= 6, peaks
+    assert peaks["mock-model-0"] + peaks["mock-model-1"] >= 8  # and the caps were used
+    assert stats["requests_by_model"]["mock-model-0"] >= 300
+    assert alive == [True, True]
+    writers = Collector.objects.filter(run=run, written__gt=0).values("pid").distinct().count()
+    assert writers >= 2  # the run really spread
+
+
+def test_a_worker_added_mid_run_takes_the_waiting_collector_and_speeds_the_run_up(
+    redis_server, workers
+) -> None:
+    with MockServerProcess(MockServerConfig(latency_ms=200)) as server:
+        # One endpoint capped at 16; each collector runs at most 4 at once: two collectors, 8.
+        run = create_run(server, queries=400, concurrency=4, caps=(16,), workers=2)
+        first = workers.worker()
+        send_run(redis_server.url, run.pk, collectors=2)  # the second waits: one solo worker
+        wait_until(lambda: finished_count(run) >= 30, 60, "the first collector at work", workers)
+        alone_from, alone_count = time.monotonic(), finished_count(run)
+        time.sleep(3)
+        alone_rate = (finished_count(run) - alone_count) / (time.monotonic() - alone_from)
+        second = workers.worker()
+        wait_until(
+            lambda: Collector.objects.filter(run=run, state="running").values("pid").distinct().count() == 2,
+            30,
+            "the added worker to start the waiting collector",
+            workers,
+        )
+        both_from, both_count = time.monotonic(), finished_count(run)
+        time.sleep(3)
+        both_rate = (finished_count(run) - both_count) / (time.monotonic() - both_from)
+        wait_until(lambda: run_status(run) == RunStatus.COMPLETED, 90, "the run to complete", workers)
+
+    assert_exactly_once(run, 400)
+    written = dict(Collector.objects.filter(run=run).values_list("pid", "written"))
+    assert set(written) == {first.pid, second.pid}
+    assert min(written.values()) > 0
+    assert both_rate > 1.5 * alone_rate, (alone_rate, both_rate)  # 4 in flight, then 8
+
+
+def test_the_watchdog_dispatches_what_is_missing_once_even_with_a_second_beat(redis_server, workers) -> None:
+    with MockServerProcess(MockServerConfig(latency_ms=300)) as server:
+        run = create_run(server, queries=60, concurrency=2, workers=2)  # about 5 s with 2 collectors
+        assert not Collector.objects.filter(run=run).exists()  # nothing sent: the watchdog must
+        # Three processes: two for the collectors, one for the watchdog ticks of both beats.
+        workers.worker(pool="prefork", concurrency=3)
+        workers.beat()
+        workers.beat()
+        wait_until(lambda: run_status(run) == RunStatus.COMPLETED, 60, "the run to complete", workers)
+        time.sleep(2)  # ticks after the run: nothing is missing any more
+        ticks = workers.output().count("Task evaluations.runs_watchdog[")
+
+    collectors = Collector.objects.filter(run=run)
+    assert collectors.count() == 2  # two wanted, two dispatched, once, whatever the beats
+    assert set(collectors.values_list("state", flat=True)) == {"stopped"}
+    assert sum(collectors.values_list("written", flat=True)) == 60
+    assert ticks >= 8  # both beats really ticked every second (received + succeeded lines)
+    assert_exactly_once(run, 60)
+
+
+def test_redis_restarted_mid_run_the_worker_survives_and_collects_the_next_run(redis_server, workers) -> None:
+    with MockServerProcess(MockServerConfig(latency_ms=150)) as server:
+        # Long enough (about 6 s) that the task is still running when Redis is back.
         run = create_run(server, queries=300, concurrency=8)
-        workers.worker()
+        worker = workers.documented_worker()
         workers.beat()
         send_run(redis_server.url, run.pk)
         wait_until(lambda: finished_count(run) >= 40, 60, "some progress", workers)
@@ -294,12 +431,23 @@ def test_redis_restarted_mid_run_the_run_still_finishes(redis_server, workers) -
         time.sleep(1.0)
         redis_server.start()  # empty: it keeps nothing on disk, so queued messages are gone
         wait_until(
-            lambda: CollectionRun.objects.get(pk=run.pk).status == RunStatus.COMPLETED,
+            lambda: run_status(run) == RunStatus.COMPLETED,
             120,
             "the run to complete after the Redis restart",
             workers,
         )
+        time.sleep(3)  # a worker that dies of the restart does so once the task returns
+        assert worker.poll() is None, workers.output()[-4000:]
+
+        second = create_run(server, queries=30, concurrency=8, new_queries=False)
+        send_run(redis_server.url, second.pk)
+        wait_until(lambda: run_status(second) == RunStatus.COMPLETED, 60, "the second run", workers)
+        assert worker.poll() is None
+        collectors = set(Collector.objects.filter(run=second).values_list("pid", flat=True))
+
     assert_exactly_once(run, 300)
+    assert len(collectors) == 1  # one of the surviving worker's processes collected the second run
+    assert "Unrecoverable error" not in workers.output()
 
 
 def test_the_api_key_never_appears_in_a_row_or_a_log_line(redis_server, workers) -> None:

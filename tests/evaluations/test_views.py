@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import re
+from collections import Counter
 from decimal import Decimal
 
 import pytest
@@ -328,12 +329,14 @@ def test_progress_partial_for_htmx_carries_the_bar_and_stops_polling_when_finish
     run = CollectionRun.objects.get()  # 3 queries x 2 endpoints = 6 items
     services.run_start(run=run, actor=SYSTEM)
     beta = Query.objects.filter(source="beta").order_by("pk")
-    claim = items_claim(run_id=run.pk, limit=4)
+    claim = items_claim(run_id=run.pk, limit=4)  # fair: the first 2 queries of each endpoint
+    assert sorted(Counter(item.target_id for item in claim.items).values()) == [2, 2]
+    claim.items.sort(key=lambda item: item.id)  # endpoint A: q0, q1; endpoint B: q0, q1
     items_finish(token=claim.token, results=[
         ItemResult(id=item.id, outcome=ResponseOutcome.ERROR if item.query_id == beta[0].pk
                    else ResponseOutcome.COLLECTED, text="ok", cost=Decimal("0.25"))
         for item in claim.items[:3]
-    ])  # 3 finished, 1 in flight, 2 pending
+    ])  # 3 finished (q0 of each endpoint in error), 1 in flight, 2 pending
     url = reverse("evaluations:run_detail", args=[run.pk])
 
     partial = staff_client.get(url + "?seen=running", HTTP_HX_REQUEST="true")
@@ -345,8 +348,8 @@ def test_progress_partial_for_htmx_carries_the_bar_and_stops_polling_when_finish
     assert f'hx-get="{url}?seen=running"' in html
     assert "hx-swap-oob" not in html  # the status the page shows is still the status
     cells = dict(re.findall(r'data-outcome="(\w+)">.*?<td class="num">(\d+)</td>', html, re.S))
-    assert cells == {"collected": "2", "empty": "0", "content_filter": "0", "input_blocked": "0",
-                     "output_blocked": "0", "error": "1", "in_flight": "1", "pending": "2"}
+    assert cells == {"collected": "1", "empty": "0", "content_filter": "0", "input_blocked": "0",
+                     "output_blocked": "0", "error": "2", "in_flight": "1", "pending": "2"}
     assert f'href="{reverse("evaluations:response_list", args=[run.pk])}?outcome=error"' in html
     assert "$0.7500" in html  # cost so far: 3 finished x 0.25
 

@@ -5,8 +5,10 @@ import sys
 from argparse import ArgumentParser
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from accounts.models import User
 from evaluations import services
@@ -69,6 +71,8 @@ class Command(BaseCommand):
                 ACTIONS[action](run=run, actor=self._actor(options.get("actor")))
                 run.refresh_from_db()
                 self.stdout.write(f"run {run.pk}: {run.status}")
+                if action in ("start", "resume", "retry-failed"):
+                    self._wait_if_local(run)
             elif action == "status":
                 self._status(run)
             else:
@@ -106,6 +110,23 @@ class Command(BaseCommand):
         actor = self._actor(options["actor"])
         if actor is None:
             raise CommandError("--actor: name the maintainer creating the run by e-mail.")
+        # One transaction: with --start and no broker answering, nothing at all is committed.
+        with transaction.atomic():
+            run = self._create_run(options, actor, queries, targets, selection)
+        self.stdout.write(
+            f"run {run.pk}: {run.status}, {ModelResponse.objects.filter(run=run).count()} items"
+        )
+        if options["start"]:
+            self._wait_if_local(run)
+
+    def _create_run(
+        self,
+        options: dict[str, Any],
+        actor: User,
+        queries: Any,
+        targets: list[Endpoint | Pipeline],
+        selection: dict[str, Any],
+    ) -> CollectionRun:
         run = services.run_create(
             actor=actor,
             name=options["name"],
@@ -121,9 +142,22 @@ class Command(BaseCommand):
         )
         if options["start"]:
             run = services.run_start(run=run, actor=actor)
+        return run
+
+    def _wait_if_local(self, run: CollectionRun) -> None:
+        """With no broker the run is collected on a thread of this process, which would die with
+        the command: so the command waits for it, and says so."""
+        if not settings.COLLECTION_DISPATCH_IN_THREAD:
+            return
         self.stdout.write(
-            f"run {run.pk}: {run.status}, {ModelResponse.objects.filter(run=run).count()} items"
+            f"No broker (REDIS_URL is not set): collecting run {run.pk} in this process; "
+            "waiting for it to finish (Ctrl-C stops here; `resume` goes on later)."
         )
+        self.stdout.flush()
+        services.collection_threads_wait()
+        run.refresh_from_db()
+        progress = run_progress(run=run)
+        self.stdout.write(f"run {run.pk}: {run.status}, {progress.finished}/{progress.total} finished")
 
     @staticmethod
     def _missing(kind: str, slug: str) -> Any:
