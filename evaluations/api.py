@@ -27,6 +27,7 @@ from evaluations.serializers import (
     RunCreateSerializer,
     RunSerializer,
 )
+from medharm_web.errors import Conflict
 from querybank.selectors import query_list_for_user
 
 ManageCollection = rule_permission("evaluations.manage_collection")
@@ -131,8 +132,8 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
         run = self.get_object()
         try:
             service(run=run, actor=request.user)  # type: ignore[operator]
-        except DjangoValidationError as error:
-            raise _django_errors(error) from error
+        except DjangoValidationError as error:  # the run is in the wrong state for this action
+            raise Conflict(" ".join(error.messages)) from error
         run.refresh_from_db()
         return Response(RunSerializer(run).data)
 
