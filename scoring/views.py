@@ -122,7 +122,7 @@ def leaderboard(request: HttpRequest, campaign_id: int) -> HttpResponse:
     context = _base_context(request, campaign, data, "leaderboard", source)
     bundle = _scores_or_notice(data, source, context)
     if bundle is not None:
-        context.update(pages.leaderboard(data, bundle, metric))
+        context.update(pages.leaderboard(data, bundle, metric, drill=can_view_identity_rows(request.user)))
     context["metric"] = metric
     return render(request, "scoring/leaderboard.html", context)
 
@@ -136,7 +136,7 @@ def heatmap(request: HttpRequest, campaign_id: int) -> HttpResponse:
     context = _base_context(request, campaign, data, "heatmap", source)
     bundle = _scores_or_notice(data, source, context)
     if bundle is not None:
-        context.update(pages.heatmap(data, bundle, metric))
+        context.update(pages.heatmap(data, bundle, metric, drill=can_view_identity_rows(request.user)))
     context["metric"] = metric
     return render(request, "scoring/heatmap.html", context)
 
@@ -163,7 +163,8 @@ def compare(request: HttpRequest, campaign_id: int) -> HttpResponse:
             if first == second:
                 context["notice"] = "Choose two different models."
             else:
-                context.update(pages.compare(data, bundle, first, second, seed=DEFAULT_SEED))
+                drill = can_view_identity_rows(request.user)
+                context.update(pages.compare(data, bundle, first, second, seed=DEFAULT_SEED, drill=drill))
         context["first"], context["second"] = first, second
     return render(request, "scoring/compare.html", context)
 
@@ -259,6 +260,7 @@ def agreement(request: HttpRequest, campaign_id: int) -> HttpResponse:
             threshold=threshold,
             threshold_field=stored.field_name if stored else "",
             seed=DEFAULT_SEED,
+            drill=can_view_identity_rows(request.user),
         )
     )
     context["threshold"] = stored
