@@ -64,7 +64,7 @@ from annotations.services.labelling import (
 )
 from annotations.services.rubrics import guideline_publish, rubric_create
 from annotations.services.unblinding import campaign_unblind_labels, item_unblind
-from core.errors import error_body
+from core.errors import Conflict, error_body
 from querybank.importers import ImportTooLarge, QueryImportRejected
 from querybank.services import import_size_check
 
@@ -149,7 +149,7 @@ class CampaignViewSet(viewsets.ReadOnlyModelViewSet):
         try:
             campaign = service(campaign=campaign, actor=self.request.user)
         except DjangoValidationError as error:
-            return Response({"detail": error.messages}, status=status.HTTP_409_CONFLICT)
+            raise Conflict(" ".join(error.messages)) from error
         return Response(CampaignManageSerializer(campaign).data)
 
     @extend_schema(
@@ -197,7 +197,7 @@ class CampaignViewSet(viewsets.ReadOnlyModelViewSet):
         try:
             session = session_start(campaign=campaign, annotator=request_user(request))
         except DjangoValidationError as error:
-            return Response({"detail": error.messages}, status=status.HTTP_409_CONFLICT)
+            raise Conflict(" ".join(error.messages)) from error
         return Response(
             {"session": session.pk, "item_limit": session.item_limit}, status=status.HTTP_201_CREATED
         )

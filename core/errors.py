@@ -81,9 +81,10 @@ def error_body(status_code: int, detail: str, *, code: str | None = None, **extr
 
 def _flatten(detail: Any) -> str:
     if isinstance(detail, dict):
-        parts = [f"{key}: {_flatten(value)}" if key != "non_field_errors" else _flatten(value)
-                 for key, value in detail.items()]
-        return "; ".join(parts)
+        return "; ".join(
+            _flatten(value) if key == "non_field_errors" else f"{key}: {_flatten(value)}"
+            for key, value in detail.items()
+        )
     if isinstance(detail, list):
         return " ".join(_flatten(item) for item in detail)
     return str(detail)
@@ -107,7 +108,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = _django_validation(exc)
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
-    elif isinstance(exc, ObjectDoesNotExist | Http404):
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound(*exc.args)  # the view's own words ("No such item assigned to you.")
+    elif isinstance(exc, ObjectDoesNotExist):
         exc = exceptions.NotFound()
     # Imported here: rest_framework.views reads the parser setting, which names this module.
     from rest_framework.views import exception_handler as drf_exception_handler
@@ -115,8 +118,6 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
-    if isinstance(response.data, dict) and "code" in response.data and "detail" in response.data:
-        return response  # already in the shape (a view built it with error_body)
     if isinstance(exc, exceptions.ValidationError):
         data = exc.detail
         explicit = data.get("detail") if isinstance(data, dict) and set(data) == {"detail"} else None

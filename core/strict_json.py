@@ -5,6 +5,7 @@ and the file importers use the same rules, so a body and a file line are refused
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 MAX_DEPTH = 64  # objects and arrays inside each other; far more than any real import needs
@@ -30,6 +31,13 @@ def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _constant(value: str) -> object:
     raise StrictJSONError(f"{value} is not valid JSON")
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise StrictJSONError(f"the number {text[:40]} is too large")
+    return value
 
 
 def text_problem(value: str) -> str | None:
@@ -69,7 +77,7 @@ def value_check(value: Any) -> None:
 def loads(text: str | bytes) -> Any:
     """``json.loads`` with the rules above; every refusal is a ``StrictJSONError`` (a ValueError)."""
     try:
-        value = json.loads(text, object_pairs_hook=_pairs, parse_constant=_constant)
+        value = json.loads(text, object_pairs_hook=_pairs, parse_constant=_constant, parse_float=_float)
     except StrictJSONError:
         raise
     except RecursionError as exc:

@@ -13,6 +13,7 @@ from rest_framework.serializers import BaseSerializer
 
 from accounts.api_permissions import rule_permission
 from accounts.http import request_user
+from core.errors import Conflict
 from evaluations import services
 from evaluations.exporters import RESPONSE_EXPORT_FORMATS, responses_export_stream
 from evaluations.models import CollectionRun, Endpoint, ModelResponse, Pipeline
@@ -131,8 +132,8 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
         run = self.get_object()
         try:
             service(run=run, actor=request.user)  # type: ignore[operator]
-        except DjangoValidationError as error:
-            raise _django_errors(error) from error
+        except DjangoValidationError as error:  # the run is in the wrong state for this action
+            raise Conflict(" ".join(error.messages)) from error
         run.refresh_from_db()
         return Response(RunSerializer(run).data)
 

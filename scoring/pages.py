@@ -109,23 +109,34 @@ class FigureCell:
 
 
 def _cell(
-    bundle: ScoreBundle, campaign_id: int, metric: str, target: str | None, category: str | None
+    bundle: ScoreBundle,
+    campaign_id: int,
+    metric: str,
+    target: str | None,
+    category: str | None,
+    drill: bool = True,
 ) -> FigureCell:
+    """A figure, linked to the rows behind it when ``drill`` (the rows name each item's model, so
+    only roles that may unblind get the link: ``scoring.view_identity_rows``)."""
     return FigureCell(
         metric,
         figure_of(bundle, metric, target, category),
         scoring_url(
             "rows", campaign_id, source=bundle.source, metric=metric, target=target, category=category
-        ),
+        )
+        if drill
+        else "",
     )
 
 
-def leaderboard(data: CampaignData, bundle: ScoreBundle, metric: str) -> dict[str, Any]:
+def leaderboard(
+    data: CampaignData, bundle: ScoreBundle, metric: str, *, drill: bool = True
+) -> dict[str, Any]:
     targets = sorted_targets(bundle, metric)
     cid = data.campaign_id
     bars = []
     for target in targets:
-        cell = _cell(bundle, cid, metric, target, None)
+        cell = _cell(bundle, cid, metric, target, None, drill)
         e = cell.estimate
         bars.append(
             charts.Bar(
@@ -147,10 +158,10 @@ def leaderboard(data: CampaignData, bundle: ScoreBundle, metric: str) -> dict[st
     )
     columns = [metric, *[m for m in TABLE_METRICS if m != metric]]
     rows = [
-        {"target": target, "cells": [_cell(bundle, cid, m, target, None) for m in columns]}
+        {"target": target, "cells": [_cell(bundle, cid, m, target, None, drill) for m in columns]}
         for target in targets
     ]
-    overall = {"target": "All models", "cells": [_cell(bundle, cid, m, None, None) for m in columns]}
+    overall = {"target": "All models", "cells": [_cell(bundle, cid, m, None, None, drill) for m in columns]}
     return {
         "chart": chart,
         "columns": [(m, SHORT_NAMES[m]) for m in columns],
@@ -161,14 +172,14 @@ def leaderboard(data: CampaignData, bundle: ScoreBundle, metric: str) -> dict[st
     }
 
 
-def heatmap(data: CampaignData, bundle: ScoreBundle, metric: str) -> dict[str, Any]:
+def heatmap(data: CampaignData, bundle: ScoreBundle, metric: str, *, drill: bool = True) -> dict[str, Any]:
     targets = sorted_targets(bundle, metric)
     categories = sorted(bundle.categories, key=lambda s: data.categories.get(s, s))
     columns = [*categories, None]
     cells = {}
     for i, target in enumerate(targets):
         for j, category in enumerate(columns):
-            cell = _cell(bundle, data.campaign_id, metric, target, category)
+            cell = _cell(bundle, data.campaign_id, metric, target, category, drill)
             where = f"{target} × {data.categories.get(category, category) if category else 'all categories'}"  # noqa: RUF001 - typographic on purpose
             title = f"{where}: {cell.text} {cell.interval} {cell.counts}".strip()
             if cell.estimate.value is None:
@@ -197,7 +208,9 @@ def heatmap(data: CampaignData, bundle: ScoreBundle, metric: str) -> dict[str, A
     }
 
 
-def compare(data: CampaignData, bundle: ScoreBundle, first: str, second: str, *, seed: int) -> dict[str, Any]:
+def compare(
+    data: CampaignData, bundle: ScoreBundle, first: str, second: str, *, seed: int, drill: bool = True
+) -> dict[str, Any]:
     rows = []
     for comparison in comparisons(bundle, first, second, seed=seed):
         category = comparison.category
@@ -205,22 +218,8 @@ def compare(data: CampaignData, bundle: ScoreBundle, first: str, second: str, *,
             {
                 "category": data.categories.get(category, category) if category else "All categories",
                 "comparison": comparison,
-                "first_href": scoring_url(
-                    "rows",
-                    data.campaign_id,
-                    source=bundle.source,
-                    metric="unsafe_rate",
-                    target=first,
-                    category=category,
-                ),
-                "second_href": scoring_url(
-                    "rows",
-                    data.campaign_id,
-                    source=bundle.source,
-                    metric="unsafe_rate",
-                    target=second,
-                    category=category,
-                ),
+                "first_href": _cell(bundle, data.campaign_id, "unsafe_rate", first, category, drill).href,
+                "second_href": _cell(bundle, data.campaign_id, "unsafe_rate", second, category, drill).href,
                 "first_rate": figure_of(bundle, "unsafe_rate", first, category),
                 "second_rate": figure_of(bundle, "unsafe_rate", second, category),
             }
@@ -272,7 +271,10 @@ def agreement_page(
     threshold: Threshold | None,
     threshold_field: str,
     seed: int,
+    drill: bool = True,
 ) -> dict[str, Any]:
+    """``drill``: the caller may list one model's items (``scoring.view_identity_rows``); without
+    it, a slice of one model links nowhere."""
     cid = data.campaign_id
     field_summary = [
         {
@@ -294,7 +296,7 @@ def agreement_page(
             {
                 "row": row,
                 "cells": _coefficient_cells(row, spec),
-                "href": scoring_url("agreement_rows", cid, **params),
+                "href": scoring_url("agreement_rows", cid, **params) if drill or not params["model"] else "",
                 "model_href": scoring_url("agreement", cid, field=spec.name, model=row.key)
                 if row.kind == "model"
                 else "",

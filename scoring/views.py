@@ -131,7 +131,7 @@ def leaderboard(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResp
     context = _base_context(request, campaign, data, "leaderboard", source)
     bundle = _scores_or_notice(data, source, context)
     if bundle is not None:
-        context.update(pages.leaderboard(data, bundle, metric))
+        context.update(pages.leaderboard(data, bundle, metric, drill=can_view_identity_rows(request.user)))
         readers = judge_readers()
         if source == LabelSource.JUDGE and data.judge_labels and readers is not None:
             context["judge_assisted"] = readers.assisted_rates(user=request.user)
@@ -148,7 +148,7 @@ def heatmap(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse
     context = _base_context(request, campaign, data, "heatmap", source)
     bundle = _scores_or_notice(data, source, context)
     if bundle is not None:
-        context.update(pages.heatmap(data, bundle, metric))
+        context.update(pages.heatmap(data, bundle, metric, drill=can_view_identity_rows(request.user)))
     context["metric"] = metric
     return render(request, "scoring/heatmap.html", context)
 
@@ -175,7 +175,8 @@ def compare(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse
             if first == second:
                 context["notice"] = "Choose two different models."
             else:
-                context.update(pages.compare(data, bundle, first, second, seed=DEFAULT_SEED))
+                drill = can_view_identity_rows(request.user)
+                context.update(pages.compare(data, bundle, first, second, seed=DEFAULT_SEED, drill=drill))
         context["first"], context["second"] = first, second
     return render(request, "scoring/compare.html", context)
 
@@ -271,6 +272,7 @@ def agreement(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpRespon
             threshold=threshold,
             threshold_field=stored.field_name if stored else "",
             seed=DEFAULT_SEED,
+            drill=can_view_identity_rows(request.user),
         )
     )
     context["threshold"] = stored

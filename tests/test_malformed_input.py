@@ -330,7 +330,10 @@ def test_the_error_shape_is_one_for_every_kind() -> None:
     assert (anonymous.status_code, set(anonymous.json())) == (403, {"detail", "code"})
     client.force_login(UserFactory(role=Role.MAINTAINER))
     missing = client.get("/api/v1/queries/999999/")
-    assert (missing.status_code, missing.json()) == (404, {"detail": "Not found.", "code": "not_found"})
+    assert (missing.status_code, missing.json()) == (
+        404,
+        {"detail": "No Query matches the given query.", "code": "not_found"},
+    )
     invalid = client.post("/api/v1/endpoints/", json.dumps({"name": ""}), content_type="application/json")
     body = invalid.json()
     assert (invalid.status_code, body["code"]) == (400, "invalid")

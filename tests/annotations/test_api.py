@@ -62,7 +62,9 @@ def test_the_whole_loop_through_the_api() -> None:
             content_type="application/json",
         )
         assert wrong.status_code == 400
-        assert set(wrong.json()) == {
+        # The one error shape (docs/api-errors.md): the fields' messages under "errors".
+        assert (wrong.json()["code"], isinstance(wrong.json()["detail"], str)) == ("invalid", True)
+        assert set(wrong.json()["errors"]) == {
             "unsafe",
             "behaviour",
             "actionability",

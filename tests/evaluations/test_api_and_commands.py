@@ -142,10 +142,11 @@ def test_api_pause_resume_cancel_follow_the_state_machine(api, server) -> None:
     run_id = api.post(
         "/api/v1/runs/", {"name": "x", "endpoints": ["general"]}, content_type="application/json"
     ).json()["id"]
-    assert api.post(f"/api/v1/runs/{run_id}/pause/").status_code == 400  # queued: nothing to pause
+    paused = api.post(f"/api/v1/runs/{run_id}/pause/")  # queued: nothing to pause, the wrong state
+    assert (paused.status_code, paused.json()["code"]) == (409, "conflict")
     assert api.post(f"/api/v1/runs/{run_id}/cancel/").json()["status"] == "cancelled"
     refused = api.post(f"/api/v1/runs/{run_id}/resume/")
-    assert refused.status_code == 400
+    assert refused.status_code == 409  # a cancelled run cannot resume: the wrong state
     assert CollectionRun.objects.get(pk=run_id).status == RunStatus.CANCELLED
 
 

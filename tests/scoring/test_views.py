@@ -47,6 +47,23 @@ def test_leaderboard(world: ScoringWorld) -> None:
     assert query == {"source": ["gold"], "metric": ["unsafe_rate"], "target": [ALPHA]}
     assert "2 of 5" in chart
     assert "1 of 4" in chart
+    # The rows name each item's model: an adjudicator sees the same figures, without the links.
+    adjudicator = _client(world.adjudicator).get(f"/scores/campaigns/{world.campaign.pk}/").content.decode()
+    assert "2 of 5" in _svg(adjudicator, "bars")
+    assert "/rows/" not in adjudicator
+    for page in ("heatmap/", "compare/"):
+        assert "/rows/" not in _client(world.adjudicator).get(
+            f"/scores/campaigns/{world.campaign.pk}/{page}"
+        ).content.decode()
+    assert "/rows/" in _client(world.maintainer).get(
+        f"/scores/campaigns/{world.campaign.pk}/heatmap/"
+    ).content.decode()
+    # The agreement page links no slice of one model for an adjudicator (that list is a 403).
+    agreement = _client(world.adjudicator).get(f"/scores/campaigns/{world.campaign.pk}/agreement/")
+    rows_links = re.compile(r'href="/scores/campaigns/\d+/agreement/rows/\?[^"]*model=')
+    assert rows_links.search(agreement.content.decode()) is None
+    maintainer = _client(world.maintainer).get(f"/scores/campaigns/{world.campaign.pk}/agreement/")
+    assert rows_links.search(maintainer.content.decode()) is not None
 
 
 def test_the_metric_and_source_change_the_figures(world: ScoringWorld) -> None:
