@@ -119,7 +119,6 @@ can_import_annotations = is_active & (is_superuser | is_maintainer)
 can_read_rubrics = is_active & (is_superuser | is_clinician | is_adjudicator | is_maintainer)
 
 
-
 @rules.predicate
 def is_closed(user: object, campaign: object) -> bool:
     return campaign is not None and getattr(campaign, "status", None) == "closed"

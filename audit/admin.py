@@ -9,8 +9,16 @@ class AuditEventAdmin(admin.ModelAdmin):
     list_filter = ("action", "target_type")
     search_fields = ("action", "target_id", "actor__email")
     readonly_fields = (
-        "actor", "action", "target_type", "target_id", "details", "created_at", "ip_address", "user_agent",
-        "prev_hash", "hash",
+        "actor",
+        "action",
+        "target_type",
+        "target_id",
+        "details",
+        "created_at",
+        "ip_address",
+        "user_agent",
+        "prev_hash",
+        "hash",
     )
 
     def has_add_permission(self, request: object) -> bool:

@@ -79,9 +79,7 @@ def event_export(request: HttpRequest) -> HttpResponse:
     form, events = _events(request)
     if form.errors:
         return HttpResponse(f"Bad filter: {form.errors.as_text()}", status=400, content_type="text/plain")
-    audit_record(
-        actor=request.user, action=AuditAction.AUDIT_EXPORT, details={"filters": request.GET.dict()}
-    )
+    audit_record(actor=request.user, action=AuditAction.AUDIT_EXPORT, details={"filters": request.GET.dict()})
     writer = csv.writer(_Echo())
 
     def rows() -> Iterator[str]:

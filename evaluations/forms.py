@@ -72,18 +72,34 @@ class EndpointForm(SectionedForm, forms.ModelForm):
     WIDE_FIELDS = frozenset({"is_active", "base_url", "api_key_env", "default_parameters"})
 
     base_url = forms.URLField(
-        max_length=300, assume_scheme="https", label="Base URL",
+        max_length=300,
+        assume_scheme="https",
+        label="Base URL",
         help_text="The API root, e.g. <code>https://api.openai.com/v1</code> or a local "
-                  "<code>http://127.0.0.1:8000/v1</code> (vLLM, TGI, Ollama, LM Studio).",
+        "<code>http://127.0.0.1:8000/v1</code> (vLLM, TGI, Ollama, LM Studio).",
         widget=forms.URLInput(attrs={"placeholder": "https://api.example.com/v1", "class": "mono"}),
     )
 
     class Meta:
         model = Endpoint
         fields = [
-            "name", "slug", "is_active", "kind", "base_url", "api_key_env", "timeout_seconds", "model_name",
-            "family", "guard_format", "base_model", "default_parameters", "max_concurrency",
-            "requests_per_minute", "tokens_per_minute", "price_input_per_million", "price_output_per_million",
+            "name",
+            "slug",
+            "is_active",
+            "kind",
+            "base_url",
+            "api_key_env",
+            "timeout_seconds",
+            "model_name",
+            "family",
+            "guard_format",
+            "base_model",
+            "default_parameters",
+            "max_concurrency",
+            "requests_per_minute",
+            "tokens_per_minute",
+            "price_input_per_million",
+            "price_output_per_million",
         ]
         labels = {
             "slug": "Short name",
@@ -104,31 +120,38 @@ class EndpointForm(SectionedForm, forms.ModelForm):
         help_texts = {
             "name": "Shown on run pages and in score tables, e.g. <em>Provider model, 2025-01 snapshot</em>.",
             "slug": "Letters, digits and hyphens; used in exports and the API. Cannot be shared with another "
-                    "endpoint.",
+            "endpoint.",
             "kind": "OpenAI-compatible chat completions covers OpenAI, vLLM, TGI, Ollama and LM Studio.",
             "api_key_env": "For example <code>MEDHARM_KEY_OPENAI</code>: a name starting with "
-                           "<code>MEDHARM_KEY_</code>, or one the operator lists in "
-                           "<code>MEDHARM_MODEL_KEY_ENV_NAMES</code>; never a setting of the platform. "
-                           "Leave empty for servers that need no key. Only this name is saved; the "
-                           "workers read the key from their environment.",
+            "<code>MEDHARM_KEY_</code>, or one the operator lists in "
+            "<code>MEDHARM_MODEL_KEY_ENV_NAMES</code>; never a setting of the platform. "
+            "Leave empty for servers that need no key. Only this name is saved; the "
+            "workers read the key from their environment.",
             "model_name": "Sent as <code>model</code> in every request; the name the server resolves it to "
-                          "is recorded on each response.",
+            "is recorded on each response.",
             "family": "Groups models in the score tables (the paper's general, medical, closed and SFT "
-                      "models) and marks guardrail models.",
+            "models) and marks guardrail models.",
             "guard_format": "Guardrail models only: how to read their verdicts.",
             "base_model": "For a fine-tune: the model it was tuned from, for paired comparisons.",
             "default_parameters": f"A JSON object, e.g. <code>{PARAMETERS_PLACEHOLDER}</code>. A run's own "
-                                  "generation parameters override these.",
+            "generation parameters override these.",
             "requests_per_minute": "Leave empty for no limit.",
             "tokens_per_minute": "Leave empty for no limit.",
         }
         widgets = {
             "slug": forms.TextInput(attrs={"placeholder": "e.g. general-model-a", "class": "mono"}),
-            "api_key_env": forms.TextInput(attrs={"placeholder": "MEDHARM_KEY_OPENAI", "class": "mono",
-                                                  "autocomplete": "off", "spellcheck": "false"}),
+            "api_key_env": forms.TextInput(
+                attrs={
+                    "placeholder": "MEDHARM_KEY_OPENAI",
+                    "class": "mono",
+                    "autocomplete": "off",
+                    "spellcheck": "false",
+                }
+            ),
             "model_name": forms.TextInput(attrs={"class": "mono"}),
-            "default_parameters": forms.Textarea(attrs={"rows": 3, "class": "mono",
-                                                        "placeholder": PARAMETERS_PLACEHOLDER}),
+            "default_parameters": forms.Textarea(
+                attrs={"rows": 3, "class": "mono", "placeholder": PARAMETERS_PLACEHOLDER}
+            ),
         }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -190,10 +213,16 @@ class RunForm(SectionedForm, forms.Form):
         ("list", "A list of external ids"),
     ]
     SECTIONS = (
-        ("Generation", "Snapshotted on the run; empty fields use each endpoint's defaults.",
-         ("samples", "temperature", "top_p", "max_tokens", "seed", "system_prompt")),
-        ("Execution", "How hard the workers push; each endpoint's own limits still apply.",
-         ("concurrency", "max_attempts")),
+        (
+            "Generation",
+            "Snapshotted on the run; empty fields use each endpoint's defaults.",
+            ("samples", "temperature", "top_p", "max_tokens", "seed", "system_prompt"),
+        ),
+        (
+            "Execution",
+            "How hard the workers push; each endpoint's own limits still apply.",
+            ("concurrency", "max_attempts"),
+        ),
     )
     WIDE_FIELDS = frozenset({"system_prompt"})
 
@@ -206,19 +235,30 @@ class RunForm(SectionedForm, forms.Form):
     category = forms.ChoiceField(required=False, help_text="Active queries in the category.")
     source = forms.ChoiceField(required=False, help_text="Active queries imported from the source.")
     external_ids = forms.CharField(
-        required=False, label="External ids",
+        required=False,
+        label="External ids",
         widget=forms.Textarea(attrs={"rows": 3, "class": "mono", "spellcheck": "false"}),
         help_text="One per line, or separated by commas. Every id must name an active query.",
     )
     endpoints = forms.ModelMultipleChoiceField(
-        queryset=Endpoint.objects.none(), required=False, widget=forms.CheckboxSelectMultiple, label="Models",
+        queryset=Endpoint.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Models",
     )
     pipelines = forms.ModelMultipleChoiceField(
-        queryset=Pipeline.objects.none(), required=False, widget=forms.CheckboxSelectMultiple,
+        queryset=Pipeline.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
         label="Guardrail pipelines",
     )
-    samples = forms.IntegerField(min_value=1, max_value=100, initial=1, label="Samples per query",
-                                 help_text="More than one to measure how often a model's answer changes.")
+    samples = forms.IntegerField(
+        min_value=1,
+        max_value=100,
+        initial=1,
+        label="Samples per query",
+        help_text="More than one to measure how often a model's answer changes.",
+    )
     temperature = forms.FloatField(required=False, min_value=0, max_value=2)
     top_p = forms.FloatField(required=False, min_value=0, max_value=1, label="Top p")
     max_tokens = forms.IntegerField(required=False, min_value=1, label="Max tokens")
@@ -226,12 +266,20 @@ class RunForm(SectionedForm, forms.Form):
     system_prompt = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 3}), label="System prompt"
     )
-    concurrency = forms.IntegerField(min_value=1, max_value=1024, initial=64, label="Requests in flight",
-                                     help_text="For the whole run, across its targets.")
+    concurrency = forms.IntegerField(
+        min_value=1,
+        max_value=1024,
+        initial=64,
+        label="Requests in flight",
+        help_text="For the whole run, across its targets.",
+    )
     max_attempts = forms.IntegerField(
-        min_value=1, max_value=20, initial=5, label="Attempts per item",
+        min_value=1,
+        max_value=20,
+        initial=5,
+        label="Attempts per item",
         help_text="After the last one an item ends as an error with its reason; “Retry failed items” "
-                  "can queue it again.",
+        "can queue it again.",
     )
 
     def __init__(self, *args: Any, queries: QuerySet[Query], **kwargs: Any) -> None:
@@ -251,10 +299,12 @@ class RunForm(SectionedForm, forms.Form):
         self.fields["category"].choices = [("", "Choose a category"), *groups.items()]  # type: ignore[attr-defined]
         sources = self.queries.values_list("source").annotate(n=Count("id")).order_by("source")
         self.fields["source"].choices = [  # type: ignore[attr-defined]
-            ("", "Choose a source"), *((source, f"{source} ({n})") for source, n in sources)
+            ("", "Choose a source"),
+            *((source, f"{source} ({n})") for source, n in sources),
         ]
         self.fields["selection"].choices = [  # type: ignore[attr-defined]
-            ("all", f"All active queries ({self.query_total})"), *self.SELECTIONS[1:]
+            ("all", f"All active queries ({self.query_total})"),
+            *self.SELECTIONS[1:],
         ]
         endpoints = self.fields["endpoints"]
         endpoints.queryset = Endpoint.objects.filter(is_active=True).exclude(family=EndpointFamily.GUARDRAIL)  # type: ignore[attr-defined]
@@ -282,8 +332,13 @@ class RunForm(SectionedForm, forms.Form):
                 known = set(self.queries.filter(external_id__in=ids).values_list("external_id", flat=True))
                 unknown = [i for i in ids if i not in known]
                 if unknown:
-                    self.add_error("external_ids", "No active query has these ids: " + ", ".join(unknown[:20])
-                                   + (f" and {len(unknown) - 20} more" if len(unknown) > 20 else "") + ".")
+                    self.add_error(
+                        "external_ids",
+                        "No active query has these ids: "
+                        + ", ".join(unknown[:20])
+                        + (f" and {len(unknown) - 20} more" if len(unknown) > 20 else "")
+                        + ".",
+                    )
             data["external_id_list"] = ids
         return data
 
@@ -308,8 +363,12 @@ class RunForm(SectionedForm, forms.Form):
         """Keyword arguments for ``services.run_create`` (the actor aside)."""
         queries, selection = self.selected_queries()
         return {
-            "name": self.cleaned_data["name"], "queries": queries, "targets": self.targets(),
-            "samples": self.cleaned_data["samples"], "parameters": self.parameters(), "selection": selection,
+            "name": self.cleaned_data["name"],
+            "queries": queries,
+            "targets": self.targets(),
+            "samples": self.cleaned_data["samples"],
+            "parameters": self.parameters(),
+            "selection": selection,
             "concurrency": self.cleaned_data["concurrency"],
             "max_attempts": self.cleaned_data["max_attempts"],
         }

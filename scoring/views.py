@@ -336,8 +336,11 @@ def agreement_rows(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpR
             campaign=campaign,
             actor=request.user,
             view="agreement_rows_page",
-            filters={"field": spec.name, "model": request.GET.get("model"),
-                     "category": request.GET.get("category")},
+            filters={
+                "field": spec.name,
+                "model": request.GET.get("model"),
+                "category": request.GET.get("category"),
+            },
             items=[row["item"].item_id for row in found["rows"] if row.get("item")],
         )
     else:

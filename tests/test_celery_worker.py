@@ -58,9 +58,24 @@ def worker(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
     log = tmp_path / "worker.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [CELERY, "-A", "medharm_web", "worker", "--pool=solo", "-Q", "celery", "--loglevel=INFO",
-             "-n", f"medharm-test-{uuid.uuid4().hex[:8]}@%h", "--without-gossip", "--without-mingle"],
-            cwd=PROJECT_DIR, env=_service_env(), stdout=sink, stderr=subprocess.STDOUT,
+            [
+                CELERY,
+                "-A",
+                "medharm_web",
+                "worker",
+                "--pool=solo",
+                "-Q",
+                "celery",
+                "--loglevel=INFO",
+                "-n",
+                f"medharm-test-{uuid.uuid4().hex[:8]}@%h",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            cwd=PROJECT_DIR,
+            env=_service_env(),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
         )
     try:
         yield process, log
@@ -99,7 +114,10 @@ def test_beat_starts_with_the_schedule(tmp_path: Path) -> None:
     with log.open("wb") as sink:
         process = subprocess.Popen(
             [CELERY, "-A", "medharm_web", "beat", "--loglevel=INFO", "-s", str(schedule)],
-            cwd=PROJECT_DIR, env=_service_env(), stdout=sink, stderr=subprocess.STDOUT,
+            cwd=PROJECT_DIR,
+            env=_service_env(),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
         )
     try:
         output = _wait_for(log, "beat: Starting...", process, timeout=30)

@@ -43,21 +43,21 @@ LOGIN = "LOGIN"  # a page's answer to anonymous visitors: 302 to the login page,
 # query text, so an unknown query id is 403 for them (the permission comes before the look-up) and
 # 404 for readers.
 PAGE_TABLE: dict[str, tuple[object, ...]] = {
-    HOME:                 (LOGIN, 200, 200, 200, 200, 200),
-    QUERY_LIST:           (LOGIN, 403, 200, 200, 200, 403),
-    QUERY_DETAIL:         (LOGIN, 403, 200, 200, 200, 403),
+    HOME: (LOGIN, 200, 200, 200, 200, 200),
+    QUERY_LIST: (LOGIN, 403, 200, 200, 200, 403),
+    QUERY_DETAIL: (LOGIN, 403, 200, 200, 200, 403),
     QUERY_DETAIL_MISSING: (LOGIN, 403, 404, 404, 404, 403),
-    IMPORT:               (LOGIN, 403, 403, 403, 200, 403),
-    EXPORT_JSONL:         (LOGIN, 403, 403, 403, 200, 403),
-    INVITE:               (LOGIN, 403, 403, 403, 200, 403),
-    API_DOCS:             (LOGIN, 200, 200, 200, 200, 200),  # a page: signed-out visitors sign in
+    IMPORT: (LOGIN, 403, 403, 403, 200, 403),
+    EXPORT_JSONL: (LOGIN, 403, 403, 403, 200, 403),
+    INVITE: (LOGIN, 403, 403, 403, 200, 403),
+    API_DOCS: (LOGIN, 200, 200, 200, 200, 200),  # a page: signed-out visitors sign in
 }
 API_TABLE: dict[str, tuple[int, ...]] = {
-    API_CATEGORIES:    (403, 200, 200, 200, 200, 200),
-    API_QUERIES:       (403, 403, 200, 200, 200, 403),
-    API_QUERY:         (403, 403, 200, 200, 200, 403),
+    API_CATEGORIES: (403, 200, 200, 200, 200, 200),
+    API_QUERIES: (403, 403, 200, 200, 200, 403),
+    API_QUERY: (403, 403, 200, 200, 200, 403),
     API_QUERY_MISSING: (403, 403, 404, 404, 404, 403),
-    API_SCHEMA:        (403, 200, 200, 200, 200, 200),
+    API_SCHEMA: (403, 200, 200, 200, 200, 200),
 }
 
 

@@ -25,5 +25,9 @@ def test_default_taxonomies_are_seeded() -> None:
     assert Category.objects.filter(taxonomy__slug="medharm").count() == 10
     assert Category.objects.filter(taxonomy__slug="ama-principles").count() == 9
     assert set(Category.objects.filter(taxonomy__slug="medharm").values_list("slug", flat=True)) >= {
-        "toxicology", "pharmacology", "covert-poisoning", "anesthesia", "fetal-harm",
+        "toxicology",
+        "pharmacology",
+        "covert-poisoning",
+        "anesthesia",
+        "fetal-harm",
     }

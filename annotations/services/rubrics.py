@@ -31,7 +31,6 @@ _FIELD_KEYS = (
 )
 
 
-
 def normalise_field(data: Mapping[str, Any]) -> dict[str, Any]:
     """A field definition with every key present, as it is stored and hashed."""
     unknown = set(data) - set(_FIELD_KEYS)

@@ -9,152 +9,408 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('querybank', '0002_default_taxonomies'),
+        ("querybank", "0002_default_taxonomies"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CollectionRun',
+            name="CollectionRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('paused', 'Paused'), ('completed', 'Completed'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], db_index=True, default='queued', max_length=16)),
-                ('selection', models.JSONField(blank=True, default=dict)),
-                ('samples', models.PositiveSmallIntegerField(default=1, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(100)])),
-                ('parameters', models.JSONField(blank=True, default=dict)),
-                ('concurrency', models.PositiveIntegerField(default=64, validators=[django.core.validators.MinValueValidator(1)])),
-                ('max_attempts', models.PositiveSmallIntegerField(default=5, validators=[django.core.validators.MinValueValidator(1)])),
-                ('lease_seconds', models.PositiveIntegerField(default=300, validators=[django.core.validators.MinValueValidator(1)])),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('failure_reason', models.TextField(blank=True)),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("paused", "Paused"),
+                            ("completed", "Completed"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        db_index=True,
+                        default="queued",
+                        max_length=16,
+                    ),
+                ),
+                ("selection", models.JSONField(blank=True, default=dict)),
+                (
+                    "samples",
+                    models.PositiveSmallIntegerField(
+                        default=1,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(100),
+                        ],
+                    ),
+                ),
+                ("parameters", models.JSONField(blank=True, default=dict)),
+                (
+                    "concurrency",
+                    models.PositiveIntegerField(
+                        default=64, validators=[django.core.validators.MinValueValidator(1)]
+                    ),
+                ),
+                (
+                    "max_attempts",
+                    models.PositiveSmallIntegerField(
+                        default=5, validators=[django.core.validators.MinValueValidator(1)]
+                    ),
+                ),
+                (
+                    "lease_seconds",
+                    models.PositiveIntegerField(
+                        default=300, validators=[django.core.validators.MinValueValidator(1)]
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                ("failure_reason", models.TextField(blank=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Endpoint',
+            name="Endpoint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(max_length=80, unique=True)),
-                ('name', models.CharField(max_length=160)),
-                ('kind', models.CharField(choices=[('openai_chat', 'OpenAI-compatible chat completions'), ('anthropic_messages', 'Anthropic Messages')], default='openai_chat', max_length=32)),
-                ('base_url', models.URLField(max_length=300)),
-                ('model_name', models.CharField(max_length=200)),
-                ('family', models.CharField(choices=[('general', 'General-purpose'), ('medical', 'Medical-purpose'), ('closed', 'Closed-source'), ('sft', 'Downstream SFT'), ('guardrail', 'Guardrail model')], default='general', max_length=16)),
-                ('guard_format', models.CharField(blank=True, choices=[('', 'Not a guard'), ('llama_guard', 'Llama Guard (safe / unsafe + S-codes)'), ('yes_no', 'Yes/No (ShieldGemma style)')], default='', max_length=16)),
-                ('api_key_env', models.CharField(blank=True, help_text='Name of the environment variable holding the API key (the key is never stored).', max_length=100, validators=[django.core.validators.RegexValidator('^[A-Z_][A-Z0-9_]*$', 'An environment variable name: capitals, digits and underscores.')])),
-                ('default_parameters', models.JSONField(blank=True, default=dict)),
-                ('max_concurrency', models.PositiveIntegerField(default=16, validators=[django.core.validators.MinValueValidator(1)])),
-                ('requests_per_minute', models.PositiveIntegerField(blank=True, null=True)),
-                ('tokens_per_minute', models.PositiveIntegerField(blank=True, null=True)),
-                ('timeout_seconds', models.FloatField(default=60.0, validators=[django.core.validators.MinValueValidator(0.1)])),
-                ('price_input_per_million', models.DecimalField(decimal_places=4, default=Decimal('0'), max_digits=10)),
-                ('price_output_per_million', models.DecimalField(decimal_places=4, default=Decimal('0'), max_digits=10)),
-                ('is_active', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('base_model', models.ForeignKey(blank=True, help_text='For a fine-tune: the model it was tuned from (paired comparisons).', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='fine_tunes', to='evaluations.endpoint')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(max_length=80, unique=True)),
+                ("name", models.CharField(max_length=160)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("openai_chat", "OpenAI-compatible chat completions"),
+                            ("anthropic_messages", "Anthropic Messages"),
+                        ],
+                        default="openai_chat",
+                        max_length=32,
+                    ),
+                ),
+                ("base_url", models.URLField(max_length=300)),
+                ("model_name", models.CharField(max_length=200)),
+                (
+                    "family",
+                    models.CharField(
+                        choices=[
+                            ("general", "General-purpose"),
+                            ("medical", "Medical-purpose"),
+                            ("closed", "Closed-source"),
+                            ("sft", "Downstream SFT"),
+                            ("guardrail", "Guardrail model"),
+                        ],
+                        default="general",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "guard_format",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("", "Not a guard"),
+                            ("llama_guard", "Llama Guard (safe / unsafe + S-codes)"),
+                            ("yes_no", "Yes/No (ShieldGemma style)"),
+                        ],
+                        default="",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "api_key_env",
+                    models.CharField(
+                        blank=True,
+                        help_text="Name of the environment variable holding the API key (the key is never stored).",
+                        max_length=100,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[A-Z_][A-Z0-9_]*$",
+                                "An environment variable name: capitals, digits and underscores.",
+                            )
+                        ],
+                    ),
+                ),
+                ("default_parameters", models.JSONField(blank=True, default=dict)),
+                (
+                    "max_concurrency",
+                    models.PositiveIntegerField(
+                        default=16, validators=[django.core.validators.MinValueValidator(1)]
+                    ),
+                ),
+                ("requests_per_minute", models.PositiveIntegerField(blank=True, null=True)),
+                ("tokens_per_minute", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "timeout_seconds",
+                    models.FloatField(
+                        default=60.0, validators=[django.core.validators.MinValueValidator(0.1)]
+                    ),
+                ),
+                (
+                    "price_input_per_million",
+                    models.DecimalField(decimal_places=4, default=Decimal("0"), max_digits=10),
+                ),
+                (
+                    "price_output_per_million",
+                    models.DecimalField(decimal_places=4, default=Decimal("0"), max_digits=10),
+                ),
+                ("is_active", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "base_model",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="For a fine-tune: the model it was tuned from (paired comparisons).",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="fine_tunes",
+                        to="evaluations.endpoint",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Pipeline',
+            name="Pipeline",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(max_length=80, unique=True)),
-                ('name', models.CharField(max_length=160)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('input_guard', models.ForeignKey(blank=True, limit_choices_to={'family': 'guardrail'}, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='evaluations.endpoint')),
-                ('model', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='pipelines', to='evaluations.endpoint')),
-                ('output_guard', models.ForeignKey(blank=True, limit_choices_to={'family': 'guardrail'}, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='evaluations.endpoint')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(max_length=80, unique=True)),
+                ("name", models.CharField(max_length=160)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "input_guard",
+                    models.ForeignKey(
+                        blank=True,
+                        limit_choices_to={"family": "guardrail"},
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="evaluations.endpoint",
+                    ),
+                ),
+                (
+                    "model",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="pipelines",
+                        to="evaluations.endpoint",
+                    ),
+                ),
+                (
+                    "output_guard",
+                    models.ForeignKey(
+                        blank=True,
+                        limit_choices_to={"family": "guardrail"},
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="evaluations.endpoint",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='RunTarget',
+            name="RunTarget",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('label', models.CharField(max_length=200)),
-                ('config', models.JSONField(default=dict)),
-                ('endpoint', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='evaluations.endpoint')),
-                ('pipeline', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='evaluations.pipeline')),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='targets', to='evaluations.collectionrun')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("label", models.CharField(max_length=200)),
+                ("config", models.JSONField(default=dict)),
+                (
+                    "endpoint",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="evaluations.endpoint",
+                    ),
+                ),
+                (
+                    "pipeline",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="evaluations.pipeline",
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="targets",
+                        to="evaluations.collectionrun",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='ModelResponse',
+            name="ModelResponse",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sample_index', models.PositiveSmallIntegerField(default=0)),
-                ('state', models.CharField(choices=[('pending', 'Pending'), ('leased', 'In flight'), ('finished', 'Finished')], default='pending', max_length=10)),
-                ('outcome', models.CharField(blank=True, choices=[('', 'Not yet'), ('collected', 'Collected'), ('empty', 'Empty reply'), ('content_filter', 'Provider content filter'), ('input_blocked', 'Blocked by input guard'), ('output_blocked', 'Blocked by output guard'), ('error', 'Error (attempts exhausted)')], default='', max_length=16)),
-                ('lease_token', models.UUIDField(blank=True, null=True)),
-                ('lease_expires_at', models.DateTimeField(blank=True, null=True)),
-                ('request', models.JSONField(blank=True, default=dict)),
-                ('resolved_model', models.CharField(blank=True, max_length=200)),
-                ('text', models.TextField(blank=True)),
-                ('finish_reason', models.CharField(blank=True, max_length=40)),
-                ('raw_reply', models.JSONField(blank=True, null=True)),
-                ('input_tokens', models.PositiveIntegerField(default=0)),
-                ('output_tokens', models.PositiveIntegerField(default=0)),
-                ('latency_ms', models.PositiveIntegerField(blank=True, null=True)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('errors', models.JSONField(blank=True, default=list)),
-                ('error_reason', models.TextField(blank=True)),
-                ('cost', models.DecimalField(decimal_places=6, default=Decimal('0'), max_digits=12)),
-                ('input_guard', models.JSONField(blank=True, null=True)),
-                ('output_guard', models.JSONField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('query', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='responses', to='querybank.query')),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='responses', to='evaluations.collectionrun')),
-                ('target', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='responses', to='evaluations.runtarget')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("sample_index", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[("pending", "Pending"), ("leased", "In flight"), ("finished", "Finished")],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "outcome",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("", "Not yet"),
+                            ("collected", "Collected"),
+                            ("empty", "Empty reply"),
+                            ("content_filter", "Provider content filter"),
+                            ("input_blocked", "Blocked by input guard"),
+                            ("output_blocked", "Blocked by output guard"),
+                            ("error", "Error (attempts exhausted)"),
+                        ],
+                        default="",
+                        max_length=16,
+                    ),
+                ),
+                ("lease_token", models.UUIDField(blank=True, null=True)),
+                ("lease_expires_at", models.DateTimeField(blank=True, null=True)),
+                ("request", models.JSONField(blank=True, default=dict)),
+                ("resolved_model", models.CharField(blank=True, max_length=200)),
+                ("text", models.TextField(blank=True)),
+                ("finish_reason", models.CharField(blank=True, max_length=40)),
+                ("raw_reply", models.JSONField(blank=True, null=True)),
+                ("input_tokens", models.PositiveIntegerField(default=0)),
+                ("output_tokens", models.PositiveIntegerField(default=0)),
+                ("latency_ms", models.PositiveIntegerField(blank=True, null=True)),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("errors", models.JSONField(blank=True, default=list)),
+                ("error_reason", models.TextField(blank=True)),
+                ("cost", models.DecimalField(decimal_places=6, default=Decimal("0"), max_digits=12)),
+                ("input_guard", models.JSONField(blank=True, null=True)),
+                ("output_guard", models.JSONField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "query",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="responses",
+                        to="querybank.query",
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="responses",
+                        to="evaluations.collectionrun",
+                    ),
+                ),
+                (
+                    "target",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="responses",
+                        to="evaluations.runtarget",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.AddConstraint(
-            model_name='runtarget',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('endpoint__isnull', False), ('pipeline__isnull', True)), models.Q(('endpoint__isnull', True), ('pipeline__isnull', False)), _connector='OR'), name='run_target_endpoint_xor_pipeline'),
+            model_name="runtarget",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("endpoint__isnull", False), ("pipeline__isnull", True)),
+                    models.Q(("endpoint__isnull", True), ("pipeline__isnull", False)),
+                    _connector="OR",
+                ),
+                name="run_target_endpoint_xor_pipeline",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='runtarget',
-            constraint=models.UniqueConstraint(fields=('run', 'endpoint'), name='run_target_unique_endpoint'),
+            model_name="runtarget",
+            constraint=models.UniqueConstraint(fields=("run", "endpoint"), name="run_target_unique_endpoint"),
         ),
         migrations.AddConstraint(
-            model_name='runtarget',
-            constraint=models.UniqueConstraint(fields=('run', 'pipeline'), name='run_target_unique_pipeline'),
+            model_name="runtarget",
+            constraint=models.UniqueConstraint(fields=("run", "pipeline"), name="run_target_unique_pipeline"),
         ),
         migrations.AddIndex(
-            model_name='modelresponse',
-            index=models.Index(fields=['run', 'state'], name='response_run_state'),
+            model_name="modelresponse",
+            index=models.Index(fields=["run", "state"], name="response_run_state"),
         ),
         migrations.AddIndex(
-            model_name='modelresponse',
-            index=models.Index(fields=['run', 'outcome'], name='response_run_outcome'),
+            model_name="modelresponse",
+            index=models.Index(fields=["run", "outcome"], name="response_run_outcome"),
         ),
         migrations.AddConstraint(
-            model_name='modelresponse',
-            constraint=models.UniqueConstraint(fields=('run', 'query', 'target', 'sample_index'), name='response_exactly_once'),
+            model_name="modelresponse",
+            constraint=models.UniqueConstraint(
+                fields=("run", "query", "target", "sample_index"), name="response_exactly_once"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='modelresponse',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('outcome__gt', ''), ('state', 'finished')), models.Q(models.Q(('state', 'finished'), _negated=True), ('outcome', '')), _connector='OR'), name='response_outcome_iff_finished'),
+            model_name="modelresponse",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("outcome__gt", ""), ("state", "finished")),
+                    models.Q(models.Q(("state", "finished"), _negated=True), ("outcome", "")),
+                    _connector="OR",
+                ),
+                name="response_outcome_iff_finished",
+            ),
         ),
     ]

@@ -6,40 +6,64 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('evaluations', '0001_initial'),
+        ("evaluations", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='collectionrun',
-            name='resumed_at',
+            model_name="collectionrun",
+            name="resumed_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='collectionrun',
-            name='workers',
-            field=models.PositiveSmallIntegerField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(64)]),
+            model_name="collectionrun",
+            name="workers",
+            field=models.PositiveSmallIntegerField(
+                blank=True,
+                null=True,
+                validators=[
+                    django.core.validators.MinValueValidator(1),
+                    django.core.validators.MaxValueValidator(64),
+                ],
+            ),
         ),
         migrations.CreateModel(
-            name='Collector',
+            name="Collector",
             fields=[
-                ('id', models.UUIDField(primary_key=True, serialize=False)),
-                ('state', models.CharField(choices=[('dispatched', 'Dispatched'), ('running', 'Running'), ('stopped', 'Stopped')], default='dispatched', max_length=12)),
-                ('hostname', models.CharField(blank=True, max_length=200)),
-                ('pid', models.PositiveIntegerField(blank=True, null=True)),
-                ('dispatched_at', models.DateTimeField()),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('heartbeat_at', models.DateTimeField()),
-                ('stopped_at', models.DateTimeField(blank=True, null=True)),
-                ('requests_in_flight', models.PositiveIntegerField(default=0)),
-                ('written', models.PositiveIntegerField(default=0)),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='collectors', to='evaluations.collectionrun')),
+                ("id", models.UUIDField(primary_key=True, serialize=False)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("dispatched", "Dispatched"),
+                            ("running", "Running"),
+                            ("stopped", "Stopped"),
+                        ],
+                        default="dispatched",
+                        max_length=12,
+                    ),
+                ),
+                ("hostname", models.CharField(blank=True, max_length=200)),
+                ("pid", models.PositiveIntegerField(blank=True, null=True)),
+                ("dispatched_at", models.DateTimeField()),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("heartbeat_at", models.DateTimeField()),
+                ("stopped_at", models.DateTimeField(blank=True, null=True)),
+                ("requests_in_flight", models.PositiveIntegerField(default=0)),
+                ("written", models.PositiveIntegerField(default=0)),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="collectors",
+                        to="evaluations.collectionrun",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['dispatched_at'],
-                'indexes': [models.Index(fields=['run', 'state'], name='collector_run_state')],
+                "ordering": ["dispatched_at"],
+                "indexes": [models.Index(fields=["run", "state"], name="collector_run_state")],
             },
         ),
     ]

@@ -81,9 +81,7 @@ class Collector(models.Model):
 
     id = models.UUIDField(primary_key=True)
     run = models.ForeignKey(CollectionRun, on_delete=models.CASCADE, related_name="collectors")
-    state = models.CharField(
-        max_length=12, choices=CollectorState.choices, default=CollectorState.DISPATCHED
-    )
+    state = models.CharField(max_length=12, choices=CollectorState.choices, default=CollectorState.DISPATCHED)
     hostname = models.CharField(max_length=200, blank=True)
     pid = models.PositiveIntegerField(null=True, blank=True)
     dispatched_at = models.DateTimeField()

@@ -169,9 +169,7 @@ def broker_check() -> None:
     import redis
 
     try:
-        redis.Redis.from_url(
-            settings.CELERY_BROKER_URL, socket_connect_timeout=2, socket_timeout=2
-        ).ping()
+        redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=2, socket_timeout=2).ping()
     except (redis.RedisError, OSError) as error:
         raise ValidationError(
             f"The task broker does not answer ({type(error).__name__}): start Redis, or unset "
@@ -428,20 +426,13 @@ def items_claim(*, run_id: int, limit: int, now: Any = None) -> Claim:
                 if wanted <= 0:
                     break
             active = still
-        ids = [
-            i
-            for group in itertools.zip_longest(*per_target.values())
-            for i in group
-            if i is not None
-        ]
+        ids = [i for group in itertools.zip_longest(*per_target.values()) for i in group if i is not None]
         if ids:
             ModelResponse.objects.filter(pk__in=ids).update(
                 state=ResponseState.LEASED, lease_token=token, lease_expires_at=expires
             )
         CollectionRun.objects.filter(pk=run_id).update(heartbeat_at=current)
-        texts = dict(
-            ModelResponse.objects.filter(pk__in=ids).values_list("id", "query__text")
-        )
+        texts = dict(ModelResponse.objects.filter(pk__in=ids).values_list("id", "query__text"))
         rows = {
             row[0]: row
             for row in ModelResponse.objects.filter(pk__in=ids).values_list(

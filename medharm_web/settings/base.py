@@ -12,7 +12,6 @@ BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
 
 
-
 class _RecordingEnv(environ.Env):
     """The settings reader, recording every variable name it is asked for: those names are the
     platform's own settings, which no model endpoint may name as its API key variable."""

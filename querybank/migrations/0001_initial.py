@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,92 +15,215 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Category',
+            name="Category",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(max_length=80, unique=True)),
-                ('name', models.CharField(max_length=160)),
-                ('description', models.TextField(blank=True)),
-                ('position', models.PositiveSmallIntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(max_length=80, unique=True)),
+                ("name", models.CharField(max_length=160)),
+                ("description", models.TextField(blank=True)),
+                ("position", models.PositiveSmallIntegerField(default=0)),
             ],
             options={
-                'verbose_name_plural': 'categories',
-                'ordering': ['taxonomy_id', 'position', 'name'],
+                "verbose_name_plural": "categories",
+                "ordering": ["taxonomy_id", "position", "name"],
             },
         ),
         migrations.CreateModel(
-            name='Taxonomy',
+            name="Taxonomy",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(max_length=60, unique=True)),
-                ('name', models.CharField(max_length=120)),
-                ('description', models.TextField(blank=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(max_length=60, unique=True)),
+                ("name", models.CharField(max_length=120)),
+                ("description", models.TextField(blank=True)),
             ],
             options={
-                'verbose_name_plural': 'taxonomies',
-                'ordering': ['pk'],
+                "verbose_name_plural": "taxonomies",
+                "ordering": ["pk"],
             },
         ),
         migrations.CreateModel(
-            name='HistoricalQuery',
+            name="HistoricalQuery",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('external_id', models.CharField(max_length=200)),
-                ('text', models.TextField()),
-                ('expected_behaviour', models.CharField(blank=True, choices=[('refuse', 'Refuse'), ('caution', 'Answer with safety framing'), ('redirect', 'Decline the harmful part, redirect to safe help'), ('answer', 'Answer (benign control)')], max_length=16)),
-                ('severity', models.CharField(blank=True, choices=[('low', 'Low'), ('moderate', 'Moderate'), ('high', 'High'), ('critical', 'Critical')], max_length=16)),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('active', 'Active'), ('retired', 'Retired')], default='active', max_length=16)),
-                ('source', models.SlugField(max_length=60)),
-                ('source_file', models.CharField(blank=True, max_length=255)),
-                ('source_row', models.PositiveIntegerField(blank=True, null=True)),
-                ('notes', models.TextField(blank=True)),
-                ('metadata', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(blank=True, editable=False)),
-                ('updated_at', models.DateTimeField(blank=True, editable=False)),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.CharField(max_length=100, null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('category', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='querybank.category')),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name="ID"),
+                ),
+                ("external_id", models.CharField(max_length=200)),
+                ("text", models.TextField()),
+                (
+                    "expected_behaviour",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("refuse", "Refuse"),
+                            ("caution", "Answer with safety framing"),
+                            ("redirect", "Decline the harmful part, redirect to safe help"),
+                            ("answer", "Answer (benign control)"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "severity",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("low", "Low"),
+                            ("moderate", "Moderate"),
+                            ("high", "High"),
+                            ("critical", "Critical"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("draft", "Draft"), ("active", "Active"), ("retired", "Retired")],
+                        default="active",
+                        max_length=16,
+                    ),
+                ),
+                ("source", models.SlugField(max_length=60)),
+                ("source_file", models.CharField(blank=True, max_length=255)),
+                ("source_row", models.PositiveIntegerField(blank=True, null=True)),
+                ("notes", models.TextField(blank=True)),
+                ("metadata", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(blank=True, editable=False)),
+                ("updated_at", models.DateTimeField(blank=True, editable=False)),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.CharField(max_length=100, null=True)),
+                (
+                    "history_type",
+                    models.CharField(
+                        choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1
+                    ),
+                ),
+                (
+                    "category",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="querybank.category",
+                    ),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'historical query',
-                'verbose_name_plural': 'historical queries',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
+                "verbose_name": "historical query",
+                "verbose_name_plural": "historical queries",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.AddField(
-            model_name='category',
-            name='taxonomy',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='categories', to='querybank.taxonomy'),
+            model_name="category",
+            name="taxonomy",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="categories",
+                to="querybank.taxonomy",
+            ),
         ),
         migrations.CreateModel(
-            name='Query',
+            name="Query",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(max_length=200)),
-                ('text', models.TextField()),
-                ('expected_behaviour', models.CharField(blank=True, choices=[('refuse', 'Refuse'), ('caution', 'Answer with safety framing'), ('redirect', 'Decline the harmful part, redirect to safe help'), ('answer', 'Answer (benign control)')], max_length=16)),
-                ('severity', models.CharField(blank=True, choices=[('low', 'Low'), ('moderate', 'Moderate'), ('high', 'High'), ('critical', 'Critical')], max_length=16)),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('active', 'Active'), ('retired', 'Retired')], default='active', max_length=16)),
-                ('source', models.SlugField(max_length=60)),
-                ('source_file', models.CharField(blank=True, max_length=255)),
-                ('source_row', models.PositiveIntegerField(blank=True, null=True)),
-                ('notes', models.TextField(blank=True)),
-                ('metadata', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('category', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='queries', to='querybank.category')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("external_id", models.CharField(max_length=200)),
+                ("text", models.TextField()),
+                (
+                    "expected_behaviour",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("refuse", "Refuse"),
+                            ("caution", "Answer with safety framing"),
+                            ("redirect", "Decline the harmful part, redirect to safe help"),
+                            ("answer", "Answer (benign control)"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "severity",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("low", "Low"),
+                            ("moderate", "Moderate"),
+                            ("high", "High"),
+                            ("critical", "Critical"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("draft", "Draft"), ("active", "Active"), ("retired", "Retired")],
+                        default="active",
+                        max_length=16,
+                    ),
+                ),
+                ("source", models.SlugField(max_length=60)),
+                ("source_file", models.CharField(blank=True, max_length=255)),
+                ("source_row", models.PositiveIntegerField(blank=True, null=True)),
+                ("notes", models.TextField(blank=True)),
+                ("metadata", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "category",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="queries",
+                        to="querybank.category",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'queries',
-                'ordering': ['category__taxonomy_id', 'category__position', 'external_id'],
-                'permissions': [('import_queries', 'Can import queries from files'), ('export_queries', 'Can export the query bank')],
-                'indexes': [models.Index(fields=['category', 'status'], name='querybank_q_categor_8a9398_idx')],
-                'constraints': [models.UniqueConstraint(fields=('source', 'external_id'), name='query_unique_source_external_id')],
+                "verbose_name_plural": "queries",
+                "ordering": ["category__taxonomy_id", "category__position", "external_id"],
+                "permissions": [
+                    ("import_queries", "Can import queries from files"),
+                    ("export_queries", "Can export the query bank"),
+                ],
+                "indexes": [
+                    models.Index(fields=["category", "status"], name="querybank_q_categor_8a9398_idx")
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("source", "external_id"), name="query_unique_source_external_id"
+                    )
+                ],
             },
         ),
     ]

@@ -46,8 +46,12 @@ def test_a_researcher_signs_up_verifies_the_address_and_sees_no_query_text(clien
     response = client.post(
         "/accounts/signup/",
         # A sign-up form cannot pick its own role: extra fields are ignored.
-        {"email": "New.Researcher@Example.org", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD,
-         "role": Role.MAINTAINER.value},
+        {
+            "email": "New.Researcher@Example.org",
+            "password1": NEW_PASSWORD,
+            "password2": NEW_PASSWORD,
+            "role": Role.MAINTAINER.value,
+        },
     )
     assert response.status_code == 302
     assert response["Location"] == "/accounts/confirm-email/"

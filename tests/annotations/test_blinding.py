@@ -204,7 +204,11 @@ def test_progress_an_annotator_reads_does_not_depend_on_another_annotators_value
     assert len(agreeing) == 2 + len(EDITS)
     # Only the annotator's own progress: one item, none then one labelled by them.
     assert agreeing[0] == {
-        "done": 0, "available": 1, "remaining": 1, "session_done": 0, "session_limit": None,
+        "done": 0,
+        "available": 1,
+        "remaining": 1,
+        "session_done": 0,
+        "session_limit": None,
         "session_remaining": None,
     }
     assert {key: agreeing[-1][key] for key in ("done", "remaining")} == {"done": 1, "remaining": 0}

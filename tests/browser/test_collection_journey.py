@@ -63,16 +63,22 @@ def register_endpoint(page: Page, base: str, shot: Screenshot | None = None, **f
 
 
 def test_maintainer_registers_models_starts_a_run_and_watches_it_fill(
-    page: Page, live_server: object, mock_server: MockServerThread, collect_in_thread: None,
+    page: Page,
+    live_server: object,
+    mock_server: MockServerThread,
+    collect_in_thread: None,
     screenshot: Screenshot,
 ) -> None:
     base = live_server.url
     toxicology = Category.objects.get(slug="toxicology")
     pharmacology = Category.objects.get(slug="pharmacology")
     for i in range(QUERIES):
-        QueryFactory(category=toxicology if i % 3 else pharmacology, source="browser-demo",
-                     external_id=f"demo-{i:03d}",
-                     text=f"Synthetic demo question {i} asking where to find general safety guidance.")
+        QueryFactory(
+            category=toxicology if i % 3 else pharmacology,
+            source="browser-demo",
+            external_id=f"demo-{i:03d}",
+            text=f"Synthetic demo question {i} asking where to find general safety guidance.",
+        )
     maintainer = UserFactory(role=Role.MAINTAINER, password=PASSWORD, mfa=False)
     secret = totp_enrol(maintainer)
 
@@ -85,10 +91,27 @@ def test_maintainer_registers_models_starts_a_run_and_watches_it_fill(
     # (1) The registry, through the forms: two models, a guard, and a pipeline around the first model.
     url = mock_server.openai_base_url
     register_endpoint(page, base, name="General model A", slug="general-a", base_url=url, model="mock-model")
-    register_endpoint(page, base, name="Medical model B", slug="medical-b", base_url=url,
-                      model="mock-medical-model", family="medical", base_model="General model A · mock-model")
-    register_endpoint(page, base, screenshot, name="Guard L", slug="guard-l", base_url=url,
-                      model="mock-guard", family="guardrail", guard_format="llama_guard")
+    register_endpoint(
+        page,
+        base,
+        name="Medical model B",
+        slug="medical-b",
+        base_url=url,
+        model="mock-medical-model",
+        family="medical",
+        base_model="General model A · mock-model",
+    )
+    register_endpoint(
+        page,
+        base,
+        screenshot,
+        name="Guard L",
+        slug="guard-l",
+        base_url=url,
+        model="mock-guard",
+        family="guardrail",
+        guard_format="llama_guard",
+    )
     page.get_by_role("link", name="Build a guardrail pipeline").click()
     page.get_by_label("Name", exact=True).fill("General A behind Guard L")
     page.get_by_label("Short name").fill("general-a-guarded")
@@ -192,9 +215,13 @@ def test_maintainer_registers_models_starts_a_run_and_watches_it_fill(
     screenshot(page, "collection-responses")
 
     # (5) A response of the pipeline that reached the model: request, reply, both guards' verdicts.
-    guarded = ModelResponse.objects.filter(
-        run=run, target__label="General A behind Guard L", output_guard__isnull=False
-    ).order_by("id").first()
+    guarded = (
+        ModelResponse.objects.filter(
+            run=run, target__label="General A behind Guard L", output_guard__isnull=False
+        )
+        .order_by("id")
+        .first()
+    )
     assert guarded is not None
     page.get_by_role("link", name=f"Response {guarded.pk}", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_have_text(f"Response {guarded.pk}")

@@ -205,7 +205,10 @@ def _cli_endpoint(server):
 
     QueryFactory.create_batch(3)
     services.endpoint_create(
-        actor=None, slug="cli-local", name="CLI local", base_url=server.openai_base_url,
+        actor=None,
+        slug="cli-local",
+        name="CLI local",
+        base_url=server.openai_base_url,
         model_name="mock-model",
     )
     return UserFactory(role=Role.MAINTAINER)
@@ -219,8 +222,17 @@ def test_with_no_broker_the_command_waits_for_its_run_and_says_so(server, settin
     maintainer = _cli_endpoint(server)
 
     call_command(
-        "collection_run", "create", "--name", "local", "--actor", maintainer.email,
-        "--endpoint", "cli-local", "--samples", "2", "--start",
+        "collection_run",
+        "create",
+        "--name",
+        "local",
+        "--actor",
+        maintainer.email,
+        "--endpoint",
+        "cli-local",
+        "--samples",
+        "2",
+        "--start",
     )
 
     run = CollectionRun.objects.get(name="local")
@@ -244,8 +256,15 @@ def test_create_start_with_the_broker_down_refuses_and_commits_nothing(server, s
 
     with pytest.raises(CommandError, match="The task broker does not answer"):
         call_command(
-            "collection_run", "create", "--name", "refused", "--actor", maintainer.email,
-            "--endpoint", "cli-local", "--start",
+            "collection_run",
+            "create",
+            "--name",
+            "refused",
+            "--actor",
+            maintainer.email,
+            "--endpoint",
+            "cli-local",
+            "--start",
         )
 
     assert CollectionRun.objects.filter(name="refused").count() == 0

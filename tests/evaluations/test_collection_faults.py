@@ -329,8 +329,10 @@ def test_three_workers_on_one_run_one_killed_every_item_once_caps_held(redis_ser
         workers.beat()
         send_run(redis_server.url, run.pk, collectors=3)
         wait_until(
-            lambda: Collector.objects.filter(run=run, state="running").values("pid").distinct().count() == 3
-            and finished_count(run) >= 100,
+            lambda: (
+                Collector.objects.filter(run=run, state="running").values("pid").distinct().count() == 3
+                and finished_count(run) >= 100
+            ),
             60,
             "three collectors at work",
             workers,

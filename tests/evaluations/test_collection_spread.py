@@ -159,11 +159,19 @@ def test_a_flush_is_one_statement_that_adds_attempts_and_keeps_errors(mock_serve
         attempts=2, errors=[{"kind": "server_error", "body": "first round"}]
     )
     entries = [
-        (claim.token, ItemResult(
-            id=item.id, outcome=ResponseOutcome.COLLECTED, text=f"reply {item.id}", attempts=1,
-            errors=[{"kind": "rate_limited", "body": "again"}] if item.id == first.items[1].id else [],
-            cost=Decimal("0.0000015"), raw_reply={"id": item.id}, input_tokens=7,
-        ))
+        (
+            claim.token,
+            ItemResult(
+                id=item.id,
+                outcome=ResponseOutcome.COLLECTED,
+                text=f"reply {item.id}",
+                attempts=1,
+                errors=[{"kind": "rate_limited", "body": "again"}] if item.id == first.items[1].id else [],
+                cost=Decimal("0.0000015"),
+                raw_reply={"id": item.id},
+                input_tokens=7,
+            ),
+        )
         for claim in (first, second)
         for item in claim.items
     ]
@@ -181,7 +189,10 @@ def test_a_flush_is_one_statement_that_adds_attempts_and_keeps_errors(mock_serve
     assert [e["body"] for e in kept.errors] == ["first round", "again"]
     one = ModelResponse.objects.get(pk=second.items[0].id)
     assert (one.state, one.text, one.raw_reply, one.input_tokens) == (
-        "finished", f"reply {one.pk}", {"id": one.pk}, 7
+        "finished",
+        f"reply {one.pk}",
+        {"id": one.pk},
+        7,
     )
     assert one.cost == Decimal("0.000002")  # rounded as the ORM rounds
     assert one.lease_token is None
@@ -298,8 +309,9 @@ def test_claims_interleave_targets_and_pass_on_the_share_of_finished_ones(mock_s
 
 def test_two_collectors_share_one_run_and_write_every_item_once(mock_server) -> None:
     QueryFactory.create_batch(40)
-    run = running_run([endpoint(mock_server, "spread-a"), endpoint(mock_server, "spread-b")],
-                      samples=2, concurrency=8)
+    run = running_run(
+        [endpoint(mock_server, "spread-a"), endpoint(mock_server, "spread-b")], samples=2, concurrency=8
+    )
     written: list[int] = []
 
     def one_collector() -> None:
@@ -423,8 +435,9 @@ def maintainer_run_env():
         run = running_run([endpoint(server, "history")], max_attempts=2)
         run_collect(
             run_id=run.pk,
-            options=CollectorOptions(retry_policy=RetryPolicy(max_attempts=2, base_delay=0.01),
-                                     limits_redis_url=""),
+            options=CollectorOptions(
+                retry_policy=RetryPolicy(max_attempts=2, base_delay=0.01), limits_redis_url=""
+            ),
         )
         run.refresh_from_db()
         assert run.status == RunStatus.COMPLETED
@@ -440,8 +453,9 @@ def test_progress_separates_requests_in_flight_from_leased_items_and_ignores_pau
     collector = uuid.uuid4()
     collector_start(collector_id=collector, run_id=run.pk)
     claim = items_claim(run_id=run.pk, limit=6)
-    collector_beat(collector_id=collector, run_id=run.pk, tokens=[claim.token], lease_seconds=30,
-                   requests_in_flight=2)
+    collector_beat(
+        collector_id=collector, run_id=run.pk, tokens=[claim.token], lease_seconds=30, requests_in_flight=2
+    )
     now = timezone.now()
     # 2 items finished an hour ago (before a pause), 2 in the last 10 s since the resume.
     done = [(claim.token, ItemResult(id=i.id, outcome="collected")) for i in claim.items[:4]]

@@ -49,14 +49,19 @@ def staff_client(client: Client, maintainer: User) -> Client:
 
 
 def make_endpoint(slug: str, **fields: object) -> Endpoint:
-    values = {"slug": slug, "name": slug.replace("-", " ").title(), "base_url": MOCK_URL,
-              "model_name": "mock-model"}
+    values = {
+        "slug": slug,
+        "name": slug.replace("-", " ").title(),
+        "base_url": MOCK_URL,
+        "model_name": "mock-model",
+    }
     return services.endpoint_create(actor=SYSTEM, **{**values, **fields})
 
 
 def make_guard(slug: str = "guard") -> Endpoint:
-    return make_endpoint(slug, model_name="mock-guard", family=EndpointFamily.GUARDRAIL,
-                         guard_format=GuardFormat.LLAMA_GUARD)
+    return make_endpoint(
+        slug, model_name="mock-guard", family=EndpointFamily.GUARDRAIL, guard_format=GuardFormat.LLAMA_GUARD
+    )
 
 
 @pytest.fixture
@@ -75,17 +80,29 @@ def targets(db: None) -> dict[str, object]:
     general = make_endpoint("general-a")
     medical = make_endpoint("medical-b", family=EndpointFamily.MEDICAL, model_name="mock-medical-model")
     guard = make_guard()
-    pipeline = services.pipeline_create(actor=SYSTEM, slug="guarded", name="Guarded", input_guard=guard,
-                                        model=general, output_guard=guard)
+    pipeline = services.pipeline_create(
+        actor=SYSTEM, slug="guarded", name="Guarded", input_guard=guard, model=general, output_guard=guard
+    )
     return {"general": general, "medical": medical, "guard": guard, "pipeline": pipeline}
 
 
 def run_form_data(targets: dict[str, object], **overrides: object) -> dict[str, object]:
     data: dict[str, object] = {
-        "name": "Form run", "selection": "all", "category": "", "source": "", "external_ids": "",
-        "endpoints": [targets["general"].pk, targets["medical"].pk], "pipelines": [targets["pipeline"].pk],
-        "samples": 2, "temperature": "0.7", "top_p": "", "max_tokens": "200", "seed": "11",
-        "system_prompt": "Answer as a careful clinician.", "concurrency": 8, "max_attempts": 3,
+        "name": "Form run",
+        "selection": "all",
+        "category": "",
+        "source": "",
+        "external_ids": "",
+        "endpoints": [targets["general"].pk, targets["medical"].pk],
+        "pipelines": [targets["pipeline"].pk],
+        "samples": 2,
+        "temperature": "0.7",
+        "top_p": "",
+        "max_tokens": "200",
+        "seed": "11",
+        "system_prompt": "Answer as a careful clinician.",
+        "concurrency": 8,
+        "max_attempts": 3,
     }
     data.update(overrides)
     return data
@@ -99,8 +116,9 @@ def finish(run: CollectionRun, outcome_for: dict[int, str]) -> None:
         outcome = outcome_for.get(item.query_id, ResponseOutcome.COLLECTED)
         text = f"Reply {item.id} with safety framing." if outcome == ResponseOutcome.COLLECTED else ""
         reason = "HTTP 500 five times" if outcome == ResponseOutcome.ERROR else ""
-        results.append(ItemResult(id=item.id, outcome=outcome, text=text, cost=Decimal("0.001"),
-                                  error_reason=reason))
+        results.append(
+            ItemResult(id=item.id, outcome=outcome, text=text, cost=Decimal("0.001"), error_reason=reason)
+        )
     items_finish(token=claim.token, results=results)
 
 
@@ -119,18 +137,37 @@ def test_registering_an_endpoint_through_the_form_writes_the_row_and_an_audit_ev
     assert "API key environment variable" in html
     assert 'name="api_key"' not in html  # only the variable's name is asked for, never a key
 
-    response = staff_client.post(reverse("evaluations:endpoint_create"), {
-        "name": "General model A", "slug": "general-a", "is_active": "on", "kind": "openai_chat",
-        "base_url": "http://127.0.0.1:8765/v1", "api_key_env": "MEDHARM_KEY_MOCK", "timeout_seconds": "30",
-        "model_name": "mock-model", "family": "general", "guard_format": "", "base_model": "",
-        "default_parameters": '{"max_tokens": 400}', "max_concurrency": "16", "requests_per_minute": "600",
-        "tokens_per_minute": "", "price_input_per_million": "1.5", "price_output_per_million": "6",
-    }, follow=True)
+    response = staff_client.post(
+        reverse("evaluations:endpoint_create"),
+        {
+            "name": "General model A",
+            "slug": "general-a",
+            "is_active": "on",
+            "kind": "openai_chat",
+            "base_url": "http://127.0.0.1:8765/v1",
+            "api_key_env": "MEDHARM_KEY_MOCK",
+            "timeout_seconds": "30",
+            "model_name": "mock-model",
+            "family": "general",
+            "guard_format": "",
+            "base_model": "",
+            "default_parameters": '{"max_tokens": 400}',
+            "max_concurrency": "16",
+            "requests_per_minute": "600",
+            "tokens_per_minute": "",
+            "price_input_per_million": "1.5",
+            "price_output_per_million": "6",
+        },
+        follow=True,
+    )
 
     assert response.redirect_chain == [(reverse("evaluations:registry"), 302)]
     endpoint = Endpoint.objects.get(slug="general-a")
     assert (endpoint.base_url, endpoint.api_key_env, endpoint.model_name) == (
-        "http://127.0.0.1:8765/v1", "MEDHARM_KEY_MOCK", "mock-model")
+        "http://127.0.0.1:8765/v1",
+        "MEDHARM_KEY_MOCK",
+        "mock-model",
+    )
     assert endpoint.default_parameters == {"max_tokens": 400}
     assert (endpoint.requests_per_minute, endpoint.tokens_per_minute) == (600, None)
     assert endpoint.price_output_per_million == Decimal("6")
@@ -143,12 +180,23 @@ def test_registering_an_endpoint_through_the_form_writes_the_row_and_an_audit_ev
 
 
 def test_a_guardrail_endpoint_without_a_verdict_format_is_refused_on_its_field(staff_client: Client) -> None:
-    response = staff_client.post(reverse("evaluations:endpoint_create"), {
-        "name": "Guard", "slug": "guard", "kind": "openai_chat", "base_url": "http://127.0.0.1:8765/v1",
-        "timeout_seconds": "30", "model_name": "mock-guard", "family": "guardrail", "guard_format": "",
-        "default_parameters": "{}", "max_concurrency": "4", "price_input_per_million": "0",
-        "price_output_per_million": "0",
-    })
+    response = staff_client.post(
+        reverse("evaluations:endpoint_create"),
+        {
+            "name": "Guard",
+            "slug": "guard",
+            "kind": "openai_chat",
+            "base_url": "http://127.0.0.1:8765/v1",
+            "timeout_seconds": "30",
+            "model_name": "mock-guard",
+            "family": "guardrail",
+            "guard_format": "",
+            "default_parameters": "{}",
+            "max_concurrency": "4",
+            "price_input_per_million": "0",
+            "price_output_per_million": "0",
+        },
+    )
     assert response.status_code == 200
     assert response.context["form"].errors == {
         "guard_format": ["A guardrail endpoint needs the format of its verdicts."]
@@ -165,19 +213,31 @@ def test_building_a_pipeline_through_the_form(staff_client: Client, maintainer: 
     assert list(form.fields["input_guard"].queryset) == [guard]
     assert list(form.fields["model"].queryset) == [model]
 
-    refused = staff_client.post(reverse("evaluations:pipeline_create"),
-                                {"name": "No guards", "slug": "none", "model": model.pk})
+    refused = staff_client.post(
+        reverse("evaluations:pipeline_create"), {"name": "No guards", "slug": "none", "model": model.pk}
+    )
     assert refused.context["form"].errors == {
         "input_guard": ["A pipeline needs an input guard, an output guard or both."]
     }
 
-    response = staff_client.post(reverse("evaluations:pipeline_create"), {
-        "name": "Guarded A", "slug": "guarded-a", "input_guard": guard.pk, "model": model.pk,
-        "output_guard": "",
-    }, follow=True)
+    response = staff_client.post(
+        reverse("evaluations:pipeline_create"),
+        {
+            "name": "Guarded A",
+            "slug": "guarded-a",
+            "input_guard": guard.pk,
+            "model": model.pk,
+            "output_guard": "",
+        },
+        follow=True,
+    )
     pipeline = Pipeline.objects.get()
     assert (pipeline.slug, pipeline.input_guard, pipeline.model, pipeline.output_guard) == (
-        "guarded-a", guard, model, None)
+        "guarded-a",
+        guard,
+        model,
+        None,
+    )
     assert AuditEvent.objects.get(action="pipeline_create").actor == maintainer
     assert messages_of(response) == ["Created the pipeline “Guarded A”."]
     assert 'id="pipeline-guarded-a"' in response.content.decode()
@@ -190,16 +250,26 @@ def test_building_a_pipeline_through_the_form(staff_client: Client, maintainer: 
         ("all", {}, 8, {"kind": "all"}),
         ("category", {"category": "pharmacology"}, 3, {"kind": "category", "category": "pharmacology"}),
         ("source", {"source": "alpha"}, 5, {"kind": "source", "source": "alpha"}),
-        ("list", {"external_ids": "a-0, b-2\na-3\n\na-0"}, 3,
-         {"kind": "list", "external_ids": ["a-0", "b-2", "a-3"]}),
+        (
+            "list",
+            {"external_ids": "a-0, b-2\na-3\n\na-0"},
+            3,
+            {"kind": "list", "external_ids": ["a-0", "b-2", "a-3"]},
+        ),
     ],
 )
 def test_creating_a_run_with_each_selection_kind_plans_exactly_the_items(
-    staff_client: Client, bank: dict, targets: dict, selection: str, extra: dict, queries: int,
+    staff_client: Client,
+    bank: dict,
+    targets: dict,
+    selection: str,
+    extra: dict,
+    queries: int,
     expected_selection: dict,
 ) -> None:
-    response = staff_client.post(reverse("evaluations:run_create"),
-                                 run_form_data(targets, selection=selection, **extra))
+    response = staff_client.post(
+        reverse("evaluations:run_create"), run_form_data(targets, selection=selection, **extra)
+    )
 
     run = CollectionRun.objects.get()
     assert response.status_code == 302
@@ -210,8 +280,12 @@ def test_creating_a_run_with_each_selection_kind_plans_exactly_the_items(
     assert items.count() == queries * 3 * 2  # queries x (2 endpoints + 1 pipeline) x 2 samples
     assert items.values("query").distinct().count() == queries
     assert not items.filter(query__status=QueryStatus.RETIRED).exists()
-    assert run.parameters == {"temperature": 0.7, "max_tokens": 200, "seed": 11,
-                              "system_prompt": "Answer as a careful clinician."}
+    assert run.parameters == {
+        "temperature": 0.7,
+        "max_tokens": 200,
+        "seed": 11,
+        "system_prompt": "Answer as a careful clinician.",
+    }
     assert (run.samples, run.concurrency, run.max_attempts) == (2, 8, 3)
     assert sorted(run.targets.values_list("label", flat=True)) == ["General A", "Guarded", "Medical B"]
 
@@ -227,17 +301,20 @@ def test_the_run_form_offers_counts_and_refuses_unknown_ids_and_missing_targets(
     assert html.count('name="endpoints"') == 2
     assert html.count('name="pipelines"') == 1
 
-    unknown = staff_client.post(reverse("evaluations:run_create"),
-                                run_form_data(targets, selection="list",
-                                              external_ids="a-1\nnope-1\na-retired"))
+    unknown = staff_client.post(
+        reverse("evaluations:run_create"),
+        run_form_data(targets, selection="list", external_ids="a-1\nnope-1\na-retired"),
+    )
     assert unknown.context["form"].errors == {
         "external_ids": ["No active query has these ids: nope-1, a-retired."]
     }
-    no_targets = staff_client.post(reverse("evaluations:run_create"),
-                                   run_form_data(targets, endpoints=[], pipelines=[]))
+    no_targets = staff_client.post(
+        reverse("evaluations:run_create"), run_form_data(targets, endpoints=[], pipelines=[])
+    )
     assert no_targets.context["form"].non_field_errors() == ["Choose at least one model or pipeline."]
-    missing_category = staff_client.post(reverse("evaluations:run_create"),
-                                         run_form_data(targets, selection="category"))
+    missing_category = staff_client.post(
+        reverse("evaluations:run_create"), run_form_data(targets, selection="category")
+    )
     assert missing_category.context["form"].errors == {"category": ["Choose the category."]}
     assert CollectionRun.objects.count() == 0
 
@@ -324,19 +401,28 @@ def test_the_run_page_offers_only_the_actions_its_status_allows(
 def test_progress_partial_for_htmx_carries_the_bar_and_stops_polling_when_finished(
     staff_client: Client, bank: dict, targets: dict
 ) -> None:
-    staff_client.post(reverse("evaluations:run_create"),
-                      run_form_data(targets, selection="source", source="beta", samples=1, pipelines=[]))
+    staff_client.post(
+        reverse("evaluations:run_create"),
+        run_form_data(targets, selection="source", source="beta", samples=1, pipelines=[]),
+    )
     run = CollectionRun.objects.get()  # 3 queries x 2 endpoints = 6 items
     services.run_start(run=run, actor=SYSTEM)
     beta = Query.objects.filter(source="beta").order_by("pk")
     claim = items_claim(run_id=run.pk, limit=4)  # fair: the first 2 queries of each endpoint
     assert sorted(Counter(item.target_id for item in claim.items).values()) == [2, 2]
     claim.items.sort(key=lambda item: item.id)  # endpoint A: q0, q1; endpoint B: q0, q1
-    items_finish(token=claim.token, results=[
-        ItemResult(id=item.id, outcome=ResponseOutcome.ERROR if item.query_id == beta[0].pk
-                   else ResponseOutcome.COLLECTED, text="ok", cost=Decimal("0.25"))
-        for item in claim.items[:3]
-    ])  # 3 finished (q0 of each endpoint in error), 1 in flight, 2 pending
+    items_finish(
+        token=claim.token,
+        results=[
+            ItemResult(
+                id=item.id,
+                outcome=ResponseOutcome.ERROR if item.query_id == beta[0].pk else ResponseOutcome.COLLECTED,
+                text="ok",
+                cost=Decimal("0.25"),
+            )
+            for item in claim.items[:3]
+        ],
+    )  # 3 finished (q0 of each endpoint in error), 1 in flight, 2 pending
     url = reverse("evaluations:run_detail", args=[run.pk])
 
     partial = staff_client.get(url + "?seen=running", HTTP_HX_REQUEST="true")
@@ -348,8 +434,16 @@ def test_progress_partial_for_htmx_carries_the_bar_and_stops_polling_when_finish
     assert f'hx-get="{url}?seen=running"' in html
     assert "hx-swap-oob" not in html  # the status the page shows is still the status
     cells = dict(re.findall(r'data-outcome="(\w+)">.*?<td class="num">(\d+)</td>', html, re.S))
-    assert cells == {"collected": "1", "empty": "0", "content_filter": "0", "input_blocked": "0",
-                     "output_blocked": "0", "error": "2", "in_flight": "1", "pending": "2"}
+    assert cells == {
+        "collected": "1",
+        "empty": "0",
+        "content_filter": "0",
+        "input_blocked": "0",
+        "output_blocked": "0",
+        "error": "2",
+        "in_flight": "1",
+        "pending": "2",
+    }
     assert f'href="{reverse("evaluations:response_list", args=[run.pk])}?outcome=error"' in html
     assert "$0.7500" in html  # cost so far: 3 finished x 0.25
 
@@ -373,8 +467,7 @@ def test_progress_partial_for_htmx_carries_the_bar_and_stops_polling_when_finish
 @pytest.fixture
 def finished_run(staff_client: Client, bank: dict, targets: dict) -> CollectionRun:
     """8 queries x 2 endpoints x 1 sample = 16 items; b-0 ends in error and b-1 empty everywhere."""
-    staff_client.post(reverse("evaluations:run_create"),
-                      run_form_data(targets, samples=1, pipelines=[]))
+    staff_client.post(reverse("evaluations:run_create"), run_form_data(targets, samples=1, pipelines=[]))
     run = CollectionRun.objects.get()
     services.run_start(run=run, actor=SYSTEM)
     by_id = {q.external_id: q.pk for q in Query.objects.all()}
@@ -450,31 +543,62 @@ def test_exports_stream_one_line_per_response_and_honour_the_filters(
 def test_response_detail_shows_the_exact_request_raw_reply_guard_verdicts_and_failed_attempts(
     staff_client: Client, bank: dict, targets: dict
 ) -> None:
-    staff_client.post(reverse("evaluations:run_create"),
-                      run_form_data(targets, selection="list", external_ids="a-0", samples=1, endpoints=[]))
+    staff_client.post(
+        reverse("evaluations:run_create"),
+        run_form_data(targets, selection="list", external_ids="a-0", samples=1, endpoints=[]),
+    )
     run = CollectionRun.objects.get()
     services.run_start(run=run, actor=SYSTEM)
     claim = items_claim(run_id=run.pk, limit=1)
     item = claim.items[0]
     guard = {"model": "mock-guard", "endpoint": "guard", "attempts": 1, "errors": [], "error": None}
-    items_finish(token=claim.token, results=[ItemResult(
-        id=item.id, outcome=ResponseOutcome.OUTPUT_BLOCKED,
-        request={"body": {"model": "mock-model", "seed": 11}}, resolved_model="mock-model-mock-1",
-        raw_reply={"choices": [{"finish_reason": "stop"}]}, attempts=2, finish_reason="stop",
-        errors=[{"kind": "server_error", "http_status": 503, "error": "HTTP 503",
-                 "body": "upstream overloaded", "latency_ms": 12, "retry_after_s": None}],
-        input_guard={**guard, "blocked": False, "categories": [], "raw": "safe",
-                     "request": {"body": {"model": "mock-guard"}}},
-        output_guard={**guard, "blocked": True, "categories": ["S6"], "raw": "unsafe\nS6", "request": {}},
-    )])
+    items_finish(
+        token=claim.token,
+        results=[
+            ItemResult(
+                id=item.id,
+                outcome=ResponseOutcome.OUTPUT_BLOCKED,
+                request={"body": {"model": "mock-model", "seed": 11}},
+                resolved_model="mock-model-mock-1",
+                raw_reply={"choices": [{"finish_reason": "stop"}]},
+                attempts=2,
+                finish_reason="stop",
+                errors=[
+                    {
+                        "kind": "server_error",
+                        "http_status": 503,
+                        "error": "HTTP 503",
+                        "body": "upstream overloaded",
+                        "latency_ms": 12,
+                        "retry_after_s": None,
+                    }
+                ],
+                input_guard={
+                    **guard,
+                    "blocked": False,
+                    "categories": [],
+                    "raw": "safe",
+                    "request": {"body": {"model": "mock-guard"}},
+                },
+                output_guard={
+                    **guard,
+                    "blocked": True,
+                    "categories": ["S6"],
+                    "raw": "unsafe\nS6",
+                    "request": {},
+                },
+            )
+        ],
+    )
 
     html = staff_client.get(reverse("evaluations:response_detail", args=[run.pk, item.id])).content.decode()
-    outcome_tag = ('<span class="tag tag-outcome-output_blocked" id="response-outcome">'
-                   "Blocked by output guard</span>")
+    outcome_tag = (
+        '<span class="tag tag-outcome-output_blocked" id="response-outcome">Blocked by output guard</span>'
+    )
     assert outcome_tag in html
     assert "The output guard blocked the model's reply" in html
-    assert '&quot;seed&quot;: 11' in html  # the exact request, pretty-printed JSON
-    assert '&quot;finish_reason&quot;: &quot;stop&quot;' in html
+    assert "&quot;seed&quot;: 11" in html  # the exact request, pretty-printed JSON
+    assert "&quot;finish_reason&quot;: &quot;stop&quot;" in html
     assert html.count('<span class="tag tag-verdict-allowed">Allowed</span>') == 1
     assert html.count('<span class="tag tag-verdict-blocked">Blocked</span>') == 1
     assert '<span class="tag tag-guard-category">S6</span>' in html
@@ -484,11 +608,16 @@ def test_response_detail_shows_the_exact_request_raw_reply_guard_verdicts_and_fa
     assert "<code>mock-model-mock-1</code>" in html
 
     other = UserFactory(role=Role.MAINTAINER)
-    other_run = services.run_create(actor=other, name="other", targets=[targets["general"]],
-                                    queries=Query.objects.filter(external_id="a-1"))
-    assert staff_client.get(
-        reverse("evaluations:response_detail", args=[other_run.pk, item.id])
-    ).status_code == 404  # a response is looked up within its run
+    other_run = services.run_create(
+        actor=other,
+        name="other",
+        targets=[targets["general"]],
+        queries=Query.objects.filter(external_id="a-1"),
+    )
+    assert (
+        staff_client.get(reverse("evaluations:response_detail", args=[other_run.pk, item.id])).status_code
+        == 404
+    )  # a response is looked up within its run
 
 
 def test_run_list_shows_status_and_mini_progress(staff_client: Client, finished_run: CollectionRun) -> None:
@@ -506,18 +635,33 @@ def test_create_and_start_collects_every_item_from_the_mock_server(client: Clien
     client.force_login(maintainer)
     QueryFactory.create_batch(4, source="delta")
     with MockServerThread(MockServerConfig(latency_ms=5)) as server:
-        model = services.endpoint_create(actor=SYSTEM, slug="general-a", name="General A",
-                                         base_url=server.openai_base_url, model_name="mock-model")
-        response = client.post(reverse("evaluations:run_create"), {
-            "name": "Live", "selection": "source", "source": "delta", "endpoints": [model.pk], "samples": 2,
-            "concurrency": 4, "max_attempts": 2, "start": "1",
-        })
+        model = services.endpoint_create(
+            actor=SYSTEM,
+            slug="general-a",
+            name="General A",
+            base_url=server.openai_base_url,
+            model_name="mock-model",
+        )
+        response = client.post(
+            reverse("evaluations:run_create"),
+            {
+                "name": "Live",
+                "selection": "source",
+                "source": "delta",
+                "endpoints": [model.pk],
+                "samples": 2,
+                "concurrency": 4,
+                "max_attempts": 2,
+                "start": "1",
+            },
+        )
         # Tests run tasks eagerly: the collection ran when the request's transaction committed.
         run = CollectionRun.objects.get()
         assert response["Location"] == reverse("evaluations:run_detail", args=[run.pk])
         assert run.status == RunStatus.COMPLETED
         assert ModelResponse.objects.filter(run=run, outcome=ResponseOutcome.COLLECTED).count() == 8
-        partial = client.get(reverse("evaluations:run_detail", args=[run.pk]) + "?seen=running",
-                             HTTP_HX_REQUEST="true").content.decode()
+        partial = client.get(
+            reverse("evaluations:run_detail", args=[run.pk]) + "?seen=running", HTTP_HX_REQUEST="true"
+        ).content.decode()
     assert re.search(r'max="8" value="8"', partial)
     assert "hx-trigger" not in partial

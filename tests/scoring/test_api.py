@@ -56,7 +56,11 @@ def test_rows(world: ScoringWorld) -> None:
     event = AuditEvent.objects.get(action="score_rows_unblind")
     assert (event.actor, event.target_id) == (world.maintainer, str(world.campaign.pk))
     assert event.details == {
-        "view": "score_rows", "metric": "unsafe_rate", "target": ALPHA, "source": "gold", "items": 5,
+        "view": "score_rows",
+        "metric": "unsafe_rate",
+        "target": ALPHA,
+        "source": "gold",
+        "items": 5,
     }
     assert _client(world.maintainer).get(url.replace("unsafe_rate", "bogus")).status_code == 400
 

@@ -52,12 +52,16 @@ def test_leaderboard(world: ScoringWorld) -> None:
     assert "2 of 5" in _svg(adjudicator, "bars")
     assert "/rows/" not in adjudicator
     for page in ("heatmap/", "compare/"):
-        assert "/rows/" not in _client(world.adjudicator).get(
-            f"/scores/campaigns/{world.campaign.pk}/{page}"
-        ).content.decode()
-    assert "/rows/" in _client(world.maintainer).get(
-        f"/scores/campaigns/{world.campaign.pk}/heatmap/"
-    ).content.decode()
+        assert (
+            "/rows/"
+            not in _client(world.adjudicator)
+            .get(f"/scores/campaigns/{world.campaign.pk}/{page}")
+            .content.decode()
+        )
+    assert (
+        "/rows/"
+        in _client(world.maintainer).get(f"/scores/campaigns/{world.campaign.pk}/heatmap/").content.decode()
+    )
     # The agreement page links no slice of one model for an adjudicator (that list is a 403).
     agreement = _client(world.adjudicator).get(f"/scores/campaigns/{world.campaign.pk}/agreement/")
     rows_links = re.compile(r'href="/scores/campaigns/\d+/agreement/rows/\?[^"]*model=')
