@@ -12,7 +12,7 @@ RUN useradd --create-home --uid 1000 medharm
 
 # Requirements first, so that a code change does not reinstall every package.
 COPY requirements/ requirements/
-RUN pip install -r requirements/base.txt
+RUN pip install -r requirements/base.txt -c requirements/lock.txt
 
 COPY . .
 

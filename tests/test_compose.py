@@ -1,6 +1,8 @@
 """docker-compose.yml: the five services, their health checks, start order and volumes."""
 
+import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -86,12 +88,33 @@ def test_app_services_run_production_settings_on_the_stack(compose: dict) -> Non
     assert "ports" not in compose["services"]["redis"]
 
 
-def test_dockerfile_installs_requirements_and_collects_static_files() -> None:
-    dockerfile = (PROJECT_DIR / "Dockerfile").read_text()
-    assert dockerfile.startswith("#")
-    assert "FROM python:3.11-slim" in dockerfile
-    assert "pip install -r requirements/base.txt" in dockerfile
-    assert "collectstatic --noinput" in dockerfile
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """The Dockerfile as (instruction, arguments) pairs: continuation lines joined, comments dropped."""
+    text = (PROJECT_DIR / "Dockerfile").read_text()
+    without_comments = "\n".join(line for line in text.splitlines() if not line.startswith("#"))
+    logical = re.sub(r"\\\n\s*", " ", without_comments)
+    return [
+        (line.split(None, 1)[0].upper(), line.split(None, 1)[1].strip() if " " in line else "")
+        for line in logical.splitlines()
+        if line.strip()
+    ]
+
+
+def test_dockerfile_installs_locked_requirements_then_the_code_and_runs_unprivileged() -> None:
+    instructions = dockerfile_instructions()
+    kinds = [kind for kind, _ in instructions]
+    assert instructions[0] == ("FROM", "python:3.11-slim")
+    # The requirements (and the lock) are copied and installed before the code, so a code change
+    # does not reinstall every package; the install honours the lock of tested versions.
+    copy_requirements = instructions.index(("COPY", "requirements/ requirements/"))
+    install = instructions.index(("RUN", "pip install -r requirements/base.txt -c requirements/lock.txt"))
+    copy_code = instructions.index(("COPY", ". ."))
+    assert copy_requirements < install < copy_code
+    collect = next(i for i, (kind, args) in enumerate(instructions) if "collectstatic --noinput" in args)
+    assert copy_code < collect < kinds.index("USER")
+    assert ("USER", "medharm") in instructions
+    assert instructions[-1][0] == "CMD"
+    assert json.loads(instructions[-1][1])[:2] == ["gunicorn", "medharm_web.wsgi:application"]
     assert "gunicorn" in (PROJECT_DIR / "requirements" / "base.txt").read_text()
 
 

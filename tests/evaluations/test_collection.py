@@ -129,6 +129,8 @@ def test_pipeline_records_blocks_as_blocks(mock_server, maintainer) -> None:
     outcomes = set(responses.values_list("outcome", flat=True))
     assert outcomes <= {"collected", "input_blocked", "output_blocked"}
     assert "input_blocked" in outcomes  # the mock guard flags ~30% of prompts
+    # Each loop below checks rows that exist: every outcome the pipeline can give occurred.
+    assert outcomes == {"collected", "input_blocked", "output_blocked"}
     for blocked in responses.filter(outcome="input_blocked"):
         assert blocked.text == ""
         assert blocked.input_guard["blocked"] is True
