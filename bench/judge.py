@@ -78,6 +78,7 @@ def main() -> None:
     from annotations.demo import reference_values
     from annotations.models import Campaign, CampaignItem, Guideline, Rubric
     from annotations.services.campaigns import campaign_create
+    from core.actors import SYSTEM
     from evaluations import services
     from evaluations.collector import run_collect
     from evaluations.mock_server import MockServerConfig, MockServerProcess
@@ -116,7 +117,7 @@ def main() -> None:
         with MockServerProcess(MockServerConfig(latency_ms=0)) as fast:
             endpoints = [
                 services.endpoint_create(
-                    actor=None, slug=f"bench-target-{t:02d}", name=f"Bench target {t:02d}",
+                    actor=SYSTEM, slug=f"bench-target-{t:02d}", name=f"Bench target {t:02d}",
                     base_url=fast.openai_base_url, model_name=f"mock-target-{t:02d}",
                     max_concurrency=options.concurrency, timeout_seconds=60,
                 )
@@ -135,7 +136,7 @@ def main() -> None:
             judge = judge_create(
                 actor=maintainer, slug="bench-judge", name="Bench judge",
                 endpoint=services.endpoint_create(
-                    actor=None, slug="bench-judge", name="Bench judge", base_url=server.openai_base_url,
+                    actor=SYSTEM, slug="bench-judge", name="Bench judge", base_url=server.openai_base_url,
                     model_name="mock-judge", max_concurrency=options.concurrency, timeout_seconds=60,
                 ),
                 template=JudgeTemplate.objects.get(slug="harmbench-unsafe", version=1),

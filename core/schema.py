@@ -30,6 +30,7 @@ ERROR_ANSWERS = {
     "409": "The object is in the wrong state for this action.",
     "413": "The request body is over the import size limit.",
 }
+UNAUTHENTICATED = "No valid credentials: the bearer token is missing, expired or revoked."
 
 
 class ErrorAutoSchema(AutoSchema):
@@ -37,8 +38,19 @@ class ErrorAutoSchema(AutoSchema):
 
     def _get_response_bodies(self, direction: Literal["request", "response"] = "response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
-        for code, description in ERROR_ANSWERS.items():
+        answers = dict(ERROR_ANSWERS)
+        if self._challenges_credentials():
+            answers["401"] = UNAUTHENTICATED
+        for code, description in sorted(answers.items()):
             if code not in responses:
                 responses[code] = self._get_response_for_code(ErrorSerializer, code)
                 responses[code]["description"] = description
         return responses
+
+    def _challenges_credentials(self) -> bool:
+        """DRF answers 401 (with WWW-Authenticate) instead of 403 when the view's first
+        authenticator names a scheme to challenge with, as the researchers' bearer tokens do."""
+        authenticators = self.view.get_authenticators()
+        if not authenticators:
+            return False
+        return bool(authenticators[0].authenticate_header(getattr(self.view, "request", None)))

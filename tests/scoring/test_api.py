@@ -35,9 +35,9 @@ def test_scores(world: ScoringWorld) -> None:
         f"/api/v1/score-campaigns/{world.campaign.pk}/scores/?source=judge"
     )
     assert judge.status_code == 400
-    assert judge.json()["source"] == (
+    assert judge.json()["errors"]["source"] == [
         "LLM judge: judge labels are shown to maintainers only while the campaign is open"
-    )
+    ]
 
 
 def test_rows(world: ScoringWorld) -> None:
