@@ -11,9 +11,11 @@ from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from rules.contrib.views import permission_required
 
+from accounts.http import AuthenticatedHttpRequest
 from audit.actions import AuditAction
 from audit.csv_safe import neutralise
 from audit.selectors import event_list
@@ -50,7 +52,7 @@ def _events(request: HttpRequest):
 
 @login_required
 @permission_required("audit.view", raise_exception=True)
-def event_page(request: HttpRequest) -> HttpResponse:
+def event_page(request: AuthenticatedHttpRequest) -> HttpResponse:
     form, events = _events(request)
     page = Paginator(events, 100).get_page(request.GET.get("page"))
     query = request.GET.copy()
@@ -75,7 +77,7 @@ class _Echo:
 
 @login_required
 @permission_required("audit.view", raise_exception=True)
-def event_export(request: HttpRequest) -> HttpResponse:
+def event_export(request: AuthenticatedHttpRequest) -> HttpResponseBase:
     form, events = _events(request)
     if form.errors:
         return HttpResponse(f"Bad filter: {form.errors.as_text()}", status=400, content_type="text/plain")
