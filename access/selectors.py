@@ -51,9 +51,9 @@ def grant_list_active(*, user: User) -> QuerySet[AccessRequest]:
     return AccessRequest.objects.filter(active_grant_q(), researcher=user)
 
 
-def release_list_restricted_for_user(*, user: User | AnonymousUser) -> QuerySet[Release]:
+def release_list_restricted_for_user(*, user: User | AnonymousUser | None) -> QuerySet[Release]:
     """Twin of ``can_access_restricted``: the releases whose restricted tier ``user`` may read."""
-    if not user.is_authenticated or not user.is_active:
+    if user is None or not user.is_authenticated or not user.is_active:
         return Release.objects.none()
     if user.is_superuser or user.groups.filter(name=Role.MAINTAINER.value).exists():
         return Release.objects.all()
@@ -91,9 +91,9 @@ def request_get_for_researcher(*, user: User, request_id: int) -> AccessRequest:
     return request_list_for_researcher(user=user).get(pk=request_id)
 
 
-def request_list_for_reviewer(*, user: User | AnonymousUser) -> QuerySet[AccessRequest]:
+def request_list_for_reviewer(*, user: User | AnonymousUser | None) -> QuerySet[AccessRequest]:
     """Twin of ``can_review_access``: every request for the committee, the release's for a delegate."""
-    if not user.is_authenticated or not user.is_active:
+    if user is None or not user.is_authenticated or not user.is_active:
         return AccessRequest.objects.none()
     base = AccessRequest.objects.select_related("release", "researcher", "signature").annotate(
         is_active_grant=Exists(AccessRequest.objects.filter(active_grant_q(), pk=OuterRef("pk")))
@@ -103,7 +103,7 @@ def request_list_for_reviewer(*, user: User | AnonymousUser) -> QuerySet[AccessR
     return base.filter(release__reviewers=user)
 
 
-def request_get_for_reviewer(*, user: User | AnonymousUser, request_id: int) -> AccessRequest:
+def request_get_for_reviewer(*, user: User | AnonymousUser | None, request_id: int) -> AccessRequest:
     return request_list_for_reviewer(user=user).get(pk=request_id)
 
 
