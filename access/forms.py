@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any, cast
 
 from django import forms
 from django.conf import settings
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from access.models import ResearcherProfile
+from releases.models import Release
 
 
 class ProfileForm(forms.ModelForm):
@@ -60,11 +63,11 @@ class DecisionForm(forms.Form):
         help_text="For an approval: the last day of access (default: 12 months).",
     )
 
-    def expires_at(self):
+    def expires_at(self) -> datetime | None:
         day = self.cleaned_data.get("expires_on")
         if day is None:
             return None
-        return timezone.make_aware(timezone.datetime.combine(day, timezone.datetime.max.time()))
+        return timezone.make_aware(datetime.combine(day, datetime.max.time()))
 
 
 class CredentialDecisionForm(forms.Form):
@@ -76,16 +79,18 @@ class CredentialDecisionForm(forms.Form):
 
 class TokenForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="Where the token will be used, e.g. 'lab workstation'.")
-    releases = forms.ModelMultipleChoiceField(queryset=None, widget=forms.CheckboxSelectMultiple)
+    releases: forms.ModelMultipleChoiceField[Release] = forms.ModelMultipleChoiceField(
+        queryset=None, widget=forms.CheckboxSelectMultiple
+    )
     days = forms.IntegerField(
         min_value=1,
         max_value=settings.RESEARCHER_TOKEN_MAX_DAYS,
         initial=settings.RESEARCHER_TOKEN_DEFAULT_DAYS,
     )
 
-    def __init__(self, *args: object, releases=None, **kwargs: object) -> None:
+    def __init__(self, *args: Any, releases: QuerySet[Release] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["releases"].queryset = releases
+        cast(forms.ModelMultipleChoiceField, self.fields["releases"]).queryset = releases
 
 
 DEFAULT_GRANT = timedelta(days=settings.ACCESS_GRANT_DEFAULT_DAYS)

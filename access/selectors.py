@@ -7,6 +7,8 @@ account. List pages, detail checks, downloads and the API all go through it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Now
@@ -21,6 +23,11 @@ from access.models import (
 )
 from accounts.roles import Role
 from releases.models import Release, ReleaseStatus
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+
+    from accounts.models import User
 
 
 def active_grant_q(prefix: str = "") -> Q:
@@ -40,15 +47,15 @@ def researcher_list_credentialed() -> QuerySet:
     )
 
 
-def grant_list_active(*, user: object) -> QuerySet[AccessRequest]:
+def grant_list_active(*, user: User) -> QuerySet[AccessRequest]:
     return AccessRequest.objects.filter(active_grant_q(), researcher=user)
 
 
-def release_list_restricted_for_user(*, user: object) -> QuerySet[Release]:
+def release_list_restricted_for_user(*, user: User | AnonymousUser | None) -> QuerySet[Release]:
     """Twin of ``can_access_restricted``: the releases whose restricted tier ``user`` may read."""
-    if not getattr(user, "is_authenticated", False) or not user.is_active:  # type: ignore[attr-defined]
+    if user is None or not user.is_authenticated or not user.is_active:
         return Release.objects.none()
-    if user.is_superuser or user.groups.filter(name=Role.MAINTAINER.value).exists():  # type: ignore[attr-defined]
+    if user.is_superuser or user.groups.filter(name=Role.MAINTAINER.value).exists():
         return Release.objects.all()
     granted = AccessRequest.objects.filter(active_grant_q(), researcher=user, release=OuterRef("pk"))
     return Release.objects.filter(Exists(granted))
@@ -67,11 +74,11 @@ def agreement_current() -> DataUseAgreement | None:
     return DataUseAgreement.objects.order_by("-version").first()
 
 
-def profile_for_user(*, user: object) -> ResearcherProfile | None:
+def profile_for_user(*, user: User) -> ResearcherProfile | None:
     return ResearcherProfile.objects.filter(user=user).first()
 
 
-def request_list_for_researcher(*, user: object) -> QuerySet[AccessRequest]:
+def request_list_for_researcher(*, user: User) -> QuerySet[AccessRequest]:
     """The researcher's own requests, each annotated with whether its grant is active now."""
     return (
         AccessRequest.objects.filter(researcher=user)
@@ -80,23 +87,23 @@ def request_list_for_researcher(*, user: object) -> QuerySet[AccessRequest]:
     )
 
 
-def request_get_for_researcher(*, user: object, request_id: int) -> AccessRequest:
+def request_get_for_researcher(*, user: User, request_id: int) -> AccessRequest:
     return request_list_for_researcher(user=user).get(pk=request_id)
 
 
-def request_list_for_reviewer(*, user: object) -> QuerySet[AccessRequest]:
+def request_list_for_reviewer(*, user: User | AnonymousUser | None) -> QuerySet[AccessRequest]:
     """Twin of ``can_review_access``: every request for the committee, the release's for a delegate."""
-    if not getattr(user, "is_authenticated", False) or not user.is_active:  # type: ignore[attr-defined]
+    if user is None or not user.is_authenticated or not user.is_active:
         return AccessRequest.objects.none()
     base = AccessRequest.objects.select_related("release", "researcher", "signature").annotate(
         is_active_grant=Exists(AccessRequest.objects.filter(active_grant_q(), pk=OuterRef("pk")))
     )
-    if user.is_superuser or user.groups.filter(name=Role.DATA_COMMITTEE.value).exists():  # type: ignore[attr-defined]
+    if user.is_superuser or user.groups.filter(name=Role.DATA_COMMITTEE.value).exists():
         return base
     return base.filter(release__reviewers=user)
 
 
-def request_get_for_reviewer(*, user: object, request_id: int) -> AccessRequest:
+def request_get_for_reviewer(*, user: User | AnonymousUser | None, request_id: int) -> AccessRequest:
     return request_list_for_reviewer(user=user).get(pk=request_id)
 
 
@@ -104,7 +111,7 @@ def profile_list_for_review() -> QuerySet[ResearcherProfile]:
     return ResearcherProfile.objects.select_related("user").exclude(status=CredentialStatus.DRAFT)
 
 
-def token_list_for_user(*, user: object) -> QuerySet[ResearcherToken]:
+def token_list_for_user(*, user: User) -> QuerySet[ResearcherToken]:
     return ResearcherToken.objects.filter(user=user).prefetch_related("releases")
 
 

@@ -295,6 +295,8 @@ def request_renew(
         grant = grant_list_active(user=actor).select_for_update(of=("self",)).filter(pk=grant_id).first()
         if grant is None:
             raise ValidationError("Only an active grant can be renewed; request access again instead.")
+        if grant.expires_at is None:  # an active grant has an expiry (constraint grant_has_expiry)
+            raise RuntimeError(f"Active grant {grant.pk} has no expiry.")
         window = timedelta(days=settings.ACCESS_RENEWAL_WINDOW_DAYS)
         if grant.expires_at - timezone.now() > window:
             raise ValidationError(

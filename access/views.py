@@ -3,10 +3,11 @@ the committee's review queue, decisions and per-release access report."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from rules.contrib.views import permission_required
@@ -15,22 +16,23 @@ from access import selectors, services
 from access.forms import CredentialDecisionForm, DecisionForm, ProfileForm, RequestForm, TokenForm
 from access.models import AccessRequest, CredentialStatus, RequestStatus, ResearcherProfile, ResearcherToken
 from accounts import policy
+from accounts.http import AuthenticatedHttpRequest
 from audit.context import meta_of
 from audit.models import AuditEvent
 from releases.models import Release
 from releases.selectors import release_get_visible
 
 
-def _form_errors(form: object, exc: ValidationError) -> None:
+def _form_errors(form: forms.BaseForm, exc: ValidationError) -> None:
     if hasattr(exc, "error_dict"):
         for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)  # type: ignore[attr-defined]
+            form.add_error(field if field in form.fields else None, errors)
     else:
-        form.add_error(None, exc.messages)  # type: ignore[attr-defined]
+        form.add_error(None, exc.messages)
 
 
 @login_required
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The researcher's page: profile state, each request with its state, downloads, tokens."""
     user = request.user
     return render(
@@ -49,7 +51,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @permission_required("access.apply", raise_exception=True)
-def profile(request: HttpRequest) -> HttpResponse:
+def profile(request: AuthenticatedHttpRequest) -> HttpResponse:
     current = selectors.profile_for_user(user=request.user)
     form = ProfileForm(request.POST or None, instance=current)
     if request.method == "POST" and form.is_valid():
@@ -75,7 +77,9 @@ def profile(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _request_page(request: HttpRequest, release: Release, renews: AccessRequest | None) -> HttpResponse:
+def _request_page(
+    request: AuthenticatedHttpRequest, release: Release, renews: AccessRequest | None
+) -> HttpResponse:
     agreement = selectors.agreement_current()
     if agreement is None:
         raise Http404("No data use agreement has been published yet.")
@@ -124,7 +128,7 @@ def _request_page(request: HttpRequest, release: Release, renews: AccessRequest 
 
 @login_required
 @permission_required("access.request", raise_exception=True)
-def request_new(request: HttpRequest, release_id: int) -> HttpResponse:
+def request_new(request: AuthenticatedHttpRequest, release_id: int) -> HttpResponse:
     try:
         release = release_get_visible(user=request.user, release_id=release_id)
     except Release.DoesNotExist as exc:
@@ -134,7 +138,7 @@ def request_new(request: HttpRequest, release_id: int) -> HttpResponse:
 
 @login_required
 @permission_required("access.request", raise_exception=True)
-def request_renew(request: HttpRequest, request_id: int) -> HttpResponse:
+def request_renew(request: AuthenticatedHttpRequest, request_id: int) -> HttpResponse:
     try:
         grant = selectors.request_get_for_researcher(user=request.user, request_id=request_id)
     except AccessRequest.DoesNotExist as exc:
@@ -143,7 +147,7 @@ def request_renew(request: HttpRequest, request_id: int) -> HttpResponse:
 
 
 @login_required
-def request_detail(request: HttpRequest, request_id: int) -> HttpResponse:
+def request_detail(request: AuthenticatedHttpRequest, request_id: int) -> HttpResponse:
     try:
         access_request = selectors.request_get_for_researcher(user=request.user, request_id=request_id)
     except AccessRequest.DoesNotExist as exc:
@@ -152,7 +156,7 @@ def request_detail(request: HttpRequest, request_id: int) -> HttpResponse:
 
 
 @login_required
-def tokens(request: HttpRequest) -> HttpResponse:
+def tokens(request: AuthenticatedHttpRequest) -> HttpResponse:
     granted = selectors.release_list_restricted_for_user(user=request.user)
     form = TokenForm(request.POST or None, releases=granted)
     issued = None
@@ -184,7 +188,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+def token_revoke(request: AuthenticatedHttpRequest, token_id: int) -> HttpResponse:
     try:
         services.token_revoke(actor=request.user, token_id=token_id)
     except ResearcherToken.DoesNotExist as exc:
@@ -197,7 +201,7 @@ def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
 
 
 @login_required
-def review_queue(request: HttpRequest) -> HttpResponse:
+def review_queue(request: AuthenticatedHttpRequest) -> HttpResponse:
     requests = selectors.request_list_for_reviewer(user=request.user)
     can_credentials = policy.can_review_credentials(request.user)
     if not can_credentials and not requests.exists() and not request.user.reviewed_releases.exists():
@@ -220,7 +224,7 @@ def review_queue(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @permission_required("access.review_credentials", raise_exception=True)
-def credential_review(request: HttpRequest, profile_id: int) -> HttpResponse:
+def credential_review(request: AuthenticatedHttpRequest, profile_id: int) -> HttpResponse:
     try:
         profile = selectors.profile_list_for_review().get(pk=profile_id)
     except ResearcherProfile.DoesNotExist as exc:
@@ -249,7 +253,7 @@ def credential_review(request: HttpRequest, profile_id: int) -> HttpResponse:
 
 
 @login_required
-def request_review(request: HttpRequest, request_id: int) -> HttpResponse:
+def request_review(request: AuthenticatedHttpRequest, request_id: int) -> HttpResponse:
     try:
         access_request = selectors.request_get_for_reviewer(user=request.user, request_id=request_id)
     except AccessRequest.DoesNotExist as exc:
@@ -285,7 +289,7 @@ def request_review(request: HttpRequest, request_id: int) -> HttpResponse:
 
 
 @login_required
-def access_report(request: HttpRequest, release_id: int) -> HttpResponse:
+def access_report(request: AuthenticatedHttpRequest, release_id: int) -> HttpResponse:
     """Who holds or held access to a release, and every access event on it."""
     try:
         release = release_get_visible(user=request.user, release_id=release_id)

@@ -8,7 +8,8 @@ accepted anywhere else.
 
 from __future__ import annotations
 
-from django.http import HttpResponse
+from django.db.models import QuerySet
+from django.http.response import HttpResponseBase
 from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
@@ -27,6 +28,7 @@ from access.selectors import release_list_for_token, release_list_restricted_for
 from access.services import access_record
 from accounts import policy
 from accounts.api_permissions import Authenticated
+from accounts.http import request_user
 from audit.actions import AuditAction
 from releases import selectors
 from releases.downloads import file_response, table_rows
@@ -61,14 +63,15 @@ class ReleaseSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(ReleaseFileSerializer(many=True))
     def get_files(self, release: Release) -> list[dict[str, object]]:
-        return ReleaseFileSerializer(release.files.order_by("tier", "name"), many=True).data
+        # The stubs type ``.data`` as a ReturnDict; with many=True it is a ReturnList of dicts.
+        return ReleaseFileSerializer(release.files.order_by("tier", "name"), many=True).data  # type: ignore[return-value]
 
 
 def _token(request: Request) -> ResearcherToken | None:
     return request.auth if isinstance(request.auth, ResearcherToken) else None
 
 
-def releases_for_caller(request: Request):
+def releases_for_caller(request: Request) -> QuerySet[Release]:
     """The twin of ``_allowed``: the releases whose restricted data this caller may read now."""
     token = _token(request)
     if token is not None:
@@ -112,7 +115,7 @@ class ReleaseViewSet(viewsets.GenericViewSet):
     def retrieve(self, request: Request, pk: str) -> Response:
         release = self._release(request, pk)
         access_record(
-            actor=request.user,
+            actor=request_user(request),
             action=AuditAction.API_READ,
             release=release,
             details={"endpoint": "release", "token": getattr(_token(request), "prefix", None)},
@@ -140,7 +143,7 @@ class ReleaseViewSet(viewsets.GenericViewSet):
             raise NotFound(f"No table {table!r} in this release.") from exc
         rows, total = table_rows(release_file, offset=offset, limit=limit)
         access_record(
-            actor=request.user,
+            actor=request_user(request),
             action=AuditAction.API_READ,
             release=release,
             details={
@@ -164,14 +167,14 @@ class ReleaseFileView(APIView):
         summary="Download a file of the release",
         responses={200: OpenApiResponse(response=OpenApiTypes.BINARY)},
     )
-    def get(self, request: Request, pk: int, name: str) -> HttpResponse:
+    def get(self, request: Request, pk: int, name: str) -> HttpResponseBase:
         release = _release_for(request, pk)
         try:
             release_file = selectors.file_get(release=release, name=name)
         except ReleaseFile.DoesNotExist as exc:
             raise NotFound("No such file in this release.") from exc
         access_record(
-            actor=request.user,
+            actor=request_user(request),
             action=AuditAction.FILE_DOWNLOAD,
             release=release,
             details={

@@ -11,13 +11,14 @@ from pathlib import PurePosixPath
 
 import pyarrow.parquet as pq
 from django.core.files.storage import default_storage
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest
+from django.http.response import HttpResponseBase
 from django_sendfile import sendfile
 
 from releases.models import ReleaseFile
 
 
-def file_response(request: HttpRequest, release_file: ReleaseFile) -> HttpResponse:
+def file_response(request: HttpRequest, release_file: ReleaseFile) -> HttpResponseBase:
     filename = PurePosixPath(release_file.name).name
     try:
         path = default_storage.path(release_file.storage_name)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django import forms
 
 from accounts.models import User
 from accounts.roles import Role
 from annotations.models import Campaign, CampaignStatus
 from releases.models.releases import DATASHEET_SECTIONS
+
+
+def _model_field(form: forms.BaseForm, name: str) -> forms.ModelChoiceField:
+    """The declared model choice field ``name`` of ``form`` (``form.fields`` holds plain ``Field``s)."""
+    return cast(forms.ModelChoiceField, form.fields[name])
 
 
 class ReleaseCutForm(forms.Form):
@@ -30,12 +37,12 @@ class ReleaseCutForm(forms.Form):
         help_text="Delegated reviewers who may decide this release's access requests beside the committee.",
     )
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["campaigns"].queryset = Campaign.objects.filter(status=CampaignStatus.CLOSED).order_by(
-            "-closed_at"
-        )
-        self.fields["reviewers"].queryset = User.objects.filter(
+        _model_field(self, "campaigns").queryset = Campaign.objects.filter(
+            status=CampaignStatus.CLOSED
+        ).order_by("-closed_at")
+        _model_field(self, "reviewers").queryset = User.objects.filter(
             is_active=True, groups__name__in=[Role.ADJUDICATOR.value, Role.MAINTAINER.value]
         ).distinct()
         for key, question in DATASHEET_SECTIONS:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 CHUNK = 64 * 1024
@@ -29,13 +30,14 @@ def _chunks(path: Path, start: int, length: int) -> Iterator[bytes]:
             yield chunk
 
 
-def sendfile(request: HttpRequest, filepath: Path, **kwargs: object) -> HttpResponse:
+def sendfile(request: HttpRequest, filepath: Path, **kwargs: object) -> HttpResponseBase:
     size = filepath.stat().st_size
     header = request.headers.get("Range", "")
     match = _RANGE.match(header.strip()) if header else None
     if header and match is None:
         # Several ranges, or units other than bytes: answer the whole file (RFC 9110 allows it).
         match = None
+    response: HttpResponseBase
     if match and (match.group(1) or match.group(2)):
         first, last = match.groups()
         if first:

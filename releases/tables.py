@@ -105,7 +105,7 @@ def _query_batches(
     def batches(size: int) -> Iterator[Batch]:
         rows = qs.annotate(**expressions).values_list(*paths).iterator(chunk_size=CHUNK)
         while chunk := list(islice(rows, size)):
-            raw = dict(zip(names, zip(*chunk, strict=True), strict=True))
+            raw: dict[str, Sequence[Any]] = dict(zip(names, zip(*chunk, strict=True), strict=True))
             if derive is not None:
                 derive(raw)
             yield [raw[c.name] for c in columns]

@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from rules.contrib.views import permission_required
@@ -15,6 +16,7 @@ from rules.contrib.views import permission_required
 from access.selectors import agreement_current, release_list_restricted_for_user
 from access.services import access_record
 from accounts import policy
+from accounts.http import AuthenticatedHttpRequest, signed_in_user
 from audit.actions import AuditAction
 from releases import selectors
 from releases.downloads import file_response, table_rows
@@ -69,8 +71,12 @@ def release_detail(request: HttpRequest, release_id: int) -> HttpResponse:
         "agreement": agreement_current(),
     }
     if can_restricted and release.status == ReleaseStatus.READY:
+        # can_access_restricted holds only for an active, signed-in user: this refuses no one.
         access_record(
-            actor=user, action=AuditAction.RELEASE_VIEW, release=release, details={"page": "release"}
+            actor=signed_in_user(request),
+            action=AuditAction.RELEASE_VIEW,
+            release=release,
+            details={"page": "release"},
         )
     return render(request, "releases/release_detail.html", context)
 
@@ -82,7 +88,7 @@ def release_progress(request: HttpRequest, release_id: int) -> HttpResponse:
 
 @login_required
 @permission_required("releases.cut", raise_exception=True)
-def release_new(request: HttpRequest) -> HttpResponse:
+def release_new(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = ReleaseCutForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -107,7 +113,7 @@ def release_new(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def release_publish(request: HttpRequest, release_id: int) -> HttpResponse:
+def release_publish(request: AuthenticatedHttpRequest, release_id: int) -> HttpResponse:
     release = _release(request, release_id)
     try:
         release_public_approve(actor=request.user, release_id=release.pk)
@@ -132,7 +138,7 @@ def _gate(request: HttpRequest, release: Release, release_file: ReleaseFile) -> 
     raise PermissionDenied("You have no active access grant on this release.")
 
 
-def file_download(request: HttpRequest, release_id: int, name: str) -> HttpResponse:
+def file_download(request: HttpRequest, release_id: int, name: str) -> HttpResponseBase:
     release = _release(request, release_id)
     try:
         release_file = selectors.file_get(release=release, name=name)
@@ -142,8 +148,9 @@ def file_download(request: HttpRequest, release_id: int, name: str) -> HttpRespo
     if refusal is not None:
         return refusal
     if release_file.tier == Tier.RESTRICTED:
+        # _gate let a restricted file through only for an active, signed-in user: this refuses no one.
         access_record(
-            actor=request.user,
+            actor=signed_in_user(request),
             action=AuditAction.FILE_DOWNLOAD,
             release=release,
             details={
@@ -157,7 +164,7 @@ def file_download(request: HttpRequest, release_id: int, name: str) -> HttpRespo
 
 
 @login_required
-def table_preview(request: HttpRequest, release_id: int, table: str) -> HttpResponse:
+def table_preview(request: AuthenticatedHttpRequest, release_id: int, table: str) -> HttpResponse:
     release = _release(request, release_id)
     if not policy.can_access_restricted(request.user, release):
         raise PermissionDenied("You have no active access grant on this release.")
