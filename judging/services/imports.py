@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from accounts.models import User
 from accounts.policy import can_manage_judges
 from annotations.models import CampaignItem
+from audit.actions import AuditAction
 from audit.services import audit_record
 from evaluations.models import ModelResponse
 from judging.importers import JudgeImportRejected, read_judge_label_file
@@ -83,7 +84,7 @@ def external_labels_import(*, actor: User, name: str, raw: bytes, file_format: s
                 for response_id, row in resolved
             )  # fmt: skip
             audit_record(
-                actor=actor, action="judge_labels_import", target=batch,
+                actor=actor, action=AuditAction.JUDGE_LABELS_IMPORT, target=batch,
                 details={"judge": judge, "rows": len(resolved), "file": name[:255]},
             )  # fmt: skip
     except IntegrityError:  # a concurrent import of the same file or labels

@@ -10,6 +10,7 @@ from django.db.models import Max
 
 from accounts.models import User
 from accounts.policy import can_manage_judges
+from audit.actions import AuditAction
 from audit.services import audit_record
 from evaluations.models import Endpoint
 from judging.models import Judge, JudgeTemplate
@@ -61,7 +62,7 @@ def template_version_create(
     template.save()
     audit_record(
         actor=actor,
-        action="judge_template_create",
+        action=AuditAction.JUDGE_TEMPLATE_CREATE,
         target=template,
         details={"slug": slug, "version": version, "hash": digest},
     )
@@ -99,7 +100,7 @@ def judge_create(
     judge.save()
     audit_record(
         actor=actor,
-        action="judge_create",
+        action=AuditAction.JUDGE_CREATE,
         target=judge,
         details={"template": f"{template.slug} v{template.version}", "endpoint": endpoint.slug},
     )
@@ -115,7 +116,7 @@ def judge_template_update(*, actor: User, judge: Judge, template: JudgeTemplate)
     judge.save(update_fields=["template"])
     audit_record(
         actor=actor,
-        action="judge_template_update",
+        action=AuditAction.JUDGE_TEMPLATE_UPDATE,
         target=judge,
         details={"from": f"{old.slug} v{old.version}", "to": f"{template.slug} v{template.version}"},
     )

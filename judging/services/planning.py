@@ -15,6 +15,7 @@ from accounts.policy import can_manage_campaigns, can_manage_judges
 from annotations.defaults import GUIDELINE_SLUG, RESPONSE_RUBRIC_SLUG
 from annotations.models import Campaign, CampaignItem, Guideline, Rubric
 from annotations.services.campaigns import campaign_create, campaign_open
+from audit.actions import AuditAction
 from audit.services import audit_record
 from judging.models import JudgeRun
 from judging.parsers import positive_indicator
@@ -107,7 +108,7 @@ def audit_campaign_open(
     Campaign.objects.filter(pk=campaign.pk).update(selection=selection)
     campaign.refresh_from_db()
     audit_record(
-        actor=actor, action="judge_audit_sample_open", target=campaign,
+        actor=actor, action=AuditAction.JUDGE_AUDIT_SAMPLE_OPEN, target=campaign,
         details={"judge_run": run.pk, "items": len(planned.chosen), "per_model": planned.plan.per_model,
                  "half_width": half_width, "clinician_hours": round(planned.plan.clinician_hours, 2)},
     )  # fmt: skip

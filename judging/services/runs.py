@@ -24,6 +24,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.policy import can_manage_judges
 from annotations.models import Campaign, CampaignItem
+from audit.actions import AuditAction
 from audit.services import audit_record
 from evaluations.models import CollectionRun, ModelResponse, ResponseOutcome, ResponseState, RunStatus
 from evaluations.services.runs import endpoint_snapshot
@@ -110,7 +111,7 @@ def judge_run_create(
     )
     audit_record(
         actor=actor,
-        action="judge_run_create",
+        action=AuditAction.JUDGE_RUN_CREATE,
         target=run,
         details={"responses": len(judged), "skipped": skipped, "samples": judge.samples},
     )
@@ -134,7 +135,7 @@ def _dispatch(run: JudgeRun) -> None:
 
 
 def _transition(
-    *, run: JudgeRun, actor: User | None, action: str, allowed: list[str], to: str, **values: Any
+    *, run: JudgeRun, actor: User | None, action: AuditAction, allowed: list[str], to: str, **values: Any
 ) -> JudgeRun:
     updated = JudgeRun.objects.filter(pk=run.pk, status__in=allowed).update(status=to, **values)
     run.refresh_from_db()
@@ -151,8 +152,8 @@ def judge_run_start(*, run: JudgeRun, actor: User | None, dispatch: bool = True)
     _require(actor)
     now = timezone.now()
     run = _transition(
-        run=run, actor=actor, action="judge_run_start", allowed=[RunStatus.QUEUED], to=RunStatus.RUNNING,
-        started_at=now, heartbeat_at=now,
+        run=run, actor=actor, action=AuditAction.JUDGE_RUN_START, allowed=[RunStatus.QUEUED],
+        to=RunStatus.RUNNING, started_at=now, heartbeat_at=now,
     )  # fmt: skip
     if dispatch:
         _dispatch(run)
@@ -163,7 +164,7 @@ def judge_run_start(*, run: JudgeRun, actor: User | None, dispatch: bool = True)
 def judge_run_cancel(*, run: JudgeRun, actor: User | None) -> JudgeRun:
     _require(actor)
     return _transition(
-        run=run, actor=actor, action="judge_run_cancel",
+        run=run, actor=actor, action=AuditAction.JUDGE_RUN_CANCEL,
         allowed=[RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.PAUSED], to=RunStatus.CANCELLED,
         finished_at=timezone.now(),
     )  # fmt: skip
@@ -276,7 +277,7 @@ def judge_run_complete_if_done(*, run_id: int) -> bool:
             status=RunStatus.COMPLETED, finished_at=timezone.now()
         )
         if done:
-            audit_record(actor=None, action="judge_run_complete", target=JudgeRun(pk=run_id))
+            audit_record(actor=None, action=AuditAction.JUDGE_RUN_COMPLETE, target=JudgeRun(pk=run_id))
         return bool(done)
 
 
@@ -287,7 +288,10 @@ def judge_run_fail(*, run_id: int, reason: str) -> bool:
         )
         if failed:
             audit_record(
-                actor=None, action="judge_run_fail", target=JudgeRun(pk=run_id), details={"reason": reason}
+                actor=None,
+                action=AuditAction.JUDGE_RUN_FAIL,
+                target=JudgeRun(pk=run_id),
+                details={"reason": reason},
             )
         return bool(failed)
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.policy import can_trust_judges
 from annotations.models import Campaign, CampaignItem, Rubric
+from audit.actions import AuditAction
 from audit.services import audit_record
 from judging.models import JudgeRun, JudgeTrust, TrustThreshold
 from judging.parsers import AUDIT_FIELDS, valid_value
@@ -50,7 +51,7 @@ def threshold_set(
     )  # fmt: skip
     threshold.full_clean()
     audit_record(
-        actor=actor, action="judge_threshold_set", target=threshold,
+        actor=actor, action=AuditAction.JUDGE_THRESHOLD_SET, target=threshold,
         details={"field": field_name, "min_kappa": min_kappa, "max_abs_bias": max_abs_bias,
                  "recall_class": recall_class, "min_recall": min_recall, "min_items": min_items},
     )  # fmt: skip
@@ -121,7 +122,10 @@ def judge_trust_grant(
         granted_by=actor, granted_at=timezone.now(),
     )  # fmt: skip
     audit_record(
-        actor=actor, action="judge_trust_grant", target=trust, details={"field": field_name, **figures}
+        actor=actor,
+        action=AuditAction.JUDGE_TRUST_GRANT,
+        target=trust,
+        details={"field": field_name, **figures},
     )
     return trust
 
@@ -133,7 +137,9 @@ def judge_trust_revoke(*, actor: User, trust: JudgeTrust) -> JudgeTrust:
         raise ValidationError("This trust was revoked already.")
     trust.revoked_at, trust.revoked_by = timezone.now(), actor
     trust.save(update_fields=["revoked_at", "revoked_by"])
-    audit_record(actor=actor, action="judge_trust_revoke", target=trust, details={"field": trust.field})
+    audit_record(
+        actor=actor, action=AuditAction.JUDGE_TRUST_REVOKE, target=trust, details={"field": trust.field}
+    )
     return trust
 
 
@@ -149,7 +155,7 @@ def disagreements_send_to_adjudication(
     adjudicated = set(items.filter(adjudications__isnull=False).values_list("pk", flat=True))
     sent = items.exclude(pk__in=adjudicated).update(disputed=True)
     audit_record(
-        actor=actor, action="judge_disagreements_send", target=campaign,
+        actor=actor, action=AuditAction.JUDGE_DISAGREEMENTS_SEND, target=campaign,
         details={"sent": sent, "already_adjudicated": len(adjudicated)},
     )  # fmt: skip
     return {"sent": sent, "already_adjudicated": len(adjudicated)}
