@@ -16,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from django.db import close_old_connections, connection
@@ -96,7 +97,7 @@ class JudgeCollector:
             errors=_attempt_log(call),
             input_tokens=call.usage.input_tokens,
             output_tokens=call.usage.output_tokens,
-            cost=cost_for_endpoint(call.usage, self.config) or 0,
+            cost=cost_for_endpoint(call.usage, self.config) or Decimal(0),
         )
         if call.terminal_reason:
             result.error_reason = call.terminal_reason

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from .agreement import DEFAULT_RESAMPLES, DEFAULT_SEED, cohen_kappa, gwet_ac1
+from .agreement import DEFAULT_RESAMPLES, DEFAULT_SEED, Weighting, cohen_kappa, gwet_ac1
 from .proportions import normal_quantile, wilson_interval
 from .ratings import RatingTable
 from .result import Estimate
@@ -159,7 +159,7 @@ def judge_audit(
             raise ValueError(f"item {item!r}: value outside the declared categories")
     n = len(pairs)
     failures = wilson_interval(parse_failures, n + parse_failures, confidence=confidence)
-    weighting = "linear" if ordered else "none"
+    weighting: Weighting = "linear" if ordered else "none"
     if n == 0:
         empty = Estimate.not_computable(NO_PAIRS)
         return JudgeAudit(
