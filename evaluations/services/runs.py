@@ -518,7 +518,7 @@ def items_finish_many(*, entries: Sequence[tuple[uuid.UUID, ItemResult]], now: A
     return _items_finish_portable(entries, now or timezone.now())
 
 
-def _result_column(name: str) -> tuple[Field[Any, Any], str]:
+def _result_column(name: str) -> tuple["Field[Any, Any]", str]:  # Field takes no subscript at run time
     """The concrete ``ModelResponse`` field ``name`` that an item result writes, and its column."""
     model_field = ModelResponse._meta.get_field(name)
     if not isinstance(model_field, Field) or model_field.column is None:
