@@ -205,7 +205,7 @@ def _cli_endpoint(server):
 
     QueryFactory.create_batch(3)
     services.endpoint_create(
-        actor=None,
+        actor=SYSTEM,
         slug="cli-local",
         name="CLI local",
         base_url=server.openai_base_url,

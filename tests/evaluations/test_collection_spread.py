@@ -21,6 +21,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.roles import Role
+from core.actors import SYSTEM
 from evaluations import services
 from evaluations.collector import CollectorOptions, RunCollector, run_collect
 from evaluations.mock_server.app import MockServerConfig
@@ -66,7 +67,7 @@ def endpoint(server: MockServerThread, slug: str, **fields: object):
         "price_input_per_million": Decimal("1"),
         "price_output_per_million": Decimal("2"),
     }
-    return services.endpoint_create(actor=None, **{**defaults, **fields})
+    return services.endpoint_create(actor=SYSTEM, **{**defaults, **fields})
 
 
 def running_run(targets, *, queries=None, **kwargs) -> CollectionRun:

@@ -16,6 +16,7 @@ from annotations.demo import reference_values
 from annotations.models import Campaign, Guideline, Rubric
 from annotations.services.campaigns import campaign_close, campaign_create, campaign_open
 from annotations.services.labelling import ClaimOutcome, item_next, label_submit
+from core.actors import SYSTEM
 from evaluations import services as collection
 from evaluations.collector import run_collect
 from evaluations.mock_server.app import MockServerConfig
@@ -43,7 +44,7 @@ class JudgingWorld:
     def endpoint(self, model: str, **fields: object) -> Endpoint:
         if model not in self.judges:
             self.judges[model] = collection.endpoint_create(
-                actor=None,
+                actor=SYSTEM,
                 slug=model.replace("_", "-")[:80],
                 name=model,
                 base_url=self.server.openai_base_url,
@@ -115,7 +116,7 @@ def build_world(server: MockServerThread, *, queries: int = 30) -> JudgingWorld:
     QueryFactory.create_batch(queries)
     models = {
         name: collection.endpoint_create(
-            actor=None, slug=name, name=name, base_url=server.openai_base_url, model_name=name,
+            actor=SYSTEM, slug=name, name=name, base_url=server.openai_base_url, model_name=name,
             max_concurrency=32, timeout_seconds=5, price_input_per_million=Decimal("1"),
             price_output_per_million=Decimal("2"),
         )

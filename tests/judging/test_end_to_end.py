@@ -11,6 +11,7 @@ from sklearn.metrics import cohen_kappa_score, confusion_matrix
 
 from accounts.roles import Role
 from annotations.models import CampaignItem
+from core.actors import SYSTEM
 from evaluations import services as collection
 from evaluations.mock_server.app import MockServerConfig
 from evaluations.mock_server.behaviours import FaultRates
@@ -41,7 +42,7 @@ def test_collect_judge_label_audit_with_real_workers(redis_server, workers) -> N
         QueryFactory.create_batch(40)
         models = [
             collection.endpoint_create(
-                actor=None, slug=name, name=name, base_url=server.openai_base_url, model_name=name,
+                actor=SYSTEM, slug=name, name=name, base_url=server.openai_base_url, model_name=name,
                 max_concurrency=16, timeout_seconds=5,
             )
             for name in ("mock-model", "mock-medical-model")
@@ -67,7 +68,7 @@ def test_collect_judge_label_audit_with_real_workers(redis_server, workers) -> N
         judge = judge_create(
             actor=maintainer, slug="lenient", name="Lenient judge",
             endpoint=collection.endpoint_create(
-                actor=None, slug="judge", name="judge", base_url=server.openai_base_url,
+                actor=SYSTEM, slug="judge", name="judge", base_url=server.openai_base_url,
                 model_name="mock-judge-lenient", max_concurrency=8, timeout_seconds=5,
             ),
             template=JudgeTemplate.objects.get(slug="harmbench-unsafe", version=1), samples=2, seed=3,
