@@ -62,7 +62,7 @@ def test_template_preview_shows_the_exact_prompt_and_parser_result(world) -> Non
         "/api/v1/judge-templates/", {**data, "prompt": "no placeholder"}, content_type="application/json"
     )
     assert bad.status_code == 400
-    assert bad.json() == {"prompt": ["The prompt needs {{response}} exactly once."]}
+    assert bad.json()["errors"] == {"prompt": ["The prompt needs {{response}} exactly once."]}
 
 
 def test_audit_page_and_api_agree_and_trust_switches_the_leaderboard(world) -> None:
