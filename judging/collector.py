@@ -29,6 +29,7 @@ from evaluations.providers import (
     EndpointCaller,
     MissingApiKeyError,
     OutcomeKind,
+    ProviderClient,
     RetryPolicy,
     cost_for_endpoint,
     provider_build,
@@ -55,7 +56,9 @@ FLUSH_EVERY_SECONDS = 0.5
 
 
 class JudgeCollector:
-    def __init__(self, run: JudgeRun, *, retry_policy: RetryPolicy, client: str = "aiohttp") -> None:
+    def __init__(
+        self, run: JudgeRun, *, retry_policy: RetryPolicy, client: ProviderClient = "aiohttp"
+    ) -> None:
         self.run = run
         self.template = run.config["template"]
         self.config = endpoint_config(run.config["endpoint"])
@@ -178,7 +181,7 @@ class JudgeCollector:
         return None
 
     async def collect(self) -> None:
-        provider = provider_build(self.config, client=self.client)  # type: ignore[arg-type]
+        provider = provider_build(self.config, client=self.client)
         caller = EndpointCaller(provider, policy=self.retry_policy)
 
         async def process(entry: tuple[uuid.UUID, ClaimedJudgeItem]) -> tuple[uuid.UUID, JudgeItemResult]:

@@ -41,7 +41,12 @@ def external_labels_import(*, actor: User, name: str, raw: bytes, file_format: s
         if row.item is not None and row.item not in items:
             problems.append(ImportProblem(name, row.line, "item", f"no response item with id {row.item}"))
             continue
-        response_id = row.response if row.response is not None else items[row.item]  # type: ignore[index]
+        if row.response is not None:
+            response_id = row.response
+        elif row.item is not None:
+            response_id = items[row.item]
+        else:  # read_judge_label_file refuses a row with neither
+            raise ValueError(f"{name}, line {row.line}: neither a response nor an item id")
         key = (response_id, row.field)
         if key in seen:
             problems.append(
