@@ -3,10 +3,11 @@ documented on every operation."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import serializers
+from rest_framework.request import Request
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -53,4 +54,6 @@ class ErrorAutoSchema(AutoSchema):
         authenticators = self.view.get_authenticators()
         if not authenticators:
             return False
-        return bool(authenticators[0].authenticate_header(getattr(self.view, "request", None)))
+        # The header names a scheme whatever the request; the generator's view may hold none.
+        request = cast(Request, getattr(self.view, "request", None))
+        return bool(authenticators[0].authenticate_header(request))

@@ -14,6 +14,7 @@ calls ``medharm_stats.judging``. The rules (``docs/judging.md``):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -169,15 +170,15 @@ def field_audit(
                     _severity(field_name, g, j) + (1 - verdicts.consistency.get(field_name, 1.0)),
                 )
             )  # fmt: skip
-    kwargs = {"categories": spec.categories, "ordered": spec.ordered, "resamples": resamples, "seed": seed}
-    overall = judge_audit(pairs, parse_failures=failures, **kwargs)  # type: ignore[arg-type]
+    audit_of = functools.partial(
+        judge_audit, categories=spec.categories, ordered=spec.ordered, resamples=resamples, seed=seed
+    )
+    overall = audit_of(pairs, parse_failures=failures)
     by_category = {
-        k: judge_audit(v, parse_failures=failures_by.get(f"c:{k}", 0), **kwargs)  # type: ignore[arg-type]
-        for k, v in sorted(per_category.items())
+        k: audit_of(v, parse_failures=failures_by.get(f"c:{k}", 0)) for k, v in sorted(per_category.items())
     }
     by_model = {
-        k: judge_audit(v, parse_failures=failures_by.get(f"m:{k}", 0), **kwargs)  # type: ignore[arg-type]
-        for k, v in sorted(per_model.items())
+        k: audit_of(v, parse_failures=failures_by.get(f"m:{k}", 0)) for k, v in sorted(per_model.items())
     }
     bias = judge_bias(bias_records, resamples=resamples, seed=seed) if bias_records else None
     # Judge-assisted rates: audit sample labelled, every other judged response of the model not.

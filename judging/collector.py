@@ -16,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from django.db import close_old_connections, connection
@@ -28,6 +29,7 @@ from evaluations.providers import (
     EndpointCaller,
     MissingApiKeyError,
     OutcomeKind,
+    ProviderClient,
     RetryPolicy,
     cost_for_endpoint,
     provider_build,
@@ -54,7 +56,9 @@ FLUSH_EVERY_SECONDS = 0.5
 
 
 class JudgeCollector:
-    def __init__(self, run: JudgeRun, *, retry_policy: RetryPolicy, client: str = "aiohttp") -> None:
+    def __init__(
+        self, run: JudgeRun, *, retry_policy: RetryPolicy, client: ProviderClient = "aiohttp"
+    ) -> None:
         self.run = run
         self.template = run.config["template"]
         self.config = endpoint_config(run.config["endpoint"])
@@ -96,7 +100,7 @@ class JudgeCollector:
             errors=_attempt_log(call),
             input_tokens=call.usage.input_tokens,
             output_tokens=call.usage.output_tokens,
-            cost=cost_for_endpoint(call.usage, self.config) or 0,
+            cost=cost_for_endpoint(call.usage, self.config) or Decimal(0),
         )
         if call.terminal_reason:
             result.error_reason = call.terminal_reason
@@ -177,7 +181,7 @@ class JudgeCollector:
         return None
 
     async def collect(self) -> None:
-        provider = provider_build(self.config, client=self.client)  # type: ignore[arg-type]
+        provider = provider_build(self.config, client=self.client)
         caller = EndpointCaller(provider, policy=self.retry_policy)
 
         async def process(entry: tuple[uuid.UUID, ClaimedJudgeItem]) -> tuple[uuid.UUID, JudgeItemResult]:

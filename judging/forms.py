@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from django import forms
+from typing import Any, cast
 
+from django import forms
+from django.db.models import QuerySet
+
+from annotations.models import Campaign
+from evaluations.models import CollectionRun, Endpoint
+from judging.models import Judge, JudgeTemplate
 from judging.parsers import AUDIT_FIELDS, PARSERS
 
 FIELD_CHOICES = [(name, spec.label) for name, spec in AUDIT_FIELDS.items()]
+
+
+def _model_field(form: forms.BaseForm, name: str) -> forms.ModelChoiceField:
+    """The declared model choice field ``name`` of ``form`` (``form.fields`` holds plain ``Field``s)."""
+    return cast(forms.ModelChoiceField, form.fields[name])
 
 
 class TemplateForm(forms.Form):
@@ -23,7 +34,10 @@ class TemplateForm(forms.Form):
         help_text="{{query}} (at most once) and {{response}} (exactly once) become fenced, escaped blocks.",
     )
     parser = forms.ChoiceField(choices=[(name, info.label) for name, info in PARSERS.items()])
-    fields = forms.MultipleChoiceField(choices=FIELD_CHOICES, widget=forms.CheckboxSelectMultiple)
+    # A declared field: Django's metaclass moves it into ``base_fields``, so ``BaseForm.fields`` stays.
+    fields = forms.MultipleChoiceField(  # type: ignore[assignment]
+        choices=FIELD_CHOICES, widget=forms.CheckboxSelectMultiple
+    )
     preview_response = forms.IntegerField(required=False, min_value=1, label="Preview on response id")
     preview_output = forms.CharField(
         required=False,
@@ -37,32 +51,49 @@ class TemplateForm(forms.Form):
 class JudgeForm(forms.Form):
     slug = forms.SlugField(max_length=80)
     name = forms.CharField(max_length=160)
-    endpoint = forms.ModelChoiceField(queryset=None)
-    template = forms.ModelChoiceField(queryset=None, help_text="A template version.")
+    endpoint: forms.ModelChoiceField[Endpoint] = forms.ModelChoiceField(queryset=None)
+    template: forms.ModelChoiceField[JudgeTemplate] = forms.ModelChoiceField(
+        queryset=None, help_text="A template version."
+    )
     temperature = forms.FloatField(required=False, initial=0.0, min_value=0, max_value=2)
     seed = forms.IntegerField(required=False)
     max_tokens = forms.IntegerField(required=False, min_value=1)
     samples = forms.IntegerField(initial=1, min_value=1, max_value=15)
 
-    def __init__(self, *args: object, endpoints: object, templates: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.fields["endpoint"].queryset = endpoints  # type: ignore[attr-defined]
-        self.fields["template"].queryset = templates  # type: ignore[attr-defined]
+    def __init__(
+        self,
+        *args: Any,
+        endpoints: QuerySet[Endpoint],
+        templates: QuerySet[JudgeTemplate],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        _model_field(self, "endpoint").queryset = endpoints
+        _model_field(self, "template").queryset = templates
 
 
 class JudgeRunForm(forms.Form):
-    judge = forms.ModelChoiceField(queryset=None)
-    collection_run = forms.ModelChoiceField(queryset=None, required=False)
-    campaign = forms.ModelChoiceField(queryset=None, required=False, label="or a campaign's items")
+    judge: forms.ModelChoiceField[Judge] = forms.ModelChoiceField(queryset=None)
+    collection_run: forms.ModelChoiceField[CollectionRun] = forms.ModelChoiceField(
+        queryset=None, required=False
+    )
+    campaign: forms.ModelChoiceField[Campaign] = forms.ModelChoiceField(
+        queryset=None, required=False, label="or a campaign's items"
+    )
     concurrency = forms.IntegerField(initial=64, min_value=1, max_value=512)
 
     def __init__(
-        self, *args: object, judges: object, runs: object, campaigns: object, **kwargs: object
+        self,
+        *args: Any,
+        judges: QuerySet[Judge],
+        runs: QuerySet[CollectionRun],
+        campaigns: QuerySet[Campaign],
+        **kwargs: Any,
     ) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.fields["judge"].queryset = judges  # type: ignore[attr-defined]
-        self.fields["collection_run"].queryset = runs  # type: ignore[attr-defined]
-        self.fields["campaign"].queryset = campaigns  # type: ignore[attr-defined]
+        super().__init__(*args, **kwargs)
+        _model_field(self, "judge").queryset = judges
+        _model_field(self, "collection_run").queryset = runs
+        _model_field(self, "campaign").queryset = campaigns
 
 
 class ImportForm(forms.Form):

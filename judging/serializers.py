@@ -6,6 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from evaluations.models import Endpoint
 from judging.models import (
     PARSER_CHOICES,
     ExternalLabelImport,
@@ -37,7 +38,7 @@ class JudgeTemplateInputSerializer(serializers.Serializer):
     system_prompt = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False)
     prompt = serializers.CharField(allow_blank=True, trim_whitespace=False)
     parser = serializers.ChoiceField(choices=PARSER_CHOICES)
-    fields = serializers.ListField(
+    fields = serializers.ListField(  # type: ignore[assignment]  # a declared field: DRF's metaclass moves it off the class
         child=serializers.ChoiceField(choices=AUDIT_FIELD_CHOICES), allow_empty=False
     )
 
@@ -46,7 +47,7 @@ class JudgePreviewInputSerializer(serializers.Serializer):
     system_prompt = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=False)
     prompt = serializers.CharField(allow_blank=True, trim_whitespace=False)
     parser = serializers.ChoiceField(choices=PARSER_CHOICES)
-    fields = serializers.ListField(
+    fields = serializers.ListField(  # type: ignore[assignment]  # a declared field: DRF's metaclass moves it off the class
         child=serializers.ChoiceField(choices=AUDIT_FIELD_CHOICES), allow_empty=False
     )
     response = serializers.IntegerField(required=False, allow_null=True, default=None)
@@ -54,7 +55,9 @@ class JudgePreviewInputSerializer(serializers.Serializer):
 
 
 class JudgeSerializer(serializers.ModelSerializer):
-    endpoint = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    endpoint: serializers.SlugRelatedField[Endpoint] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
     template = serializers.SerializerMethodField()
 
     class Meta:
@@ -87,7 +90,9 @@ class JudgeInputSerializer(serializers.Serializer):
 
 
 class JudgeRunSerializer(serializers.ModelSerializer):
-    judge = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    judge: serializers.SlugRelatedField[Judge] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
     template = serializers.SerializerMethodField()
     progress = serializers.SerializerMethodField()
 
@@ -146,7 +151,9 @@ class JudgeThresholdSerializer(serializers.ModelSerializer):
 
 
 class JudgeTrustSerializer(serializers.ModelSerializer):
-    judge = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    judge: serializers.SlugRelatedField[Judge] = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True
+    )
     status = serializers.SerializerMethodField()
     statement = serializers.CharField(read_only=True)
 

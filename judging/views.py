@@ -4,18 +4,19 @@ Thin: parse input, call one service or selector, render."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypedDict
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.forms import BaseForm
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 from rules.contrib.views import permission_required
 
+from accounts.http import AuthenticatedHtmxHttpRequest, AuthenticatedHttpRequest
 from evaluations.selectors import endpoint_list_for_user, run_list_for_user
 from judging import selectors, services
 from judging.charts import bias_chart, confusion_chart, flips_text
@@ -38,7 +39,7 @@ def _service_errors(form: BaseForm, error: ValidationError) -> None:
 
 @login_required
 @manage
-def index(request: HttpRequest) -> HttpResponse:
+def index(request: AuthenticatedHttpRequest) -> HttpResponse:
     user = request.user
     trusts = JudgeTrust.objects.select_related("judge", "template", "rubric").order_by("-granted_at")[:50]
     return render(
@@ -56,7 +57,7 @@ def index(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _preview(request: HttpRequest, form: TemplateForm) -> selectors.Preview:
+def _preview(request: AuthenticatedHttpRequest, form: TemplateForm) -> selectors.Preview:
     data = form.cleaned_data
     return selectors.template_preview(
         user=request.user, prompt=data.get("prompt") or "", system_prompt=data.get("system_prompt") or "",
@@ -67,7 +68,7 @@ def _preview(request: HttpRequest, form: TemplateForm) -> selectors.Preview:
 
 @login_required
 @manage
-def template_new(request: HttpRequest) -> HttpResponse:
+def template_new(request: AuthenticatedHtmxHttpRequest) -> HttpResponse:
     """A new template version, from a copy of an existing one (``?from=<id>``) or blank."""
     preview = None
     if request.method == "POST":
@@ -116,7 +117,7 @@ def template_new(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @manage
-def judge_new(request: HttpRequest) -> HttpResponse:
+def judge_new(request: AuthenticatedHttpRequest) -> HttpResponse:
     endpoints = endpoint_list_for_user(user=request.user).filter(is_active=True)
     templates = selectors.template_list_for_user(user=request.user)
     form = JudgeForm(request.POST or None, endpoints=endpoints, templates=templates)
@@ -134,7 +135,7 @@ def judge_new(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @manage
-def run_new(request: HttpRequest) -> HttpResponse:
+def run_new(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = JudgeRunForm(
         request.POST or None,
         judges=selectors.judge_list_for_user(user=request.user),
@@ -156,7 +157,7 @@ def run_new(request: HttpRequest) -> HttpResponse:
     return render(request, "judging/run_form.html", {"form": form})
 
 
-def _run(request: HttpRequest, run_id: int) -> JudgeRun:
+def _run(request: AuthenticatedHttpRequest, run_id: int) -> JudgeRun:
     run = selectors.judge_run_list_for_user(user=request.user).filter(pk=run_id).first()
     if run is None:
         raise Http404("No such judge run.")
@@ -165,7 +166,7 @@ def _run(request: HttpRequest, run_id: int) -> JudgeRun:
 
 @login_required
 @manage
-def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+def run_detail(request: AuthenticatedHtmxHttpRequest, run_id: int) -> HttpResponse:
     run = _run(request, run_id)
     context = {
         "run": run,
@@ -178,7 +179,16 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     return render(request, "judging/run_detail.html", context)
 
 
-def _plan_inputs(data: Any) -> dict[str, float | int]:
+class PlanInputs(TypedDict):
+    """The planner's inputs, as ``audit_plan_for_run`` and ``audit_campaign_open`` take them."""
+
+    half_width: float
+    disagreement: float
+    labels_per_item: int
+    minutes_per_label: float
+
+
+def _plan_inputs(data: Any) -> PlanInputs:
     def number(key: str, default: float, low: float, high: float) -> float:
         try:
             value = float(data.get(key, default))
@@ -198,7 +208,7 @@ def _plan_inputs(data: Any) -> dict[str, float | int]:
 
 @login_required
 @manage
-def run_plan(request: HttpRequest, run_id: int) -> HttpResponse:
+def run_plan(request: AuthenticatedHttpRequest, run_id: int) -> HttpResponse:
     """The audit-sample planner: strata, sizes per model, clinician hours; POST opens the campaign."""
     run = _run(request, run_id)
     inputs = _plan_inputs(request.POST if request.method == "POST" else request.GET)
@@ -233,7 +243,7 @@ def run_plan(request: HttpRequest, run_id: int) -> HttpResponse:
 @login_required
 @manage
 @require_POST
-def run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
+def run_cancel(request: AuthenticatedHttpRequest, run_id: int) -> HttpResponse:
     run = _run(request, run_id)
     try:
         services.judge_run_cancel(run=run, actor=request.user)
@@ -244,7 +254,7 @@ def run_cancel(request: HttpRequest, run_id: int) -> HttpResponse:
 
 @login_required
 @manage
-def imports(request: HttpRequest) -> HttpResponse:
+def imports(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = ImportForm(request.POST or None, request.FILES or None)
     problems: list[str] = []
     status = 200
@@ -277,7 +287,7 @@ def imports(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _audit_target(request: HttpRequest) -> tuple[Any, selectors.JudgeSource, str, str]:
+def _audit_target(request: AuthenticatedHttpRequest) -> tuple[Any, selectors.JudgeSource, str, str]:
     params = request.GET if request.method == "GET" else request.POST
     campaign_id = params.get("campaign", "")
     campaign = (
@@ -302,7 +312,7 @@ def _audit_target(request: HttpRequest) -> tuple[Any, selectors.JudgeSource, str
 
 @login_required
 @audits
-def audit(request: HttpRequest) -> HttpResponse:
+def audit(request: AuthenticatedHttpRequest) -> HttpResponse:
     campaign, source, gold, field = _audit_target(request)
     result = selectors.judge_audit_compute(
         user=request.user, campaign=campaign, source=source, gold_source=gold, fields=[field]
@@ -337,7 +347,7 @@ def audit(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _back_to_audit(request: HttpRequest) -> HttpResponse:
+def _back_to_audit(request: AuthenticatedHttpRequest) -> HttpResponse:
     keys = ("campaign", "judge", "gold", "field")
     query = "&".join(f"{k}={request.POST.get(k, '')}" for k in keys)
     return redirect(f"{reverse('judging:audit')}?{query}")
@@ -346,12 +356,13 @@ def _back_to_audit(request: HttpRequest) -> HttpResponse:
 @login_required
 @manage
 @require_POST
-def threshold_set(request: HttpRequest) -> HttpResponse:
+def threshold_set(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = ThresholdForm(request.POST)
     if not form.is_valid():
         messages.error(
             request,
-            "Thresholds not saved: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()),
+            "Thresholds not saved: "
+            + "; ".join(f"{k}: {' '.join(str(m) for m in v)}" for k, v in form.errors.items()),
         )
         return _back_to_audit(request)
     data = form.cleaned_data
@@ -377,7 +388,7 @@ def threshold_set(request: HttpRequest) -> HttpResponse:
 @login_required
 @manage
 @require_POST
-def trust_grant(request: HttpRequest) -> HttpResponse:
+def trust_grant(request: AuthenticatedHttpRequest) -> HttpResponse:
     campaign, source, gold, field = _audit_target(request)
     if source.run is None:
         messages.error(
@@ -398,7 +409,7 @@ def trust_grant(request: HttpRequest) -> HttpResponse:
 @login_required
 @manage
 @require_POST
-def trust_revoke(request: HttpRequest, trust_id: int) -> HttpResponse:
+def trust_revoke(request: AuthenticatedHttpRequest, trust_id: int) -> HttpResponse:
     trust = JudgeTrust.objects.filter(pk=trust_id).first()
     if trust is None:
         raise Http404("No such trust.")
@@ -412,7 +423,7 @@ def trust_revoke(request: HttpRequest, trust_id: int) -> HttpResponse:
 @login_required
 @manage
 @require_POST
-def disagreements_send(request: HttpRequest) -> HttpResponse:
+def disagreements_send(request: AuthenticatedHttpRequest) -> HttpResponse:
     campaign, _source, _gold, _field = _audit_target(request)
     item_ids = [int(v) for v in request.POST.getlist("item") if v.isdigit()]
     if not item_ids:

@@ -25,14 +25,16 @@ import math
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
-from .agreement import DEFAULT_RESAMPLES, DEFAULT_SEED, cohen_kappa, gwet_ac1
+from .agreement import DEFAULT_RESAMPLES, DEFAULT_SEED, Weighting, cohen_kappa, gwet_ac1
 from .proportions import normal_quantile, wilson_interval
 from .ratings import RatingTable
 from .result import Estimate
+
+K = TypeVar("K", bound=Hashable)
 
 GOLD, JUDGE = "gold", "judge"
 NO_PAIRS = "not computable: no item has both a judge label and a clinician label"
@@ -159,7 +161,7 @@ def judge_audit(
             raise ValueError(f"item {item!r}: value outside the declared categories")
     n = len(pairs)
     failures = wilson_interval(parse_failures, n + parse_failures, confidence=confidence)
-    weighting = "linear" if ordered else "none"
+    weighting: Weighting = "linear" if ordered else "none"
     if n == 0:
         empty = Estimate.not_computable(NO_PAIRS)
         return JudgeAudit(
@@ -545,7 +547,7 @@ def audit_sample_size(
     return math.ceil(n0)
 
 
-def stratified_allocation(sizes: Mapping[Hashable, int], n: int) -> dict[Hashable, int]:
+def stratified_allocation(sizes: Mapping[K, int], n: int) -> dict[K, int]:
     """``n`` items spread over strata in proportion to their sizes (largest remainder), never more
     than a stratum holds; a non-empty stratum gets at least one item when ``n`` allows."""
     total = sum(sizes.values())
@@ -613,5 +615,5 @@ def audit_plan(
             population=sum(sizes.values()),
         )  # fmt: skip
         per_model[model] = n
-        per_stratum.update(stratified_allocation(sizes, n))  # type: ignore[arg-type]
+        per_stratum.update(stratified_allocation(sizes, n))
     return SamplePlan(per_model, per_stratum, labels_per_item, minutes_per_label)

@@ -1,6 +1,7 @@
 """The Celery application: broker and options come from Django settings (``CELERY_*``)."""
 
 import os
+from typing import Any
 
 from celery import Celery
 
@@ -21,17 +22,17 @@ def _redis_channel_patch() -> None:
     from kombu.transport import redis as kombu_redis
     from redis.exceptions import ConnectionError as RedisConnectionError
 
-    original = kombu_redis.Channel._connparams
+    original = kombu_redis.Channel._connparams  # type: ignore[attr-defined]  # private: not in the kombu stubs
     if getattr(original, "medharm_patched", False):
         return
 
-    def _connparams(self, asynchronous=False):  # type: ignore[no-untyped-def]
+    def _connparams(self: kombu_redis.Channel, asynchronous: bool = False) -> Any:
         if self.connection.client is None:
             raise RedisConnectionError("the broker connection of this channel was closed")
         return original(self, asynchronous=asynchronous)
 
-    _connparams.medharm_patched = True  # type: ignore[attr-defined]
-    kombu_redis.Channel._connparams = _connparams
+    _connparams.medharm_patched = True  # type: ignore[attr-defined]  # a marker on the function: mypy allows no attributes there
+    kombu_redis.Channel._connparams = _connparams  # type: ignore[attr-defined]  # private: not in the kombu stubs
 
 
 _redis_channel_patch()

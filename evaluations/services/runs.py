@@ -6,6 +6,7 @@ A claim stamps a batch with a fresh lease token; a finish only writes rows that 
 token, so a worker whose lease expired (killed, paused, slow) can never overwrite another's work.
 """
 
+import functools
 import itertools
 import logging
 import math
@@ -24,7 +25,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, connections, transaction
-from django.db.models import DateTimeField, ExpressionWrapper, F, Q, QuerySet
+from django.db.models import DateTimeField, ExpressionWrapper, F, Field, Q, QuerySet
 from django.db.models.functions import Now
 from django.utils import timezone
 
@@ -517,16 +518,25 @@ def items_finish_many(*, entries: Sequence[tuple[uuid.UUID, ItemResult]], now: A
     return _items_finish_portable(entries, now or timezone.now())
 
 
+def _result_column(name: str) -> tuple["Field[Any, Any]", str]:  # Field takes no subscript at run time
+    """The concrete ``ModelResponse`` field ``name`` that an item result writes, and its column."""
+    model_field = ModelResponse._meta.get_field(name)
+    if not isinstance(model_field, Field) or model_field.column is None:
+        raise TypeError(f"ModelResponse.{name} is not a concrete column.")
+    return model_field, model_field.column
+
+
 def _items_finish_postgresql(entries: Sequence[tuple[uuid.UUID, ItemResult]], now: Any) -> int:
     meta = ModelResponse._meta
     table = connection.ops.quote_name(meta.db_table)
-    columns = [meta.get_field(name).column for name in _RESULT_FIELDS]
+    result_columns = [_result_column(name) for name in _RESULT_FIELDS]
+    columns = [column for _, column in result_columns]
     row_sql = "(" + ", ".join(["%s"] * (2 + len(columns))) + ")"
     params: list[Any] = []
     for token, result in entries:
         params += [result.id, token]
-        for name in _RESULT_FIELDS:
-            params.append(meta.get_field(name).get_db_prep_save(getattr(result, name), connection))
+        for name, (model_field, _) in zip(_RESULT_FIELDS, result_columns, strict=True):
+            params.append(model_field.get_db_prep_save(getattr(result, name), connection))
     quote = connection.ops.quote_name
 
     def value(name: str, column: str) -> str:
@@ -695,7 +705,7 @@ def runs_dispatch_missing(
                 continue
             rows = ModelResponse.objects.filter(run_id=run_id)
             if not rows.exclude(state=ResponseState.FINISHED).exists():
-                transaction.on_commit(lambda run_id=run_id: run_complete_if_done(run_id=run_id))
+                transaction.on_commit(functools.partial(run_complete_if_done, run_id=run_id))
                 continue
             # Quiet collectors are marked stopped, so their rows say what happened.
             Collector.objects.filter(

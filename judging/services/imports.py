@@ -13,7 +13,7 @@ from annotations.models import CampaignItem
 from audit.actions import AuditAction
 from audit.services import audit_record
 from evaluations.models import ModelResponse
-from judging.importers import JudgeImportRejected, read_judge_label_file
+from judging.importers import ExternalLabelRow, JudgeImportRejected, read_judge_label_file
 from judging.models import ExternalJudgeLabel, ExternalLabelImport
 from querybank.importers import ImportProblem
 
@@ -32,7 +32,7 @@ def external_labels_import(*, actor: User, name: str, raw: bytes, file_format: s
     items = dict(
         CampaignItem.objects.filter(pk__in=item_ids, response__isnull=False).values_list("pk", "response_id")
     )
-    resolved: list[tuple[int, object]] = []
+    resolved: list[tuple[int, ExternalLabelRow]] = []
     seen: dict[tuple[int, str], int] = {}
     for row in rows:
         if row.response is not None and row.response not in known:
@@ -41,7 +41,12 @@ def external_labels_import(*, actor: User, name: str, raw: bytes, file_format: s
         if row.item is not None and row.item not in items:
             problems.append(ImportProblem(name, row.line, "item", f"no response item with id {row.item}"))
             continue
-        response_id = row.response if row.response is not None else items[row.item]  # type: ignore[index]
+        if row.response is not None:
+            response_id = row.response
+        elif row.item is not None:
+            response_id = items[row.item]
+        else:  # read_judge_label_file refuses a row with neither
+            raise ValueError(f"{name}, line {row.line}: neither a response nor an item id")
         key = (response_id, row.field)
         if key in seen:
             problems.append(
@@ -79,7 +84,7 @@ def external_labels_import(*, actor: User, name: str, raw: bytes, file_format: s
             ExternalJudgeLabel.objects.bulk_create(
                 ExternalJudgeLabel(
                     batch=batch, judge_name=judge, response_id=response_id, field=row.field,
-                    value=row.value, raw_output=row.raw_output,  # type: ignore[attr-defined]
+                    value=row.value, raw_output=row.raw_output,
                 )
                 for response_id, row in resolved
             )  # fmt: skip

@@ -92,12 +92,19 @@ def audit_campaign_open(
     )  # fmt: skip
     if not planned.chosen:
         raise ValidationError("The judge run has no judged response to sample.")
+    rubric = Rubric.objects.filter(slug=RESPONSE_RUBRIC_SLUG).order_by("-version").first()
+    guideline = Guideline.objects.filter(slug=GUIDELINE_SLUG).order_by("-version").first()
+    if rubric is None or guideline is None:  # both come with the annotations migrations
+        raise ValidationError(
+            f"The default response rubric ({RESPONSE_RUBRIC_SLUG}) or guideline ({GUIDELINE_SLUG}) is "
+            "missing: run the migrations."
+        )
     campaign = campaign_create(
         actor=actor,
         name=name or f"Audit sample for {run.name}",
         target="response",
-        rubric=Rubric.objects.filter(slug=RESPONSE_RUBRIC_SLUG).order_by("-version").first(),  # type: ignore[arg-type]
-        guideline=Guideline.objects.filter(slug=GUIDELINE_SLUG).order_by("-version").first(),  # type: ignore[arg-type]
+        rubric=rubric,
+        guideline=guideline,
         overlap=labels_per_item,
         annotators=annotators,
         runs=[run.collection_run_id],

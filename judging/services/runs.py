@@ -135,7 +135,7 @@ def _dispatch(run: JudgeRun) -> None:
 
 
 def _transition(
-    *, run: JudgeRun, actor: User | None, action: str, allowed: list[str], to: str, **values: Any
+    *, run: JudgeRun, actor: User | None, action: AuditAction, allowed: list[str], to: str, **values: Any
 ) -> JudgeRun:
     updated = JudgeRun.objects.filter(pk=run.pk, status__in=allowed).update(status=to, **values)
     run.refresh_from_db()
