@@ -164,15 +164,19 @@ def annotator_progress(
         )
     marks = [session.started_at, *times] if session is not None else []
     gaps = [(later - earlier).total_seconds() for earlier, later in itertools.pairwise(marks)]
-    open_items = (
-        CampaignItem.objects.filter(campaign=campaign)
-        .exclude(Exists(Label.objects.filter(item=OuterRef("pk"), annotator=annotator)))
-        .exclude(Exists(Skip.objects.filter(item=OuterRef("pk"), annotator=annotator)))
+    # Counted from the annotator's own rows (a label or a skip each item at most once), so the cost
+    # follows their own work, not the campaign's size, and nothing depends on other annotators.
+    done = Label.objects.filter(campaign=campaign, annotator=annotator).count()
+    available = CampaignItem.objects.filter(campaign=campaign).count()
+    passed = (
+        Skip.objects.filter(campaign=campaign, annotator=annotator)
+        .exclude(Exists(Label.objects.filter(item=OuterRef("item_id"), annotator=annotator)))
         .count()
     )
+    open_items = max(0, available - done - passed)
     return AnnotatorProgress(
-        done=Label.objects.filter(campaign=campaign, annotator=annotator).count(),
-        available=CampaignItem.objects.filter(campaign=campaign).count(),
+        done=done,
+        available=available,
         session_done=len(times),
         session_limit=session.item_limit if session else campaign.session_item_limit,
         seconds_per_item=_median(gaps),
