@@ -237,7 +237,10 @@ def test_a_clinician_labels_corrects_skips_and_flags_by_keyboard_and_every_value
     expect(page.locator("#flag-reason")).to_be_focused()
     page.keyboard.press("ArrowDown")
     page.keyboard.press("Tab")
+    # A person types once the note box has the cursor; so does the test (letters elsewhere are keys).
+    expect(page.locator("#flag-note")).to_be_focused()
     page.keyboard.type("Odd wording")
+    expect(page.locator("#flag-note")).to_have_value("Odd wording")
     page.keyboard.press("Enter")
     expect(page.locator("#flag-status")).to_contain_text("Thank you")
     expect(page.locator("#flag-panel")).not_to_have_attribute("open", "")
