@@ -10,6 +10,7 @@ from django.test import RequestFactory
 from accounts.roles import Role
 from audit.models import AuditEvent
 from tests.factories import UserFactory
+from tests.test_admin import OUR_APPS
 
 # The models that may still be edited in the admin, and why: no service writes them yet.
 EDITABLE = {
@@ -17,18 +18,6 @@ EDITABLE = {
     "querybank.Category": "categories get pages and services with issue 14",
     "annotations.Guideline": "adding publishes a new version through guideline_publish",
 }
-
-OUR_APPS = (
-    "accounts",
-    "audit",
-    "querybank",
-    "annotations",
-    "evaluations",
-    "scoring",
-    "judging",
-    "releases",
-    "access",
-)
 
 
 def audited_models() -> list[type]:
