@@ -18,9 +18,9 @@ from django.shortcuts import render
 from rules.contrib.views import permission_required
 
 from audit.actions import AuditAction
-from audit.csv_safe import neutralise
 from audit.selectors import event_list
 from audit.services import audit_record
+from core.csv_cells import neutralise
 
 COLUMNS = [
     "id",

@@ -78,9 +78,9 @@ class WrittenFile:
 
 
 def _neutralise(array: pa.Array) -> pa.Array:
-    """Text starting with = + - @ or a control character gets a leading apostrophe (as
-    ``audit.csv_safe.neutralise`` does cell by cell)."""
-    risky = pc.match_substring_regex(array, r"^[=+\-@\t\r\n]")
+    """Text starting with = + - @, a control character or an apostrophe gets a leading apostrophe
+    (as ``core.csv_cells.neutralise`` does cell by cell)."""
+    risky = pc.match_substring_regex(array, r"^[=+\-@\t\r\n']")
     return pc.if_else(risky, pc.binary_join_element_wise("'", array, ""), array)
 
 
