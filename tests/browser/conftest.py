@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from django.core.cache import cache
 from django.db import connections
-from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, expect, sync_playwright
 
 # The live server listens on the loopback address only.
 os.environ.setdefault("DJANGO_LIVE_TEST_SERVER_ADDRESS", "127.0.0.1")
@@ -144,3 +144,10 @@ def totp_code(secret: str) -> str:
     if period - time.time() % period < 3:
         time.sleep(period - time.time() % period + 0.1)
     return format_hotp_value(hotp_value(secret, int(time.time()) // period))
+
+
+def accept_content_warning(page: Page) -> None:
+    """Accept a campaign's content warning by keyboard, as a person does: once the accept button
+    has the focus (Chromium applies ``autofocus`` on a rendering step after the load event)."""
+    expect(page.locator("#accept-warning")).to_be_focused()
+    page.keyboard.press("Enter")

@@ -11,7 +11,7 @@ from accounts.roles import Role
 from annotations.models import Adjudication, CampaignItem, Label
 from annotations.services.labelling import item_next, label_submit
 from tests.annotations.factories import SAFE_VALUES, UNSAFE_VALUES, response_campaign
-from tests.browser.conftest import ConsoleLog, Screenshot
+from tests.browser.conftest import ConsoleLog, Screenshot, accept_content_warning
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.portable]
@@ -61,7 +61,7 @@ def test_a_clinician_labels_three_responses_by_keyboard_and_an_adjudicator_resol
     page.goto(f"{base}/annotate/")
     page.get_by_role("link", name="Label").click()
     expect(page.locator("#content-warning")).to_contain_text("Content warning")
-    page.keyboard.press("Enter")  # the accept button has the focus
+    accept_content_warning(page)
     expect(page).to_have_url(f"{base}/annotate/campaigns/{setup.campaign.pk}/label/")
     expect(page.locator("#progress-campaign")).to_have_attribute("value", "3")
 

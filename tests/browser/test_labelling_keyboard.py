@@ -22,7 +22,7 @@ from audit.models import AuditEvent
 from evaluations.models import ModelResponse
 from querybank.models import Category
 from tests.annotations.factories import query_campaign, response_campaign
-from tests.browser.conftest import ConsoleLog, Screenshot
+from tests.browser.conftest import ConsoleLog, Screenshot, accept_content_warning
 from tests.factories import QueryFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.portable]
@@ -134,7 +134,7 @@ def test_a_clinician_labels_corrects_skips_and_flags_by_keyboard_and_every_value
     ModelResponse.objects.filter(run=setup.run).update(text=long_text)
     sign_in(page, base, clinician)
     page.goto(f"{base}/annotate/campaigns/{setup.campaign.pk}/start/")
-    page.keyboard.press("Enter")  # accepts the content warning
+    accept_content_warning(page)
     expect(page).to_have_url(f"{base}/annotate/campaigns/{setup.campaign.pk}/label/")
     expect(page.locator("#items-left")).to_have_text("8")
 
@@ -306,7 +306,7 @@ def test_query_items_use_the_same_keys_and_the_tenth_category_is_key_0(
     campaign = query_campaign(queries=queries, overlap=1, annotators=[clinician])
     sign_in(page, base, clinician)
     page.goto(f"{base}/annotate/campaigns/{campaign.pk}/start/")
-    page.keyboard.press("Enter")
+    accept_content_warning(page)
     item_id = wait_for_item(page, "expected_behaviour")
     screenshot(page, "labelling-query")
     assert_fits(page)
@@ -368,7 +368,7 @@ def test_thirty_responses_and_ten_queries_by_keyboard_store_exactly_what_was_mea
         (queries, 10, "expected_behaviour"),
     ):
         page.goto(f"{base}/annotate/campaigns/{campaign.pk}/start/")
-        page.keyboard.press("Enter")
+        accept_content_warning(page)
         meant.update(_label_all_by_keyboard(page, campaign, count, first_field, seed=campaign.pk))
         expect(page.locator("#all-done")).to_be_visible()
     stored_values = {label.item_id: label.values for label in Label.objects.filter(annotator=clinician)}
