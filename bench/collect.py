@@ -1,7 +1,9 @@
 """Collection throughput, end to end: 1,100 queries x 19 targets = 20,900 requests against our
 mock model server at 200 ms latency, concurrency 64, through real Celery workers that write every
 row to PostgreSQL; and, in the same run against the same mock, a plain asyncio loop with the
-``openai`` SDK and a semaphore of 64 that writes nothing. Prints both and their ratios.
+``openai`` SDK and a semaphore of 64 that writes nothing; and Inspect AI (``inspect_ai.eval``, one
+task per target, 64 connections in all) on the same mock and workload. Prints all three and the
+ratios of our throughput to theirs.
 
     .venv/bin/python bench/collect.py                      # the issue's workload, one worker
     .venv/bin/python bench/collect.py --queries 200        # quicker, same per-second figures
@@ -12,6 +14,11 @@ For each N it prints the throughput, its share of the latency bound (min(N x con
 endpoint cap) / latency), the peak requests in flight the mock saw per endpoint against the cap,
 the workers' CPU per response beside the mock's, and the ratio to N = 1. On a shared machine only
 the ratios measured side by side in one invocation mean anything.
+
+Inspect AI is never a dependency of the platform: by default the bench creates its own virtualenv,
+``var/bench-inspect-venv`` (``python -m venv`` and ``pip install inspect-ai``, once), and runs
+``bench/collect_inspect.py`` there as a child process. ``--inspect test-venv`` uses the inspect-ai of
+the test requirements instead; ``--inspect none`` skips it.
 
 Needs PostgreSQL and Redis on this machine (``bin/services`` starts them). It works in its own
 database (``BENCH_DATABASE``, default ``medharm_bench_collect``, dropped at the end) and Redis
@@ -82,6 +89,44 @@ def plain_loop_module():
     return module
 
 
+INSPECT_REQUIREMENT = "inspect-ai==0.3.69"
+INSPECT_VENV = ROOT / "var" / "bench-inspect-venv"
+
+
+def inspect_python(choice: str) -> str | None:
+    """The interpreter that runs Inspect's side: the bench's own virtualenv, made on first use."""
+    if choice == "none":
+        return None
+    if choice == "test-venv":
+        return sys.executable
+    python = INSPECT_VENV / "bin" / "python"
+    probe = [str(python), "-c", "import inspect_ai, openai"]
+    if not python.exists() or subprocess.run(probe, capture_output=True).returncode != 0:
+        print(f"creating {INSPECT_VENV} with {INSPECT_REQUIREMENT} (once) ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(INSPECT_VENV)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", INSPECT_REQUIREMENT, "openai==3.57.0"], check=True
+        )
+    return str(python)
+
+
+def inspect_run(python: str, base_url: str, queries: int, targets: int, concurrency: int) -> dict:
+    import json
+
+    command = [
+        python,
+        str(ROOT / "bench" / "collect_inspect.py"),
+        f"--base-url={base_url}",
+        f"--queries={queries}",
+        f"--targets={targets}",
+        f"--concurrency={concurrency}",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT / "var")
+    if done.returncode != 0:
+        raise SystemExit(f"Inspect's side failed:\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def worker_start(name: str, log_path: Path) -> subprocess.Popen[bytes]:
     log = log_path.open("wb")
     worker = subprocess.Popen(
@@ -121,9 +166,16 @@ def main() -> None:
     parser.add_argument("--cap", type=int, default=None, help="each endpoint's max_concurrency")
     parser.add_argument("--workers", type=int, nargs="+", default=[1], help="worker processes per run")
     parser.add_argument("--no-plain", action="store_true", help="skip the plain openai SDK loop")
+    parser.add_argument(
+        "--inspect",
+        choices=["venv", "test-venv", "none"],
+        default="venv",
+        help="where Inspect AI runs: the bench's own virtualenv (default), the test venv, or not at all",
+    )
     options = parser.parse_args()
     cap = options.cap or options.concurrency
 
+    inspect_interpreter = inspect_python(options.inspect)
     os.environ.update(environment())
     database_recreate()
     import django
@@ -165,6 +217,7 @@ def main() -> None:
 
     workers: list[subprocess.Popen[bytes]] = []
     results: dict[int, float] = {}
+    bounds: dict[int, float] = {}
     try:
         with MockServerProcess(MockServerConfig(latency_ms=options.latency_ms)) as server:
             mock_pid = server.pid
@@ -215,6 +268,7 @@ def main() -> None:
                 bound = min(n * options.concurrency, options.targets * cap) / (options.latency_ms / 1000)
                 ours = total / wall
                 results[n] = ours
+                bounds[n] = bound
                 peaks = stats.get("max_in_flight_by_model", {})
                 peak = max(peaks.values()) if peaks else stats["max_in_flight"]
                 print(
@@ -246,6 +300,38 @@ def main() -> None:
                 )
                 first = options.workers[0]
                 print(f"platform N={first} / plain loop throughput = {results[first] / theirs:.2f}")
+
+            if inspect_interpreter is not None:
+                server.reset()
+                mock_before = cpu_seconds(mock_pid)
+                inspect = inspect_run(
+                    inspect_interpreter,
+                    server.openai_base_url,
+                    options.queries,
+                    options.targets,
+                    options.concurrency,
+                )
+                mock_cpu = cpu_seconds(mock_pid) - mock_before
+                stats = server.stats()
+                theirs = inspect["done"] / inspect["wall"]
+                # Inspect's openai provider shares one max_connections semaphore among all models
+                # with one API key, so its bound is the same as one collector's.
+                bound = min(options.concurrency, options.targets * cap) / (options.latency_ms / 1000)
+                peaks = stats.get("max_in_flight_by_model", {})
+                print(
+                    f"Inspect AI {INSPECT_REQUIREMENT.split('==')[1]} ({inspect_interpreter}): "
+                    f"eval() wall {inspect['wall']:6.1f} s  {theirs:6.1f} responses/s  "
+                    f"{theirs / bound:5.1%} of the bound ({bound:.0f}/s)  done {inspect['done']}/{total} "
+                    f"{inspect['statuses']}  peak in flight {stats['max_in_flight']} (per endpoint "
+                    f"{max(peaks.values()) if peaks else '-'})  requests {stats['requests']}  "
+                    f"CPU/response: Inspect {1000 * inspect['cpu'] / total:.2f} ms, "
+                    f"mock {1000 * mock_cpu / total:.2f} ms"
+                )
+                for n, ours in results.items():
+                    print(
+                        f"platform N={n} / Inspect AI throughput = {ours / theirs:.2f}  "
+                        f"(share of the bound: ours {ours / bounds[n]:.1%}, Inspect {theirs / bound:.1%})"
+                    )
     finally:
         for worker in workers:
             if worker.poll() is None:
