@@ -4,6 +4,7 @@ import os
 from typing import Any
 
 from celery import Celery
+from celery.signals import beat_init, celeryd_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "medharm_web.settings.base")
 
@@ -36,6 +37,34 @@ def _redis_channel_patch() -> None:
 
 
 _redis_channel_patch()
+
+IN_MEMORY_BROKER_REFUSED = (
+    "Refusing to start a Celery {role} on the in-memory broker: REDIS_URL is not set (neither in the "
+    "environment nor in .env). The in-memory broker lives inside one process: no task another "
+    "process sends reaches it and none it sends leaves it, so runs would wait forever. Set "
+    "REDIS_URL (cp .env.example .env), or run without a worker: with no REDIS_URL, tasks run in "
+    "the process that sends them."
+)
+
+
+def broker_refusal(role: str) -> str | None:
+    """Why a worker or beat must not start with this configuration, or None when it may."""
+    if app.connection_for_read().transport_cls == "memory":
+        return IN_MEMORY_BROKER_REFUSED.format(role=role)
+    return None
+
+
+@celeryd_init.connect
+def _worker_refuses_the_in_memory_broker(**_: Any) -> None:
+    # SystemExit, not an exception: Celery logs and swallows exceptions raised by signal receivers.
+    if (reason := broker_refusal("worker")) is not None:
+        raise SystemExit(reason)
+
+
+@beat_init.connect
+def _beat_refuses_the_in_memory_broker(**_: Any) -> None:
+    if (reason := broker_refusal("beat")) is not None:
+        raise SystemExit(reason)
 
 
 @app.task(name="medharm.ping")

@@ -136,6 +136,31 @@ def test_beat_starts_with_the_schedule(tmp_path: Path) -> None:
         _stop(process)
 
 
+@pytest.mark.parametrize(
+    ("role", "argv"),
+    [("worker", ["worker", "--pool=solo", "--loglevel=INFO"]), ("beat", ["beat", "--loglevel=INFO"])],
+)
+def test_worker_and_beat_refuse_the_in_memory_broker(role: str, argv: list[str], tmp_path: Path) -> None:
+    """With REDIS_URL unset (an empty value beats a .env file) the broker would be ``memory://``,
+    which no other process can reach: the process exits with status 1 and says why, instead of
+    running and never seeing a task."""
+    if "beat" in argv:
+        argv = [*argv, "-s", str(tmp_path / "celerybeat-schedule")]
+    done = subprocess.run(
+        [CELERY, "-A", "medharm_web", *argv],
+        cwd=PROJECT_DIR,
+        env={**_service_env(), "REDIS_URL": ""},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert f"Refusing to start a Celery {role} on the in-memory broker: REDIS_URL is not set" in output
+    assert "ready." not in output
+
+
 def test_a_redis_channel_whose_connection_closed_raises_a_recoverable_error() -> None:
     """The cause of workers exiting on a Redis restart (kombu's ``_connparams`` reading the
     hostname of a closed connection): with our patch it is a connection error, which the consumer

@@ -1,4 +1,4 @@
-"""docker-compose.yml: the five services, their health checks, start order and volumes."""
+"""docker-compose.yml: the services, their health checks, start order and volumes; .env.example."""
 
 import json
 import os
@@ -20,8 +20,8 @@ def compose() -> dict:
     return yaml.safe_load((PROJECT_DIR / "docker-compose.yml").read_text())
 
 
-def test_the_six_services(compose: dict) -> None:
-    assert set(compose["services"]) == {"web", "worker", "beat", "postgres", "redis", "nginx"}
+def test_the_seven_services(compose: dict) -> None:
+    assert set(compose["services"]) == {"web", "worker", "beat", "postgres", "redis", "nginx", "mock"}
     assert compose["services"]["postgres"]["image"] == "postgres:16"
     assert compose["services"]["redis"]["image"] == "redis:7"
     for name in APP_SERVICES:
@@ -41,7 +41,11 @@ def test_health_checks_on_postgres_redis_and_web(compose: dict) -> None:
 
 def test_services_start_after_what_they_need_is_healthy(compose: dict) -> None:
     services = compose["services"]
-    needs = {"web": {"postgres", "redis"}, "worker": {"postgres", "redis", "web"}, "beat": {"redis", "web"}}
+    needs = {
+        "web": {"postgres", "redis", "mock"},
+        "worker": {"postgres", "redis", "mock", "web"},
+        "beat": {"redis", "web"},
+    }
     for name, wanted in needs.items():
         depends_on = services[name]["depends_on"]
         assert set(depends_on) == wanted, name
@@ -86,6 +90,32 @@ def test_app_services_run_production_settings_on_the_stack(compose: dict) -> Non
     assert "ports" not in compose["services"]["web"]
     assert "ports" not in compose["services"]["postgres"]
     assert "ports" not in compose["services"]["redis"]
+
+
+def test_the_mock_model_server_serves_the_demo_endpoints_inside_the_network(compose: dict) -> None:
+    mock = compose["services"]["mock"]
+    assert mock["image"] == "medharm:local"  # the platform's image: no second build to keep in step
+    assert mock["command"].startswith("python -m evaluations.mock_server --host 0.0.0.0 --port 8765")
+    assert mock["expose"] == ["8765"]
+    assert "ports" not in mock  # never published on the host
+    assert "http://127.0.0.1:8765/v1/models" in " ".join(mock["healthcheck"]["test"])
+    # seed_demo (run in web) and the worker call it by its service name.
+    for name in APP_SERVICES:
+        assert compose["services"][name]["environment"]["MEDHARM_DEMO_MODEL_URL"] == "http://mock:8765/v1"
+
+
+def test_env_example_holds_what_the_full_stack_commands_need() -> None:
+    values: dict[str, str] = {}
+    for line in (PROJECT_DIR / ".env.example").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.partition("=")
+            values[name] = value
+    assert values["DATABASE_URL"] == "postgres://postgres@127.0.0.1:5432/medharm"  # what bin/services creates
+    assert values["REDIS_URL"].startswith("redis://")  # a worker refuses to start without it
+    readme = (PROJECT_DIR / "README.md").read_text()
+    full_stack = readme[readme.index("## Full-stack mode") :].split("\n## ")[0]
+    assert "cp .env.example .env" in full_stack
+    assert "export REDIS_URL" not in full_stack  # one place for the values: the .env file
 
 
 def dockerfile_instructions() -> list[tuple[str, str]]:
