@@ -6,6 +6,7 @@ Leases are the production default (300 s): a killed collector's items must come 
 liveness time (3 s here), not the lease."""
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -47,6 +48,8 @@ LIVENESS_SECONDS = 3
 def free_port() -> int:
     for port in PORTS:
         with socket.socket() as probe:
+            # As redis-server binds: a port whose last connections linger in TIME_WAIT is free.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind(("127.0.0.1", port))
             except OSError:
@@ -430,6 +433,9 @@ def test_redis_restarted_mid_run_the_worker_survives_and_collects_the_next_run(r
         send_run(redis_server.url, run.pk)
         wait_until(lambda: finished_count(run) >= 40, 60, "some progress", workers)
         redis_server.stop()
+        # Mid-run: the collector holds the task (acked late, so unacknowledged) while Redis is gone.
+        assert run_status(run) == RunStatus.RUNNING
+        assert finished_count(run) < 300
         time.sleep(1.0)
         redis_server.start()  # empty: it keeps nothing on disk, so queued messages are gone
         wait_until(
@@ -449,7 +455,12 @@ def test_redis_restarted_mid_run_the_worker_survives_and_collects_the_next_run(r
 
     assert_exactly_once(run, 300)
     assert len(collectors) == 1  # one of the surviving worker's processes collected the second run
-    assert "Unrecoverable error" not in workers.output()
+    worker_log = workers.logs[0].read_text(errors="replace")
+    assert "Unrecoverable error" not in worker_log
+    # The consumer lost the broker and connected again: the restart really reached this worker.
+    assert "Connection to broker lost" in worker_log
+    connected = re.findall(rf"Connected to redis://\S*127\.0\.0\.1:{redis_server.port}/0", worker_log)
+    assert len(connected) >= 2, worker_log[-4000:]
 
 
 def test_the_api_key_never_appears_in_a_row_or_a_log_line(redis_server, workers) -> None:
