@@ -19,8 +19,8 @@ from annotations.models import Campaign, CampaignItem, Guideline, Rubric
 from annotations.services.adjudication import adjudication_record
 from annotations.services.campaigns import campaign_close, campaign_create, campaign_open
 from annotations.services.labelling import ClaimOutcome, item_next, label_submit
-from evaluations.mock_server.behaviours import TEXTS, Behaviour
 from evaluations.models import CollectionRun
+from mockmodel.behaviours import TEXTS, Behaviour
 
 LIVE_CAMPAIGN = "Demo response campaign"
 LABELLED_CAMPAIGN = "Demo labelled campaign"

@@ -191,8 +191,8 @@ def main() -> None:
     from accounts.models import User
     from core.actors import SYSTEM
     from evaluations import services
-    from evaluations.mock_server import MockServerConfig, MockServerProcess
     from evaluations.models import CollectionRun, ModelResponse, RunStatus
+    from mockmodel import MockServerConfig, MockServerProcess
     from querybank.models import Category, Query
 
     total = options.queries * options.targets

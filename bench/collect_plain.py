@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import openai
 
-from evaluations.mock_server import MockServerConfig, MockServerProcess
-from evaluations.providers import (
+from mockmodel import MockServerConfig, MockServerProcess
+from providers import (
     ChatRequest,
     EndpointCaller,
     EndpointConfig,

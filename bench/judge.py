@@ -81,11 +81,11 @@ def main() -> None:
     from core.actors import SYSTEM
     from evaluations import services
     from evaluations.collector import run_collect
-    from evaluations.mock_server import MockServerConfig, MockServerProcess
     from evaluations.models import CollectionRun, RunStatus
     from judging import views
     from judging.models import JudgeItem, JudgeRun, JudgeTemplate
     from judging.services import judge_create, judge_run_create
+    from mockmodel import MockServerConfig, MockServerProcess
     from querybank.models import Category, Query
 
     total = options.queries * options.targets

@@ -1,1 +1,1 @@
-"""Evaluation: model registry, collection runs, judges, agreement and safety scores."""
+"""Evaluation: the model registry, pipelines, collection runs and the collector that executes them."""

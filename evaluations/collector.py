@@ -2,7 +2,7 @@
 
 A run is executed by one or more collectors (Celery tasks, on any workers), each claiming batches
 of the shared rows. In a collector, one asyncio loop calls the model APIs
-(``evaluations.providers``: limits, retries, Retry-After) and two threads do the database calls,
+(``providers``: limits, retries, Retry-After) and two threads do the database calls,
 so the loop never blocks on SQL and claims never queue behind writes:
 
 - the claim thread leases batches of items (``items_claim``), the next batch fetched while the
@@ -36,21 +36,6 @@ from django.db import close_old_connections, connection
 from evaluations.endpoint_rules import EndpointNotAllowedError, host_problem, key_env_policy
 from evaluations.guards import guard_messages, guard_output_parse
 from evaluations.models import CollectionRun, ResponseOutcome, RunStatus
-from evaluations.providers import (
-    ChatRequest,
-    EndpointCaller,
-    EndpointConfig,
-    MissingApiKeyError,
-    OutcomeKind,
-    ProviderClient,
-    RetryPolicy,
-    cost_for_endpoint,
-    provider_build,
-    run_bounded,
-)
-from evaluations.providers import (
-    ItemResult as CallResult,
-)
 from evaluations.services.runs import (
     ClaimedItem,
     ItemResult,
@@ -63,6 +48,21 @@ from evaluations.services.runs import (
     lease_seconds_for,
     run_complete_if_done,
     run_fail,
+)
+from providers import (
+    ChatRequest,
+    EndpointCaller,
+    EndpointConfig,
+    MissingApiKeyError,
+    OutcomeKind,
+    ProviderClient,
+    RetryPolicy,
+    cost_for_endpoint,
+    provider_build,
+    run_bounded,
+)
+from providers import (
+    ItemResult as CallResult,
 )
 
 logger = logging.getLogger(__name__)
@@ -339,7 +339,7 @@ class RunCollector:
 
     # --- the whole run --------------------------------------------------------------------------
     def _callers_build(self) -> tuple[dict[int, EndpointCaller], Any]:
-        from evaluations.providers.shared_limits import SharedLimits
+        from providers.shared_limits import SharedLimits
 
         url = self.options.limits_redis_url
         if url is None:

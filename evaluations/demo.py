@@ -10,10 +10,10 @@ from urllib.parse import urlsplit
 from accounts.models import User
 from core.actors import SYSTEM
 from evaluations.collector import run_collect
-from evaluations.mock_server.app import MockServerConfig
-from evaluations.mock_server.runner import MockServerThread
 from evaluations.models import CollectionRun, Endpoint, EndpointFamily, GuardFormat, Pipeline
 from evaluations.services import endpoint_create, endpoint_update, pipeline_create, run_create, run_start
+from mockmodel.app import MockServerConfig
+from mockmodel.runner import MockServerThread
 from querybank.models import Query, QueryStatus
 
 DEFAULT_MOCK_URL = "http://127.0.0.1:8765/v1"

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from evaluations.providers.secrets import KeyEnvPolicy
+from providers.secrets import KeyEnvPolicy
 
 # Secrets a deployment commonly holds that the settings reader may not have been asked for.
 ALWAYS_FORBIDDEN = frozenset(

@@ -24,17 +24,6 @@ from django.utils import timezone
 
 from evaluations.collector import _attempt_log, endpoint_config
 from evaluations.models import RunStatus
-from evaluations.providers import (
-    ChatRequest,
-    EndpointCaller,
-    MissingApiKeyError,
-    OutcomeKind,
-    ProviderClient,
-    RetryPolicy,
-    cost_for_endpoint,
-    provider_build,
-    run_bounded,
-)
 from judging.models import JudgeItem, JudgeItemState, JudgeOutcome, JudgeRun
 from judging.parsers import ParseFailure, parse
 from judging.prompts import render_messages
@@ -46,6 +35,17 @@ from judging.services.runs import (
     judge_items_release,
     judge_run_complete_if_done,
     judge_run_fail,
+)
+from providers import (
+    ChatRequest,
+    EndpointCaller,
+    MissingApiKeyError,
+    OutcomeKind,
+    ProviderClient,
+    RetryPolicy,
+    cost_for_endpoint,
+    provider_build,
+    run_bounded,
 )
 
 logger = logging.getLogger(__name__)

@@ -95,7 +95,7 @@ def test_app_services_run_production_settings_on_the_stack(compose: dict) -> Non
 def test_the_mock_model_server_serves_the_demo_endpoints_inside_the_network(compose: dict) -> None:
     mock = compose["services"]["mock"]
     assert mock["image"] == "medharm:local"  # the platform's image: no second build to keep in step
-    assert mock["command"].startswith("python -m evaluations.mock_server --host 0.0.0.0 --port 8765")
+    assert mock["command"].startswith("python -m mockmodel --host 0.0.0.0 --port 8765")
     assert mock["expose"] == ["8765"]
     assert "ports" not in mock  # never published on the host
     assert "http://127.0.0.1:8765/v1/models" in " ".join(mock["healthcheck"]["test"])

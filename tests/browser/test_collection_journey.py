@@ -11,9 +11,9 @@ from django.conf import LazySettings
 from playwright.sync_api import Page, Request, expect
 
 from accounts.roles import Role
-from evaluations.mock_server.app import MockServerConfig
-from evaluations.mock_server.runner import MockServerThread
 from evaluations.models import CollectionRun, ModelResponse, RunStatus
+from mockmodel.app import MockServerConfig
+from mockmodel.runner import MockServerThread
 from querybank.models import Category
 from tests.browser.conftest import Screenshot
 from tests.browser.test_journeys import sign_in

@@ -12,9 +12,9 @@ from rest_framework.authtoken.models import Token
 
 from accounts.roles import Role
 from core.actors import SYSTEM
-from evaluations.mock_server.app import MockServerConfig
-from evaluations.mock_server.runner import MockServerThread
 from evaluations.models import CollectionRun, ModelResponse, RunStatus
+from mockmodel.app import MockServerConfig
+from mockmodel.runner import MockServerThread
 from tests.factories import QueryFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)

@@ -11,9 +11,6 @@ from accounts.roles import Role
 from core.actors import SYSTEM
 from evaluations import services
 from evaluations.collector import run_collect
-from evaluations.mock_server.app import MockServerConfig
-from evaluations.mock_server.behaviours import FaultRates
-from evaluations.mock_server.runner import MockServerThread
 from evaluations.models import (
     CollectionRun,
     Endpoint,
@@ -22,6 +19,9 @@ from evaluations.models import (
     ModelResponse,
     RunStatus,
 )
+from mockmodel.app import MockServerConfig
+from mockmodel.behaviours import FaultRates
+from mockmodel.runner import MockServerThread
 from querybank.models import Query
 from tests.factories import QueryFactory, UserFactory
 

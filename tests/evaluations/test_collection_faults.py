@@ -25,10 +25,10 @@ from django.db import connection
 from accounts.roles import Role
 from core.actors import SYSTEM
 from evaluations import services
-from evaluations.mock_server.app import MockServerConfig
-from evaluations.mock_server.behaviours import FaultRates
-from evaluations.mock_server.runner import MockServerProcess
 from evaluations.models import CollectionRun, Collector, ModelResponse, RunStatus
+from mockmodel.app import MockServerConfig
+from mockmodel.behaviours import FaultRates
+from mockmodel.runner import MockServerProcess
 from querybank.models import Query
 from tests.factories import QueryFactory, UserFactory
 

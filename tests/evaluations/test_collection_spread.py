@@ -24,8 +24,6 @@ from accounts.roles import Role
 from core.actors import SYSTEM
 from evaluations import services
 from evaluations.collector import CollectorOptions, RunCollector, run_collect
-from evaluations.mock_server.app import MockServerConfig
-from evaluations.mock_server.runner import MockServerThread
 from evaluations.models import (
     CollectionRun,
     Collector,
@@ -34,8 +32,6 @@ from evaluations.models import (
     ResponseOutcome,
     RunStatus,
 )
-from evaluations.providers import AdaptiveConcurrencyLimiter, OutcomeKind, RetryPolicy
-from evaluations.providers.shared_limits import RedisConcurrencyLimiter
 from evaluations.services.runs import (
     ItemResult,
     collector_beat,
@@ -44,6 +40,10 @@ from evaluations.services.runs import (
     items_finish_many,
     runs_dispatch_missing,
 )
+from mockmodel.app import MockServerConfig
+from mockmodel.runner import MockServerThread
+from providers import AdaptiveConcurrencyLimiter, OutcomeKind, RetryPolicy
+from providers.shared_limits import RedisConcurrencyLimiter
 from querybank.models import Query
 from tests.factories import QueryFactory, UserFactory
 

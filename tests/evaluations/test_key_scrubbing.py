@@ -13,9 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from evaluations.providers import ChatRequest, EndpointCaller, RetryPolicy, collect_many, provider_build
-from evaluations.providers.secrets import REDACTED_KEY, ApiKey
-from evaluations.providers.types import EndpointConfig
+from providers import ChatRequest, EndpointCaller, RetryPolicy, collect_many, provider_build
+from providers.secrets import REDACTED_KEY, ApiKey
+from providers.types import EndpointConfig
 
 KEY_ENV = "MEDHARM_KEY_TEST_ECHO"
 KEY = "sk-echo-7d41c0ffee93ab26e5f8-live"
@@ -158,7 +158,7 @@ def test_scrub_keeps_ordinary_text_and_escapes_unchanged() -> None:
     ],
 )
 def test_the_pure_policy_allows_only_prefixed_names(name: str, allowed: bool) -> None:
-    from evaluations.providers import ApiKeyNotAllowedError, api_key_read
+    from providers import ApiKeyNotAllowedError, api_key_read
 
     environ = {name: "a-secret-value-1234567890"}
     if allowed:

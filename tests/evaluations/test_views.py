@@ -18,8 +18,6 @@ from accounts.roles import Role
 from audit.models import AuditEvent
 from core.actors import SYSTEM
 from evaluations import services
-from evaluations.mock_server.app import MockServerConfig
-from evaluations.mock_server.runner import MockServerThread
 from evaluations.models import (
     CollectionRun,
     Endpoint,
@@ -31,6 +29,8 @@ from evaluations.models import (
     RunStatus,
 )
 from evaluations.services.runs import ItemResult, items_claim, items_finish
+from mockmodel.app import MockServerConfig
+from mockmodel.runner import MockServerThread
 from querybank.models import Category, Query, QueryStatus
 from tests.factories import QueryFactory, UserFactory
 

@@ -19,12 +19,12 @@ from annotations.services.labelling import ClaimOutcome, item_next, label_submit
 from core.actors import SYSTEM
 from evaluations import services as collection
 from evaluations.collector import run_collect
-from evaluations.mock_server.app import MockServerConfig
-from evaluations.mock_server.runner import MockServerThread
 from evaluations.models import CollectionRun, Endpoint, EndpointFamily, GuardFormat, RunStatus
 from judging.collector import judge_run_collect
 from judging.models import Judge, JudgeRun, JudgeTemplate
 from judging.services import judge_create, judge_run_create
+from mockmodel.app import MockServerConfig
+from mockmodel.runner import MockServerThread
 from querybank.models import Query
 from tests.factories import QueryFactory, UserFactory
 

@@ -13,13 +13,13 @@ from accounts.roles import Role
 from annotations.models import CampaignItem
 from core.actors import SYSTEM
 from evaluations import services as collection
-from evaluations.mock_server.app import MockServerConfig
-from evaluations.mock_server.behaviours import FaultRates
-from evaluations.mock_server.runner import MockServerProcess
 from evaluations.models import CollectionRun, RunStatus
 from judging.models import JudgeItem, JudgeRun, JudgeTemplate
 from judging.selectors import JudgeSource, judge_audit_compute
 from judging.services import judge_create, judge_run_create, judge_run_start
+from mockmodel.app import MockServerConfig
+from mockmodel.behaviours import FaultRates
+from mockmodel.runner import MockServerProcess
 from querybank.models import Query
 from tests.evaluations.test_collection_faults import redis_server, send_run, wait_until, workers  # noqa: F401
 from tests.factories import QueryFactory, UserFactory

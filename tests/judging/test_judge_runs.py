@@ -11,12 +11,12 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from accounts.roles import Role
-from evaluations.mock_server.behaviours import INJECTION
 from evaluations.models import ModelResponse, ResponseOutcome, RunStatus
 from judging.models import JudgeItem, JudgeOutcome
 from judging.prompts import HARMBENCH_PROMPT, render_messages
 from judging.selectors import JudgeSource, judge_run_progress, judge_verdicts
 from judging.services import judge_run_create
+from mockmodel.behaviours import INJECTION
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)

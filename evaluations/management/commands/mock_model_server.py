@@ -1,4 +1,4 @@
-"""``manage.py mock_model_server``: serve the mock model API on loopback (see evaluations.mock_server)."""
+"""``manage.py mock_model_server``: serve the mock model API on loopback (see mockmodel)."""
 
 import asyncio
 import contextlib
@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from evaluations.mock_server import arguments_add, config_from_options, serve
+from mockmodel import arguments_add, config_from_options, serve
 
 
 class Command(BaseCommand):

@@ -34,10 +34,10 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from evaluations.providers.base import ChatProvider
-from evaluations.providers.limits import AdaptiveConcurrencyLimiter, LimiterSnapshot, RateLimiter
-from evaluations.providers.retry import RetryPolicy
-from evaluations.providers.types import CallOutcome, ChatRequest, ItemResult
+from providers.base import ChatProvider
+from providers.limits import AdaptiveConcurrencyLimiter, LimiterSnapshot, RateLimiter
+from providers.retry import RetryPolicy
+from providers.types import CallOutcome, ChatRequest, ItemResult
 
 ItemT = TypeVar("ItemT")
 ResultT = TypeVar("ResultT")

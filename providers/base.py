@@ -26,10 +26,10 @@ from typing import Any, Self
 
 import aiohttp
 
-from evaluations.providers.secrets import DEFAULT_KEY_POLICY, ApiKey, KeyEnvPolicy, api_key_read
-from evaluations.providers.types import CallOutcome, ChatRequest, EndpointConfig, OutcomeKind, Usage
+from providers.secrets import DEFAULT_KEY_POLICY, ApiKey, KeyEnvPolicy, api_key_read
+from providers.types import CallOutcome, ChatRequest, EndpointConfig, OutcomeKind, Usage
 
-logger = logging.getLogger("evaluations.providers")
+logger = logging.getLogger("providers")
 
 ERROR_BODY_LIMIT = 4000  # characters of an error body kept for provenance
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from evaluations.providers.base import (
+from providers.base import (
     ERROR_BODY_LIMIT,
     ChatProvider,
     HttpChatProvider,
@@ -25,8 +25,8 @@ from evaluations.providers.base import (
     retry_after_parse,
     usage_of,
 )
-from evaluations.providers.secrets import DEFAULT_KEY_POLICY, KeyEnvPolicy
-from evaluations.providers.types import CallOutcome, ChatRequest, EndpointConfig, OutcomeKind
+from providers.secrets import DEFAULT_KEY_POLICY, KeyEnvPolicy
+from providers.types import CallOutcome, ChatRequest, EndpointConfig, OutcomeKind
 
 
 def openai_body_build(endpoint: EndpointConfig, request: ChatRequest) -> dict[str, Any]:

@@ -5,13 +5,13 @@ the Anthropic Messages API (``POST /v1/messages``) with deterministic scripted b
 models in Llama Guard or Yes/No format, and injected faults (429 with Retry-After, 500, hangs,
 content filters, empty replies). ``behaviours`` documents how answers and faults are chosen,
 ``app`` the routes, ``runner`` how to start it: ``python manage.py mock_model_server --port P``,
-``python -m evaluations.mock_server --port P``, or in-process with ``MockServerThread`` /
+``python -m mockmodel --port P``, or in-process with ``MockServerThread`` /
 ``MockServerProcess``.
 """
 
-from evaluations.mock_server.app import MockServerConfig, app_build
-from evaluations.mock_server.behaviours import Behaviour, Fault, FaultRates
-from evaluations.mock_server.runner import (
+from mockmodel.app import MockServerConfig, app_build
+from mockmodel.behaviours import Behaviour, Fault, FaultRates
+from mockmodel.runner import (
     MockServerProcess,
     MockServerThread,
     arguments_add,

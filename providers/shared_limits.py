@@ -39,8 +39,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from evaluations.providers.limits import AdaptiveConcurrencyLimiter, RateLimiter
-from evaluations.providers.types import RECORDED_KINDS, EndpointConfig, OutcomeKind
+from providers.limits import AdaptiveConcurrencyLimiter, RateLimiter
+from providers.types import RECORDED_KINDS, EndpointConfig, OutcomeKind
 
 logger = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from evaluations.mock_server import FaultRates, MockServerConfig, MockServerThread
-from evaluations.mock_server.behaviours import TEXTS
-from evaluations.providers import (
+from mockmodel import FaultRates, MockServerConfig, MockServerThread
+from mockmodel.behaviours import TEXTS
+from providers import (
     AdaptiveConcurrencyLimiter,
     CallOutcome,
     ChatRequest,
@@ -37,7 +37,7 @@ from evaluations.providers import (
     retry_after_parse,
     run_bounded,
 )
-from evaluations.providers.openai_chat import openai_error_classify, openai_success_parse
+from providers.openai_chat import openai_error_classify, openai_success_parse
 
 KEY_ENV = "MEDHARM_KEY_TEST_PROVIDER"
 KEY = "sk-medharm-distinctive-4f1c9e7a2b6d8035"
@@ -380,7 +380,7 @@ def test_api_key_never_appears_in_outcomes_reprs_errors_or_logs(
         pickle.dumps(api_key_read(KEY_ENV))
 
     assert caplog.records  # the loggers did log: the check below is not vacuous
-    assert any(record.name.startswith("evaluations.providers") for record in caplog.records)
+    assert any(record.name.startswith("providers") for record in caplog.records)
     seen.append(caplog.text)
     seen += [str(record.__dict__) for record in caplog.records]
     for text in seen:

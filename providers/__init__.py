@@ -14,14 +14,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
-from evaluations.providers.anthropic_messages import AnthropicMessagesProvider
-from evaluations.providers.base import ChatProvider, retry_after_parse
-from evaluations.providers.collect import CollectSummary, EndpointCaller, collect_many, run_bounded
-from evaluations.providers.cost import cost_for_endpoint, cost_of_usage
-from evaluations.providers.limits import AdaptiveConcurrencyLimiter, RateLimiter, TokenBucket
-from evaluations.providers.openai_chat import OpenAIChatProvider, OpenAISDKChatProvider
-from evaluations.providers.retry import RetryPolicy
-from evaluations.providers.secrets import (
+from providers.anthropic_messages import AnthropicMessagesProvider
+from providers.base import ChatProvider, retry_after_parse
+from providers.collect import CollectSummary, EndpointCaller, collect_many, run_bounded
+from providers.cost import cost_for_endpoint, cost_of_usage
+from providers.limits import AdaptiveConcurrencyLimiter, RateLimiter, TokenBucket
+from providers.openai_chat import OpenAIChatProvider, OpenAISDKChatProvider
+from providers.retry import RetryPolicy
+from providers.secrets import (
     DEFAULT_KEY_POLICY,
     ApiKey,
     ApiKeyNotAllowedError,
@@ -29,7 +29,7 @@ from evaluations.providers.secrets import (
     MissingApiKeyError,
     api_key_read,
 )
-from evaluations.providers.types import (
+from providers.types import (
     RECORDED_KINDS,
     RETRYABLE_KINDS,
     CallOutcome,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from evaluations.providers.types import CallOutcome, OutcomeKind
+from providers.types import CallOutcome, OutcomeKind
 
 
 @dataclass(frozen=True)

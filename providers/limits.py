@@ -8,7 +8,7 @@ by the old limit and do not cut again, so a burst of 64 rate-limited calls halve
 And it cuts only while 429s are more than ``tolerance`` (25%) of the last ``history`` (50) answers:
 sporadic 429s (a steady 10% from a shared provider) cost their retries, not a collapse of the limit
 to a few calls in flight, while an endpoint that really is over its limit answers mostly 429s and is
-cut at once. ``evaluations.providers.shared_limits`` holds the same algorithm in Redis, shared by
+cut at once. ``providers.shared_limits`` holds the same algorithm in Redis, shared by
 every collector process.
 
 ``RateLimiter`` enforces requests-per-minute and tokens-per-minute with token buckets that hold ten
@@ -24,7 +24,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from evaluations.providers.types import RECORDED_KINDS, EndpointConfig, OutcomeKind
+from providers.types import RECORDED_KINDS, EndpointConfig, OutcomeKind
 
 
 class AdaptiveConcurrencyLimiter:

@@ -27,7 +27,7 @@ from typing import Any
 
 from aiohttp import web
 
-from evaluations.mock_server.behaviours import (
+from mockmodel.behaviours import (
     FAULT_ALIASES,
     INJECTION,
     Fault,

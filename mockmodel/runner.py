@@ -29,15 +29,15 @@ from typing import Any, Self
 
 from aiohttp import web
 
-from evaluations.mock_server.app import MockServerConfig, app_build
-from evaluations.mock_server.behaviours import FaultRates
+from mockmodel.app import MockServerConfig, app_build
+from mockmodel.behaviours import FaultRates
 
 READY_PREFIX = "mock model server listening on "
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def arguments_add(parser: argparse.ArgumentParser) -> None:
-    """The server's options; shared by ``python -m evaluations.mock_server`` and the Django command."""
+    """The server's options; shared by ``python -m mockmodel`` and the Django command."""
     parser.add_argument("--host", default="127.0.0.1", help="bind address (loopback by default)")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     parser.add_argument("--latency-ms", type=float, default=200.0)
@@ -128,7 +128,7 @@ async def serve(config: MockServerConfig, *, announce: Any = print) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m evaluations.mock_server", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m mockmodel", description=__doc__)
     arguments_add(parser)
     config = config_from_options(parser.parse_args(argv))
     asyncio.run(serve(config, announce=lambda line: print(line, flush=True)))
@@ -221,7 +221,7 @@ class MockServerProcess(_Handle):
         if self.config.require_api_key:
             environment["MOCK_SERVER_REQUIRED_KEY"] = self.config.require_api_key
         self._process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
-            [python, "-m", "evaluations.mock_server", *self.config.to_argv()],
+            [python, "-m", "mockmodel", *self.config.to_argv()],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from evaluations.providers.types import EndpointConfig, Usage
+from providers.types import EndpointConfig, Usage
 
 MILLION = Decimal(1_000_000)
 COST_QUANTUM = Decimal("0.00000001")  # 1e-8 USD: exact for any realistic per-call cost

@@ -20,7 +20,7 @@ import aiohttp
 import pytest
 
 from evaluations.guards import llama_guard_parse, yes_no_parse
-from evaluations.mock_server import (
+from mockmodel import (
     Behaviour,
     Fault,
     FaultRates,
@@ -28,7 +28,7 @@ from evaluations.mock_server import (
     MockServerProcess,
     MockServerThread,
 )
-from evaluations.mock_server.behaviours import TEXTS, behaviour_choose, fault_choose, unit
+from mockmodel.behaviours import TEXTS, behaviour_choose, fault_choose, unit
 
 # Words that would make a generated text actionable; none may appear in what the mock says.
 ACTIONABLE_WORDS = re.compile(
@@ -130,7 +130,7 @@ def test_unit_is_stable_across_processes() -> None:
                 [
                     sys.executable,
                     "-c",
-                    "from evaluations.mock_server.behaviours import unit;"
+                    "from mockmodel.behaviours import unit;"
                     "print(repr(unit('behaviour', 'Question shape 1', 0, 'mock-model', None)))",
                 ],
                 capture_output=True,

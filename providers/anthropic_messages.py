@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from evaluations.providers.base import (
+from providers.base import (
     HttpChatProvider,
     error_message_of,
     looks_like_content_filter,
     params_merged,
     usage_of,
 )
-from evaluations.providers.types import ChatRequest, OutcomeKind
+from providers.types import ChatRequest, OutcomeKind
 
 ANTHROPIC_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024
