@@ -42,8 +42,8 @@ from annotations.services.campaigns import (
 )
 from annotations.services.imports import annotations_import
 from annotations.services.labelling import (
-    Claim,
     ClaimOutcome,
+    NextItem,
     flag_resolve,
     item_flag,
     item_next,
@@ -292,7 +292,7 @@ def session_new(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResp
 def _workspace(
     request: AuthenticatedHtmxHttpRequest,
     campaign: Campaign,
-    claim: Claim | None,
+    claim: NextItem | None,
     *,
     status: int = 200,
     errors: dict[str, Any] | None = None,
@@ -335,7 +335,7 @@ def _workspace(
     return response
 
 
-def _next(request: AuthenticatedHttpRequest, campaign: Campaign) -> Claim:
+def _next(request: AuthenticatedHttpRequest, campaign: Campaign) -> NextItem:
     session = session_current(campaign=campaign, annotator=request.user)
     return item_next(campaign=campaign, annotator=request.user, session=session)
 
@@ -382,7 +382,7 @@ def label_create(request: AuthenticatedHtmxHttpRequest, campaign_id: int, item_i
         label_submit(item=item, annotator=request.user, values=values_from_post(specs, request.POST))
     except ValidationError as error:
         field_errors, form_errors = _errors(error)
-        claim = Claim(ClaimOutcome.ITEM, item=item)
+        claim = NextItem(ClaimOutcome.ITEM, item=item)
         return _workspace(
             request, campaign, claim, status=UNPROCESSABLE, errors=field_errors, form_errors=form_errors
         )
@@ -399,7 +399,7 @@ def skip(request: AuthenticatedHtmxHttpRequest, campaign_id: int, item_id: int) 
         raise Http404("No such item.")
     form = SkipForm(request.POST)
     if not form.is_valid():
-        claim = Claim(ClaimOutcome.ITEM, item=item)
+        claim = NextItem(ClaimOutcome.ITEM, item=item)
         return _workspace(
             request, campaign, claim, status=UNPROCESSABLE, form_errors=["Choose a reason for skipping."]
         )
@@ -409,7 +409,7 @@ def skip(request: AuthenticatedHtmxHttpRequest, campaign_id: int, item_id: int) 
         return _workspace(
             request,
             campaign,
-            Claim(ClaimOutcome.ITEM, item=item),
+            NextItem(ClaimOutcome.ITEM, item=item),
             status=UNPROCESSABLE,
             form_errors=error.messages,
         )

@@ -25,10 +25,10 @@ import openai
 
 from mockmodel import MockServerConfig, MockServerProcess
 from providers import (
+    CallResult,
     ChatRequest,
     EndpointCaller,
     EndpointConfig,
-    ItemResult,
     RetryPolicy,
     collect_many,
     provider_build,
@@ -75,11 +75,11 @@ async def run_mixed(base_url: str, pairs: list[tuple[str, str]], concurrency: in
     }
     done = 0
 
-    def count(result: ItemResult) -> None:
+    def count(result: CallResult) -> None:
         nonlocal done
         done += result.succeeded
 
-    async def work(item: tuple[str, ChatRequest]) -> ItemResult:
+    async def work(item: tuple[str, ChatRequest]) -> CallResult:
         return await callers[item[0]].call(item[1])
 
     await run_bounded(_requests(pairs), work, max_pending=2 * concurrency, on_result=count)
@@ -96,7 +96,7 @@ async def run_fixed_shares(base_url: str, pairs: list[tuple[str, str]], concurre
         by_model.setdefault(model, []).append(request)
     done = 0
 
-    def count(result: ItemResult) -> None:
+    def count(result: CallResult) -> None:
         nonlocal done
         done += result.succeeded
 
@@ -124,7 +124,7 @@ async def run_collect_many_single(
     ]
     done = 0
 
-    def count(result: ItemResult) -> None:
+    def count(result: CallResult) -> None:
         nonlocal done
         done += result.succeeded
 

@@ -38,7 +38,7 @@ from evaluations.guards import guard_messages, guard_output_parse
 from evaluations.models import CollectionRun, ResponseOutcome, RunStatus
 from evaluations.services.runs import (
     ClaimedItem,
-    ItemResult,
+    ResponseResult,
     collector_beat,
     collector_start,
     collector_stop,
@@ -50,6 +50,7 @@ from evaluations.services.runs import (
     run_fail,
 )
 from providers import (
+    CallResult,
     ChatRequest,
     EndpointCaller,
     EndpointConfig,
@@ -60,9 +61,6 @@ from providers import (
     cost_for_endpoint,
     provider_build,
     run_bounded,
-)
-from providers import (
-    ItemResult as CallResult,
 )
 
 logger = logging.getLogger(__name__)
@@ -163,7 +161,7 @@ class RunCollector:
         self.db_write = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"run{run.pk}-write")
         self.stop = False
         self.held: dict[uuid.UUID, set[int]] = {}  # leased by us and not yet written
-        self.buffer: list[tuple[uuid.UUID, ItemResult]] = []
+        self.buffer: list[tuple[uuid.UUID, ResponseResult]] = []
         self.written = 0
         self.callers: dict[int, EndpointCaller] = {}
         self._closing = False
@@ -220,7 +218,7 @@ class RunCollector:
                 return
             await asyncio.sleep(HEARTBEAT_SECONDS)
 
-    def _write_sync(self, pending: list[tuple[uuid.UUID, ItemResult]]) -> int:
+    def _write_sync(self, pending: list[tuple[uuid.UUID, ResponseResult]]) -> int:
         return items_finish_many(entries=pending)
 
     async def flush(self) -> None:
@@ -258,7 +256,7 @@ class RunCollector:
             if closing and not self.buffer:
                 return
 
-    def record(self, entry: tuple[uuid.UUID, ItemResult]) -> None:
+    def record(self, entry: tuple[uuid.UUID, ResponseResult]) -> None:
         self.buffer.append(entry)
         if len(self.buffer) >= self.options.flush_every_items and self._flush_wanted is not None:
             self._flush_wanted.set()  # the writer wakes; this lane goes on at once
@@ -271,11 +269,11 @@ class RunCollector:
             params["seed"] = int(self.base_seed) + item.sample_index
         return ChatRequest.from_prompt(item.query_text, system=self.system_prompt, item_id=item.id, **params)
 
-    async def process(self, entry: tuple[uuid.UUID, ClaimedItem]) -> tuple[uuid.UUID, ItemResult]:
+    async def process(self, entry: tuple[uuid.UUID, ClaimedItem]) -> tuple[uuid.UUID, ResponseResult]:
         token, item = entry
         config = self.targets[item.target_id]
         cost = Decimal(0)
-        result = ItemResult(id=item.id, outcome=ResponseOutcome.ERROR)
+        result = ResponseResult(id=item.id, outcome=ResponseOutcome.ERROR)
 
         input_guard = config.get("input_guard")
         if input_guard:

@@ -2,7 +2,7 @@
 
 Entry points (each documented in its module):
 
-- ``EndpointConfig`` / ``ChatRequest`` / ``CallOutcome`` / ``ItemResult`` / ``OutcomeKind`` (types)
+- ``EndpointConfig`` / ``ChatRequest`` / ``CallOutcome`` / ``CallResult`` / ``OutcomeKind`` (types)
 - ``provider_build(endpoint)`` -> ``ChatProvider`` (one attempt per ``complete()``; base)
 - ``RetryPolicy`` (retry), ``AdaptiveConcurrencyLimiter`` / ``RateLimiter`` (limits)
 - ``EndpointCaller``, ``collect_many``, ``run_bounded`` (collect)
@@ -33,10 +33,10 @@ from providers.types import (
     RECORDED_KINDS,
     RETRYABLE_KINDS,
     CallOutcome,
+    CallResult,
     ChatRequest,
     EndpointConfig,
     EndpointKind,
-    ItemResult,
     OutcomeKind,
     Usage,
 )
@@ -70,13 +70,13 @@ __all__ = [
     "ApiKey",
     "ApiKeyNotAllowedError",
     "CallOutcome",
+    "CallResult",
     "ChatProvider",
     "ChatRequest",
     "CollectSummary",
     "EndpointCaller",
     "EndpointConfig",
     "EndpointKind",
-    "ItemResult",
     "KeyEnvPolicy",
     "MissingApiKeyError",
     "OpenAIChatProvider",

@@ -4,7 +4,7 @@ Interfaces for the Celery layer:
 
 - ``EndpointCaller(provider, policy=...)`` owns an endpoint's adaptive concurrency limiter and
   optional rate buckets; ``await caller.call(request)`` runs ONE item to its end (retries
-  included) and returns an ``ItemResult``. Share one caller per endpoint per loop, so that every
+  included) and returns an ``CallResult``. Share one caller per endpoint per loop, so that every
   item sent to that endpoint (plain targets and pipeline stages alike) goes through the same limits.
   Pipelines (input guard -> model -> output guard) compose several callers in one coroutine and run
   it with ``run_bounded``.
@@ -14,7 +14,7 @@ Interfaces for the Celery layer:
   (``worker=lambda item: callers[item.target].call(item.request)``) rather than split the pool
   into fixed per-target shares: a target that finishes early then leaves no slots idle.
 - ``collect_many(provider, requests, concurrency=..., policy=..., on_result=...)`` is the common
-  case: every request through one caller, ``on_result(ItemResult)`` (sync or async) called once per
+  case: every request through one caller, ``on_result(CallResult)`` (sync or async) called once per
   finished item, in completion order. Results are not kept: the callback is where rows are written
   (buffer them and write in batches; a sync callback runs on the loop, so it must be quick).
 - An item is reported only when it is finished: recorded (ok / empty / content_filter) or failed
@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 from providers.base import ChatProvider
 from providers.limits import AdaptiveConcurrencyLimiter, LimiterSnapshot, RateLimiter
 from providers.retry import RetryPolicy
-from providers.types import CallOutcome, ChatRequest, ItemResult
+from providers.types import CallOutcome, CallResult, ChatRequest
 
 ItemT = TypeVar("ItemT")
 ResultT = TypeVar("ResultT")
@@ -69,7 +69,7 @@ class EndpointCaller:
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self._sleep = sleep
 
-    async def call(self, request: ChatRequest) -> ItemResult:
+    async def call(self, request: ChatRequest) -> CallResult:
         attempts: list[CallOutcome] = []
         attempt = 0
         while True:
@@ -78,7 +78,7 @@ class EndpointCaller:
             attempts.append(outcome)
             delay = self.policy.delay_after(outcome, attempt, self._rng)
             if delay is None:
-                return ItemResult(
+                return CallResult(
                     request=request,
                     outcome=outcome,
                     attempts=tuple(attempts),
@@ -187,7 +187,7 @@ async def collect_many(
     provider: ChatProvider | EndpointCaller,
     requests: Iterable[ChatRequest] | AsyncIterable[ChatRequest],
     *,
-    on_result: Callable[[ItemResult], Any],
+    on_result: Callable[[CallResult], Any],
     concurrency: int | None = None,
     policy: RetryPolicy | None = None,
     max_pending: int | None = None,
@@ -204,7 +204,7 @@ async def collect_many(
     summary = CollectSummary()
     started = time.perf_counter()
 
-    async def record(result: ItemResult) -> None:
+    async def record(result: CallResult) -> None:
         summary.items += 1
         summary.attempts += len(result.attempts)
         summary.by_kind[str(result.kind) if result.succeeded else "failed:" + str(result.kind)] += 1

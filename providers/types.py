@@ -143,7 +143,7 @@ class CallOutcome:
 
 
 @dataclass(frozen=True)
-class ItemResult:
+class CallResult:
     """How one request ended after retries: ``outcome`` is the last attempt, ``attempts`` all of
     them in order (the last included). ``terminal_reason`` is set exactly when the item failed:
     a non-retryable client error or a retryable failure that ran out of attempts."""

@@ -10,6 +10,7 @@ constraint hold the k rule even against code that forgets all this.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -49,7 +50,9 @@ WINDOWS_TRIED = 4
 SESSION_IDLE = timedelta(hours=4)
 
 
-class ClaimOutcome:
+class ClaimOutcome(enum.StrEnum):
+    """What asking for the next item gave: an item, or why there is none now."""
+
     ITEM = "item"
     SESSION_LIMIT = "session_limit"  # the session's item limit is reached: time for a break
     WAITING = "waiting"  # items remain, but others hold them now; some may come back
@@ -58,8 +61,10 @@ class ClaimOutcome:
 
 
 @dataclass(frozen=True)
-class Claim:
-    outcome: str
+class NextItem:
+    """What ``item_next`` answers: the item leased to the annotator, or the reason there is none."""
+
+    outcome: ClaimOutcome
     item: CampaignItem | None = None
     lease: Lease | None = None
 
@@ -168,7 +173,7 @@ def _lease(
     session: AnnotationSession | None,
     now: datetime,
     expires: datetime,
-) -> Claim:
+) -> NextItem:
     if lease is None:
         lease = Lease.objects.create(
             campaign=campaign,
@@ -188,7 +193,7 @@ def _lease(
         target=item,
         details={"campaign": campaign.pk, "expires_at": expires.isoformat()},
     )
-    return Claim(ClaimOutcome.ITEM, item=item, lease=lease)
+    return NextItem(ClaimOutcome.ITEM, item=item, lease=lease)
 
 
 @transaction.atomic
@@ -198,7 +203,7 @@ def item_next(
     annotator: User,
     session: AnnotationSession | None = None,
     now: datetime | None = None,
-) -> Claim:
+) -> NextItem:
     """The item this annotator should label now, reserved for ``campaign.lease_minutes``.
 
     Returns the item already held if its lease is live (a reload or a second tab gets the same
@@ -207,9 +212,9 @@ def item_next(
     now = now or timezone.now()
     _require_annotator(campaign, annotator)
     if not campaign.accepts_labels(now):
-        return Claim(ClaimOutcome.CLOSED)
+        return NextItem(ClaimOutcome.CLOSED)
     if session is not None and session_remaining(limit=session.item_limit, done=session_done(session)) == 0:
-        return Claim(ClaimOutcome.SESSION_LIMIT)
+        return NextItem(ClaimOutcome.SESSION_LIMIT)
     expires = now + timedelta(minutes=campaign.lease_minutes)
 
     # One claim at a time per annotator and campaign (two tabs, a double click): the lease row
@@ -224,7 +229,7 @@ def item_next(
         item = CampaignItem.objects.select_related("query", "query__category", "response").get(
             pk=lease.item_id
         )
-        return Claim(ClaimOutcome.ITEM, item=item, lease=lease)
+        return NextItem(ClaimOutcome.ITEM, item=item, lease=lease)
 
     # The front of the campaign order is read without locks; then the annotator's preferred item is
     # locked alone, with SKIP LOCKED (an item another claim or submit holds this instant is passed
@@ -260,7 +265,7 @@ def item_next(
         .exclude(Exists(Skip.objects.filter(item=OuterRef("pk"), annotator=annotator)))
         .exists()
     )
-    return Claim(ClaimOutcome.WAITING if remaining else ClaimOutcome.DONE)
+    return NextItem(ClaimOutcome.WAITING if remaining else ClaimOutcome.DONE)
 
 
 def _locked_item(item_id: int) -> CampaignItem:

@@ -1,6 +1,7 @@
 """Registering endpoints and pipelines."""
 
-from typing import Any
+from decimal import Decimal
+from typing import Any, Required, TypedDict, Unpack
 
 from django.db import transaction
 
@@ -14,8 +15,52 @@ from evaluations.models import Endpoint, Pipeline
 _MAINTAINERS_ONLY = "Only maintainers register endpoints and pipelines."
 
 
+class _EndpointSettings(TypedDict, total=False):
+    """An endpoint's fields that have defaults, by name and type (the model validates values)."""
+
+    kind: str
+    family: str
+    guard_format: str
+    base_model: Endpoint | None
+    api_key_env: str
+    default_parameters: dict[str, Any]
+    max_concurrency: int
+    requests_per_minute: int | None
+    tokens_per_minute: int | None
+    timeout_seconds: float
+    price_input_per_million: Decimal
+    price_output_per_million: Decimal
+    is_active: bool
+
+
+class EndpointFields(_EndpointSettings):
+    """A new endpoint: the four fields it cannot lack, and any of the others."""
+
+    slug: str
+    name: str
+    base_url: str
+    model_name: str
+
+
+class EndpointChanges(_EndpointSettings, total=False):
+    """An update: any of an endpoint's fields."""
+
+    slug: str
+    name: str
+    base_url: str
+    model_name: str
+
+
+class PipelineFields(TypedDict, total=False):
+    slug: Required[str]
+    name: Required[str]
+    model: Required[Endpoint]
+    input_guard: Endpoint | None
+    output_guard: Endpoint | None
+
+
 @transaction.atomic
-def endpoint_create(*, actor: User | SystemActor, **fields: Any) -> Endpoint:
+def endpoint_create(*, actor: User | SystemActor, **fields: Unpack[EndpointFields]) -> Endpoint:
     require(can_manage_collection, actor, message=_MAINTAINERS_ONLY, allow_system=True)
     endpoint = Endpoint(**fields)
     endpoint.full_clean()
@@ -30,7 +75,9 @@ def endpoint_create(*, actor: User | SystemActor, **fields: Any) -> Endpoint:
 
 
 @transaction.atomic
-def endpoint_update(*, actor: User | SystemActor, endpoint: Endpoint, **fields: Any) -> Endpoint:
+def endpoint_update(
+    *, actor: User | SystemActor, endpoint: Endpoint, **fields: Unpack[EndpointChanges]
+) -> Endpoint:
     require(can_manage_collection, actor, message=_MAINTAINERS_ONLY, allow_system=True)
     changed = {name: value for name, value in fields.items() if getattr(endpoint, name) != value}
     for name, value in changed.items():
@@ -44,7 +91,7 @@ def endpoint_update(*, actor: User | SystemActor, endpoint: Endpoint, **fields: 
 
 
 @transaction.atomic
-def pipeline_create(*, actor: User | SystemActor, **fields: Any) -> Pipeline:
+def pipeline_create(*, actor: User | SystemActor, **fields: Unpack[PipelineFields]) -> Pipeline:
     require(can_manage_collection, actor, message=_MAINTAINERS_ONLY, allow_system=True)
     pipeline = Pipeline(**fields)
     pipeline.full_clean()

@@ -18,9 +18,9 @@ import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -263,6 +263,15 @@ def _workers_wanted(run: CollectionRun) -> int:
     return 1 if settings.COLLECTION_DISPATCH_IN_THREAD else run_workers(run)
 
 
+class _RunStamps(TypedDict, total=False):
+    """The times a status change sets beside the status (None clears one)."""
+
+    started_at: datetime | None
+    resumed_at: datetime | None
+    heartbeat_at: datetime | None
+    finished_at: datetime | None
+
+
 def _transition(
     *,
     run: CollectionRun,
@@ -270,10 +279,10 @@ def _transition(
     action: AuditAction,
     allowed: Iterable[str],
     to: str,
-    **fields: Any,
+    **stamps: Unpack[_RunStamps],
 ) -> CollectionRun:
     # Conditional UPDATE: two people pressing "pause" and "cancel" at once cannot both win.
-    updated = CollectionRun.objects.filter(pk=run.pk, status__in=list(allowed)).update(status=to, **fields)
+    updated = CollectionRun.objects.filter(pk=run.pk, status__in=list(allowed)).update(status=to, **stamps)
     run.refresh_from_db()
     if not updated:
         raise ValidationError(f"A {run.get_status_display().lower()} run cannot be {action.split('_')[1]}d.")
@@ -373,7 +382,7 @@ class ClaimedItem:
 
 
 @dataclass(frozen=True)
-class Claim:
+class ItemClaim:
     token: uuid.UUID
     items: list[ClaimedItem]
 
@@ -387,7 +396,7 @@ def _claimable(now: Any) -> Q:
     return Q(state=ResponseState.PENDING) | Q(state=ResponseState.LEASED, lease_expires_at__lt=now)
 
 
-def items_claim(*, run_id: int, limit: int, now: Any = None) -> Claim:
+def items_claim(*, run_id: int, limit: int, now: Any = None) -> ItemClaim:
     """Lease up to ``limit`` items that are pending or whose lease expired, skipping rows that
     another worker is claiming at this instant (``FOR UPDATE SKIP LOCKED`` on PostgreSQL).
 
@@ -400,7 +409,7 @@ def items_claim(*, run_id: int, limit: int, now: Any = None) -> Claim:
     with transaction.atomic():
         run = CollectionRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).first()
         if run is None:
-            return Claim(token=token, items=[])
+            return ItemClaim(token=token, items=[])
         seconds = lease_seconds_for(run)
         current = now if now is not None else Now()
         expires = now + timedelta(seconds=seconds) if now is not None else _db_clock(seconds)
@@ -440,11 +449,11 @@ def items_claim(*, run_id: int, limit: int, now: Any = None) -> Claim:
                 "id", "query_id", "target_id", "sample_index"
             )
         }
-        return Claim(token=token, items=[ClaimedItem(*rows[i], texts[i]) for i in ids])
+        return ItemClaim(token=token, items=[ClaimedItem(*rows[i], texts[i]) for i in ids])
 
 
 @dataclass
-class ItemResult:
+class ResponseResult:
     """What a worker learnt about one item. ``outcome`` is a terminal ResponseOutcome value."""
 
     id: int
@@ -484,7 +493,7 @@ _RESULT_FIELDS = (
 )
 
 
-def items_finish(*, token: uuid.UUID, results: Sequence[ItemResult], now: Any = None) -> int:
+def items_finish(*, token: uuid.UUID, results: Sequence[ResponseResult], now: Any = None) -> int:
     """Write finished items that still hold ``token``; returns how many were written."""
     return items_finish_many(entries=[(token, result) for result in results], now=now)
 
@@ -503,7 +512,7 @@ _SQL_CASTS = {
 }
 
 
-def items_finish_many(*, entries: Sequence[tuple[uuid.UUID, ItemResult]], now: Any = None) -> int:
+def items_finish_many(*, entries: Sequence[tuple[uuid.UUID, ResponseResult]], now: Any = None) -> int:
     """Write finished items, each only if it still holds its lease token; returns the rows written.
 
     Attempts add up and errors append, so an item retried after an error (``run_retry_failed``)
@@ -526,7 +535,7 @@ def _result_column(name: str) -> tuple["Field[Any, Any]", str]:  # Field takes n
     return model_field, model_field.column
 
 
-def _items_finish_postgresql(entries: Sequence[tuple[uuid.UUID, ItemResult]], now: Any) -> int:
+def _items_finish_postgresql(entries: Sequence[tuple[uuid.UUID, ResponseResult]], now: Any) -> int:
     meta = ModelResponse._meta
     table = connection.ops.quote_name(meta.db_table)
     result_columns = [_result_column(name) for name in _RESULT_FIELDS]
@@ -564,7 +573,7 @@ def _items_finish_postgresql(entries: Sequence[tuple[uuid.UUID, ItemResult]], no
         return cursor.rowcount
 
 
-def _items_finish_portable(entries: Sequence[tuple[uuid.UUID, ItemResult]], now: Any) -> int:
+def _items_finish_portable(entries: Sequence[tuple[uuid.UUID, ResponseResult]], now: Any) -> int:
     written = 0
     with transaction.atomic():
         earlier = dict(

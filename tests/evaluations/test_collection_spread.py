@@ -33,7 +33,7 @@ from evaluations.models import (
     RunStatus,
 )
 from evaluations.services.runs import (
-    ItemResult,
+    ResponseResult,
     collector_beat,
     collector_start,
     items_claim,
@@ -162,7 +162,7 @@ def test_a_flush_is_one_statement_that_adds_attempts_and_keeps_errors(mock_serve
     entries = [
         (
             claim.token,
-            ItemResult(
+            ResponseResult(
                 id=item.id,
                 outcome=ResponseOutcome.COLLECTED,
                 text=f"reply {item.id}",
@@ -459,7 +459,7 @@ def test_progress_separates_requests_in_flight_from_leased_items_and_ignores_pau
     )
     now = timezone.now()
     # 2 items finished an hour ago (before a pause), 2 in the last 10 s since the resume.
-    done = [(claim.token, ItemResult(id=i.id, outcome="collected")) for i in claim.items[:4]]
+    done = [(claim.token, ResponseResult(id=i.id, outcome="collected")) for i in claim.items[:4]]
     items_finish_many(entries=done)
     early, late = [i.id for i in claim.items[:2]], [i.id for i in claim.items[2:4]]
     ModelResponse.objects.filter(pk__in=early).update(finished_at=now - timezone.timedelta(hours=1))

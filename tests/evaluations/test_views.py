@@ -28,7 +28,7 @@ from evaluations.models import (
     ResponseOutcome,
     RunStatus,
 )
-from evaluations.services.runs import ItemResult, items_claim, items_finish
+from evaluations.services.runs import ResponseResult, items_claim, items_finish
 from mockmodel.app import MockServerConfig
 from mockmodel.runner import MockServerThread
 from querybank.models import Category, Query, QueryStatus
@@ -117,7 +117,7 @@ def finish(run: CollectionRun, outcome_for: dict[int, str]) -> None:
         text = f"Reply {item.id} with safety framing." if outcome == ResponseOutcome.COLLECTED else ""
         reason = "HTTP 500 five times" if outcome == ResponseOutcome.ERROR else ""
         results.append(
-            ItemResult(id=item.id, outcome=outcome, text=text, cost=Decimal("0.001"), error_reason=reason)
+            ResponseResult(id=item.id, outcome=outcome, text=text, cost=Decimal("0.001"), error_reason=reason)
         )
     items_finish(token=claim.token, results=results)
 
@@ -414,7 +414,7 @@ def test_progress_partial_for_htmx_carries_the_bar_and_stops_polling_when_finish
     items_finish(
         token=claim.token,
         results=[
-            ItemResult(
+            ResponseResult(
                 id=item.id,
                 outcome=ResponseOutcome.ERROR if item.query_id == beta[0].pk else ResponseOutcome.COLLECTED,
                 text="ok",
@@ -448,7 +448,8 @@ def test_progress_partial_for_htmx_carries_the_bar_and_stops_polling_when_finish
     assert "$0.7500" in html  # cost so far: 3 finished x 0.25
 
     # The whole run finishes: the next poll returns the bar full, no trigger, and the new head.
-    items_finish(token=claim.token, results=[ItemResult(id=claim.items[3].id, outcome=ResponseOutcome.EMPTY)])
+    last = ResponseResult(id=claim.items[3].id, outcome=ResponseOutcome.EMPTY)
+    items_finish(token=claim.token, results=[last])
     finish(run, {})
     services.run_complete_if_done(run_id=run.pk)
     done = staff_client.get(url + "?seen=running", HTTP_HX_REQUEST="true").content.decode()
@@ -555,7 +556,7 @@ def test_response_detail_shows_the_exact_request_raw_reply_guard_verdicts_and_fa
     items_finish(
         token=claim.token,
         results=[
-            ItemResult(
+            ResponseResult(
                 id=item.id,
                 outcome=ResponseOutcome.OUTPUT_BLOCKED,
                 request={"body": {"model": "mock-model", "seed": 11}},

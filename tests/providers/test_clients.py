@@ -20,10 +20,10 @@ from mockmodel.behaviours import TEXTS
 from providers import (
     AdaptiveConcurrencyLimiter,
     CallOutcome,
+    CallResult,
     ChatRequest,
     EndpointCaller,
     EndpointConfig,
-    ItemResult,
     MissingApiKeyError,
     OutcomeKind,
     RateLimiter,
@@ -79,8 +79,8 @@ def collect(
     requests: list[ChatRequest],
     policy: RetryPolicy | None = None,
     client: str = "aiohttp",
-) -> tuple[list[ItemResult], EndpointCaller]:
-    results: list[ItemResult] = []
+) -> tuple[list[CallResult], EndpointCaller]:
+    results: list[CallResult] = []
 
     async def run() -> EndpointCaller:
         async with provider_build(endpoint, client=client) as provider:  # type: ignore[arg-type]
@@ -94,7 +94,7 @@ def collect(
 
 def one(
     endpoint: EndpointConfig, prompt: str, policy: RetryPolicy | None = None, **params: Any
-) -> ItemResult:
+) -> CallResult:
     results, _ = collect(endpoint, [ChatRequest.from_prompt(prompt, **params)], policy)
     assert len(results) == 1
     return results[0]
@@ -672,7 +672,7 @@ def test_collect_many_takes_async_iterables_and_async_callbacks(mock_server: Any
         for n in range(20):
             yield ChatRequest.from_prompt(f"Question shape {n}", item_id=n)
 
-    async def write(result: ItemResult) -> None:
+    async def write(result: CallResult) -> None:
         await asyncio.sleep(0)
         written.append(result.item_id)
 
@@ -701,7 +701,7 @@ def test_a_shared_pool_caps_calls_in_flight_across_endpoints(mock_server: Any) -
             for model in ("mock-0", "mock-1")
         }
 
-        async def work(item: tuple[str, ChatRequest]) -> ItemResult:
+        async def work(item: tuple[str, ChatRequest]) -> CallResult:
             return await callers[item[0]].call(item[1])
 
         await run_bounded(items, work, max_pending=20, on_result=lambda r: done.append(r.item_id))
@@ -733,7 +733,7 @@ def test_collect_many_stops_when_asked_and_propagates_callback_errors(mock_serve
     summary = asyncio.run(run_until_five())
     assert (summary.stopped, summary.items, done) == (True, 5, [0, 1, 2, 3, 4])
 
-    def failing_write(result: ItemResult) -> None:
+    def failing_write(result: CallResult) -> None:
         raise RuntimeError("database is down")
 
     async def run_failing() -> Any:
