@@ -3,10 +3,13 @@ judge verdicts per response, the rows an audit is computed from, and live trust.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import F, Max, OuterRef, QuerySet, Subquery
+from django.core.cache import cache
+from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery, Sum
 
 from accounts.models import User
 from accounts.policy import can_view_judge_audits, can_view_judges
@@ -24,6 +27,7 @@ from judging.models import (
     JudgeTrust,
     TrustThreshold,
 )
+from querybank.models import Query
 from scoring.figures import resolved_labels
 from scoring.selectors import campaign_data
 
@@ -105,6 +109,11 @@ class JudgeSource:
     fields: list[str]
     judge: Judge | None = None
     run: JudgeRun | None = None
+    imports: tuple[int, ...] | None = None  # an imported judge restricted to these import files
+
+    @property
+    def external_name(self) -> str:
+        return self.key.split(":", 1)[1] if self.key.startswith("external:") else ""
 
 
 def judge_sources(*, user: User) -> list[JudgeSource]:
@@ -142,31 +151,54 @@ def judge_source_get(*, user: User, key: str) -> JudgeSource:
     raise JudgeRun.DoesNotExist(f"no judge source {key!r}")
 
 
-def judge_verdicts(*, source: JudgeSource) -> dict[int, JudgeVerdicts]:
-    """response id -> the judge's combined values (majority / mean over samples)."""
+def judge_verdicts(*, source: JudgeSource, fields: list[str] | None = None) -> dict[int, JudgeVerdicts]:
+    """response id -> the judge's combined values (majority / mean over samples) of ``fields``
+    (default: every field the source answers)."""
+    return _verdicts_and_info(source, fields or source.fields, with_info=False)[0]
+
+
+def judge_verdicts_with_info(
+    *, source: JudgeSource, fields: list[str]
+) -> tuple[dict[int, JudgeVerdicts], dict[int, ResponseInfo]]:
+    """The verdicts, and the model, category and query of each judged response."""
+    return _verdicts_and_info(source, fields, with_info=True)
+
+
+def _verdicts_and_info(
+    source: JudgeSource, fields: list[str], *, with_info: bool
+) -> tuple[dict[int, JudgeVerdicts], dict[int, ResponseInfo]]:
+    """The judge's verdicts and, with ``with_info``, the model, category and query of every judged
+    response, read in one columnar query (joined in the database, no list of ids sent back)."""
+    info: dict[int, ResponseInfo] = {}
+    details = ("response__target__label", "response__query__category__slug", "response__query_id")
     if source.run is not None:
-        rows = JudgeItem.objects.filter(run=source.run, state=JudgeItemState.FINISHED).values_list(
-            "response_id", "outcome", "parsed"
-        )
-        return combine_items([(pk, outcome, parsed, "") for pk, outcome, parsed in rows], source.fields)
-    name = source.key.split(":", 1)[1]
+        items = JudgeItem.objects.filter(run=source.run, state=JudgeItemState.FINISHED)
+        rows: list[tuple[int, str, dict[str, Any] | None, str]] = []
+        if with_info:
+            for pk, outcome, parsed, model, category, query_id in items.values_list(
+                "response_id", "outcome", "parsed", *details
+            ).iterator(chunk_size=5000):
+                rows.append((pk, outcome, parsed, ""))
+                if pk not in info:
+                    info[pk] = ResponseInfo(pk, model, category, query_id)
+        else:
+            rows = [(pk, o, p, "") for pk, o, p in items.values_list("response_id", "outcome", "parsed")]
+        return combine_items(rows, fields), info
     out: dict[int, JudgeVerdicts] = {}
-    for response_id, field_name, value, raw in ExternalJudgeLabel.objects.filter(judge_name=name).values_list(
-        "response_id", "field", "value", "raw_output"
-    ):
+    labels = ExternalJudgeLabel.objects.filter(judge_name=source.external_name, field__in=fields)
+    if source.imports is not None:
+        labels = labels.filter(batch_id__in=source.imports)
+    columns = ("response_id", "field", "value", "raw_output", *(details if with_info else ()))
+    for row in labels.values_list(*columns).iterator(chunk_size=5000):
+        response_id, field_name, value, raw = row[:4]
         verdicts = out.setdefault(response_id, JudgeVerdicts(raw=raw))
         if value is None:
             verdicts.failed.add(field_name)
         else:
             verdicts.values[field_name] = value
-    return out
-
-
-def response_info(*, response_ids: set[int]) -> dict[int, ResponseInfo]:
-    rows = ModelResponse.objects.filter(pk__in=response_ids).values_list(
-        "pk", "target__label", "query__category__slug", "query_id"
-    )
-    return {pk: ResponseInfo(pk, label, category, query_id) for pk, label, category, query_id in rows}
+        if with_info and response_id not in info:
+            info[response_id] = ResponseInfo(response_id, *row[4:])
+    return out, info
 
 
 @dataclass(frozen=True)
@@ -208,6 +240,43 @@ def _adjudicated_gold(campaign: Campaign) -> tuple[dict[int, dict[str, Any]], di
     return gold, item_of_response
 
 
+def _gold_for(
+    campaign: Campaign, user: User, gold_source: str
+) -> tuple[dict[int, dict[str, Any]], dict[int, int]]:
+    if gold_source == "gold":
+        return _adjudicated_gold(campaign)
+    data = campaign_data(campaign=campaign, user=user)
+    resolved = resolved_labels(data, gold_source)
+    item_of_response = {row.response_id: row.item_id for row in data.items.values() if row.response_id}
+    gold = {
+        row.response_id: resolved[row.item_id]
+        for row in data.items.values()
+        if row.response_id and row.item_id in resolved
+    }
+    return gold, item_of_response
+
+
+def _source_fingerprint(source: JudgeSource) -> tuple[Any, ...]:
+    """What changes whenever the judge's verdicts or the judged responses' details change."""
+    if source.run is not None:
+        judged = JudgeItem.objects.filter(run=source.run, state=JudgeItemState.FINISHED).aggregate(
+            n=Count("pk"), last=Max("finished_at"), ids=Sum("pk")
+        )
+        responses = ModelResponse.objects.filter(judge_items__run=source.run)
+    else:
+        labels = ExternalJudgeLabel.objects.filter(judge_name=source.external_name)
+        if source.imports is not None:
+            labels = labels.filter(batch_id__in=source.imports)
+        judged = labels.aggregate(n=Count("pk"), last=Max("pk"), ids=Sum("pk"))
+        responses = ModelResponse.objects.filter(pk__in=labels.values("response_id"))
+    # A query re-categorised (query gold applied) moves its responses to another category.
+    queries = Query.objects.filter(pk__in=responses.values("query_id")).aggregate(last=Max("updated_at"))
+    return (source.key, source.imports, judged["n"], str(judged["last"]), judged["ids"], str(queries["last"]))
+
+
+AUDIT_CACHE_SECONDS = 24 * 3600
+
+
 def judge_audit_compute(
     *,
     user: User,
@@ -218,34 +287,43 @@ def judge_audit_compute(
     fields: list[str] | None = None,
 ) -> AuditResult:
     """The audit of ``source`` against ``campaign``'s clinicians, for ``fields`` (default: all the
-    judge answers)."""
+    judge answers).
+
+    Each field's audit is cached under a fingerprint of everything it is computed from: the
+    resolved clinician values themselves (read every time; a few thousand rows), the judge's
+    finished verdicts (count, last finish, id sum) and the last change to the judged responses'
+    queries. Any new verdict, label, adjudication or re-categorised query is a new key, so a
+    cached audit is never stale; an unchanged audit (the page reloaded, the API read) is not
+    recomputed."""
     if gold_source not in GOLD_STATEMENTS:
         raise ValueError(f"unknown gold source {gold_source!r}")
-    if gold_source == "gold":
-        gold, item_of_response = _adjudicated_gold(campaign)
-    else:
-        data = campaign_data(campaign=campaign, user=user)
-        resolved = resolved_labels(data, gold_source)
-        item_of_response = {row.response_id: row.item_id for row in data.items.values() if row.response_id}
-        gold = {
-            row.response_id: resolved[row.item_id]
-            for row in data.items.values()
-            if row.response_id and row.item_id in resolved
-        }
-    verdicts = judge_verdicts(source=source)
-    info = response_info(response_ids=set(verdicts) | set(gold))
-    audits = {
-        name: field_audit(
-            name,
-            gold=gold,
-            item_of_response=item_of_response,
-            judge=verdicts,
-            responses=info,
-            resamples=resamples,
-        )
-        for name in (fields or source.fields)
+    names = list(fields or source.fields)
+    gold, item_of_response = _gold_for(campaign, user, gold_source)
+    digest = hashlib.sha256(
+        json.dumps(
+            [sorted(gold.items()), sorted(item_of_response.items()), _source_fingerprint(source)],
+            sort_keys=True, default=str,
+        ).encode()
+    ).hexdigest()  # fmt: skip
+    keys = {name: f"judging:audit:v1:{digest}:{gold_source}:{name}:{resamples}" for name in names}
+    audits: dict[str, FieldAudit] = {
+        name: found for name, found in cache.get_many(list(keys.values())).items() if found is not None
     }
-    return AuditResult(campaign, source, gold_source, audits, GOLD_STATEMENTS[gold_source])
+    audits = {name: audits[key] for name, key in keys.items() if key in audits}
+    missing = [name for name in names if name not in audits]
+    if missing:
+        verdicts, info = _verdicts_and_info(source, missing, with_info=True)
+        computed = {
+            name: field_audit(
+                name, gold=gold, item_of_response=item_of_response, judge=verdicts, responses=info,
+                resamples=resamples,
+            )
+            for name in missing
+        }  # fmt: skip
+        cache.set_many({keys[name]: audit for name, audit in computed.items()}, AUDIT_CACHE_SECONDS)
+        audits.update(computed)
+    ordered = {name: audits[name] for name in names}
+    return AuditResult(campaign, source, gold_source, ordered, GOLD_STATEMENTS[gold_source])
 
 
 # --- trust -----------------------------------------------------------------------------------------
@@ -256,8 +334,9 @@ def threshold_for(*, field_name: str) -> TrustThreshold | None:
 
 
 def trust_list_live() -> QuerySet[JudgeTrust]:
-    """Trust grants still in force: not revoked, the judge still uses the audited template version,
-    that version is its slug's newest, and the audited rubric is its slug's newest (in SQL)."""
+    """Trust grants still in force: not revoked, the audited rubric is its slug's newest, and for a
+    platform judge, the judge still uses the audited template version and that version is its
+    slug's newest (in SQL). An imported judge has no template: its trust covers the files audited."""
     newest_template = (
         JudgeTemplate.objects.filter(slug=OuterRef("template__slug"))
         .values("slug")
@@ -270,16 +349,26 @@ def trust_list_live() -> QuerySet[JudgeTrust]:
         .annotate(v=Max("version"))
         .values("v")
     )
+    platform = Q(
+        judge__isnull=False, judge__template_id=F("template_id"), template__version=F("newest_template")
+    )
+    imported = Q(judge__isnull=True, external_judge__gt="")
     return (
-        JudgeTrust.objects.filter(revoked_at__isnull=True, judge__template_id=F("template_id"))
+        JudgeTrust.objects.filter(revoked_at__isnull=True)
         .annotate(newest_template=Subquery(newest_template), newest_rubric=Subquery(newest_rubric))
-        .filter(template__version=F("newest_template"), rubric__version=F("newest_rubric"))
+        .filter(platform | imported, rubric__version=F("newest_rubric"))
         .select_related("judge", "template", "rubric", "judge_run")
     )
 
 
-def trust_for(*, judge: Judge, field_name: str) -> JudgeTrust | None:
-    return trust_list_live().filter(judge=judge, field=field_name).first()
+def trust_for(*, field_name: str, judge: Judge | None = None, external_judge: str = "") -> JudgeTrust | None:
+    """The live trust of a platform ``judge`` or of an imported judge for ``field_name``, if any."""
+    live = trust_list_live().filter(field=field_name)
+    if judge is not None:
+        return live.filter(judge=judge).first()
+    if external_judge:
+        return live.filter(external_judge=external_judge).first()
+    return None
 
 
 def trust_status(trust: JudgeTrust) -> str:
@@ -291,17 +380,26 @@ def trust_status(trust: JudgeTrust) -> str:
     return "void: the template or rubric has a newer version than the one audited"
 
 
+def trust_source(trust: JudgeTrust) -> JudgeSource:
+    """The judge labels a trust covers: the audited run, or the audited import files."""
+    if trust.judge_run is not None:
+        run = trust.judge_run
+        return JudgeSource(f"run:{run.pk}", run.name, [trust.field], trust.judge, run)
+    return JudgeSource(
+        f"external:{trust.external_judge}", f"{trust.external_judge} (imported)", [trust.field],
+        imports=tuple(trust.imports.order_by("pk").values_list("pk", flat=True)),
+    )  # fmt: skip
+
+
 def trusted_judge_labels(*, response_ids: set[int]) -> tuple[dict[int, dict[str, Any]], list[JudgeTrust]]:
     """For the scores pages: response id -> values of the fields a live trust covers, from the
-    trusted judge's audited run (its combined samples), and the grants used."""
+    trusted judge's audited run (its combined samples) or audited import files, and the grants used."""
     labels: dict[int, dict[str, Any]] = {}
     used: list[JudgeTrust] = []
     for trust in trust_list_live().order_by("field", "-granted_at"):
         if any(t.field == trust.field for t in used):
             continue  # one judge per field: the latest grant
-        run = trust.judge_run
-        source = JudgeSource(f"run:{run.pk}", run.name, [trust.field], trust.judge, run)
-        verdicts = judge_verdicts(source=source)
+        verdicts = judge_verdicts(source=trust_source(trust), fields=[trust.field])
         hit = False
         for response_id in response_ids:
             value = verdicts.get(response_id)
@@ -330,11 +428,9 @@ def judge_assisted_rates(*, user: User, resamples: int = 200) -> list[AssistedTa
         if trust.field in seen:
             continue
         seen.add(trust.field)
-        run = trust.judge_run
-        source = JudgeSource(f"run:{run.pk}", run.name, [trust.field], trust.judge, run)
         result = judge_audit_compute(
-            user=user, campaign=trust.audit_campaign, source=source, gold_source=trust.gold_source,
-            resamples=resamples,
+            user=user, campaign=trust.audit_campaign, source=trust_source(trust),
+            gold_source=trust.gold_source, resamples=resamples,
         )  # fmt: skip
         tables.append(
             AssistedTable(
