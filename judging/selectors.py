@@ -3,18 +3,22 @@ judge verdicts per response, the rows an audit is computed from, and live trust.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.fields.json import KT
 
 from accounts.models import User
 from accounts.policy import can_view_judge_audits, can_view_judges
 from annotations.models import Adjudication, Campaign, CampaignItem, GoldSource, Rubric, RubricTarget
-from evaluations.models import ModelResponse
 from judging.audit import FieldAudit, JudgeVerdicts, ResponseInfo, combine_items, field_audit
 from judging.models import (
     ExternalJudgeLabel,
@@ -22,11 +26,13 @@ from judging.models import (
     Judge,
     JudgeItem,
     JudgeItemState,
+    JudgeOutcome,
     JudgeRun,
     JudgeTemplate,
     JudgeTrust,
     TrustThreshold,
 )
+from judging.parsers import AUDIT_FIELDS
 from querybank.models import Query
 from scoring.figures import resolved_labels
 from scoring.selectors import campaign_data
@@ -164,26 +170,60 @@ def judge_verdicts_with_info(
     return _verdicts_and_info(source, fields, with_info=True)
 
 
+def _value_reader(field_name: str) -> dict[Any, Any]:
+    """A field's JSON value as the database gives it out as text (``->>``: ``true``, ``2``,
+    ``full_refusal``; SQLite's JSON_EXTRACT gives a boolean as ``1``/``0``) -> the value. A text
+    that is no category of the field is no value."""
+    out: dict[Any, Any] = {}
+    for category in AUDIT_FIELDS[field_name].categories:
+        if isinstance(category, bool):
+            out["true" if category else "false"] = category
+            out[str(int(category))] = category
+            out[int(category)] = category
+        else:
+            out[str(category)] = category
+            out[category] = category
+    return out
+
+
 def _verdicts_and_info(
     source: JudgeSource, fields: list[str], *, with_info: bool
 ) -> tuple[dict[int, JudgeVerdicts], dict[int, ResponseInfo]]:
     """The judge's verdicts and, with ``with_info``, the model, category and query of every judged
-    response, read in one columnar query (joined in the database, no list of ids sent back)."""
+    response, read in one columnar query: joined in the database, each field's value taken out of
+    the JSON by the database (``parsed ->> field``), the rows read straight off the cursor."""
     info: dict[int, ResponseInfo] = {}
     details = ("response__target__label", "response__query__category__slug", "response__query_id")
+    readers = [_value_reader(name) for name in fields]
     if source.run is not None:
-        items = JudgeItem.objects.filter(run=source.run, state=JudgeItemState.FINISHED)
-        rows: list[tuple[int, str, dict[str, Any] | None, str]] = []
-        if with_info:
-            for pk, outcome, parsed, model, category, query_id in items.values_list(
-                "response_id", "outcome", "parsed", *details
-            ).iterator(chunk_size=5000):
-                rows.append((pk, outcome, parsed, ""))
-                if pk not in info:
-                    info[pk] = ResponseInfo(pk, model, category, query_id)
-        else:
-            rows = [(pk, o, p, "") for pk, o, p in items.values_list("response_id", "outcome", "parsed")]
-        return combine_items(rows, fields), info
+        items = (
+            JudgeItem.objects.filter(run=source.run, state=JudgeItemState.FINISHED)
+            .order_by()  # grouped by response below: no sort needed
+            .annotate(**{f"value_{i}": KT(f"parsed__{name}") for i, name in enumerate(fields)})
+            .values_list(
+                "response_id", "outcome", *(f"value_{i}" for i in range(len(fields))),
+                *(details if with_info else ()),
+            )
+        )  # fmt: skip
+        sql, params = items.query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        width = 2 + len(fields)
+        samples: list[tuple[int, str, dict[str, Any] | None, str]] = []
+        for row in rows:
+            response_id, outcome = row[0], row[1]
+            parsed = None
+            if outcome == JudgeOutcome.PARSED:
+                parsed = {}
+                for name, reader, raw in zip(fields, readers, row[2:width], strict=True):
+                    value = reader.get(raw) if raw is not None else None
+                    if value is not None:
+                        parsed[name] = value
+            samples.append((response_id, outcome, parsed, ""))
+            if with_info and response_id not in info:
+                info[response_id] = ResponseInfo(response_id, *row[width:])
+        return combine_items(samples, fields), info
     out: dict[int, JudgeVerdicts] = {}
     labels = ExternalJudgeLabel.objects.filter(judge_name=source.external_name, field__in=fields)
     if source.imports is not None:
@@ -262,19 +302,32 @@ def _source_fingerprint(source: JudgeSource) -> tuple[Any, ...]:
         judged = JudgeItem.objects.filter(run=source.run, state=JudgeItemState.FINISHED).aggregate(
             n=Count("pk"), last=Max("finished_at"), ids=Sum("pk")
         )
-        responses = ModelResponse.objects.filter(judge_items__run=source.run)
     else:
         labels = ExternalJudgeLabel.objects.filter(judge_name=source.external_name)
         if source.imports is not None:
             labels = labels.filter(batch_id__in=source.imports)
         judged = labels.aggregate(n=Count("pk"), last=Max("pk"), ids=Sum("pk"))
-        responses = ModelResponse.objects.filter(pk__in=labels.values("response_id"))
-    # A query re-categorised (query gold applied) moves its responses to another category.
-    queries = Query.objects.filter(pk__in=responses.values("query_id")).aggregate(last=Max("updated_at"))
+    # A query re-categorised (query gold applied) moves its responses to another category: any
+    # change to any query is a new key (one aggregate over the query bank, cheaper than the join).
+    queries = Query.objects.aggregate(last=Max("updated_at"))
     return (source.key, source.imports, judged["n"], str(judged["last"]), judged["ids"], str(queries["last"]))
 
 
 AUDIT_CACHE_SECONDS = 24 * 3600
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while an audit builds its tens of thousands of small,
+    acyclic objects: each collection would walk all of them again (measured: half the time of
+    reading and combining 20,900 verdicts). Reference counting still frees everything at once."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def judge_audit_compute(
@@ -312,14 +365,15 @@ def judge_audit_compute(
     audits = {name: audits[key] for name, key in keys.items() if key in audits}
     missing = [name for name in names if name not in audits]
     if missing:
-        verdicts, info = _verdicts_and_info(source, missing, with_info=True)
-        computed = {
-            name: field_audit(
-                name, gold=gold, item_of_response=item_of_response, judge=verdicts, responses=info,
-                resamples=resamples,
-            )
-            for name in missing
-        }  # fmt: skip
+        with _gc_paused():
+            verdicts, info = _verdicts_and_info(source, missing, with_info=True)
+            computed = {
+                name: field_audit(
+                    name, gold=gold, item_of_response=item_of_response, judge=verdicts, responses=info,
+                    resamples=resamples,
+                )
+                for name in missing
+            }  # fmt: skip
         cache.set_many({keys[name]: audit for name, audit in computed.items()}, AUDIT_CACHE_SECONDS)
         audits.update(computed)
     ordered = {name: audits[name] for name in names}

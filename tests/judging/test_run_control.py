@@ -100,9 +100,7 @@ def test_pause_mid_run_then_resume_judges_every_item_exactly_once(world) -> None
 
 
 def test_retry_failed_sends_only_the_failed_items_again_and_keeps_their_history(world) -> None:
-    failing = list(
-        ModelResponse.objects.filter(run=world.run).select_related("query").order_by("pk")[:3]
-    )
+    failing = list(ModelResponse.objects.filter(run=world.run).select_related("query").order_by("pk")[:3])
     template = JudgeTemplate.objects.get(slug="harmbench-unsafe", version=1)
     prompts = {
         render_messages(
@@ -163,12 +161,18 @@ def test_the_batched_finish_is_one_statement_guarded_by_the_lease(world) -> None
     updates = [q["sql"] for q in queries.captured_queries if q["sql"].lstrip().upper().startswith("UPDATE")]
     assert written == 19
     if connection.vendor == "postgresql":
-        assert len(updates) == 1 and "FROM (VALUES" in updates[0]
+        assert len(updates) == 1
+        assert "FROM (VALUES" in updates[0]
     assert JudgeItem.objects.get(pk=stale.id).state == "leased"
     kept = JudgeItem.objects.get(pk=claim.items[1].id)
     assert (kept.attempts, [e["body"] for e in kept.errors]) == (2, ["earlier", "now"])
     one = JudgeItem.objects.get(pk=claim.items[2].id)
-    assert (one.state, one.outcome, one.parsed, one.lease_token) == ("finished", "parsed", {"unsafe": False}, None)
+    assert (one.state, one.outcome, one.parsed, one.lease_token) == (
+        "finished",
+        "parsed",
+        {"unsafe": False},
+        None,
+    )
 
 
 def test_run_actions_on_the_page_and_the_api(world, client) -> None:
@@ -176,13 +180,15 @@ def test_run_actions_on_the_page_and_the_api(world, client) -> None:
     run = _running(world, judge)
     client.force_login(world.maintainer)
     page = client.get(f"/judges/runs/{run.pk}/")
-    assert b'id="pause-run"' in page.content and b'id="resume-run"' not in page.content
+    assert b'id="pause-run"' in page.content
+    assert b'id="resume-run"' not in page.content
     response = client.post(f"/judges/runs/{run.pk}/pause/")
     assert response.status_code == 302
     run.refresh_from_db()
     assert run.status == RunStatus.PAUSED
     page = client.get(f"/judges/runs/{run.pk}/")
-    assert b'id="resume-run"' in page.content and b'id="pause-run"' not in page.content
+    assert b'id="resume-run"' in page.content
+    assert b'id="pause-run"' not in page.content
     assert client.post(f"/judges/runs/{run.pk}/unknown/").status_code == 404
 
     token = Token.objects.create(user=world.maintainer)
@@ -215,7 +221,9 @@ def test_the_audit_is_cached_by_what_it_is_computed_from(world) -> None:
 
     def audit_and_reads():
         with CaptureQueriesContext(connection) as queries:
-            result = judge_audit_compute(user=world.maintainer, campaign=campaign, source=source, resamples=100)
+            result = judge_audit_compute(
+                user=world.maintainer, campaign=campaign, source=source, resamples=100
+            )
         reads = [q["sql"] for q in queries.captured_queries if '"parsed"' in q["sql"]]
         return result.audits["unsafe"], reads
 
