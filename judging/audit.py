@@ -66,7 +66,7 @@ def combine_items(
         verdicts = JudgeVerdicts(raw=samples[0][2])
         if len(samples) == 1:
             # One sample (the common case, and 20,900 of them on a large audit): its value is the
-            # combined value, agreeing with itself, as ``combine_samples`` would say, only faster.
+            # combined value. No self-consistency: that is a figure of n > 1 samples.
             outcome, parsed, _ = samples[0]
             if outcome == "parse_failure":
                 verdicts.failed.update(fields)
@@ -77,7 +77,6 @@ def combine_items(
                         verdicts.failed.add(name)
                     else:
                         verdicts.values[name] = value
-                        verdicts.consistency[name] = 1.0
             else:
                 continue
             out[response_id] = verdicts

@@ -65,8 +65,9 @@ def _actions(run: JudgeRun) -> list[str]:
 
 
 def test_pause_mid_run_then_resume_judges_every_item_exactly_once(world) -> None:
-    with MockServerThread(MockServerConfig(latency_ms=40)) as slow:
-        run = _running(world, _judge_on(world, slow, "slow-judge"), concurrency=4)
+    with MockServerThread(MockServerConfig(latency_ms=100)) as slow:
+        # 90 items, two at a time, 100 ms each: about 4.5 s, several heartbeats long.
+        run = _running(world, _judge_on(world, slow, "slow-judge", max_concurrency=2), concurrency=2)
         done: list[int] = []
         worker = threading.Thread(target=lambda: done.append(judge_run_collect(run_id=run.pk)))
         worker.start()
@@ -189,7 +190,7 @@ def test_run_actions_on_the_page_and_the_api(world, client) -> None:
     page = client.get(f"/judges/runs/{run.pk}/")
     assert b'id="resume-run"' in page.content
     assert b'id="pause-run"' not in page.content
-    assert client.post(f"/judges/runs/{run.pk}/unknown/").status_code == 404
+    assert client.get(f"/judges/runs/{run.pk}/pause/").status_code == 405
 
     token = Token.objects.create(user=world.maintainer)
     api = {"HTTP_AUTHORIZATION": f"Token {token.key}"}
@@ -233,6 +234,7 @@ def test_the_audit_is_cached_by_what_it_is_computed_from(world) -> None:
     assert reads == []  # nothing changed: from the cache
     assert again.overall.kappa.value == first.overall.kappa.value
     assert again.overall.n == first.overall.n == 90
+    assert first.self_consistency is None  # one sample per response: no self-consistency to show
 
     # A clinician value changes (as an adjudication would): a new audit, computed again.
     item = CampaignItem.objects.filter(campaign=campaign).order_by("pk").first()
