@@ -127,20 +127,22 @@ def main() -> None:
     worker = None
     client = Celery(broker=REDIS_URL, set_as_current=False)
 
-    def measure(label: str, task: str, run_model: Any, run_id: int, unit: str) -> float:
+    def measure(label: str, task: str, run_model: Any, run_id: int, unit: str, mock_pid: int) -> float:
         """Send ``task`` for a running run to the worker, wait until it stops, print its share."""
         assert worker is not None
         cpu_before = cpu_seconds(worker.pid)
+        mock_before = cpu_seconds(mock_pid)
         started = time.perf_counter()
         client.send_task(task, args=[run_id])
         while run_model.objects.values_list("status", flat=True).get(pk=run_id) == RunStatus.RUNNING:
             time.sleep(0.25)
         wall = time.perf_counter() - started
         cpu = cpu_seconds(worker.pid) - cpu_before
+        mock_cpu = cpu_seconds(mock_pid) - mock_before
         rate = total / wall
         print(
             f"{label}: wall {wall:6.1f} s  {rate:6.1f} {unit}/s  {rate / bound:5.1%} of the latency bound  "
-            f"worker CPU {1000 * cpu / total:.2f} ms per item"
+            f"CPU per item: worker {1000 * cpu / total:.2f} ms, mock {1000 * mock_cpu / total:.2f} ms"
         )
         return rate / bound
 
@@ -174,7 +176,7 @@ def main() -> None:
             CollectionRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING)
             collected = measure(
                 "collection (Celery worker + PostgreSQL)", "evaluations.run_execute", CollectionRun, run.pk,
-                "responses",
+                "responses", server.pid,
             )  # fmt: skip
 
             judge = judge_create(
@@ -191,7 +193,7 @@ def main() -> None:
             JudgeRun.objects.filter(pk=judge_run.pk).update(status=RunStatus.RUNNING)
             judged_share = measure(
                 "judge run  (Celery worker + PostgreSQL)", "judging.judge_run_execute", JudgeRun,
-                judge_run.pk, "verdicts",
+                judge_run.pk, "verdicts", server.pid,
             )  # fmt: skip
             judge_run.refresh_from_db()
             items = JudgeItem.objects.filter(run=judge_run)
