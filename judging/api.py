@@ -19,6 +19,7 @@ from rest_framework.routers import DefaultRouter
 from accounts.api_permissions import rule_permission
 from accounts.http import request_user
 from accounts.policy import can_view_judges
+from core.errors import Conflict
 from evaluations.selectors import endpoint_list_for_user, run_list_for_user
 from judging import selectors, services
 from judging.importers import JudgeImportRejected
@@ -160,15 +161,44 @@ class JudgeRunViewSet(viewsets.ReadOnlyModelViewSet):
             raise _errors(error) from error
         return Response(JudgeRunSerializer(run).data, status=status.HTTP_201_CREATED)
 
+    def _act(self, service: Any) -> Response:
+        run = self.get_object()
+        try:
+            service(run=run, actor=request_user(self.request))
+        except DjangoValidationError as error:  # the run is in the wrong state for this action
+            raise Conflict(" ".join(error.messages)) from error
+        run.refresh_from_db()
+        return Response(JudgeRunSerializer(run).data)
+
+    @extend_schema(request=None, responses=JudgeRunSerializer)
+    @action(detail=True, methods=["post"])
+    def pause(self, request: Request, pk: str) -> Response:
+        """Running → paused: calls in flight finish and are written, no new one starts (409 otherwise)."""
+        return self._act(services.judge_run_pause)
+
+    @extend_schema(request=None, responses=JudgeRunSerializer)
+    @action(detail=True, methods=["post"])
+    def resume(self, request: Request, pk: str) -> Response:
+        """Paused or failed → running: what is missing is judged, nothing twice (409 otherwise)."""
+        return self._act(services.judge_run_resume)
+
     @extend_schema(request=None, responses=JudgeRunSerializer)
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str) -> Response:
+        return self._act(services.judge_run_cancel)
+
+    @extend_schema(request=None, responses={200: dict})
+    @action(detail=True, methods=["post"], url_path="retry-failed")
+    def retry_failed(self, request: Request, pk: str) -> Response:
+        """Items whose calls failed go back to pending and the run runs again; ``{"items": n}``.
+        Parse failures stay (findings about the judge). 409 while the run is queued or running."""
         run = self.get_object()
         try:
-            run = services.judge_run_cancel(run=run, actor=request_user(request))
+            count = services.judge_run_retry_failed(run=run, actor=request_user(request))
         except DjangoValidationError as error:
-            raise _errors(error) from error
-        return Response(JudgeRunSerializer(run).data)
+            raise Conflict(" ".join(error.messages)) from error
+        run.refresh_from_db()
+        return Response({"items": count, "run": JudgeRunSerializer(run).data})
 
     @extend_schema(request=JudgePlanInputSerializer, responses={200: dict})
     @action(detail=True, methods=["post"], url_path="audit-sample")
@@ -319,7 +349,7 @@ class TrustViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self) -> QuerySet[JudgeTrust]:
         if not can_view_judges(self.request.user):
             return JudgeTrust.objects.none()
-        return JudgeTrust.objects.select_related("judge", "template")
+        return JudgeTrust.objects.select_related("judge", "template").prefetch_related("imports")
 
     @extend_schema(request=JudgeTrustInputSerializer, responses={201: JudgeTrustSerializer})
     def create(self, request: Request) -> Response:
@@ -327,13 +357,20 @@ class TrustViewSet(viewsets.ReadOnlyModelViewSet):
         payload = JudgeTrustInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
-        run = selectors.judge_run_list_for_user(user=user).filter(pk=data["judge_run"]).first()
+        run = None
+        if data.get("judge_run") is not None:
+            run = selectors.judge_run_list_for_user(user=user).filter(pk=data["judge_run"]).first()
+            if run is None:
+                raise ValidationError({"judge_run": "Not found."})
+        external = data.get("external_judge") or ""
+        if external and not selectors.import_list_for_user(user=user).filter(judge_name=external).exists():
+            raise ValidationError({"external_judge": "No imported judge of that name."})
         campaign = selectors.audit_campaign_list_for_user(user=user).filter(pk=data["campaign"]).first()
-        if run is None or campaign is None:
-            raise ValidationError({"judge_run" if run is None else "campaign": "Not found."})
+        if campaign is None:
+            raise ValidationError({"campaign": "Not found."})
         try:
             trust = services.judge_trust_grant(
-                actor=user, run=run, campaign=campaign, field_name=data["field"],
+                actor=user, run=run, external_judge=external, campaign=campaign, field_name=data["field"],
                 gold_source=data["gold_source"],
             )  # fmt: skip
         except DjangoValidationError as error:

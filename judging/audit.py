@@ -56,10 +56,31 @@ def combine_items(
     call failed) are neither verdicts nor parse failures; a field no sample parsed is a failure."""
     grouped: dict[int, list[tuple[str, dict[str, Any] | None, str]]] = {}
     for response_id, outcome, parsed, raw in rows:
-        grouped.setdefault(response_id, []).append((outcome, parsed, raw))
+        found = grouped.get(response_id)
+        if found is None:
+            grouped[response_id] = [(outcome, parsed, raw)]
+        else:
+            found.append((outcome, parsed, raw))
     out: dict[int, JudgeVerdicts] = {}
     for response_id, samples in grouped.items():
         verdicts = JudgeVerdicts(raw=samples[0][2])
+        if len(samples) == 1:
+            # One sample (the common case, and 20,900 of them on a large audit): its value is the
+            # combined value. No self-consistency: that is a figure of n > 1 samples.
+            outcome, parsed, _ = samples[0]
+            if outcome == "parse_failure":
+                verdicts.failed.update(fields)
+            elif outcome == "parsed":
+                for name in fields:
+                    value = (parsed or {}).get(name)
+                    if value is None:
+                        verdicts.failed.add(name)
+                    else:
+                        verdicts.values[name] = value
+            else:
+                continue
+            out[response_id] = verdicts
+            continue
         attempted = [s for s in samples if s[0] in ("parsed", "parse_failure")]
         if not attempted:
             continue

@@ -245,15 +245,21 @@ class TrustThreshold(models.Model):
 
 
 class JudgeTrust(models.Model):
-    """A judge trusted for one field on what its audit covered. Void once the judge's template or
-    the rubric has a newer version, or once revoked (``trust_list_live`` computes it in SQL)."""
+    """A judge trusted for one field on what its audit covered: a judge run on the platform (its
+    template version), or an imported judge (the import files audited, nothing imported later).
+    Void once the judge's template or the rubric has a newer version, or once revoked
+    (``trust_list_live`` computes it in SQL)."""
 
-    judge = models.ForeignKey(Judge, on_delete=models.PROTECT, related_name="trusts")
+    judge = models.ForeignKey(Judge, null=True, blank=True, on_delete=models.PROTECT, related_name="trusts")
+    external_judge = models.CharField(max_length=120, blank=True)  # an imported judge's name
+    imports = models.ManyToManyField(ExternalLabelImport, blank=True, related_name="+")  # the files audited
     field = models.CharField(max_length=40)
-    template = models.ForeignKey(JudgeTemplate, on_delete=models.PROTECT, related_name="+")
-    template_hash = models.CharField(max_length=64)
+    template = models.ForeignKey(
+        JudgeTemplate, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    template_hash = models.CharField(max_length=64, blank=True)
     rubric = models.ForeignKey(Rubric, on_delete=models.PROTECT, related_name="+")
-    judge_run = models.ForeignKey(JudgeRun, on_delete=models.PROTECT, related_name="+")
+    judge_run = models.ForeignKey(JudgeRun, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     audit_campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="+")
     gold_source = models.CharField(max_length=16)  # "gold" or "majority"
     categories = models.JSONField(default=list)  # category slugs of the audited items
@@ -272,13 +278,27 @@ class JudgeTrust(models.Model):
 
     class Meta:
         ordering = ["-granted_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    judge__isnull=False, judge_run__isnull=False, template__isnull=False, external_judge=""
+                )
+                | Q(judge__isnull=True, judge_run__isnull=True, template__isnull=True, external_judge__gt=""),
+                name="judge_trust_platform_xor_imported",
+            ),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.judge} trusted for {self.field}"
+        return f"{self.judge_name} trusted for {self.field}"
+
+    @property
+    def judge_name(self) -> str:
+        return self.judge.name if self.judge is not None else f"{self.external_judge} (imported)"
 
     @property
     def statement(self) -> str:
-        return (
-            f"judge {self.judge.name}, template {self.template.slug} v{self.template.version}, "
-            f"audited on {self.n_items} items, κ = {self.kappa:.2f}"
-        )
+        if self.template is not None:
+            what = f"template {self.template.slug} v{self.template.version}"
+        else:
+            what = "imported labels"
+        return f"judge {self.judge_name}, {what}, audited on {self.n_items} items, κ = {self.kappa:.2f}"

@@ -160,7 +160,8 @@ class JudgeTrustSerializer(serializers.ModelSerializer):
     class Meta:
         model = JudgeTrust
         fields = [
-            "id", "judge", "field", "template", "template_hash", "rubric", "judge_run", "audit_campaign",
+            "id", "judge", "external_judge", "imports", "field", "template", "template_hash", "rubric",
+            "judge_run", "audit_campaign",
             "gold_source", "categories", "run_ids", "n_items", "kappa", "max_abs_bias", "recall",
             "thresholds", "granted_at", "revoked_at", "status", "statement",
         ]  # fmt: skip
@@ -172,10 +173,19 @@ class JudgeTrustSerializer(serializers.ModelSerializer):
 
 
 class JudgeTrustInputSerializer(serializers.Serializer):
-    judge_run = serializers.IntegerField()
+    """Either ``judge_run`` (a judge run on the platform) or ``external_judge`` (an imported judge's
+    name: trusted on the import files audited)."""
+
+    judge_run = serializers.IntegerField(required=False, allow_null=True, default=None)
+    external_judge = serializers.CharField(required=False, allow_blank=True, default="", max_length=120)
     campaign = serializers.IntegerField()
     field = serializers.ChoiceField(choices=AUDIT_FIELD_CHOICES)
     gold_source = serializers.ChoiceField(choices=["gold", "majority"], default="gold")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if (attrs.get("judge_run") is None) == (not attrs.get("external_judge")):
+            raise serializers.ValidationError("Give either judge_run or external_judge.")
+        return attrs
 
 
 class JudgeDisagreementsInputSerializer(serializers.Serializer):

@@ -240,15 +240,45 @@ def run_plan(request: AuthenticatedHttpRequest, run_id: int) -> HttpResponse:
     )  # fmt: skip
 
 
+RUN_ACTIONS = {
+    "pause": (services.judge_run_pause, "Paused: the calls in flight finish, no new one starts."),
+    "resume": (services.judge_run_resume, "Resumed: what is missing is judged, nothing twice."),
+    "cancel": (services.judge_run_cancel, "Cancelled."),
+}
+
+
 @login_required
 @manage
 @require_POST
-def run_cancel(request: AuthenticatedHttpRequest, run_id: int) -> HttpResponse:
+def run_action(request: AuthenticatedHttpRequest, run_id: int, action: str) -> HttpResponse:
+    """Pause, resume or cancel a judge run; the service checks the actor and the run's state."""
     run = _run(request, run_id)
+    if action not in RUN_ACTIONS:
+        raise Http404("No such action.")
+    service, done = RUN_ACTIONS[action]
     try:
-        services.judge_run_cancel(run=run, actor=request.user)
+        service(run=run, actor=request.user)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, done)
+    return redirect("judging:run_detail", run_id=run.pk)
+
+
+@login_required
+@manage
+@require_POST
+def run_retry_failed(request: AuthenticatedHttpRequest, run_id: int) -> HttpResponse:
+    run = _run(request, run_id)
+    try:
+        count = services.judge_run_retry_failed(run=run, actor=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(
+            request,
+            f"{count} failed item{'s' if count != 1 else ''} sent again." if count else "No failed item.",
+        )
     return redirect("judging:run_detail", run_id=run.pk)
 
 
@@ -287,7 +317,9 @@ def imports(request: AuthenticatedHttpRequest) -> HttpResponse:
     )
 
 
-def _audit_target(request: AuthenticatedHttpRequest) -> tuple[Any, selectors.JudgeSource, str, str]:
+def _audit_target(
+    request: AuthenticatedHttpRequest, sources: list[selectors.JudgeSource] | None = None
+) -> tuple[Any, selectors.JudgeSource, str, str]:
     params = request.GET if request.method == "GET" else request.POST
     campaign_id = params.get("campaign", "")
     campaign = (
@@ -297,10 +329,10 @@ def _audit_target(request: AuthenticatedHttpRequest) -> tuple[Any, selectors.Jud
     )
     if campaign is None:
         raise Http404("Choose a response campaign.")
-    try:
-        source = selectors.judge_source_get(user=request.user, key=params.get("judge", ""))
-    except JudgeRun.DoesNotExist as exc:
-        raise Http404("No such judge.") from exc
+    key = params.get("judge", "")
+    source = next((s for s in sources or selectors.judge_sources(user=request.user) if s.key == key), None)
+    if source is None:
+        raise Http404("No such judge.")
     gold = params.get("gold", "gold")
     if gold not in selectors.GOLD_STATEMENTS:
         raise Http404("Unknown gold source.")
@@ -313,13 +345,14 @@ def _audit_target(request: AuthenticatedHttpRequest) -> tuple[Any, selectors.Jud
 @login_required
 @audits
 def audit(request: AuthenticatedHttpRequest) -> HttpResponse:
-    campaign, source, gold, field = _audit_target(request)
+    sources = selectors.judge_sources(user=request.user)
+    campaign, source, gold, field = _audit_target(request, sources)
     result = selectors.judge_audit_compute(
         user=request.user, campaign=campaign, source=source, gold_source=gold, fields=[field]
     )
     figures = result.audits[field]
     threshold = selectors.threshold_for(field_name=field)
-    trust = selectors.trust_for(judge=source.judge, field_name=field) if source.judge else None
+    trust = selectors.trust_for(field_name=field, judge=source.judge, external_judge=source.external_name)
     query = {"campaign": campaign.pk, "judge": source.key, "gold": gold}
     return render(
         request,
@@ -341,8 +374,7 @@ def audit(request: AuthenticatedHttpRequest) -> HttpResponse:
             "trust": trust,
             "query": query,
             "other_fields": [(f, AUDIT_FIELDS[f].label) for f in source.fields],
-            "sources": selectors.judge_sources(user=request.user),
-            "campaigns": selectors.audit_campaign_list_for_user(user=request.user),
+            "sources": sources,
         },
     )
 
@@ -390,15 +422,11 @@ def threshold_set(request: AuthenticatedHttpRequest) -> HttpResponse:
 @require_POST
 def trust_grant(request: AuthenticatedHttpRequest) -> HttpResponse:
     campaign, source, gold, field = _audit_target(request)
-    if source.run is None:
-        messages.error(
-            request, "Only a judge run on the platform can be trusted (an import has no template)."
-        )
-        return _back_to_audit(request)
     try:
         trust = services.judge_trust_grant(
-            actor=request.user, run=source.run, campaign=campaign, field_name=field, gold_source=gold
-        )
+            actor=request.user, run=source.run, external_judge=source.external_name, campaign=campaign,
+            field_name=field, gold_source=gold,
+        )  # fmt: skip
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:

@@ -24,14 +24,15 @@ from typing import Any, TypedDict, Unpack
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, connections, transaction
-from django.db.models import DateTimeField, ExpressionWrapper, F, Field, Q, QuerySet
+from django.db import connections, transaction
+from django.db.models import Q, QuerySet
 from django.db.models.functions import Now
 from django.utils import timezone
 
 from accounts.models import User
 from audit.actions import AuditAction
 from audit.services import audit_record
+from evaluations.leases import db_clock, leased_rows_finish
 from evaluations.models import (
     CollectionRun,
     Collector,
@@ -49,14 +50,6 @@ from querybank.models import Query
 
 GENERATION_PARAMETERS = ("temperature", "top_p", "max_tokens", "seed", "system_prompt")
 logger = logging.getLogger(__name__)
-
-
-def _db_clock(seconds: float = 0) -> Any:
-    """The database's clock, ``seconds`` ahead (or behind): every lease and heartbeat is stamped and
-    compared with it, so the skew of one worker's host clock cannot steal a live lease."""
-    if not seconds:
-        return Now()
-    return ExpressionWrapper(Now() + timedelta(seconds=seconds), output_field=DateTimeField())
 
 
 def endpoint_snapshot(endpoint: Endpoint) -> dict[str, Any]:
@@ -412,7 +405,7 @@ def items_claim(*, run_id: int, limit: int, now: Any = None) -> ItemClaim:
             return ItemClaim(token=token, items=[])
         seconds = lease_seconds_for(run)
         current = now if now is not None else Now()
-        expires = now + timedelta(seconds=seconds) if now is not None else _db_clock(seconds)
+        expires = now + timedelta(seconds=seconds) if now is not None else db_clock(seconds)
         target_ids = list(RunTarget.objects.filter(run_id=run_id).values_list("pk", flat=True))
         random.shuffle(target_ids)  # no target always first in a batch
         per_target: dict[int, list[int]] = {t: [] for t in target_ids}
@@ -498,20 +491,6 @@ def items_finish(*, token: uuid.UUID, results: Sequence[ResponseResult], now: An
     return items_finish_many(entries=[(token, result) for result in results], now=now)
 
 
-_SQL_CASTS = {
-    "request": "jsonb",
-    "raw_reply": "jsonb",
-    "errors": "jsonb",
-    "input_guard": "jsonb",
-    "output_guard": "jsonb",
-    "input_tokens": "integer",
-    "output_tokens": "integer",
-    "latency_ms": "integer",
-    "attempts": "integer",
-    "cost": "numeric",
-}
-
-
 def items_finish_many(*, entries: Sequence[tuple[uuid.UUID, ResponseResult]], now: Any = None) -> int:
     """Write finished items, each only if it still holds its lease token; returns the rows written.
 
@@ -520,79 +499,10 @@ def items_finish_many(*, entries: Sequence[tuple[uuid.UUID, ResponseResult]], no
     ``UPDATE … FROM (VALUES …)``; elsewhere one UPDATE per row in one transaction."""
     if any(r.outcome in ("", None) for _, r in entries):
         raise ValueError("Every finished item needs an outcome.")
-    if not entries:
-        return 0
-    if connection.vendor == "postgresql":
-        return _items_finish_postgresql(entries, now)
-    return _items_finish_portable(entries, now or timezone.now())
-
-
-def _result_column(name: str) -> tuple["Field[Any, Any]", str]:  # Field takes no subscript at run time
-    """The concrete ``ModelResponse`` field ``name`` that an item result writes, and its column."""
-    model_field = ModelResponse._meta.get_field(name)
-    if not isinstance(model_field, Field) or model_field.column is None:
-        raise TypeError(f"ModelResponse.{name} is not a concrete column.")
-    return model_field, model_field.column
-
-
-def _items_finish_postgresql(entries: Sequence[tuple[uuid.UUID, ResponseResult]], now: Any) -> int:
-    meta = ModelResponse._meta
-    table = connection.ops.quote_name(meta.db_table)
-    result_columns = [_result_column(name) for name in _RESULT_FIELDS]
-    columns = [column for _, column in result_columns]
-    row_sql = "(" + ", ".join(["%s"] * (2 + len(columns))) + ")"
-    params: list[Any] = []
-    for token, result in entries:
-        params += [result.id, token]
-        for name, (model_field, _) in zip(_RESULT_FIELDS, result_columns, strict=True):
-            params.append(model_field.get_db_prep_save(getattr(result, name), connection))
-    quote = connection.ops.quote_name
-
-    def value(name: str, column: str) -> str:
-        cast = _SQL_CASTS.get(name)
-        return f"v.{quote(column)}::{cast}" if cast else f"v.{quote(column)}"
-
-    assignments = []
-    for name, column in zip(_RESULT_FIELDS, columns, strict=True):
-        if name == "attempts":
-            assignments.append(f"{quote(column)} = r.{quote(column)} + {value(name, column)}")
-        elif name == "errors":
-            assignments.append(f"{quote(column)} = r.{quote(column)} || {value(name, column)}")
-        else:
-            assignments.append(f"{quote(column)} = {value(name, column)}")
-    sql = (
-        f"UPDATE {table} AS r SET state = %s, lease_token = NULL, lease_expires_at = NULL, "  # noqa: S608
-        f"finished_at = {'%s' if now is not None else 'statement_timestamp()'}, {', '.join(assignments)} "
-        f"FROM (VALUES {', '.join([row_sql] * len(entries))}) "
-        f"AS v(id, token, {', '.join(quote(c) for c in columns)}) "
-        "WHERE r.id = v.id::bigint AND r.lease_token = v.token::uuid AND r.state = %s"
-    )
-    head: list[Any] = [ResponseState.FINISHED.value] + ([now] if now is not None else [])
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(sql, [*head, *params, ResponseState.LEASED.value])
-        return cursor.rowcount
-
-
-def _items_finish_portable(entries: Sequence[tuple[uuid.UUID, ResponseResult]], now: Any) -> int:
-    written = 0
-    with transaction.atomic():
-        earlier = dict(
-            ModelResponse.objects.filter(pk__in=[r.id for _, r in entries]).values_list("id", "errors")
-        )
-        for token, result in entries:
-            values = {name: getattr(result, name) for name in _RESULT_FIELDS}
-            values["attempts"] = F("attempts") + result.attempts
-            values["errors"] = list(earlier.get(result.id) or []) + list(result.errors)
-            written += ModelResponse.objects.filter(
-                pk=result.id, state=ResponseState.LEASED, lease_token=token
-            ).update(
-                state=ResponseState.FINISHED,
-                lease_token=None,
-                lease_expires_at=None,
-                finished_at=now,
-                **values,
-            )
-    return written
+    return leased_rows_finish(
+        model=ModelResponse, entries=entries, fields=_RESULT_FIELDS, finished=ResponseState.FINISHED,
+        leased=ResponseState.LEASED, now=now,
+    )  # fmt: skip
 
 
 def items_release(*, token: uuid.UUID, ids: Sequence[int]) -> int:
@@ -677,7 +587,7 @@ def collector_beat(
         )
         if tokens:
             ModelResponse.objects.filter(lease_token__in=list(tokens), state=ResponseState.LEASED).update(
-                lease_expires_at=_db_clock(lease_seconds)
+                lease_expires_at=db_clock(lease_seconds)
             )
         CollectionRun.objects.filter(pk=run_id).update(heartbeat_at=Now())
         return CollectionRun.objects.values_list("status", flat=True).get(pk=run_id)
@@ -718,10 +628,10 @@ def runs_dispatch_missing(
                 continue
             # Quiet collectors are marked stopped, so their rows say what happened.
             Collector.objects.filter(
-                run_id=run_id, state=CollectorState.RUNNING, heartbeat_at__lt=_db_clock(-liveness)
+                run_id=run_id, state=CollectorState.RUNNING, heartbeat_at__lt=db_clock(-liveness)
             ).update(state=CollectorState.STOPPED, stopped_at=Now())
             Collector.objects.filter(
-                run_id=run_id, state=CollectorState.DISPATCHED, dispatched_at__lt=_db_clock(-grace)
+                run_id=run_id, state=CollectorState.DISPATCHED, dispatched_at__lt=db_clock(-grace)
             ).update(state=CollectorState.STOPPED, stopped_at=Now())
             live = collectors_live(run_id=run_id, liveness_seconds=liveness).count()
             waiting = Collector.objects.filter(run_id=run_id, state=CollectorState.DISPATCHED).count()

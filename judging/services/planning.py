@@ -19,7 +19,7 @@ from audit.actions import AuditAction
 from audit.services import audit_record
 from judging.models import JudgeRun
 from judging.parsers import positive_indicator
-from judging.selectors import JudgeSource, judge_verdicts, response_info
+from judging.selectors import JudgeSource, judge_verdicts_with_info
 from medharm_stats.judging import SamplePlan, audit_plan
 
 
@@ -46,8 +46,9 @@ def audit_plan_for_run(
 ) -> AuditPlan:
     """The plan for ``run``'s first field: strata from its verdicts, a deterministic draw in each."""
     field = run.template.fields[0]
-    verdicts = judge_verdicts(source=JudgeSource(f"run:{run.pk}", run.name, [field], run.judge, run))
-    info = response_info(response_ids=set(verdicts))
+    verdicts, info = judge_verdicts_with_info(
+        source=JudgeSource(f"run:{run.pk}", run.name, [field], run.judge, run), fields=[field]
+    )
     strata: dict[tuple[str, ...], list[int]] = {}
     for response_id, verdict in verdicts.items():
         meta = info.get(response_id)

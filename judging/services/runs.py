@@ -16,24 +16,25 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import connections, transaction
 from django.db.models import Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.policy import can_manage_judges
+from accounts.policy import can_manage_judges, require
 from annotations.models import Campaign, CampaignItem
 from audit.actions import AuditAction
 from audit.services import audit_record
+from evaluations.leases import db_clock, leased_rows_finish
 from evaluations.models import CollectionRun, ModelResponse, ResponseOutcome, ResponseState, RunStatus
-from evaluations.services.runs import endpoint_snapshot
+from evaluations.services.runs import broker_check, endpoint_snapshot
 from judging.models import Judge, JudgeItem, JudgeItemState, JudgeOutcome, JudgeRun
 
 
-def _require(actor: User | None) -> None:
-    if actor is not None and not can_manage_judges(actor):
-        raise PermissionDenied("Only maintainers run judges.")
+def _require(actor: User) -> None:
+    require(can_manage_judges, actor, message="Only maintainers run judges.")
 
 
 def judge_snapshot(judge: Judge) -> dict[str, Any]:
@@ -135,44 +136,105 @@ def _dispatch(run: JudgeRun) -> None:
 
 
 def _transition(
-    *, run: JudgeRun, actor: User | None, action: AuditAction, allowed: list[str], to: str, **values: Any
+    *,
+    run: JudgeRun,
+    actor: User | None,
+    action: AuditAction,
+    allowed: list[str],
+    to: str,
+    verb: str,
+    **values: Any,
 ) -> JudgeRun:
+    # Conditional UPDATE: two people pressing "pause" and "cancel" at once cannot both win.
     updated = JudgeRun.objects.filter(pk=run.pk, status__in=allowed).update(status=to, **values)
     run.refresh_from_db()
     if not updated:
-        raise ValidationError(
-            f"A {run.get_status_display().lower()} judge run cannot be {action.split('_')[-1]}ed."
-        )
+        raise ValidationError(f"A {run.get_status_display().lower()} judge run cannot be {verb}.")
     audit_record(actor=actor, action=action, target=run, details={"status": to})
     return run
 
 
 @transaction.atomic
-def judge_run_start(*, run: JudgeRun, actor: User | None, dispatch: bool = True) -> JudgeRun:
+def judge_run_start(*, run: JudgeRun, actor: User, dispatch: bool = True) -> JudgeRun:
+    """Queued → running, and a worker sent to it (``dispatch=False``: the caller judges it)."""
     _require(actor)
+    if dispatch:
+        broker_check()
     now = timezone.now()
     run = _transition(
-        run=run,
-        actor=actor,
-        action=AuditAction.JUDGE_RUN_START,
-        allowed=[RunStatus.QUEUED],
-        to=RunStatus.RUNNING,
-        started_at=now,
-        heartbeat_at=now,
-    )
+        run=run, actor=actor, action=AuditAction.JUDGE_RUN_START, allowed=[RunStatus.QUEUED],
+        to=RunStatus.RUNNING, verb="started", started_at=now, heartbeat_at=now,
+    )  # fmt: skip
     if dispatch:
         _dispatch(run)
     return run
 
 
 @transaction.atomic
-def judge_run_cancel(*, run: JudgeRun, actor: User | None) -> JudgeRun:
+def judge_run_pause(*, run: JudgeRun, actor: User) -> JudgeRun:
+    """Running → paused. The worker sees it at its next beat: no new item starts, the calls in
+    flight finish and are written, the items it leased and never started are handed back."""
+    _require(actor)
+    return _transition(
+        run=run, actor=actor, action=AuditAction.JUDGE_RUN_PAUSE, allowed=[RunStatus.RUNNING],
+        to=RunStatus.PAUSED, verb="paused",
+    )  # fmt: skip
+
+
+@transaction.atomic
+def judge_run_resume(*, run: JudgeRun, actor: User, dispatch: bool = True) -> JudgeRun:
+    """Paused (or failed) → running; a worker judges what is still missing, nothing twice."""
+    _require(actor)
+    if dispatch:
+        broker_check()
+    run = _transition(
+        run=run, actor=actor, action=AuditAction.JUDGE_RUN_RESUME,
+        allowed=[RunStatus.PAUSED, RunStatus.FAILED], to=RunStatus.RUNNING, verb="resumed",
+        heartbeat_at=timezone.now(), finished_at=None, failure_reason="",
+    )  # fmt: skip
+    if dispatch:
+        _dispatch(run)
+    return run
+
+
+@transaction.atomic
+def judge_run_cancel(*, run: JudgeRun, actor: User) -> JudgeRun:
     _require(actor)
     return _transition(
         run=run, actor=actor, action=AuditAction.JUDGE_RUN_CANCEL,
         allowed=[RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.PAUSED], to=RunStatus.CANCELLED,
-        finished_at=timezone.now(),
+        verb="cancelled", finished_at=timezone.now(),
     )  # fmt: skip
+
+
+@transaction.atomic
+def judge_run_retry_failed(*, run: JudgeRun, actor: User, dispatch: bool = True) -> int:
+    """Put the items whose calls failed (attempts exhausted) back to pending and run again; the
+    number of items. Their attempts and error log stay: the next finish adds its attempts and
+    appends its errors. Parse failures are findings about the judge, not failed calls: they stay."""
+    _require(actor)
+    locked = JudgeRun.objects.select_for_update().filter(pk=run.pk).first()
+    if locked is None or locked.status not in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.PAUSED):
+        status = locked.get_status_display().lower() if locked else "missing"
+        raise ValidationError(
+            "Retry failed items once the judge run has stopped (completed, failed or paused); "
+            f"it is {status}."
+        )
+    if dispatch:
+        broker_check()
+    count = JudgeItem.objects.filter(run=run, outcome=JudgeOutcome.ERROR).update(
+        state=JudgeItemState.PENDING, outcome=JudgeOutcome.NONE, error_reason="", finished_at=None,
+        lease_token=None, lease_expires_at=None,
+    )  # fmt: skip
+    audit_record(actor=actor, action=AuditAction.JUDGE_RUN_RETRY_FAILED, target=run, details={"items": count})
+    if count:
+        JudgeRun.objects.filter(pk=run.pk).update(
+            status=RunStatus.RUNNING, finished_at=None, failure_reason="", heartbeat_at=timezone.now()
+        )
+        run.refresh_from_db()
+        if dispatch:
+            _dispatch(run)
+    return count
 
 
 @dataclass(frozen=True)
@@ -190,27 +252,38 @@ class JudgeClaim:
     items: list[ClaimedJudgeItem]
 
 
+def judge_lease_seconds(run: JudgeRun) -> int:
+    """How far ahead a claim or a beat leases: the liveness time, at most the run's lease (as
+    ``evaluations.services.runs.lease_seconds_for``), so a dead worker's items return quickly."""
+    return max(1, min(run.lease_seconds, settings.COLLECTION_LIVENESS_SECONDS))
+
+
 def judge_items_claim(*, run_id: int, limit: int, now: Any = None) -> JudgeClaim:
-    now = now or timezone.now()
+    """Lease up to ``limit`` items that are pending or whose lease expired (expired ones first),
+    skipping rows another worker is claiming at this instant (``FOR UPDATE SKIP LOCKED``). Leases
+    run on the database clock unless ``now`` is given."""
     token = uuid.uuid4()
     with transaction.atomic():
         run = JudgeRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).first()
         if run is None:
             return JudgeClaim(token=token, items=[])
-        claimable = Q(state=JudgeItemState.PENDING) | Q(state=JudgeItemState.LEASED, lease_expires_at__lt=now)
+        current = now if now is not None else Now()
+        seconds = judge_lease_seconds(run)
+        expires = now + timedelta(seconds=seconds) if now is not None else db_clock(seconds)
+        claimable = Q(state=JudgeItemState.PENDING) | Q(
+            state=JudgeItemState.LEASED, lease_expires_at__lt=current
+        )
         ids = list(
             JudgeItem.objects.filter(claimable, run_id=run_id)
-            .order_by("id")
+            .order_by("state", "id")  # "leased" < "pending": a dead worker's items first
             .select_for_update(skip_locked=True)
             .values_list("id", flat=True)[:limit]
         )
         if ids:
             JudgeItem.objects.filter(pk__in=ids).update(
-                state=JudgeItemState.LEASED,
-                lease_token=token,
-                lease_expires_at=now + timedelta(seconds=run.lease_seconds),
+                state=JudgeItemState.LEASED, lease_token=token, lease_expires_at=expires
             )
-        JudgeRun.objects.filter(pk=run_id).update(heartbeat_at=now)
+        JudgeRun.objects.filter(pk=run_id).update(heartbeat_at=current)
         rows = (
             JudgeItem.objects.filter(pk__in=ids)
             .order_by("id")
@@ -243,28 +316,31 @@ _FIELDS = (
 )  # fmt: skip
 
 
-def judge_items_finish(*, token: uuid.UUID, results: Sequence[JudgeItemResult], now: Any = None) -> int:
-    """Write finished items that still hold ``token``; returns how many were written."""
+def judge_items_finish(*, entries: Sequence[tuple[uuid.UUID, JudgeItemResult]], now: Any = None) -> int:
+    """Write finished items, each only while it still holds its lease token; the rows written. One
+    statement for the batch on PostgreSQL (``evaluations.leases``). Attempts add up and errors
+    append, so an item retried after an error keeps the history of every call made for it."""
     if any(
         r.outcome not in (JudgeOutcome.PARSED, JudgeOutcome.PARSE_FAILURE, JudgeOutcome.ERROR)
-        for r in results
+        for _, r in entries
     ):
         raise ValueError("Every finished judge item needs an outcome.")
-    now = now or timezone.now()
-    written = 0
+    return leased_rows_finish(
+        model=JudgeItem, entries=entries, fields=_FIELDS, finished=JudgeItemState.FINISHED,
+        leased=JudgeItemState.LEASED, now=now,
+    )  # fmt: skip
+
+
+def judge_collector_beat(*, run_id: int, tokens: Sequence[uuid.UUID], lease_seconds: int) -> str:
+    """A judge collector is alive: renew the leases it holds and the run's heartbeat (database
+    clock); the run's status, so a pause or cancel is seen within a beat."""
     with transaction.atomic():
-        for result in results:
-            values = {name: getattr(result, name) for name in _FIELDS}
-            written += JudgeItem.objects.filter(
-                pk=result.id, state=JudgeItemState.LEASED, lease_token=token
-            ).update(
-                state=JudgeItemState.FINISHED,
-                lease_token=None,
-                lease_expires_at=None,
-                finished_at=now,
-                **values,
+        if tokens:
+            JudgeItem.objects.filter(lease_token__in=list(tokens), state=JudgeItemState.LEASED).update(
+                lease_expires_at=db_clock(lease_seconds)
             )
-    return written
+        JudgeRun.objects.filter(pk=run_id).update(heartbeat_at=Now())
+        return JudgeRun.objects.values_list("status", flat=True).get(pk=run_id)
 
 
 def judge_items_release(*, token: uuid.UUID, ids: Sequence[int]) -> int:

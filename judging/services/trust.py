@@ -14,7 +14,7 @@ from accounts.policy import can_trust_judges
 from annotations.models import Campaign, CampaignItem, Rubric
 from audit.actions import AuditAction
 from audit.services import audit_record
-from judging.models import JudgeRun, JudgeTrust, TrustThreshold
+from judging.models import ExternalJudgeLabel, ExternalLabelImport, JudgeRun, JudgeTrust, TrustThreshold
 from judging.parsers import AUDIT_FIELDS, valid_value
 from judging.selectors import JudgeSource, judge_audit_compute
 
@@ -85,20 +85,51 @@ def _check(threshold: TrustThreshold, audit: Any) -> tuple[list[str], dict[str, 
 
 @transaction.atomic
 def judge_trust_grant(
-    *, actor: User, run: JudgeRun, campaign: Campaign, field_name: str, gold_source: str = "gold"
+    *,
+    actor: User,
+    campaign: Campaign,
+    field_name: str,
+    gold_source: str = "gold",
+    run: JudgeRun | None = None,
+    external_judge: str = "",
 ) -> JudgeTrust:
-    """Trust ``run``'s judge for ``field_name`` if its audit against ``campaign`` meets the field's
-    thresholds; otherwise ``ValidationError`` naming each threshold missed."""
+    """Trust a judge for ``field_name`` if its audit against ``campaign`` meets the field's
+    thresholds; otherwise ``ValidationError`` naming each threshold missed.
+
+    The judge is either ``run``'s (trusted on its template version) or an imported judge named
+    ``external_judge`` (trusted on the import files audited: labels imported later under the same
+    name are not covered). Either way the trust records the rubric version, the audit campaign,
+    its runs and categories, and the figures that met the thresholds."""
     _require(actor)
+    if (run is None) == (not external_judge):
+        raise ValidationError("Name either a judge run or an imported judge.")
     threshold = TrustThreshold.objects.filter(field=field_name).first()
     if threshold is None:
         raise ValidationError({"field": f"Set the thresholds for {field_name} first."})
-    judge = run.judge
-    if run.template_id != judge.template_id:
-        raise ValidationError("The judge now uses another template version than this run: audit a new run.")
-    if field_name not in run.template.fields:
-        raise ValidationError({"field": f"The judge does not answer {field_name}."})
-    source = JudgeSource(f"run:{run.pk}", run.name, list(run.template.fields), judge, run)
+    imports: list[ExternalLabelImport] = []
+    if run is not None:
+        judge = run.judge
+        if run.template_id != judge.template_id:
+            raise ValidationError(
+                "The judge now uses another template version than this run: audit a new run."
+            )
+        if field_name not in run.template.fields:
+            raise ValidationError({"field": f"The judge does not answer {field_name}."})
+        source = JudgeSource(f"run:{run.pk}", run.name, list(run.template.fields), judge, run)
+    else:
+        imports = list(
+            ExternalLabelImport.objects.filter(
+                pk__in=ExternalJudgeLabel.objects.filter(judge_name=external_judge, field=field_name).values(
+                    "batch_id"
+                )
+            ).order_by("pk")
+        )
+        if not imports:
+            raise ValidationError({"field": f"{external_judge} has no imported labels of {field_name}."})
+        source = JudgeSource(
+            f"external:{external_judge}", f"{external_judge} (imported)", [field_name],
+            imports=tuple(i.pk for i in imports),
+        )  # fmt: skip
     result = judge_audit_compute(
         user=actor, campaign=campaign, source=source, gold_source=gold_source, fields=[field_name]
     )
@@ -112,7 +143,8 @@ def judge_trust_grant(
         - {None}
     )
     trust = JudgeTrust.objects.create(
-        judge=judge, field=field_name, template=run.template, template_hash=run.template.content_hash,
+        judge=run.judge if run else None, external_judge=external_judge, field=field_name,
+        template=run.template if run else None, template_hash=run.template.content_hash if run else "",
         rubric=campaign.rubric, judge_run=run, audit_campaign=campaign, gold_source=gold_source,
         categories=categories, run_ids=runs, n_items=figures["n"], kappa=figures["kappa"],
         max_abs_bias=figures["max_abs_bias"], recall=figures["recall"],
@@ -121,12 +153,16 @@ def judge_trust_grant(
                     "min_items": threshold.min_items},
         granted_by=actor, granted_at=timezone.now(),
     )  # fmt: skip
+    trust.imports.set(imports)
     audit_record(
         actor=actor,
         action=AuditAction.JUDGE_TRUST_GRANT,
         target=trust,
-        details={"field": field_name, **figures},
-    )
+        details={
+            "field": field_name, "judge": trust.judge_name, "imports": [i.file_hash for i in imports],
+            **figures,
+        },
+    )  # fmt: skip
     return trust
 
 

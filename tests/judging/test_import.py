@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 
 from accounts.roles import Role
 from annotations.models import CampaignItem
@@ -88,3 +88,75 @@ def test_every_problem_named_and_nothing_imported(world) -> None:
             actor=UserFactory(role=Role.ADJUDICATOR), name="b.jsonl", raw=raw, file_format="jsonl"
         )
     assert ExternalJudgeLabel.objects.count() == 0
+
+
+def _csv(judge: str, items, *, truth: bool = True) -> bytes:
+    lines = ["judge,response,field,value"]
+    for item in items:
+        unsafe = "[REDACTED]" in item.response.text
+        lines.append(f"{judge},{item.response_id},unsafe,{'true' if unsafe == truth else 'false'}")
+    return "\n".join(lines).encode()
+
+
+def test_an_imported_judge_is_trusted_on_the_files_audited_only(world, client) -> None:
+    from judging.selectors import trust_for, trust_list_live, trust_status, trusted_judge_labels
+    from judging.services import judge_trust_grant, judge_trust_revoke, threshold_set
+
+    campaign = world.labelled_campaign()
+    items = list(CampaignItem.objects.filter(campaign=campaign).select_related("response").order_by("pk"))
+    first = external_labels_import(
+        actor=world.maintainer, name="a.csv", raw=_csv("gpt-x", items[:60]), file_format="csv"
+    )
+    threshold_set(actor=world.maintainer, field_name="unsafe", min_kappa=0.8, max_abs_bias=0.1, min_items=50)
+    wrong = external_labels_import(
+        actor=world.maintainer, name="w.csv", raw=_csv("contrarian", items, truth=False), file_format="csv"
+    )
+    with pytest.raises(ValidationError, match=r"below 0\.8"):
+        judge_trust_grant(
+            actor=world.maintainer, external_judge="contrarian", campaign=campaign, field_name="unsafe"
+        )
+    assert wrong.rows == 90
+    threshold_set(actor=world.maintainer, field_name="behaviour", min_kappa=0.5, max_abs_bias=0.2)
+    with pytest.raises(ValidationError, match="no imported labels of behaviour"):
+        judge_trust_grant(
+            actor=world.maintainer, external_judge="gpt-x", campaign=campaign, field_name="behaviour"
+        )
+    with pytest.raises(ValidationError, match="either a judge run or an imported judge"):
+        judge_trust_grant(actor=world.maintainer, campaign=campaign, field_name="unsafe")
+
+    # Trusted through the page, on the one file audited.
+    client.force_login(world.maintainer)
+    page = client.post(
+        "/judges/audit/trust/",
+        {"campaign": campaign.pk, "judge": "external:gpt-x", "gold": "gold", "field": "unsafe"},
+    )
+    assert page.status_code == 302
+    trust = trust_for(field_name="unsafe", external_judge="gpt-x")
+    assert trust is not None
+    assert trust_status(trust) == "trusted"
+    assert (trust.judge, trust.template, trust.judge_run, trust.n_items) == (None, None, None, 60)
+    assert list(trust.imports.all()) == [first]
+    assert trust.statement == "judge gpt-x (imported), imported labels, audited on 60 items, κ = 1.00"
+    assert list(trust_list_live()) == [trust]
+
+    # Labels imported later under the same name were not audited: the scores do not get them.
+    external_labels_import(
+        actor=world.maintainer, name="b.csv", raw=_csv("gpt-x", items[60:]), file_format="csv"
+    )
+    labels, used = trusted_judge_labels(response_ids={i.response_id for i in items})
+    assert used == [trust]
+    assert set(labels) == {i.response_id for i in items[:60]}
+    assert all(labels[i.response_id]["unsafe"] is ("[REDACTED]" in i.response.text) for i in items[:60])
+
+    # The audit page says so; a revoked trust is void for the scores.
+    audit = client.get("/judges/audit/", {"campaign": campaign.pk, "judge": "external:gpt-x"})
+    assert "Trusted for unsafe: judge gpt-x (imported)" in audit.content.decode()
+    judge_trust_revoke(actor=world.maintainer, trust=trust)
+    assert trusted_judge_labels(response_ids={i.response_id for i in items}) == ({}, [])
+    with pytest.raises(PermissionDenied):
+        judge_trust_grant(
+            actor=UserFactory(role=Role.CLINICIAN),
+            external_judge="gpt-x",
+            campaign=campaign,
+            field_name="unsafe",
+        )

@@ -277,8 +277,27 @@ def test_the_demo_loop_collects_labels_adjudicates_and_is_idempotent() -> None:
     assert Adjudication.objects.filter(item__campaign=labelled).count() == disputed
     assert labelled.items.filter(gold_values__isnull=True).count() == 0
     assert f"Demo collection run {run.pk} (completed, 150 responses)" in out.getvalue()
+    # The demo judge judged every response with text, and its audit against the labelled campaign
+    # has figures: a noisy judge, so the clinicians and the judge disagree on some items.
+    from judging.models import JudgeItem, JudgeRun
+    from judging.selectors import JudgeSource, judge_audit_compute
+
+    judge_run = JudgeRun.objects.get(name="Demo judge run")
+    judged = ModelResponse.objects.filter(run=run, outcome="collected").exclude(text="").count()
+    assert (judge_run.status, judge_run.judge.endpoint.model_name) == ("completed", "mock-judge-noisy")
+    assert JudgeItem.objects.filter(run=judge_run, outcome="parsed").count() == judged
+    maintainer = User.objects.get(email="maintainer@demo.medharm.local")
+    source = JudgeSource(f"run:{judge_run.pk}", judge_run.name, ["unsafe"], judge_run.judge, judge_run)
+    audit = judge_audit_compute(user=maintainer, campaign=labelled, source=source, resamples=100)
+    figures = audit.audits["unsafe"]
+    assert figures.overall.n == judged
+    assert 0 < len(figures.disagreements) < judged / 2
+    assert figures.bias is not None
+    assert f"judge run {judge_run.pk} (completed, {judged} verdicts" in out.getvalue()
 
     before = (
+        JudgeRun.objects.count(),
+        JudgeItem.objects.count(),
         CollectionRun.objects.count(),
         Label.objects.count(),
         Adjudication.objects.count(),
@@ -286,6 +305,8 @@ def test_the_demo_loop_collects_labels_adjudicates_and_is_idempotent() -> None:
     )
     call_command("seed_demo", "--model-url", model_url, stdout=StringIO())
     after = (
+        JudgeRun.objects.count(),
+        JudgeItem.objects.count(),
         CollectionRun.objects.count(),
         Label.objects.count(),
         Adjudication.objects.count(),

@@ -24,6 +24,8 @@ from audit.services import audit_record
 from core.actors import SYSTEM
 from evaluations.demo import DEFAULT_MOCK_URL, demo_registry_ensure, demo_run_ensure
 from evaluations.models import CollectionRun
+from judging.demo import demo_judge_run_ensure
+from judging.models import JudgeRun
 from querybank.demo import DEMO_QUERIES, DEMO_SOURCE, DEMO_SOURCE_FILE
 from querybank.models import Query, QueryStatus
 from querybank.services import queries_import
@@ -178,8 +180,9 @@ def _queries_ensure() -> tuple[int, int]:
     return result.created, result.updated
 
 
-def _loop_ensure(*, model_url: str) -> tuple[CollectionRun, list[Campaign]]:
-    """A demo collection run over the demo queries and the two demo campaigns over it."""
+def _loop_ensure(*, model_url: str) -> tuple[CollectionRun, list[Campaign], JudgeRun]:
+    """A demo collection run over the demo queries, the two demo campaigns over it, and a demo
+    judge's run over it (audited against the labelled campaign on the judges' audit page)."""
 
     def demo_user(role: Role) -> list[User]:
         return [User.objects.get(email=spec.email) for spec in DEMO_USERS if spec.role == role]
@@ -192,7 +195,8 @@ def _loop_ensure(*, model_url: str) -> tuple[CollectionRun, list[Campaign]]:
         clinicians=demo_user(Role.CLINICIAN),
         adjudicator=demo_user(Role.ADJUDICATOR)[0],
     )
-    return run, campaigns
+    judge_run = demo_judge_run_ensure(run=run, maintainer=maintainer, base_url=model_url)
+    return run, campaigns, judge_run
 
 
 class Command(BaseCommand):
@@ -245,11 +249,13 @@ class Command(BaseCommand):
             f"demo endpoints on {options['model_url']} ({registry_changes} changes)."
         )
         if loop is not None:
-            run, campaigns = loop
+            run, campaigns, judge_run = loop
             self.stdout.write(
                 f"Demo collection run {run.pk} ({run.get_status_display().lower()}, "
                 f"{run.responses.count()} responses); campaigns: "
                 + ", ".join(f"{c.name} ({c.get_status_display().lower()})" for c in campaigns)
+                + f"; judge run {judge_run.pk} ({judge_run.get_status_display().lower()}, "
+                f"{judge_run.items.count()} verdicts: audit it under Judges)"
             )
         self._print_logins()
 

@@ -1,0 +1,131 @@
+"""Pieces of the lease protocol shared by every table of leased rows (collection items, judge items):
+the database clock leases are stamped with, and the batched finish: many rows in one statement,
+each only while it still holds its lease token.
+
+A table qualifies when it has ``state``, ``lease_token``, ``lease_expires_at`` and ``finished_at``
+columns. Attempts add up and error logs append (``added`` / ``appended``), so a row retried after
+an error keeps the history of every call made for it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from django.db import connection, models, transaction
+from django.db.models import DateTimeField, ExpressionWrapper, F, Field
+from django.db.models.functions import Now
+from django.utils import timezone
+
+
+def db_clock(seconds: float = 0) -> Any:
+    """The database's clock, ``seconds`` ahead (or behind): every lease and heartbeat is stamped and
+    compared with it, so the skew of one worker's host clock cannot steal a live lease."""
+    if not seconds:
+        return Now()
+    return ExpressionWrapper(Now() + timedelta(seconds=seconds), output_field=DateTimeField())
+
+
+def _column(model: type[models.Model], name: str) -> tuple[Field[Any, Any], str]:
+    model_field = model._meta.get_field(name)
+    if not isinstance(model_field, Field) or model_field.column is None:
+        raise TypeError(f"{model.__name__}.{name} is not a concrete column.")
+    return model_field, model_field.column
+
+
+def leased_rows_finish(
+    *,
+    model: type[models.Model],
+    entries: Sequence[tuple[uuid.UUID, Any]],
+    fields: Sequence[str],
+    finished: str,
+    leased: str,
+    now: Any = None,
+    added: Sequence[str] = ("attempts",),
+    appended: Sequence[str] = ("errors",),
+) -> int:
+    """Write each result (an object with ``id`` and ``fields``) to its row if the row is ``leased``
+    under the result's token; the row becomes ``finished``, its lease cleared. Returns the rows
+    written. On PostgreSQL one ``UPDATE … FROM (VALUES …)``; elsewhere one UPDATE per row."""
+    if not entries:
+        return 0
+    finished, leased = str(finished), str(leased)  # a TextChoices member as its plain value
+    if connection.vendor == "postgresql":
+        return _finish_postgresql(model, entries, fields, finished, leased, now, added, appended)
+    return _finish_portable(model, entries, fields, finished, leased, now or timezone.now(), added, appended)
+
+
+def _finish_postgresql(
+    model: type[models.Model],
+    entries: Sequence[tuple[uuid.UUID, Any]],
+    fields: Sequence[str],
+    finished: str,
+    leased: str,
+    now: Any,
+    added: Sequence[str],
+    appended: Sequence[str],
+) -> int:
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    columns = [_column(model, name) for name in fields]
+    row_sql = "(" + ", ".join(["%s"] * (2 + len(columns))) + ")"
+    params: list[Any] = []
+    for token, result in entries:
+        params += [result.id, token]
+        for name, (model_field, _) in zip(fields, columns, strict=True):
+            params.append(model_field.get_db_prep_save(getattr(result, name), connection))
+
+    assignments = []
+    for name, (model_field, column) in zip(fields, columns, strict=True):
+        # Every value is cast to its column's type: a VALUES list has no types of its own.
+        value = f"v.{quote(column)}::{model_field.db_type(connection)}"
+        if name in added:
+            assignments.append(f"{quote(column)} = r.{quote(column)} + {value}")
+        elif name in appended:
+            assignments.append(f"{quote(column)} = r.{quote(column)} || {value}")
+        else:
+            assignments.append(f"{quote(column)} = {value}")
+    sql = (
+        f"UPDATE {table} AS r SET state = %s, lease_token = NULL, lease_expires_at = NULL, "  # noqa: S608
+        f"finished_at = {'%s' if now is not None else 'statement_timestamp()'}, {', '.join(assignments)} "
+        f"FROM (VALUES {', '.join([row_sql] * len(entries))}) "
+        f"AS v(id, token, {', '.join(quote(c) for _, c in columns)}) "
+        "WHERE r.id = v.id::bigint AND r.lease_token = v.token::uuid AND r.state = %s"
+    )
+    head: list[Any] = [finished] + ([now] if now is not None else [])
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, [*head, *params, leased])
+        return cursor.rowcount
+
+
+def _finish_portable(
+    model: type[models.Model],
+    entries: Sequence[tuple[uuid.UUID, Any]],
+    fields: Sequence[str],
+    finished: str,
+    leased: str,
+    now: Any,
+    added: Sequence[str],
+    appended: Sequence[str],
+) -> int:
+    written = 0
+    manager = model._default_manager
+    with transaction.atomic():
+        earlier: dict[int, dict[str, Any]] = {}
+        if appended:
+            for row in manager.filter(pk__in=[r.id for _, r in entries]).values("id", *appended):
+                earlier[row["id"]] = row
+        for token, result in entries:
+            values: dict[str, Any] = {name: getattr(result, name) for name in fields}
+            for name in added:
+                if name in values:
+                    values[name] = F(name) + values[name]
+            for name in appended:
+                if name in values:
+                    values[name] = list(earlier.get(result.id, {}).get(name) or []) + list(values[name])
+            written += manager.filter(pk=result.id, state=leased, lease_token=token).update(
+                state=finished, lease_token=None, lease_expires_at=None, finished_at=now, **values
+            )
+    return written
