@@ -17,6 +17,7 @@ from accounts.models import User
 from core.actors import SYSTEM
 from evaluations.models import CollectionRun, Endpoint, RunStatus
 from evaluations.services import endpoint_create, endpoint_update
+from evaluations.services.registry import EndpointFields
 from judging.collector import judge_run_collect
 from judging.models import Judge, JudgeRun, JudgeTemplate
 from judging.services import judge_create, judge_run_create, judge_run_start
@@ -28,7 +29,7 @@ DEMO_JUDGE_RUN = "Demo judge run"
 DEMO_TEMPLATE = ("harmbench-unsafe", 1)
 
 
-def _endpoint_spec(base_url: str) -> dict[str, object]:
+def _endpoint_spec(base_url: str) -> EndpointFields:
     return {
         "slug": "demo-judge",
         "name": "Demo judge model",
