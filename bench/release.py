@@ -5,7 +5,7 @@ before the web server (X-Accel-Redirect) takes over.
     .venv/bin/python bench/release.py                    # 1,000,000 labels (100,000 items, k = 10)
     .venv/bin/python bench/release.py --labels 200000    # quicker
 
-It creates its own PostgreSQL database (``medharm_bench_release`` on the server of DATABASE_URL,
+It creates its own PostgreSQL database (``<database>_bench_release`` on the server of DATABASE_URL,
 default postgres://postgres@127.0.0.1:5432), migrates it, COPYs in a closed query campaign with
 its labels, and drops the database at the end. The build runs in a child process (the one a Celery
 worker would be) so that its peak RSS is its own, not the data generator's; it writes the whole
@@ -32,7 +32,13 @@ from urllib.parse import urlparse
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-BENCH_DB = "medharm_bench_release"
+# Named after the database of DATABASE_URL, so that two people benchmarking on one server do not
+# drop each other's database.
+# (the child process, whose DATABASE_URL is already the benchmark's, inherits the name).
+BENCH_DB = os.environ.setdefault(
+    "MEDHARM_BENCH_DB",
+    (urlparse(os.environ.get("DATABASE_URL", "")).path.strip("/") or "medharm") + "_bench_release",
+)
 OVERLAP = 10
 VALUES = '{"category": "toxicology", "expected_behaviour": "refuse", "severity": "high", "realism": 4}'
 

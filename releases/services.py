@@ -277,6 +277,17 @@ def release_build(*, release_id: int) -> Release:
     return release
 
 
+def release_access_record(
+    *, actor: User, action: AuditAction, release: Release, details: dict[str, Any]
+) -> None:
+    """One audit event for one read of release data (a page view, a download, an API read).
+
+    The caller has checked the reader may (``can_access_restricted`` or its selector twin): the
+    record is the trail, written before the data leaves."""
+    with transaction.atomic():
+        audit_record(actor=actor, action=action, target=release, details=details)
+
+
 def release_public_approve(*, actor: User, release_id: int) -> Release:
     """The data committee approves the public tier (with its sample): it becomes downloadable by anyone."""
     if not policy.can_approve_public_tier(actor):

@@ -80,6 +80,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "accounts.middleware.PrivilegedSessionMiddleware",
     "accounts.middleware.StaffMfaRequiredMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -297,6 +298,14 @@ CONTENT_SECURITY_POLICY = {
 }
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+# Sessions: two weeks for researchers and clinicians (Django's default); the people who must use a
+# second factor (``accounts.policy.is_mfa_required``: staff, maintainers, the data committee,
+# adjudicators, delegated reviewers) get a privileged session instead, which ends after
+# PRIVILEGED_SESSION_IDLE seconds without a request and PRIVILEGED_SESSION_MAX after sign-in,
+# whatever the activity (``accounts.middleware.PrivilegedSessionMiddleware``; docs/security.md).
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=14 * 24 * 3600)
+PRIVILEGED_SESSION_IDLE = env.int("PRIVILEGED_SESSION_IDLE", default=30 * 60)
+PRIVILEGED_SESSION_MAX = env.int("PRIVILEGED_SESSION_MAX", default=8 * 3600)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
 # --- Internationalisation, static files -------------------------------------------------------
