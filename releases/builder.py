@@ -80,8 +80,13 @@ class WrittenFile:
 def _neutralise(array: pa.Array) -> pa.Array:
     """Text starting with = + - @, a control character or an apostrophe gets a leading apostrophe
     (as ``core.csv_cells.neutralise`` does cell by cell)."""
-    risky = pc.match_substring_regex(array, r"^[=+\-@\t\r\n']")
+    risky = pc.is_in(pc.utf8_slice_codeunits(array, 0, 1), value_set=_RISKY_FIRST)
+    if not pc.any(risky).as_py():
+        return array
     return pc.if_else(risky, pc.binary_join_element_wise("'", array, ""), array)
+
+
+_RISKY_FIRST = pa.array(["=", "+", "-", "@", "\t", "\r", "\n", "'"])
 
 
 # JSON string escapes, as orjson writes them: the two that must be escaped, the five short forms,
@@ -100,11 +105,14 @@ _OTHER_CONTROLS = [chr(c) for c in range(0x20) if chr(c) not in "\n\r\t\b\f"]
 
 def _json_text(array: pa.Array) -> pa.Array:
     """Each string as a JSON string literal (null as ``null``)."""
-    for raw, escaped in _JSON_ESCAPES:
-        array = pc.replace_substring(array, raw, escaped)
-    if pc.any(pc.match_substring_regex(array, "[\\x00-\\x1f]")).as_py():
-        for char in _OTHER_CONTROLS:
-            array = pc.replace_substring(array, char, f"\\u{ord(char):04x}")
+    # One pass finds whether anything needs escaping; most columns (names, hashes, times) do not.
+    if pc.any(pc.match_substring_regex(array, '[\\\\"\\x00-\\x1f]')).as_py():
+        for raw, escaped in _JSON_ESCAPES:
+            if pc.any(pc.match_substring(array, raw)).as_py():
+                array = pc.replace_substring(array, raw, escaped)
+        if pc.any(pc.match_substring_regex(array, "[\\x00-\\x1f]")).as_py():
+            for char in _OTHER_CONTROLS:
+                array = pc.replace_substring(array, char, f"\\u{ord(char):04x}")
     return pc.fill_null(pc.binary_join_element_wise('"', array, '"', ""), "null")
 
 

@@ -30,7 +30,7 @@ from querybank.models import Query
 from releases.models import Release, Tier
 
 CHUNK = 5000  # rows per fetch of the portable (SQLite) path
-PAGE = 100_000  # rows per COPY on PostgreSQL: the CSV of one page is held while Arrow parses it
+PAGE = 25_000  # rows per COPY on PostgreSQL: the CSV of one page is held while Arrow parses it
 
 
 @dataclass(frozen=True)
@@ -247,7 +247,7 @@ def table_specs(
     responses = ModelResponse.objects.filter(pk__in=items.values("response_id")).order_by("pk")
     labels = Label.objects.filter(campaign_id__in=campaign_ids).order_by("pk")
     adjudications = Adjudication.objects.filter(item__campaign_id__in=campaign_ids).order_by("pk")
-    rubric_ids = set(labels.values_list("rubric_id", flat=True).distinct()) | set(
+    rubric_ids = set(labels.order_by().values_list("rubric_id", flat=True).distinct()) | set(
         release.campaigns.values_list("rubric_id", flat=True)
     )
     fields = RubricField.objects.filter(rubric_id__in=rubric_ids).order_by(
@@ -463,6 +463,7 @@ def guidelines_of(release: Release) -> list[Guideline]:
     campaign_ids = list(release.campaigns.values_list("pk", flat=True))
     ids = set(release.campaigns.values_list("guideline_id", flat=True)) | set(
         Label.objects.filter(campaign_id__in=campaign_ids, guideline__isnull=False)
+        .order_by()  # no ordering column in the DISTINCT: one row per guideline, not per label
         .values_list("guideline_id", flat=True)
         .distinct()
     )
