@@ -244,6 +244,10 @@ def build(release_id: int) -> None:
     from releases.models import Release
     from releases.services import release_build
 
+    # What the process holds before it reads a row: Django with every app (the judging app brings
+    # scipy), pyarrow; the build's own memory is the peak minus this.
+    with open("/proc/self/statm") as statm:
+        before_mb = int(statm.read().split()[1]) * resource.getpagesize() / 2**20
     start = time.perf_counter()
     release = release_build(release_id=release_id)
     seconds = time.perf_counter() - start
@@ -258,6 +262,7 @@ def build(release_id: int) -> None:
                 "rows": release.rows_total,
                 "label_rows": labels.rows,
                 "peak_rss_mb": peak_kib / 1024,
+                "before_mb": before_mb,
                 "files": release.files.count(),
                 "status": release.status,
             }
@@ -398,7 +403,7 @@ def main() -> None:
                 f"[{label}] build: {result['rows']:,} rows ({result['label_rows']:,} labels) into "
                 f"{result['files']} files in {result['seconds']:.1f} s = {rate:,.0f} rows/s (labels alone "
                 f"{label_rate:,.0f}/s; target >= 100,000); peak RSS {result['peak_rss_mb']:.0f} MB "
-                "(target < 200 MB)",
+                f"(target < 200 MB), of which {result.get('before_mb', 0):.0f} MB before the first row",
                 flush=True,
             )
         for label, root, pk in runs:

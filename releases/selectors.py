@@ -55,14 +55,30 @@ def release_list_for_credential(*, user: Any, auth: Any) -> QuerySet[Release]:
     return scoped if scoped is not None else release_list_restricted_for_user(user=user)
 
 
-def file_get_for_download(*, user: Any, release_id: int, name: str, auth: Any = None) -> ReleaseFile:
-    """A file of a release the caller sees, with its release, in one query; ``granted`` says
-    whether the caller may read that release's restricted tier now (the selector twin of
-    ``can_access_restricted``, so the download asks the database once for file and grant alike).
+def file_get_for_download(*, user: Any, release_id: int, name: str) -> ReleaseFile:
+    """A file of this release, with its release, in one query; ``granted`` says whether the caller
+    may read that release's restricted tier now (the selector twin of ``can_access_restricted``,
+    so the download asks the database once for file and grant alike). The caller decides what a
+    refusal is (``release_visible``: a release one may not see is a 404, not a 403).
     """
-    readable = release_list_for_credential(user=user, auth=auth).filter(pk=OuterRef("release_id"))
+    readable = release_list_restricted_for_user(user=user).filter(pk=OuterRef("release_id"))
     return (
         ReleaseFile.objects.select_related("release")
         .annotate(granted=Exists(readable))
-        .get(release_id=release_id, release__in=release_list_visible(user=user), name=name)
+        .get(release_id=release_id, name=name)
     )
+
+
+def release_visible(*, user: Any, release: Release) -> bool:
+    """Twin of ``release_list_visible`` for one release already loaded (no query for most callers)."""
+    if release.is_public:
+        return True
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    if (
+        release.status == ReleaseStatus.READY
+        or policy.can_cut_releases(user)
+        or policy.can_approve_public_tier(user)
+    ):
+        return True
+    return release.reviewers.filter(pk=user.pk).exists()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
@@ -238,6 +239,52 @@ class PseudonymColumn:
         return pc.take(names, pc.index_in(ids, value_set=distinct))
 
 
+JUDGE_LABEL_SOURCE = "machine: LLM judge"
+
+
+def judge_label_rows(response_ids: set[int]) -> list[dict[str, Any]]:
+    """Trusted judge labels of these responses, one row per (response, field): the judge, the
+    template version it ran, the field and value, and the audit that made it trusted.
+
+    Read through the scores' extension point (``scoring.judges``), where the judging app (above
+    this one) registers its reader; without it there are no judge labels. Held in memory: one value
+    per response and trusted field, far fewer rows than the clinicians' labels.
+    """
+    from scoring.judges import judge_readers
+
+    readers = judge_readers()
+    if readers is None or not response_ids:
+        return []
+    labels, trusts = readers.trusted_labels(response_ids=response_ids)
+    by_field = {trust.field: trust for trust in trusts}
+    queries = dict(ModelResponse.objects.filter(pk__in=list(labels)).values_list("pk", "query_id"))
+    rows: list[dict[str, Any]] = []
+    for response_id in sorted(labels):
+        for field_name, value in sorted(labels[response_id].items()):
+            trust = by_field.get(field_name)
+            if trust is None:
+                continue
+            rows.append(
+                {
+                    "response_id": response_id,
+                    "query_id": queries.get(response_id),
+                    "judge": trust.judge.name,
+                    "judge_slug": trust.judge.slug,
+                    "template": trust.template.slug,
+                    "template_version": trust.template.version,
+                    "template_sha256": trust.template_hash,
+                    "field": field_name,
+                    "value": json.dumps(value),
+                    "label_source": JUDGE_LABEL_SOURCE,
+                    "judge_run_id": trust.judge_run_id,
+                    "trust_kappa": trust.kappa,
+                    "trust_items": trust.n_items,
+                    "trusted_at": trust.granted_at.isoformat(),
+                }
+            )
+    return rows
+
+
 def table_specs(
     release: Release, *, score_rows: list[dict[str, Any]], sample_ids: list[int]
 ) -> list[TableSpec]:
@@ -376,6 +423,14 @@ def table_specs(
         "options_source": "options_source",
         "help_text": "help_text",
     }
+    judge_cols = _cols(
+        "response_id:int query_id:int judge judge_slug template template_version:int template_sha256 field "
+        "value label_source judge_run_id:int trust_kappa:float trust_items:int trusted_at"
+    )
+    response_ids = set(
+        items.filter(response__isnull=False).order_by().values_list("response_id", flat=True).distinct()
+    )
+    judge_rows = judge_label_rows(response_ids)
     score_cols = _cols(
         "campaign_id:int target category metric value:float ci_low:float ci_high:float numerator:float "
         "denominator:float interval note"
@@ -455,6 +510,16 @@ def table_specs(
                 adjudicators,
                 adjudication_cols,
             ),
+        ),
+        TableSpec(
+            "judge_labels",
+            "MACHINE LABELS, not clinicians': values of LLM judges trusted for a field after a "
+            "judge-versus-clinician audit (judge, template version, field, value, the audit's kappa). "
+            "Every row's label_source says so; use the labels and adjudications tables for human labels.",
+            judge_cols,
+            restricted,
+            lambda: len(judge_rows),
+            _memory_batches(judge_rows, judge_cols),
         ),
     ]
 

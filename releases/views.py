@@ -132,6 +132,8 @@ def file_download(request: HttpRequest, release_id: int, name: str) -> HttpRespo
     except ReleaseFile.DoesNotExist as exc:
         raise Http404("No such file in this release.") from exc
     release = release_file.release
+    if not release_file.granted and not selectors.release_visible(user=user, release=release):  # type: ignore[attr-defined]
+        raise Http404("No such release.")
     if release_file.tier == Tier.PUBLIC:
         allowed = policy.can_read_public_tier(user, release)
     else:
