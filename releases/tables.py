@@ -158,6 +158,11 @@ def _copy_pages(qs: QuerySet, aliases: dict[str, str], page: int | None) -> Iter
         last = batch.column("release__pk")[-1].as_py()
 
 
+def _use_copy(alias: str) -> bool:
+    """COPY on PostgreSQL; elsewhere (SQLite, the portable path) Django's cursor."""
+    return connections[alias].vendor == "postgresql"
+
+
 def _kinds(select: dict[str, Any], columns: tuple[Column, ...], **extra: str) -> dict[str, tuple[Any, str]]:
     """``select`` with each raw column's kind: the output column's, or ``extra``'s for a raw one."""
     by_name = {c.name: c.kind for c in columns}
@@ -193,7 +198,7 @@ def _query_batches(
 
     def batches(size: int) -> Iterator[pa.RecordBatch]:
         annotated = qs.annotate(**expressions)
-        if connections[qs.db].vendor == "postgresql":
+        if _use_copy(qs.db):
             values = annotated.values_list(*expressions)
             for batch in _copy_pages(values, kinds, PAGE if keyset else None):
                 raw = {name.removeprefix("release_"): batch.column(name) for name in batch.schema.names}

@@ -286,3 +286,27 @@ def test_trusted_judge_labels_are_their_own_machine_labelled_table(tmp_path, set
 
     dataset = mlcroissant.Dataset(jsonld=str(_path(release, "restricted/croissant.json")))
     assert list(dataset.metadata.ctx.issues.warnings) == []
+
+
+def test_the_portable_reader_writes_the_same_tables_as_copy(tmp_path, settings, monkeypatch) -> None:
+    """SQLite has no COPY: the portable path (Django's cursor) must write the same rows."""
+    from releases import tables
+
+    settings.MEDIA_ROOT = tmp_path
+    settings.SENDFILE_ROOT = str(tmp_path)
+    scoring = scoring_world(close=True)
+    # One slug, two versions: the raters' pseudonyms depend on the slug, so they match too.
+    by_copy = cut(scoring.maintainer, scoring.campaign.pk, "reader", sample=[scoring.queries[2].pk])
+    monkeypatch.setattr(tables, "_use_copy", lambda alias: False)
+    portable = cut(scoring.maintainer, scoring.campaign.pk, "reader", sample=[scoring.queries[2].pk])
+    names = set(
+        ReleaseFile.objects.filter(release=by_copy, file_format__in=["parquet", "jsonl", "csv"]).values_list(
+            "name", flat=True
+        )
+    )
+    assert len(names) == 3 * (3 + 8)  # public: 3 tables, restricted: 8, each in three formats
+    for name in sorted(names):
+        if name.endswith(".parquet"):
+            assert pq.read_table(_path(by_copy, name)).equals(pq.read_table(_path(portable, name))), name
+        else:
+            assert _path(by_copy, name).read_bytes() == _path(portable, name).read_bytes(), name
