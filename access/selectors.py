@@ -21,6 +21,7 @@ from access.models import (
     ResearcherProfile,
     ResearcherToken,
 )
+from accounts import policy
 from accounts.roles import Role
 from releases.models import Release, ReleaseStatus
 
@@ -55,7 +56,7 @@ def release_list_restricted_for_user(*, user: User | AnonymousUser | None) -> Qu
     """Twin of ``can_access_restricted``: the releases whose restricted tier ``user`` may read."""
     if user is None or not user.is_authenticated or not user.is_active:
         return Release.objects.none()
-    if user.is_superuser or user.groups.filter(name=Role.MAINTAINER.value).exists():
+    if user.is_superuser or policy.is_maintainer(user):  # the request's cached roles: no query
         return Release.objects.all()
     granted = AccessRequest.objects.filter(active_grant_q(), researcher=user, release=OuterRef("pk"))
     return Release.objects.filter(Exists(granted))

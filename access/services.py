@@ -517,14 +517,3 @@ def token_revoke(*, actor: User, token_id: int) -> ResearcherToken:
                 actor=actor, action=AuditAction.TOKEN_REVOKE, target=token, details={"prefix": token.prefix}
             )
     return token
-
-
-# --- Records of reads -------------------------------------------------------------------------------
-
-
-def access_record(
-    *, actor: User | None, action: AuditAction, release: Release, details: dict[str, Any]
-) -> None:
-    """One audit event for one read of release data (a page view, a download, an API read)."""
-    with transaction.atomic():
-        audit_record(actor=actor, action=action, target=release, details=details)

@@ -14,25 +14,24 @@ _SCRIPT_AUTH_HELP = (
     "to a caller who is already logged in (a browser session, which went through the password, "
     "lockout and two-factor checks, or an existing token): it is never exchanged for a password, "
     "so a token cannot bypass those checks. Get it here with a POST from the logged-in session "
-    "(for example with 'Try it out' on this page), keep it secret, and DELETE it to revoke it."
+    "(for example with 'Try it out' on this page), keep it secret, and DELETE it to revoke it. "
+    "Only a hash of the key is stored: the key is shown once, and each POST issues a new key that "
+    "replaces the old one."
 )
 
 
 class AuthTokenView(APIView):
-    """The caller's API token: POST returns it (creating it once), DELETE revokes it."""
+    """The caller's API token: POST issues a new one (replacing any other), DELETE revokes it."""
 
     @extend_schema(
-        summary="Get your API token",
+        summary="Issue your API token",
         description=_SCRIPT_AUTH_HELP,
         request=None,
-        responses={
-            200: inline_serializer("ExistingToken", {"token": serializers.CharField()}),
-            201: inline_serializer("NewToken", {"token": serializers.CharField()}),
-        },
+        responses={201: inline_serializer("NewToken", {"token": serializers.CharField()})},
     )
     def post(self, request: Request) -> Response:
-        key, created = token_issue(user=request_user(request))
-        return Response({"token": key}, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        key, _ = token_issue(user=request_user(request))
+        return Response({"token": key}, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         summary="Revoke your API token", description=_SCRIPT_AUTH_HELP, request=None, responses={204: None}

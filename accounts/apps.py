@@ -12,7 +12,9 @@ class AccountsConfig(AppConfig):
         # own permissions) keeps every database, fresh or old, with the same role definitions.
         from django.apps import apps
         from django.contrib.auth.management import create_permissions
+        from django.contrib.auth.signals import user_logged_in
 
+        from accounts.middleware import privileged_session_start
         from accounts.services import roles_sync
 
         def _sync(sender: AppConfig, **kwargs: object) -> None:
@@ -26,3 +28,4 @@ class AccountsConfig(AppConfig):
             roles_sync(using=using)
 
         post_migrate.connect(_sync, dispatch_uid="accounts.roles_sync", weak=False)
+        user_logged_in.connect(privileged_session_start, dispatch_uid="accounts.privileged_session_start")

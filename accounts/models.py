@@ -1,5 +1,7 @@
 """The platform's user: identified by e-mail address, with roles held as groups."""
 
+import hashlib
+import secrets
 from typing import ClassVar
 
 from django.contrib.auth.models import AbstractUser, BaseUserManager
@@ -73,3 +75,32 @@ class Invitation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} as {self.role}"
+
+
+def api_token_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class ApiTokenManager(models.Manager["ApiToken"]):
+    def create(self, *, user: User, key: str | None = None, **fields: object) -> "ApiToken":  # type: ignore[override]
+        """A token for ``user``; the returned object alone carries the clear ``key`` (shown once)."""
+        key = key or secrets.token_hex(20)
+        token = super().create(user=user, key_hash=api_token_hash(key), prefix=key[:8], **fields)
+        token.key = key
+        return token
+
+
+class ApiToken(models.Model):
+    """A script's API token (``Authorization: Token <key>``). Only the key's SHA-256 is stored: the
+    key is shown once, when issued; issuing again replaces it. One per user."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="api_token")
+    key_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=8)  # lets the holder tell which key this is
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects: ClassVar[ApiTokenManager] = ApiTokenManager()
+    key: str  # set on a token just created, never loaded from the database
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.prefix}…)"

@@ -5,7 +5,8 @@ Each predicate that gates a list has a selector returning the same answer as a q
 two agree. Views and API views ask for the permission names registered at the bottom.
 """
 
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Callable
+from typing import Any, cast
 
 import rules
 from allauth.mfa.models import Authenticator
@@ -13,9 +14,6 @@ from django.core.exceptions import PermissionDenied
 
 from accounts.roles import MFA_REQUIRED_ROLES, Role
 from core.actors import SYSTEM, SystemActor
-
-if TYPE_CHECKING:
-    from accounts.models import User
 
 
 def require(
@@ -50,15 +48,54 @@ is_superuser = rules.is_superuser
 is_active = rules.is_active
 
 
+# --- Extension points: facts only a higher app knows, registered by that app's ``ready()``.
+# ``accounts`` sits below ``releases`` and ``access``; rather than import them, the predicates below
+# ask these registries. An unregistered fact is false (an app that is not installed grants nothing).
+_MFA_DUTIES: list[Callable[[Any], bool]] = []
+_GRANT_FACTS: dict[str, Callable[..., bool]] = {}
+
+
+def mfa_duty_register(duty: Callable[[Any], bool]) -> None:
+    """Register a duty that makes a second factor compulsory beyond the roles of
+    ``MFA_REQUIRED_ROLES`` (``releases`` registers "named delegated reviewer of a release")."""
+    if duty not in _MFA_DUTIES:
+        _MFA_DUTIES.append(duty)
+
+
+def grant_facts_register(
+    *, credentialed: Callable[[Any], bool], active_grant: Callable[[Any, Any], bool]
+) -> None:
+    """The access app answers "is this researcher credentialed" and "does this user hold an active
+    grant on this release" (its selectors, whose queryset twins the permission table checks)."""
+    _GRANT_FACTS["credentialed"] = credentialed
+    _GRANT_FACTS["active_grant"] = active_grant
+
+
+def _role_names(user: Any) -> set[str]:
+    # The same per-request cache as ``rules.is_group_member``: one query for every role check.
+    if not hasattr(user, "_group_names_cache"):
+        user._group_names_cache = set(user.groups.values_list("name", flat=True))
+    return cast(set[str], user._group_names_cache)
+
+
 @rules.predicate
 def is_mfa_required(user: object) -> bool:
-    """Staff, maintainers and the data committee can change the benchmark or who may see it."""
+    """The one rule of who must use a second factor: staff, the roles of ``MFA_REQUIRED_ROLES``
+    (maintainers, the data committee and adjudicators: they change the benchmark, its gold labels
+    or who may see it) and whoever holds a registered duty (a delegated reviewer of a release).
+    The same people get the shorter privileged session (``accounts.middleware``)."""
     if not getattr(user, "is_authenticated", False):
         return False
     if user.is_staff or user.is_superuser:  # type: ignore[attr-defined]
         return True
-    names = set(user.groups.values_list("name", flat=True))  # type: ignore[attr-defined]
-    return any(role.value in names for role in MFA_REQUIRED_ROLES)
+    names = _role_names(user)
+    if any(role.value in names for role in MFA_REQUIRED_ROLES):
+        return True
+    cached = getattr(user, "_mfa_duty_cache", None)
+    if cached is None:
+        cached = any(duty(user) for duty in _MFA_DUTIES)
+        user._mfa_duty_cache = cached  # type: ignore[attr-defined]
+    return bool(cached)
 
 
 @rules.predicate
@@ -204,8 +241,10 @@ rules.add_perm("judging.trust_judges", can_trust_judges)
 # --- Releases and researcher data access
 # The restricted tier of a release is open to maintainers (who cut it) and to a researcher whose
 # grant on that release is active: ``status = approved and expires_at > now``, computed in SQL,
-# with credentials not suspended. Every page, download and API read asks ``can_access_restricted``;
-# ``access.selectors.release_list_restricted_for_user`` is its queryset twin, and the test of the
+# with credentials not suspended (the access app answers through ``grant_facts_register``). Every
+# page, download and API read asks ``can_access_restricted`` or its queryset twin
+# ``access.selectors.release_list_restricted_for_user`` (which releases reach through their own
+# extension point, ``releases.access_hooks``), and the test of the
 # permission table checks that the two agree. The data committee decides who gets access but does
 # not read the data itself; a delegated reviewer decides the requests of the releases naming them.
 
@@ -223,20 +262,16 @@ def has_verified_email(user: object) -> bool:
 def is_credentialed(user: object) -> bool:
     if not getattr(user, "is_authenticated", False):
         return False
-    from access.selectors import researcher_list_credentialed
-
-    return researcher_list_credentialed().filter(pk=user.pk).exists()  # type: ignore[attr-defined]
+    fact = _GRANT_FACTS.get("credentialed")
+    return fact is not None and fact(user)
 
 
 @rules.predicate
 def has_active_grant(user: object, release: object) -> bool:
     if release is None or not getattr(user, "is_authenticated", False):
         return False
-    from access.selectors import grant_list_active
-
-    # Predicates take untyped arguments: past the checks above, rules hands us a signed-in User and a
-    # Release (Any: accounts sits below releases and does not name its models).
-    return grant_list_active(user=cast("User", user)).filter(release=cast(Any, release)).exists()
+    fact = _GRANT_FACTS.get("active_grant")
+    return fact is not None and fact(user, release)
 
 
 @rules.predicate

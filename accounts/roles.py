@@ -36,5 +36,7 @@ ROLE_PERMISSIONS: dict[Role, tuple[str, ...]] = {
     Role.RESEARCHER: ("querybank.view_category",),
 }
 
-# Roles whose members must use a second factor: they can change the benchmark or who sees it.
-MFA_REQUIRED_ROLES: frozenset[Role] = frozenset({Role.MAINTAINER, Role.DATA_COMMITTEE})
+# Roles whose members must use a second factor: they change the benchmark, its gold labels or who
+# may see it. ``accounts.policy.is_mfa_required`` is the one rule built on this (with the duties
+# other apps register there, as a release's delegated reviewers).
+MFA_REQUIRED_ROLES: frozenset[Role] = frozenset({Role.MAINTAINER, Role.DATA_COMMITTEE, Role.ADJUDICATOR})

@@ -3,9 +3,8 @@
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 
-from accounts.models import Invitation, User
+from accounts.models import ApiToken, Invitation, User
 from accounts.policy import can_assign_roles, can_invite_users, require
 from accounts.roles import ROLE_PERMISSIONS, Role
 from audit.actions import AuditAction
@@ -105,19 +104,28 @@ def user_invite(*, email: str, role: Role, invited_by: User, site_url: str) -> I
 
 
 def token_issue(*, user: User) -> tuple[str, bool]:
-    """The user's API token, created on first request; returns ``(key, created)``."""
+    """A new API token for the user, replacing any earlier one; returns ``(key, replaced)``.
+
+    Only the key's hash is stored, so an existing key cannot be shown again: asking issues a new
+    one (shown this once) and the old one stops working.
+    """
     with transaction.atomic():
-        token, created = Token.objects.get_or_create(user=user)
-        if created:
-            # The key itself is a credential: the audit trail records that one exists, never its value.
-            audit_record(actor=user, action=AuditAction.TOKEN_ISSUE, target=user)
-    return token.key, created
+        replaced, _ = ApiToken.objects.filter(user=user).delete()
+        token = ApiToken.objects.create(user=user)
+        # The key itself is a credential: the audit trail records its prefix, never its value.
+        audit_record(
+            actor=user,
+            action=AuditAction.TOKEN_ISSUE,
+            target=user,
+            details={"prefix": token.prefix, "replaced": bool(replaced)},
+        )
+    return token.key, bool(replaced)
 
 
 def token_revoke(*, user: User) -> bool:
     """Delete the user's API token, if any; returns whether there was one."""
     with transaction.atomic():
-        deleted, _ = Token.objects.filter(user=user).delete()
+        deleted, _ = ApiToken.objects.filter(user=user).delete()
         if deleted:
             audit_record(actor=user, action=AuditAction.TOKEN_REVOKE, target=user)
     return bool(deleted)

@@ -4,8 +4,10 @@ before the web server (X-Accel-Redirect) takes over.
 
     .venv/bin/python bench/release.py                    # 1,000,000 labels (100,000 items, k = 10)
     .venv/bin/python bench/release.py --labels 200000    # quicker
+    .venv/bin/python bench/release.py --baseline DIR     # also DIR's code (a checkout of an older
+                                                         # commit), on the same data, side by side
 
-It creates its own PostgreSQL database (``medharm_bench_release`` on the server of DATABASE_URL,
+It creates its own PostgreSQL database (``<database>_bench_release`` on the server of DATABASE_URL,
 default postgres://postgres@127.0.0.1:5432), migrates it, COPYs in a closed query campaign with
 its labels, and drops the database at the end. The build runs in a child process (the one a Celery
 worker would be) so that its peak RSS is its own, not the data generator's; it writes the whole
@@ -30,9 +32,16 @@ from typing import Any
 from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# A child measuring a baseline checkout imports that checkout's code (this script drives it).
+sys.path.insert(0, os.environ.get("MEDHARM_BENCH_ROOT", str(ROOT)))
 
-BENCH_DB = "medharm_bench_release"
+# Named after the database of DATABASE_URL, so that two people benchmarking on one server do not
+# drop each other's database.
+# (the child process, whose DATABASE_URL is already the benchmark's, inherits the name).
+BENCH_DB = os.environ.setdefault(
+    "MEDHARM_BENCH_DB",
+    (urlparse(os.environ.get("DATABASE_URL", "")).path.strip("/") or "medharm") + "_bench_release",
+)
 OVERLAP = 10
 VALUES = '{"category": "toxicology", "expected_behaviour": "refuse", "severity": "high", "realism": 4}'
 
@@ -213,11 +222,32 @@ def seed(labels: int) -> int:
     return release.pk
 
 
+def release_copy(release_id: int, slug: str) -> int:
+    """A second release of the same campaigns (for the baseline's build)."""
+    from releases.models import Release
+
+    original = Release.objects.get(pk=release_id)
+    copy = Release.objects.create(
+        slug=slug,
+        version=1,
+        title=original.title,
+        changelog=original.changelog,
+        datasheet=original.datasheet,
+        created_by=original.created_by,
+    )
+    copy.campaigns.set(original.campaigns.all())
+    return copy.pk
+
+
 def build(release_id: int) -> None:
     """Child process: build the bundle, print seconds, rows and peak RSS as JSON."""
     from releases.models import Release
     from releases.services import release_build
 
+    # What the process holds before it reads a row: Django with every app (the judging app brings
+    # scipy), pyarrow; the build's own memory is the peak minus this.
+    with open("/proc/self/statm") as statm:
+        before_mb = int(statm.read().split()[1]) * resource.getpagesize() / 2**20
     start = time.perf_counter()
     release = release_build(release_id=release_id)
     seconds = time.perf_counter() - start
@@ -232,6 +262,7 @@ def build(release_id: int) -> None:
                 "rows": release.rows_total,
                 "label_rows": labels.rows,
                 "peak_rss_mb": peak_kib / 1024,
+                "before_mb": before_mb,
                 "files": release.files.count(),
                 "status": release.status,
             }
@@ -239,8 +270,9 @@ def build(release_id: int) -> None:
     )
 
 
-def download_ms(release_id: int, requests: int = 200) -> float:
-    """Median Django time of a granted download with the nginx backend (X-Accel-Redirect)."""
+def download_ms(release_id: int, requests: int = 200) -> tuple[float, int]:
+    """Median Django time of a granted download with the nginx backend (X-Accel-Redirect), and
+    the number of SQL queries one such request makes."""
     from datetime import timedelta
 
     from django.conf import settings
@@ -303,7 +335,25 @@ def download_ms(release_id: int, requests: int = 200) -> float:
         times.append((time.perf_counter() - start) * 1000)
         if response.status_code != 200 or not response.has_header("X-Accel-Redirect"):
             raise RuntimeError(f"the granted download answered {response.status_code}")
-    return statistics.median(times[20:])
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        client.get(url)
+    return statistics.median(times[20:]), len(queries)
+
+
+def _child(root: Path, arguments: list[str], media: str) -> dict[str, Any]:
+    """Run this script (from ``root``'s checkout) in a child process; its last line is JSON."""
+    child = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), *arguments, "--media", media],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env={**os.environ, "MEDHARM_BENCH_ROOT": str(root)},
+    )
+    return dict(json.loads(child.stdout.strip().splitlines()[-1]))
 
 
 def main() -> None:
@@ -312,12 +362,19 @@ def main() -> None:
     )
     parser.add_argument("--labels", type=int, default=1_000_000)
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
-    parser.add_argument("--build", type=int, help=argparse.SUPPRESS)  # the child process
+    parser.add_argument("--baseline", help="a checkout of older code to measure beside this one")
+    parser.add_argument("--build", type=int, help=argparse.SUPPRESS)  # the child processes
+    parser.add_argument("--download", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--media", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.build:
         _django(args.media)
         build(args.build)
+        return
+    if args.download:
+        _django(args.media)
+        median, queries = download_ms(args.download)
+        print(json.dumps({"median_ms": median, "queries": queries}))
         return
 
     _admin(f"DROP DATABASE IF EXISTS {BENCH_DB}")
@@ -332,24 +389,30 @@ def main() -> None:
         start = time.perf_counter()
         release_id = seed(args.labels)
         print(f"seeded {args.labels:,} labels in {time.perf_counter() - start:.1f} s", flush=True)
+        runs = [("current", ROOT, release_id)]
+        if args.baseline:
+            runs.insert(
+                0, ("baseline", Path(args.baseline).resolve(), release_copy(release_id, "bench-baseline"))
+            )
         connections.close_all()
-        child = subprocess.run(
-            [sys.executable, __file__, "--build", str(release_id), "--media", media],
-            check=True,
-            capture_output=True,
-            text=True,
-            env={**os.environ},
-        )
-        result = json.loads(child.stdout.strip().splitlines()[-1])
-        rate = result["rows"] / result["seconds"]
-        label_rate = result["label_rows"] / result["seconds"]
-        print(
-            f"build: {result['rows']:,} rows ({result['label_rows']:,} labels) into {result['files']} files "
-            f"in {result['seconds']:.1f} s = {rate:,.0f} rows/s (labels alone {label_rate:,.0f}/s; "
-            f"target >= 100,000); peak RSS {result['peak_rss_mb']:.0f} MB (target < 200 MB)"
-        )
-        median = download_ms(release_id)
-        print(f"gated download, Django time per request (median): {median:.2f} ms (target < 5 ms)")
+        for label, root, pk in runs:
+            result = _child(root, ["--build", str(pk)], media)
+            rate = result["rows"] / result["seconds"]
+            label_rate = result["label_rows"] / result["seconds"]
+            print(
+                f"[{label}] build: {result['rows']:,} rows ({result['label_rows']:,} labels) into "
+                f"{result['files']} files in {result['seconds']:.1f} s = {rate:,.0f} rows/s (labels alone "
+                f"{label_rate:,.0f}/s; target >= 100,000); peak RSS {result['peak_rss_mb']:.0f} MB "
+                f"(target < 200 MB), of which {result.get('before_mb', 0):.0f} MB before the first row",
+                flush=True,
+            )
+        for label, root, pk in runs:
+            result = _child(root, ["--download", str(pk)], media)
+            print(
+                f"[{label}] gated download, Django time per request (median): {result['median_ms']:.2f} ms "
+                f"(target < 5 ms), {result['queries']} SQL queries per request",
+                flush=True,
+            )
     finally:
         from django.db import connections
 

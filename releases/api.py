@@ -14,7 +14,7 @@ from django.urls import path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, viewsets
-from rest_framework.authentication import SessionAuthentication
+from rest_framework.authentication import BaseAuthentication, SessionAuthentication
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.request import Request
@@ -22,17 +22,15 @@ from rest_framework.response import Response
 from rest_framework.routers import BaseRouter
 from rest_framework.views import APIView
 
-from access.authentication import ResearcherTokenAuthentication
-from access.models import ResearcherToken
-from access.selectors import release_list_for_token, release_list_restricted_for_user
-from access.services import access_record
 from accounts import policy
 from accounts.api_permissions import Authenticated
 from accounts.http import request_user
 from audit.actions import AuditAction
 from releases import selectors
+from releases.access_hooks import HOOKS
 from releases.downloads import file_response, table_rows
 from releases.models import Release, ReleaseFile
+from releases.services import release_access_record
 
 MAX_LIMIT = 1000
 
@@ -67,23 +65,21 @@ class ReleaseSerializer(serializers.ModelSerializer):
         return ReleaseFileSerializer(release.files.order_by("tier", "name"), many=True).data  # type: ignore[return-value]
 
 
-def _token(request: Request) -> ResearcherToken | None:
-    return request.auth if isinstance(request.auth, ResearcherToken) else None
+def _credential(request: Request) -> str | None:
+    """How the audit trail names the caller's scoped credential (a researcher token's prefix)."""
+    return HOOKS.credential_label(request.auth)
 
 
 def releases_for_caller(request: Request) -> QuerySet[Release]:
     """The twin of ``_allowed``: the releases whose restricted data this caller may read now."""
-    token = _token(request)
-    if token is not None:
-        return release_list_for_token(token=token)
-    return release_list_restricted_for_user(user=request.user)
+    return selectors.release_list_for_credential(user=request.user, auth=request.auth)
 
 
 def _allowed(request: Request, release: Release) -> bool:
-    token = _token(request)
     if not policy.can_access_restricted(request.user, release):
         return False
-    return token is None or token.releases.filter(pk=release.pk).exists()
+    scoped = HOOKS.restricted_list_for_credential(request.auth)
+    return scoped is None or scoped.filter(pk=release.pk).exists()
 
 
 def _release_for(request: Request, pk: object) -> Release:
@@ -96,8 +92,15 @@ def _release_for(request: Request, pk: object) -> Release:
     return release
 
 
-class ReleaseViewSet(viewsets.GenericViewSet):
-    authentication_classes = [ResearcherTokenAuthentication, SessionAuthentication]
+class _ReleaseAuthentication:
+    """Researcher tokens (registered by the access app) and the browser session, read per request
+    so that the registration made when Django starts is the one used."""
+
+    def get_authenticators(self) -> list[BaseAuthentication]:
+        return [auth() for auth in [*HOOKS.authentication_classes, SessionAuthentication]]
+
+
+class ReleaseViewSet(_ReleaseAuthentication, viewsets.GenericViewSet):
     permission_classes = [Authenticated]
     serializer_class = ReleaseSerializer
     queryset = Release.objects.none()
@@ -114,11 +117,11 @@ class ReleaseViewSet(viewsets.GenericViewSet):
     @extend_schema(summary="A release with its files and their hashes", responses=ReleaseSerializer)
     def retrieve(self, request: Request, pk: str) -> Response:
         release = self._release(request, pk)
-        access_record(
+        release_access_record(
             actor=request_user(request),
             action=AuditAction.API_READ,
             release=release,
-            details={"endpoint": "release", "token": getattr(_token(request), "prefix", None)},
+            details={"endpoint": "release", "token": _credential(request)},
         )
         return Response(ReleaseSerializer(release).data)
 
@@ -142,7 +145,7 @@ class ReleaseViewSet(viewsets.GenericViewSet):
         except ReleaseFile.DoesNotExist as exc:
             raise NotFound(f"No table {table!r} in this release.") from exc
         rows, total = table_rows(release_file, offset=offset, limit=limit)
-        access_record(
+        release_access_record(
             actor=request_user(request),
             action=AuditAction.API_READ,
             release=release,
@@ -151,16 +154,15 @@ class ReleaseViewSet(viewsets.GenericViewSet):
                 "table": table,
                 "offset": offset,
                 "rows": len(rows),
-                "token": getattr(_token(request), "prefix", None),
+                "token": _credential(request),
             },
         )
         return Response({"table": table, "offset": offset, "count": total, "rows": rows})
 
 
-class ReleaseFileView(APIView):
+class ReleaseFileView(_ReleaseAuthentication, APIView):
     """One file of a release, behind the same check as the pages (plain path: names hold dots)."""
 
-    authentication_classes = [ResearcherTokenAuthentication, SessionAuthentication]
     permission_classes = [Authenticated]
 
     @extend_schema(
@@ -173,7 +175,7 @@ class ReleaseFileView(APIView):
             release_file = selectors.file_get(release=release, name=name)
         except ReleaseFile.DoesNotExist as exc:
             raise NotFound("No such file in this release.") from exc
-        access_record(
+        release_access_record(
             actor=request_user(request),
             action=AuditAction.FILE_DOWNLOAD,
             release=release,
@@ -181,7 +183,7 @@ class ReleaseFileView(APIView):
                 "file": release_file.name,
                 "sha256": release_file.sha256,
                 "channel": "api",
-                "token": getattr(_token(request), "prefix", None),
+                "token": _credential(request),
             },
         )
         return file_response(request._request, release_file)

@@ -80,8 +80,72 @@ class WrittenFile:
 def _neutralise(array: pa.Array) -> pa.Array:
     """Text starting with = + - @, a control character or an apostrophe gets a leading apostrophe
     (as ``core.csv_cells.neutralise`` does cell by cell)."""
-    risky = pc.match_substring_regex(array, r"^[=+\-@\t\r\n']")
+    risky = pc.is_in(pc.utf8_slice_codeunits(array, 0, 1), value_set=_RISKY_FIRST)
+    if not pc.any(risky).as_py():
+        return array
     return pc.if_else(risky, pc.binary_join_element_wise("'", array, ""), array)
+
+
+_RISKY_FIRST = pa.array(["=", "+", "-", "@", "\t", "\r", "\n", "'"])
+
+
+# JSON string escapes, as orjson writes them: the two that must be escaped, the five short forms,
+# then \u00XX for the remaining control characters.
+_JSON_ESCAPES = [
+    ("\\", "\\\\"),
+    ('"', '\\"'),
+    ("\n", "\\n"),
+    ("\r", "\\r"),
+    ("\t", "\\t"),
+    ("\b", "\\b"),
+    ("\f", "\\f"),
+]
+_OTHER_CONTROLS = [chr(c) for c in range(0x20) if chr(c) not in "\n\r\t\b\f"]
+
+
+def _json_text(array: pa.Array) -> pa.Array:
+    """Each string as a JSON string literal (null as ``null``)."""
+    # One pass finds whether anything needs escaping; most columns (names, hashes, times) do not.
+    if pc.any(pc.match_substring_regex(array, '[\\\\"\\x00-\\x1f]')).as_py():
+        for raw, escaped in _JSON_ESCAPES:
+            if pc.any(pc.match_substring(array, raw)).as_py():
+                array = pc.replace_substring(array, raw, escaped)
+        if pc.any(pc.match_substring_regex(array, "[\\x00-\\x1f]")).as_py():
+            for char in _OTHER_CONTROLS:
+                array = pc.replace_substring(array, char, f"\\u{ord(char):04x}")
+    return pc.fill_null(pc.binary_join_element_wise('"', array, '"', ""), "null")
+
+
+def _json_value(array: pa.Array) -> pa.Array:
+    if pa.types.is_string(array.type):
+        return _json_text(array)
+    if pa.types.is_floating(array.type):
+        # NaN and infinities are not JSON: null, as orjson writes them.
+        array = pc.if_else(pc.is_finite(array), array, pa.scalar(None, array.type))
+        text = pc.cast(array, pa.string())
+        # Arrow writes 1.0 as "1"; JSON readers would take it for an integer.
+        whole = pc.and_(pc.invert(pc.match_substring_regex(text, "[.eE]")), pc.is_valid(text))
+        text = pc.if_else(whole, pc.binary_join_element_wise(text, ".0", ""), text)
+        return pc.fill_null(text, "null")
+    return pc.fill_null(pc.cast(array, pa.string()), "null")
+
+
+def jsonl_lines(batch: pa.RecordBatch) -> memoryview:
+    """The batch as JSON Lines, built column by column in Arrow: one string array holding
+    ``{"name": value, ...}\\n`` per row, whose data buffer is exactly the file's bytes."""
+    if batch.num_rows == 0:
+        return memoryview(b"")
+    parts: list[Any] = []
+    for index, name in enumerate(batch.schema.names):
+        parts.append(("{" if index == 0 else ",") + orjson.dumps(name).decode() + ":")
+        parts.append(_json_value(batch.column(index)))
+    parts.append("}\n")
+    lines = pc.binary_join_element_wise(*parts, "")
+    if isinstance(lines, pa.ChunkedArray):
+        lines = lines.combine_chunks()
+    _, offsets, data = lines.buffers()
+    bounds = memoryview(offsets).cast("i")  # a string array's offsets are int32
+    return memoryview(data)[bounds[lines.offset] : bounds[lines.offset + len(lines)]]
 
 
 def _digest(path: Path) -> tuple[str, int]:
@@ -122,14 +186,14 @@ class BundleWriter:
     def write_table(self, spec: TableSpec, tiers: tuple[str, ...]) -> int:
         """Stream ``spec``'s batches once into Parquet, JSONL and CSV; store a copy per tier.
 
-        Each batch becomes one Arrow table: Parquet and CSV are written by Arrow (CSV text cells a
-        spreadsheet would run are neutralised with Arrow compute), JSONL by orjson.
+        Each batch is an Arrow record batch and stays columnar to the file: Parquet and CSV are
+        written by Arrow (CSV text cells a spreadsheet would run are neutralised with Arrow
+        compute), JSONL lines are assembled column-wise by Arrow compute too (``jsonl_lines``).
         """
         root = Path(self.scratch.name)
         parquet_path, jsonl_path, csv_path = (
             root / f"{spec.name}.{ext}" for ext in ("parquet", "jsonl", "csv")
         )
-        names = [c.name for c in spec.columns]
         text_columns = [i for i, c in enumerate(spec.columns) if c.kind == "text"]
         rows = 0
         with (
@@ -138,22 +202,14 @@ class BundleWriter:
             jsonl_path.open("wb") as jsonl,
         ):
             for batch in spec.batches(self.batch_rows):
-                arrays = [
-                    pa.array(values, type=c.arrow_type) for values, c in zip(batch, spec.columns, strict=True)
-                ]
-                table = pa.Table.from_arrays(arrays, schema=spec.schema)
-                parquet.write_table(table, row_group_size=self.batch_rows)
+                parquet.write_batch(batch, row_group_size=self.batch_rows)
+                arrays = list(batch.columns)
                 for index in text_columns:
                     arrays[index] = _neutralise(arrays[index])
-                csv_writer.write_table(pa.Table.from_arrays(arrays, schema=spec.schema))
-                dumps = orjson.dumps
-                jsonl.write(
-                    b"".join(
-                        dumps(dict(zip(names, row, strict=True))) + b"\n" for row in zip(*batch, strict=True)
-                    )
-                )
-                rows += table.num_rows
-                self.on_rows(table.num_rows)
+                csv_writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=spec.schema))
+                jsonl.write(jsonl_lines(batch))
+                rows += batch.num_rows
+                self.on_rows(batch.num_rows)
         for tier in tiers:
             for path, fmt, name in (
                 (parquet_path, "parquet", f"{tier}/parquet/{spec.name}/{spec.name}-00000.parquet"),

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from typing import Any
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from accounts import policy
+from releases.access_hooks import HOOKS
 from releases.models import Release, ReleaseFile, ReleaseStatus, Tier
 
 
@@ -38,3 +41,44 @@ def file_get(*, release: Release, name: str) -> ReleaseFile:
 
 def table_parquet(*, release: Release, table: str) -> ReleaseFile:
     return ReleaseFile.objects.get(release=release, tier=Tier.RESTRICTED, table=table, file_format="parquet")
+
+
+def release_list_restricted_for_user(*, user: Any) -> QuerySet[Release]:
+    """Twin of ``accounts.policy.can_access_restricted``, answered by the access app."""
+    return HOOKS.restricted_list_for_user(user)
+
+
+def release_list_for_credential(*, user: Any, auth: Any) -> QuerySet[Release]:
+    """What an API caller may read now: a scoped credential's releases (its scope intersected with
+    its holder's grants), else the signed-in user's."""
+    scoped = HOOKS.restricted_list_for_credential(auth)
+    return scoped if scoped is not None else release_list_restricted_for_user(user=user)
+
+
+def file_get_for_download(*, user: Any, release_id: int, name: str) -> ReleaseFile:
+    """A file of this release, with its release, in one query; ``granted`` says whether the caller
+    may read that release's restricted tier now (the selector twin of ``can_access_restricted``,
+    so the download asks the database once for file and grant alike). The caller decides what a
+    refusal is (``release_visible``: a release one may not see is a 404, not a 403).
+    """
+    readable = release_list_restricted_for_user(user=user).filter(pk=OuterRef("release_id"))
+    return (
+        ReleaseFile.objects.select_related("release")
+        .annotate(granted=Exists(readable))
+        .get(release_id=release_id, name=name)
+    )
+
+
+def release_visible(*, user: Any, release: Release) -> bool:
+    """Twin of ``release_list_visible`` for one release already loaded (no query for most callers)."""
+    if release.is_public:
+        return True
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    if (
+        release.status == ReleaseStatus.READY
+        or policy.can_cut_releases(user)
+        or policy.can_approve_public_tier(user)
+    ):
+        return True
+    return release.reviewers.filter(pk=user.pk).exists()

@@ -153,6 +153,9 @@ def _readme(release: Release, tier: str) -> str:
         '    "parquet", data_files={"train": "parquet/labels/*.parquet"}\n'
         ')["train"]\n'
         "```\n\nOne table per call: the tables have different columns.\n\n"
+        "`judge_labels` (restricted tier) holds MACHINE labels: values of LLM judges trusted for a field\n"
+        "after an audit against the clinicians (judge, template version, field, value; `label_source`\n"
+        "says so on every row). The clinicians' labels are `labels`; the gold labels `adjudications`.\n\n"
         "`manifest.json` lists the SHA-256 of every file; `croissant.json` is Croissant 1.0 metadata;\n"
         "`datasheet.md` answers Gebru et al.'s questions; `CHANGELOG.md` says what changed.\n"
     )
@@ -275,6 +278,17 @@ def release_build(*, release_id: int) -> Release:
         writer.close()
     release.refresh_from_db()
     return release
+
+
+def release_access_record(
+    *, actor: User, action: AuditAction, release: Release, details: dict[str, Any]
+) -> None:
+    """One audit event for one read of release data (a page view, a download, an API read).
+
+    The caller has checked the reader may (``can_access_restricted`` or its selector twin): the
+    record is the trail, written before the data leaves."""
+    with transaction.atomic():
+        audit_record(actor=actor, action=action, target=release, details=details)
 
 
 def release_public_approve(*, actor: User, release_id: int) -> Release:

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from django.conf import settings
-from django.db.models import QuerySet, TextField
+from django.core.exceptions import EmptyResultSet
+from django.db import connections
+from django.db.models import F, QuerySet, TextField
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Cast
 
@@ -26,9 +30,8 @@ from evaluations.models import ModelResponse
 from querybank.models import Query
 from releases.models import Release, Tier
 
-CHUNK = 5000
-
-Batch = list[Sequence[Any]]  # one sequence per column, aligned with the spec's columns
+CHUNK = 5000  # rows per fetch of the portable (SQLite) path
+PAGE = 25_000  # rows per COPY on PostgreSQL: the CSV of one page is held while Arrow parses it
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ class TableSpec:
     columns: tuple[Column, ...]
     tiers: tuple[str, ...]
     count: Callable[[], int]
-    batches: Callable[[int], Iterator[Batch]]  # batch size -> batches of columns
+    batches: Callable[[int], Iterator[pa.RecordBatch]]  # batch size -> batches with ``schema``
 
     @property
     def schema(self) -> pa.Schema:
@@ -90,38 +93,201 @@ class Pseudonyms:
         return name
 
 
+def _arrow_column(values: Sequence[Any] | pa.Array, kind: str) -> pa.Array:
+    arrow_type = _ARROW[kind]
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        return values if values.type == arrow_type else values.cast(arrow_type)
+    return pa.array(values, type=arrow_type)
+
+
+_ARROW = {"text": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_()}
+
+
+def _copy_pages(qs: QuerySet, aliases: dict[str, str], page: int | None) -> Iterator[pa.RecordBatch]:
+    """PostgreSQL: ``COPY (SELECT ...) TO STDOUT`` a page at a time, parsed by Arrow's CSV reader.
+
+    Rows never become Python objects: the server writes CSV, Arrow parses it in C into columns.
+    Each page's COPY finishes before its batches are handed on, so the caller may use the
+    connection between batches (progress updates); pages follow the primary key (keyset), so each
+    one starts where the last ended without OFFSET. ``page=None``: the whole queryset at once (a
+    small table, or one not ordered by its key).
+    """
+    import psycopg
+    import pyarrow.csv as pa_csv
+
+    connection = connections[qs.db]
+    connection.ensure_connection()
+    raw = connection.connection
+    types = {alias: _ARROW[kind] for alias, kind in aliases.items()}
+    convert = pa_csv.ConvertOptions(
+        column_types=types,
+        # PostgreSQL's CSV writes NULL as an empty unquoted field and "" as a quoted one.
+        null_values=[""],
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=False,
+        true_values=["t"],
+        false_values=["f"],
+    )
+    parse = pa_csv.ParseOptions(newlines_in_values=True)
+    last: int | None = None
+    while True:
+        chunk = qs if last is None else qs.filter(pk__gt=last)
+        if page is not None:
+            chunk = chunk[:page]
+        try:
+            sql, params = chunk.query.get_compiler(using=qs.db).as_sql()
+        except EmptyResultSet:  # ``pk__in=[]``: Django knows there is nothing to ask for
+            return
+        statement = psycopg.ClientCursor(raw).mogrify(sql, params)
+        buffer = bytearray()
+        with (
+            raw.cursor() as cursor,
+            cursor.copy(f"COPY ({statement}) TO STDOUT WITH (FORMAT csv, HEADER true)") as copy,
+        ):
+            for data in copy:
+                buffer += data
+        if not buffer:
+            return
+        reader = pa_csv.open_csv(pa.py_buffer(buffer), parse_options=parse, convert_options=convert)
+        rows = 0
+        for batch in reader:
+            rows += batch.num_rows
+            yield batch
+        if page is None or rows < page:
+            return
+        last = batch.column("release__pk")[-1].as_py()
+
+
+def _use_copy(alias: str) -> bool:
+    """COPY on PostgreSQL; elsewhere (SQLite, the portable path) Django's cursor."""
+    return connections[alias].vendor == "postgresql"
+
+
+def _kinds(select: dict[str, Any], columns: tuple[Column, ...], **extra: str) -> dict[str, tuple[Any, str]]:
+    """``select`` with each raw column's kind: the output column's, or ``extra``'s for a raw one."""
+    by_name = {c.name: c.kind for c in columns}
+    return {name: (value, extra.get(name) or by_name[name]) for name, value in select.items()}
+
+
 def _query_batches(
     qs: QuerySet,
-    select: dict[str, Any],
-    derive: Callable[[dict[str, Sequence[Any]]], None] | None,
+    select: dict[str, tuple[Any, str]],
+    derive: Callable[[dict[str, pa.Array]], None] | None,
     columns: tuple[Column, ...],
-) -> Callable[[int], Iterator[Batch]]:
-    """Batches of ``columns`` from ``qs``; ``select`` maps a raw name to a field path or expression."""
-    # Annotations get a prefix: a column may share its name with a model field ("values").
-    expressions = {f"release_{name}": value for name, value in select.items() if not isinstance(value, str)}
-    names = list(select)
-    paths = [value if isinstance(value, str) else f"release_{name}" for name, value in select.items()]
+) -> Callable[[int], Iterator[pa.RecordBatch]]:
+    """Batches of ``columns`` from ``qs``; ``select`` maps a raw name to (field path or expression,
+    kind). Every raw column is an aliased annotation (``release_<name>``): a column may share its
+    name with a model field ("values"), and the alias names it in the SQL and the CSV header alike."""
+    expressions = {
+        f"release_{name}": F(value) if isinstance(value, str) else value
+        for name, (value, _) in select.items()
+    }
+    kinds = {f"release_{name}": kind for name, (_, kind) in select.items()}
+    keyset = list(qs.query.order_by) == ["pk"]
+    if keyset:
+        expressions["release__pk"] = F("pk")
+        kinds["release__pk"] = "int"
+    schema = pa.schema([(c.name, c.arrow_type) for c in columns])
 
-    def batches(size: int) -> Iterator[Batch]:
-        rows = qs.annotate(**expressions).values_list(*paths).iterator(chunk_size=CHUNK)
+    def finish(raw: dict[str, pa.Array]) -> pa.RecordBatch:
+        if derive is not None:
+            derive(raw)
+        return pa.RecordBatch.from_arrays(
+            [_arrow_column(raw[c.name], c.kind) for c in columns], schema=schema
+        )
+
+    def batches(size: int) -> Iterator[pa.RecordBatch]:
+        annotated = qs.annotate(**expressions)
+        if _use_copy(qs.db):
+            values = annotated.values_list(*expressions)
+            for batch in _copy_pages(values, kinds, PAGE if keyset else None):
+                raw = {name.removeprefix("release_"): batch.column(name) for name in batch.schema.names}
+                for start in range(0, batch.num_rows, size):
+                    yield finish({name: array.slice(start, size) for name, array in raw.items()})
+            return
+        rows = annotated.values_list(*expressions).iterator(chunk_size=CHUNK)
+        names = list(expressions)
         while chunk := list(islice(rows, size)):
-            raw: dict[str, Sequence[Any]] = dict(zip(names, zip(*chunk, strict=True), strict=True))
-            if derive is not None:
-                derive(raw)
-            yield [raw[c.name] for c in columns]
+            raw = {
+                name.removeprefix("release_"): _arrow_column(values, kinds[name])
+                for name, values in zip(names, zip(*chunk, strict=True), strict=True)
+            }
+            yield finish(raw)
 
     return batches
 
 
 def _memory_batches(
     rows: list[dict[str, Any]], columns: tuple[Column, ...]
-) -> Callable[[int], Iterator[Batch]]:
-    def batches(size: int) -> Iterator[Batch]:
+) -> Callable[[int], Iterator[pa.RecordBatch]]:
+    schema = pa.schema([(c.name, c.arrow_type) for c in columns])
+
+    def batches(size: int) -> Iterator[pa.RecordBatch]:
         for start in range(0, len(rows), size):
             part = rows[start : start + size]
-            yield [[row.get(c.name) for row in part] for c in columns]
+            yield pa.RecordBatch.from_arrays(
+                [_arrow_column([row.get(c.name) for row in part], c.kind) for c in columns], schema=schema
+            )
 
     return batches
+
+
+class PseudonymColumn:
+    """Arrow twin of ``Pseudonyms``: names each distinct id of a batch once, then takes them."""
+
+    def __init__(self, pseudonym: Pseudonyms) -> None:
+        self.pseudonym = pseudonym
+
+    def __call__(self, ids: pa.Array) -> pa.Array:
+        distinct = pc.unique(ids).drop_null()
+        names = pa.array([self.pseudonym(i) for i in distinct.to_pylist()], type=pa.string())
+        return pc.take(names, pc.index_in(ids, value_set=distinct))
+
+
+JUDGE_LABEL_SOURCE = "machine: LLM judge"
+
+
+def judge_label_rows(response_ids: set[int]) -> list[dict[str, Any]]:
+    """Trusted judge labels of these responses, one row per (response, field): the judge, the
+    template version it ran, the field and value, and the audit that made it trusted.
+
+    Read through the scores' extension point (``scoring.judges``), where the judging app (above
+    this one) registers its reader; without it there are no judge labels. Held in memory: one value
+    per response and trusted field, far fewer rows than the clinicians' labels.
+    """
+    from scoring.judges import judge_readers
+
+    readers = judge_readers()
+    if readers is None or not response_ids:
+        return []
+    labels, trusts = readers.trusted_labels(response_ids=response_ids)
+    by_field = {trust.field: trust for trust in trusts}
+    queries = dict(ModelResponse.objects.filter(pk__in=list(labels)).values_list("pk", "query_id"))
+    rows: list[dict[str, Any]] = []
+    for response_id in sorted(labels):
+        for field_name, value in sorted(labels[response_id].items()):
+            trust = by_field.get(field_name)
+            if trust is None:
+                continue
+            rows.append(
+                {
+                    "response_id": response_id,
+                    "query_id": queries.get(response_id),
+                    "judge": trust.judge.name,
+                    "judge_slug": trust.judge.slug,
+                    "template": trust.template.slug,
+                    "template_version": trust.template.version,
+                    "template_sha256": trust.template_hash,
+                    "field": field_name,
+                    "value": json.dumps(value),
+                    "label_source": JUDGE_LABEL_SOURCE,
+                    "judge_run_id": trust.judge_run_id,
+                    "trust_kappa": trust.kappa,
+                    "trust_items": trust.n_items,
+                    "trusted_at": trust.granted_at.isoformat(),
+                }
+            )
+    return rows
 
 
 def table_specs(
@@ -133,13 +299,13 @@ def table_specs(
     responses = ModelResponse.objects.filter(pk__in=items.values("response_id")).order_by("pk")
     labels = Label.objects.filter(campaign_id__in=campaign_ids).order_by("pk")
     adjudications = Adjudication.objects.filter(item__campaign_id__in=campaign_ids).order_by("pk")
-    rubric_ids = set(labels.values_list("rubric_id", flat=True).distinct()) | set(
+    rubric_ids = set(labels.order_by().values_list("rubric_id", flat=True).distinct()) | set(
         release.campaigns.values_list("rubric_id", flat=True)
     )
     fields = RubricField.objects.filter(rubric_id__in=rubric_ids).order_by(
         "rubric__slug", "rubric__version", "position", "pk"
     )
-    pseudonym = Pseudonyms(release)
+    pseudonyms = PseudonymColumn(Pseudonyms(release))
     both = (Tier.PUBLIC, Tier.RESTRICTED)
     restricted = (Tier.RESTRICTED,)
 
@@ -218,11 +384,9 @@ def table_specs(
         "created_at": _text("created_at"),
     }
 
-    def label_raters(raw: dict[str, Sequence[Any]]) -> None:
-        raw["rater"] = [
-            pseudonym(user) if user is not None else f"external:{external}"
-            for user, external in zip(raw["annotator_id"], raw["external_rater"], strict=True)
-        ]
+    def label_raters(raw: dict[str, pa.Array]) -> None:
+        external = pc.binary_join_element_wise("external:", pc.fill_null(raw["external_rater"], ""), "")
+        raw["rater"] = pc.if_else(pc.is_null(raw["annotator_id"]), external, pseudonyms(raw["annotator_id"]))
 
     adjudication_cols = _cols(
         "adjudication_id:int item_id:int campaign_id:int adjudicator values rationale rubric "
@@ -244,8 +408,8 @@ def table_specs(
         "created_at": _text("created_at"),
     }
 
-    def adjudicators(raw: dict[str, Sequence[Any]]) -> None:
-        raw["adjudicator"] = [pseudonym(user) for user in raw["adjudicator_id"]]
+    def adjudicators(raw: dict[str, pa.Array]) -> None:
+        raw["adjudicator"] = pseudonyms(raw["adjudicator_id"])
 
     field_cols = _cols(
         "rubric rubric_version:int rubric_sha256 field label kind required:bool primary:bool options "
@@ -264,6 +428,14 @@ def table_specs(
         "options_source": "options_source",
         "help_text": "help_text",
     }
+    judge_cols = _cols(
+        "response_id:int query_id:int judge judge_slug template template_version:int template_sha256 field "
+        "value label_source judge_run_id:int trust_kappa:float trust_items:int trusted_at"
+    )
+    response_ids = set(
+        items.filter(response__isnull=False).order_by().values_list("response_id", flat=True).distinct()
+    )
+    judge_rows = judge_label_rows(response_ids)
     score_cols = _cols(
         "campaign_id:int target category metric value:float ci_low:float ci_high:float numerator:float "
         "denominator:float interval note"
@@ -284,7 +456,7 @@ def table_specs(
             field_cols,
             both,
             fields.count,
-            _query_batches(fields, field_select, None, field_cols),
+            _query_batches(fields, _kinds(field_select, field_cols), None, field_cols),
         ),
         TableSpec(
             "sample",
@@ -292,7 +464,7 @@ def table_specs(
             query_cols,
             (Tier.PUBLIC,),
             sample.count,
-            _query_batches(sample, query_select, None, query_cols),
+            _query_batches(sample, _kinds(query_select, query_cols), None, query_cols),
         ),
         TableSpec(
             "queries",
@@ -300,7 +472,7 @@ def table_specs(
             query_cols,
             restricted,
             queries.count,
-            _query_batches(queries, query_select, None, query_cols),
+            _query_batches(queries, _kinds(query_select, query_cols), None, query_cols),
         ),
         TableSpec(
             "responses",
@@ -308,7 +480,7 @@ def table_specs(
             response_cols,
             restricted,
             responses.count,
-            _query_batches(responses, response_select, None, response_cols),
+            _query_batches(responses, _kinds(response_select, response_cols), None, response_cols),
         ),
         TableSpec(
             "items",
@@ -316,7 +488,7 @@ def table_specs(
             item_cols,
             restricted,
             items.count,
-            _query_batches(items, item_select, None, item_cols),
+            _query_batches(items, _kinds(item_select, item_cols), None, item_cols),
         ),
         TableSpec(
             "labels",
@@ -324,7 +496,12 @@ def table_specs(
             label_cols,
             restricted,
             labels.count,
-            _query_batches(labels, label_select, label_raters, label_cols),
+            _query_batches(
+                labels,
+                _kinds(label_select, label_cols, annotator_id="int", external_rater="text"),
+                label_raters,
+                label_cols,
+            ),
         ),
         TableSpec(
             "adjudications",
@@ -332,7 +509,22 @@ def table_specs(
             adjudication_cols,
             restricted,
             adjudications.count,
-            _query_batches(adjudications, adjudication_select, adjudicators, adjudication_cols),
+            _query_batches(
+                adjudications,
+                _kinds(adjudication_select, adjudication_cols, adjudicator_id="int"),
+                adjudicators,
+                adjudication_cols,
+            ),
+        ),
+        TableSpec(
+            "judge_labels",
+            "MACHINE LABELS, not clinicians': values of LLM judges trusted for a field after a "
+            "judge-versus-clinician audit (judge, template version, field, value, the audit's kappa). "
+            "Every row's label_source says so; use the labels and adjudications tables for human labels.",
+            judge_cols,
+            restricted,
+            lambda: len(judge_rows),
+            _memory_batches(judge_rows, judge_cols),
         ),
     ]
 
@@ -341,6 +533,7 @@ def guidelines_of(release: Release) -> list[Guideline]:
     campaign_ids = list(release.campaigns.values_list("pk", flat=True))
     ids = set(release.campaigns.values_list("guideline_id", flat=True)) | set(
         Label.objects.filter(campaign_id__in=campaign_ids, guideline__isnull=False)
+        .order_by()  # no ordering column in the DISTINCT: one row per guideline, not per label
         .values_list("guideline_id", flat=True)
         .distinct()
     )

@@ -5,14 +5,14 @@ from allauth.account.models import EmailAddress
 from django.contrib.auth.models import Group
 
 from accounts.models import User
-from accounts.roles import Role
+from accounts.roles import MFA_REQUIRED_ROLES, Role
 from querybank.models import Category, ExpectedBehaviour, Query, Severity
 
 
 class UserFactory(factory.django.DjangoModelFactory):
-    """An active user with a verified address, an optional ``role`` and ``password``. Maintainers,
-    the data committee and staff get a TOTP authenticator unless ``mfa=False``: the platform refuses
-    them everything until they enrol."""
+    """An active user with a verified address, an optional ``role`` and ``password``. The roles of
+    ``MFA_REQUIRED_ROLES`` (maintainers, the data committee, adjudicators) and staff get a TOTP
+    authenticator unless ``mfa=False``: the platform refuses them everything until they enrol."""
 
     class Meta:
         model = User
@@ -29,7 +29,7 @@ class UserFactory(factory.django.DjangoModelFactory):
         EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
         if role is not None:
             user.groups.add(Group.objects.get(name=Role(role).value))
-        if mfa if mfa is not None else (role in (Role.MAINTAINER, Role.DATA_COMMITTEE) or user.is_staff):
+        if mfa if mfa is not None else (role in MFA_REQUIRED_ROLES or user.is_staff):
             totp_enrol(user)
         return user
 

@@ -1,13 +1,14 @@
 """The API: OpenAPI schema and docs, query and category endpoints, filters, pages, and API tokens."""
 
+import hashlib
 import json
 import re
 
 import pytest
 from django.test import Client
 from drf_spectacular.validation import validate_schema
-from rest_framework.authtoken.models import Token
 
+from accounts.models import ApiToken as Token
 from accounts.roles import Role
 from audit.models import AuditEvent
 from querybank.models import Category
@@ -51,7 +52,8 @@ def test_schema_is_valid_openapi_3_and_lists_every_endpoint(clinician_client: Cl
     assert {"researcherToken": []} not in schema["paths"]["/api/v1/queries/"]["get"]["security"]
     token_post = schema["paths"]["/api/v1/auth/token/"]["post"]
     assert "Authorization: Token <key>" in token_post["description"]
-    assert set(token_post["responses"]) == {"200", "201", "400", "403", "404", "409", "413"}
+    assert set(token_post["responses"]) == {"201", "400", "403", "404", "409", "413"}  # always a new key
+    assert "shown once" in token_post["description"]
     # Every operation documents the error answers, in the one error shape.
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
@@ -158,22 +160,28 @@ def test_query_counts_are_given_to_readers_only(client: Client, make_user) -> No
 def test_a_logged_in_user_gets_one_token_and_can_revoke_it(client: Client, make_user) -> None:
     user = make_user(Role.CLINICIAN)
     client.force_login(user)
-    created = client.post(TOKEN_URL)
-    assert created.status_code == 201
-    key = created.json()["token"]
-    assert Token.objects.get(user=user).key == key
+    first = client.post(TOKEN_URL)
+    assert first.status_code == 201
+    old_key = first.json()["token"]
+    # Only the key's hash is stored: asking again issues a new key, and the old one stops working.
     again = client.post(TOKEN_URL)
-    assert again.status_code == 200
-    assert again.json() == {"token": key}
+    assert again.status_code == 201
+    key = again.json()["token"]
+    assert key != old_key
+    stored = Token.objects.get(user=user)
+    assert stored.key_hash == hashlib.sha256(key.encode()).hexdigest()
+    assert key not in json.dumps(list(Token.objects.values_list("key_hash", "prefix")))
+    assert (stored.prefix, len(key)) == (key[:8], 40)
 
     token_client = Client()
     assert token_client.get("/api/v1/queries/", HTTP_AUTHORIZATION=f"Token {key}").status_code == 200
+    assert token_client.get("/api/v1/queries/", HTTP_AUTHORIZATION=f"Token {old_key}").status_code == 403
 
     assert client.delete(TOKEN_URL).status_code == 204
     assert not Token.objects.filter(user=user).exists()
     assert token_client.get("/api/v1/queries/", HTTP_AUTHORIZATION=f"Token {key}").status_code == 403
     actions = list(AuditEvent.objects.filter(target_id=str(user.pk)).values_list("action", flat=True))
-    assert sorted(actions) == ["token_issue", "token_revoke"]
+    assert sorted(actions) == ["token_issue", "token_issue", "token_revoke"]
     assert key not in json.dumps(list(AuditEvent.objects.values_list("details", flat=True)))
 
 
@@ -185,9 +193,12 @@ def test_a_token_is_never_exchanged_for_a_password(client: Client, make_user, pa
     assert not Token.objects.filter(user=user).exists()
 
 
-def test_a_token_caller_gets_the_same_token(client: Client, make_user) -> None:
+def test_a_token_caller_may_replace_its_token(client: Client, make_user) -> None:
     user = make_user(Role.RESEARCHER)
     token = Token.objects.create(user=user)
     response = client.post(TOKEN_URL, HTTP_AUTHORIZATION=f"Token {token.key}")
-    assert response.status_code == 200
-    assert response.json() == {"token": token.key}
+    assert response.status_code == 201
+    new_key = response.json()["token"]
+    assert new_key != token.key
+    assert client.get("/api/v1/categories/", HTTP_AUTHORIZATION=f"Token {token.key}").status_code == 403
+    assert client.get("/api/v1/categories/", HTTP_AUTHORIZATION=f"Token {new_key}").status_code == 200

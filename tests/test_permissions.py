@@ -2,8 +2,8 @@
 
 import pytest
 from django.test import Client
-from rest_framework.authtoken.models import Token
 
+from accounts.models import ApiToken as Token
 from accounts.roles import Role
 from querybank.models import Query
 from tests.factories import QueryFactory

@@ -42,7 +42,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -80,6 +79,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "accounts.middleware.PrivilegedSessionMiddleware",
     "accounts.middleware.StaffMfaRequiredMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -249,7 +249,8 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        # Scripts' tokens, stored hashed (rest_framework.authtoken stored them in clear).
+        "accounts.authentication.HashedTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["accounts.api_permissions.Authenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
@@ -297,6 +298,14 @@ CONTENT_SECURITY_POLICY = {
 }
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+# Sessions: two weeks for researchers and clinicians (Django's default); the people who must use a
+# second factor (``accounts.policy.is_mfa_required``: staff, maintainers, the data committee,
+# adjudicators, delegated reviewers) get a privileged session instead, which ends after
+# PRIVILEGED_SESSION_IDLE seconds without a request and PRIVILEGED_SESSION_MAX after sign-in,
+# whatever the activity (``accounts.middleware.PrivilegedSessionMiddleware``; docs/security.md).
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=14 * 24 * 3600)
+PRIVILEGED_SESSION_IDLE = env.int("PRIVILEGED_SESSION_IDLE", default=30 * 60)
+PRIVILEGED_SESSION_MAX = env.int("PRIVILEGED_SESSION_MAX", default=8 * 3600)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
 # --- Internationalisation, static files -------------------------------------------------------

@@ -9,8 +9,8 @@ from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value, yield_hotp_counters_from_time
 from django.core.cache import cache
 from django.test import Client
-from rest_framework.authtoken.models import Token
 
+from accounts.models import ApiToken as Token
 from accounts.roles import Role
 from tests.factories import QueryFactory, totp_enrol
 
@@ -73,7 +73,7 @@ def _unenrolled(make_user, who: str):
     return make_user(Role(who), mfa=False)
 
 
-MUST_ENROL = [Role.MAINTAINER.value, Role.DATA_COMMITTEE.value, "staff"]
+MUST_ENROL = [Role.MAINTAINER.value, Role.DATA_COMMITTEE.value, Role.ADJUDICATOR.value, "staff"]
 PAGES = ["/", "/queries/", "/queries/import/", "/accounts/invite/", "/admin/"]
 API = ["/api/v1/categories/", "/api/v1/queries/", "/api/schema/", "/api/docs/"]
 
@@ -127,7 +127,7 @@ def test_enrolment_pages_and_logout_stay_reachable(client: Client, make_user) ->
     assert logged_in_user_id(client) is None
 
 
-@pytest.mark.parametrize("role", [Role.CLINICIAN, Role.ADJUDICATOR, Role.RESEARCHER])
+@pytest.mark.parametrize("role", [Role.CLINICIAN, Role.RESEARCHER])
 def test_other_roles_are_not_forced_to_enrol(client: Client, make_user, role: Role) -> None:
     user = make_user(role)
     assert not Authenticator.objects.filter(user=user).exists()

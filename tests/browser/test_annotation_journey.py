@@ -11,19 +11,23 @@ from accounts.roles import Role
 from annotations.models import Adjudication, CampaignItem, Label
 from annotations.services.labelling import item_next, label_submit
 from tests.annotations.factories import SAFE_VALUES, UNSAFE_VALUES, response_campaign
-from tests.browser.conftest import ConsoleLog, Screenshot, accept_content_warning
-from tests.factories import UserFactory
+from tests.browser.conftest import ConsoleLog, Screenshot, accept_content_warning, totp_code
+from tests.factories import UserFactory, totp_enrol
 
 pytestmark = [pytest.mark.browser, pytest.mark.portable]
 
 PASSWORD = "a-long-browser-test-password-9"
 
 
-def sign_in(page: Page, base_url: str, user: User) -> None:
+def sign_in(page: Page, base_url: str, user: User, *, secret: str | None = None) -> None:
     page.goto(f"{base_url}/accounts/login/")
     page.get_by_label("Email").fill(user.email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign In").click()
+    if secret is not None:  # adjudicators must use a second factor
+        expect(page).to_have_url(re.compile(r"/accounts/2fa/authenticate/$"))
+        page.get_by_label("Code").fill(totp_code(secret))
+        page.get_by_role("button", name="Sign In").click()
     expect(page).to_have_url(f"{base_url}/")
 
 
@@ -107,12 +111,13 @@ def test_a_clinician_labels_three_responses_by_keyboard_and_an_adjudicator_resol
     assert CampaignItem.objects.get(pk=disputed).disputed is True
 
     # The adjudicator, in a browser of their own.
-    adjudicator = UserFactory(role=Role.ADJUDICATOR, password=PASSWORD)
+    adjudicator = UserFactory(role=Role.ADJUDICATOR, password=PASSWORD, mfa=False)
+    secret = totp_enrol(adjudicator)
     context = page.context.browser.new_context(viewport={"width": 1366, "height": 820})
     other = context.new_page()
     other.on("console", console.record)
     other.on("pageerror", lambda error: console.page_errors.append(str(error)))
-    sign_in(other, base, adjudicator)
+    sign_in(other, base, adjudicator, secret=secret)
     other.goto(f"{base}/annotate/adjudication/")
     expect(other.locator("#adjudication-queue tbody tr")).to_have_count(1)
     other.get_by_role("link", name="Adjudicate").click()

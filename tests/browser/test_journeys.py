@@ -261,7 +261,7 @@ def test_home_page_of_the_other_roles(
 ) -> None:
     base = live_server.url
     user = UserFactory(role=role, password=PASSWORD, mfa=False)
-    secret = totp_enrol(user) if role == Role.DATA_COMMITTEE else None
+    secret = totp_enrol(user)  # both roles must use a second factor
     sign_in(page, base, user, secret=secret)
     section = "#section-adjudicator" if role == Role.ADJUDICATOR else "#section-data-committee"
     expect(page.locator(section)).to_be_visible()

@@ -8,8 +8,8 @@ import json
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from rest_framework.authtoken.models import Token
 
+from accounts.models import ApiToken as Token
 from accounts.roles import Role
 from core.actors import SYSTEM
 from evaluations.models import CollectionRun, ModelResponse, RunStatus

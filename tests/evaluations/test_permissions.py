@@ -3,8 +3,8 @@ the registry, runs and raw responses (which name the model); everyone else gets 
 
 import pytest
 from django.test import Client
-from rest_framework.authtoken.models import Token
 
+from accounts.models import ApiToken as Token
 from accounts.roles import Role
 from core.actors import SYSTEM
 from evaluations import services

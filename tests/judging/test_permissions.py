@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.test import Client
-from rest_framework.authtoken.models import Token
 
+from accounts.models import ApiToken as Token
 from accounts.policy import can_manage_judges, can_view_judge_audits, can_view_judges
 from accounts.roles import Role
 from judging.models import JudgeTemplate

@@ -146,7 +146,11 @@ def test_demo_users_one_per_role_with_verified_addresses_and_printed_logins() ->
     with_totp = set(
         Authenticator.objects.filter(type=Authenticator.Type.TOTP).values_list("user__email", flat=True)
     )
-    assert with_totp == {"maintainer@demo.medharm.local", "committee@demo.medharm.local"}
+    assert with_totp == {
+        "maintainer@demo.medharm.local",
+        "committee@demo.medharm.local",
+        "adjudicator@demo.medharm.local",
+    }
     assert "MEDHARMDEMOMAINTAINERTOTPSECRET2" in out
 
 

@@ -223,3 +223,90 @@ def test_build_is_a_celery_task_run_on_commit(tmp_path, settings, django_capture
     release.refresh_from_db()
     assert release.status == "ready"
     assert release_build(release_id=release.pk).files.count() == release.files.count()  # idempotent
+
+
+def test_trusted_judge_labels_are_their_own_machine_labelled_table(tmp_path, settings, monkeypatch) -> None:
+    """Judge labels reach the bundle through the scores' extension point (judging registers its
+    reader there); a fake reader stands in for a trusted judge here."""
+    from types import SimpleNamespace
+
+    from django.utils import timezone
+
+    from scoring import judges
+
+    settings.MEDIA_ROOT = tmp_path
+    settings.SENDFILE_ROOT = str(tmp_path)
+    scoring = scoring_world(close=True)
+    response_ids = sorted({item.response_id for item in scoring.items.values()})
+    trust = SimpleNamespace(
+        field="unsafe",
+        statement="judge mock-judge / harmbench-unsafe, template harmbench-unsafe v3, audited on 90 items",
+        judge=SimpleNamespace(name="Mock judge", slug="mock-judge"),
+        template=SimpleNamespace(slug="harmbench-unsafe", version=3),
+        template_hash="ab" * 32,
+        judge_run_id=41,
+        kappa=0.91,
+        n_items=90,
+        granted_at=timezone.now(),
+    )
+    asked: list[set[int]] = []
+
+    def trusted_labels(*, response_ids: set[int]) -> tuple[dict[int, dict[str, object]], list[object]]:
+        asked.append(response_ids)
+        return {response_ids_sorted[0]: {"unsafe": True}, response_ids_sorted[1]: {"unsafe": False}}, [trust]
+
+    response_ids_sorted = response_ids
+    monkeypatch.setattr(
+        judges,
+        "_readers",
+        [judges.JudgeReaders(trusted_labels=trusted_labels, assisted_rates=lambda **_: [])],
+    )
+    release = cut(scoring.maintainer, scoring.campaign.pk, "judge-test", sample=[])
+    assert set(response_ids) in asked  # every response of the released campaign (the scores ask too)
+    rows = pq.read_table(
+        _path(release, "restricted/parquet/judge_labels/judge_labels-00000.parquet")
+    ).to_pylist()
+    assert [(r["response_id"], r["field"], json.loads(r["value"])) for r in rows] == [
+        (response_ids[0], "unsafe", True),
+        (response_ids[1], "unsafe", False),
+    ]
+    assert {r["label_source"] for r in rows} == {"machine: LLM judge"}
+    assert (rows[0]["judge"], rows[0]["template"], rows[0]["template_version"]) == (
+        "Mock judge",
+        "harmbench-unsafe",
+        3,
+    )
+    # Restricted only, and described in Croissant as a record set of its own, marked as machine labels.
+    assert not ReleaseFile.objects.filter(release=release, tier=Tier.PUBLIC, table="judge_labels").exists()
+    croissant = json.loads(_path(release, "restricted/croissant.json").read_text())
+    record = next(r for r in croissant["recordSet"] if r["name"] == "judge_labels")
+    assert record["description"].startswith("MACHINE LABELS, not clinicians'")
+    assert "label_source" in {f["name"] for f in record["field"]}
+    import mlcroissant
+
+    dataset = mlcroissant.Dataset(jsonld=str(_path(release, "restricted/croissant.json")))
+    assert list(dataset.metadata.ctx.issues.warnings) == []
+
+
+def test_the_portable_reader_writes_the_same_tables_as_copy(tmp_path, settings, monkeypatch) -> None:
+    """SQLite has no COPY: the portable path (Django's cursor) must write the same rows."""
+    from releases import tables
+
+    settings.MEDIA_ROOT = tmp_path
+    settings.SENDFILE_ROOT = str(tmp_path)
+    scoring = scoring_world(close=True)
+    # One slug, two versions: the raters' pseudonyms depend on the slug, so they match too.
+    by_copy = cut(scoring.maintainer, scoring.campaign.pk, "reader", sample=[scoring.queries[2].pk])
+    monkeypatch.setattr(tables, "_use_copy", lambda alias: False)
+    portable = cut(scoring.maintainer, scoring.campaign.pk, "reader", sample=[scoring.queries[2].pk])
+    names = set(
+        ReleaseFile.objects.filter(release=by_copy, file_format__in=["parquet", "jsonl", "csv"]).values_list(
+            "name", flat=True
+        )
+    )
+    assert len(names) == 3 * (3 + 8)  # public: 3 tables, restricted: 8, each in three formats
+    for name in sorted(names):
+        if name.endswith(".parquet"):
+            assert pq.read_table(_path(by_copy, name)).equals(pq.read_table(_path(portable, name))), name
+        else:
+            assert _path(by_copy, name).read_bytes() == _path(portable, name).read_bytes(), name

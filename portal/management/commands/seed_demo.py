@@ -49,7 +49,13 @@ DEMO_USERS: tuple[DemoUser, ...] = (
     DemoUser(f"clinician@{DEMO_DOMAIN}", "demo-clinician-pass", Role.CLINICIAN, "Demo clinician A"),
     # A second clinician, so that annotations can overlap and agreement can be computed.
     DemoUser(f"clinician2@{DEMO_DOMAIN}", "demo-clinician2-pass", Role.CLINICIAN, "Demo clinician B"),
-    DemoUser(f"adjudicator@{DEMO_DOMAIN}", "demo-adjudicator-pass", Role.ADJUDICATOR, "Demo adjudicator"),
+    DemoUser(
+        f"adjudicator@{DEMO_DOMAIN}",
+        "demo-adjudicator-pass",
+        Role.ADJUDICATOR,
+        "Demo adjudicator",
+        totp_secret="MEDHARMDEMOADJUDICATORTOTPKEY234",  # noqa: S106 - public demo secret
+    ),
     DemoUser(
         f"maintainer@{DEMO_DOMAIN}",
         "demo-maintainer-pass",
