@@ -65,7 +65,7 @@ from annotations.services.labelling import (
 from annotations.services.rubrics import guideline_publish, rubric_create
 from annotations.services.unblinding import campaign_unblind_labels, item_unblind
 from core.errors import Conflict, error_body
-from querybank.importers import ImportTooLarge, QueryImportRejected
+from core.imports import ImportRejected, ImportTooLarge
 from querybank.services import import_size_check
 
 ManageCampaigns = rule_permission("annotations.manage_campaigns")
@@ -454,7 +454,7 @@ class AnnotationImportViewSet(viewsets.GenericViewSet):
             import_size_check(sizes=[(f.name, f.size) for f in uploads])
             files = [(f.name, f.read()) for f in uploads]
             result = annotations_import(files=files, actor=request_user(request), **data)
-        except QueryImportRejected as rejected:
+        except ImportRejected as rejected:
             too_large = isinstance(rejected, ImportTooLarge)
             code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE if too_large else status.HTTP_400_BAD_REQUEST
             return Response(

@@ -21,11 +21,9 @@ from annotations.models import (
     SkipReason,
 )
 from annotations.rubric_schema import FieldSpec, Kind, Option
+from core.forms import ImportFilesForm, MultipleFileField
 from evaluations.models import CollectionRun, RunTarget
-from querybank.forms import MultipleFileField
-from querybank.importers import ImportTooLarge
 from querybank.models import Category
-from querybank.services import import_size_check
 
 VALUE_PREFIX = "v_"  # rubric values are posted as v_<field name>, apart from every other input
 
@@ -359,7 +357,7 @@ class CampaignUpdateForm(forms.ModelForm):
         self.fields["annotators"].initial = list(self.instance.annotators.all()) if self.instance.pk else []
 
 
-class AnnotationImportForm(forms.Form):
+class AnnotationImportForm(ImportFilesForm):
     # The metaclass moves declared fields to ``base_fields``: ``self.files`` stays the uploaded files.
     files = MultipleFileField(  # type: ignore[assignment]
         label="Files", help_text="JSONL or CSV in the long format (docs/annotation.md)."
@@ -391,14 +389,3 @@ class AnnotationImportForm(forms.Form):
             first = queryset.first()
             if first is not None:
                 self.fields[name].initial = first.pk
-
-    def clean_files(self) -> list[Any]:
-        files = self.cleaned_data["files"]
-        try:  # checked on the upload's size, before a byte of it is read
-            import_size_check(sizes=[(f.name, f.size) for f in files])
-        except ImportTooLarge as refused:
-            raise forms.ValidationError([str(problem) for problem in refused.problems]) from refused
-        return files
-
-    def named_files(self) -> list[tuple[str, bytes]]:
-        return [(f.name, f.read()) for f in self.cleaned_data["files"]]

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from annotations.rubric_schema import FieldSpec
 
-# The same text decoding and CSV/JSONL reading rules as the query import.
-from querybank.importers import ImportProblem, QueryImportRejected, csv_rows, decode, jsonl_records
+# The same text decoding and CSV/JSONL reading rules as every import (core.imports).
+from core.imports import ImportProblem, ImportRejected, csv_rows, decode, jsonl_records
 
 FORMATS = ("jsonl", "csv")
 REQUIRED = ("item", "model", "prompt", "response", "rater", "field", "value")
@@ -27,8 +27,8 @@ MAX_LENGTHS = {"item": 200, "model": 200, "rater": 120, "prompt_id": 200, "categ
 __all__ = ["AnnotationImportRejected", "ImportProblem", "ImportRow", "ImportRules", "read_annotation_files"]
 
 
-class AnnotationImportRejected(QueryImportRejected):
-    """Raised with every problem found; a subclass, so callers of either import treat it alike."""
+class AnnotationImportRejected(ImportRejected):
+    """Raised with every problem found; the query import's rejection shares the base."""
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ from annotations.services.labelling import (
     session_start,
 )
 from annotations.services.unblinding import item_unblind
-from querybank.importers import QueryImportRejected
+from core.imports import ImportRejected
 
 annotate = permission_required("annotations.annotate", raise_exception=True)
 adjudicate = permission_required("annotations.adjudicate", raise_exception=True)
@@ -640,7 +640,7 @@ def annotation_import(request: AuthenticatedHttpRequest) -> HttpResponse:
                 default_category=data["default_category"],
                 source=data["source"],
             )
-        except QueryImportRejected as rejected:  # AnnotationImportRejected and ImportTooLarge alike
+        except ImportRejected as rejected:  # AnnotationImportRejected and ImportTooLarge alike
             problems = rejected.problems
         else:
             messages.success(

@@ -3,7 +3,6 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from simple_history.utils import bulk_create_with_history
@@ -13,6 +12,7 @@ from accounts.policy import can_import_queries, can_set_query_gold, require
 from audit.actions import AuditAction
 from audit.services import audit_record
 from core.actors import SystemActor
+from core.imports import import_size_check
 from core.locks import advisory_lock
 from querybank.importers import (
     CHOICE_FIELDS,
@@ -23,7 +23,6 @@ from querybank.importers import (
     QueryRow,
     RowRules,
     read_query_files,
-    size_check,
 )
 from querybank.models import Category, Query
 
@@ -86,12 +85,6 @@ def _row_rules(categories: _Categories) -> RowRules:
         max_lengths={name: _max_length(name) for name in ("external_id", "source")},
         category_exists=categories.exists,
     )
-
-
-def import_size_check(*, sizes: Sequence[tuple[str, int]]) -> None:
-    """The one size limit of every import (queries and annotations; page, API, command line):
-    raises ``ImportTooLarge`` naming the file before anything is read or parsed."""
-    size_check(sizes, int(settings.IMPORT_MAX_BYTES))
 
 
 def queries_import(

@@ -10,9 +10,9 @@ from django.views.decorators.http import require_http_methods
 from rules.contrib.views import permission_required
 
 from accounts.http import AuthenticatedHtmxHttpRequest, AuthenticatedHttpRequest
+from core.imports import ImportRejected
 from querybank.exporters import EXPORT_FORMATS, export_stream
 from querybank.forms import QueryFilterForm, QueryImportForm
-from querybank.importers import QueryImportRejected
 from querybank.models import Query
 from querybank.selectors import category_list_for_user, is_masked, query_get_for_user, query_list_for_user
 from querybank.services import queries_import
@@ -66,7 +66,7 @@ def query_import(request: AuthenticatedHttpRequest) -> HttpResponse:
             result = queries_import(
                 files=form.named_files(), file_format=form.cleaned_data["file_format"], actor=request.user
             )
-        except QueryImportRejected as error:
+        except ImportRejected as error:
             problems = error.problems
         else:
             messages.success(

@@ -39,10 +39,11 @@ from annotations.models import (
 from annotations.services.adjudication import item_agreement_refresh
 from audit.actions import AuditAction
 from audit.services import audit_record
+from core.imports import import_size_check
 from core.locks import advisory_lock
 from evaluations.services.imports import ImportedReply, run_import_replies
 from querybank.models import Category, Query
-from querybank.services import ImportedPrompt, import_size_check, queries_create_imported
+from querybank.services import ImportedPrompt, queries_create_imported
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from annotations.defaults import GUIDELINE_SLUG, RESPONSE_RUBRIC_SLUG
 from annotations.importers import FORMATS
 from annotations.models import Guideline, Rubric
 from annotations.services.imports import annotations_import
-from querybank.importers import QueryImportRejected
+from core.imports import ImportRejected
 from querybank.models import Category
 from querybank.services import import_size_check
 
@@ -70,7 +70,7 @@ class Command(BaseCommand):
                 default_category=category,
                 source=str(options["source"]),
             )
-        except QueryImportRejected as rejected:  # AnnotationImportRejected and ImportTooLarge alike
+        except ImportRejected as rejected:  # AnnotationImportRejected and ImportTooLarge alike
             for problem in rejected.problems:
                 self.stderr.write(str(problem))
             raise CommandError(

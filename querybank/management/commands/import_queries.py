@@ -7,7 +7,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import User
 from core.actors import SYSTEM, SystemActor
-from querybank.importers import FORMATS, QueryImportRejected
+from core.imports import ImportRejected
+from querybank.importers import FORMATS
 from querybank.services import import_size_check, queries_import
 
 _FORMAT_BY_SUFFIX = {".jsonl": "jsonl", ".csv": "csv"}
@@ -44,7 +45,7 @@ class Command(BaseCommand):
             import_size_check(sizes=[(path.name, path.stat().st_size) for path in files])
             named = [(path.name, path.read_bytes()) for path in files]
             result = queries_import(files=named, file_format=file_format, actor=user)
-        except QueryImportRejected as rejected:
+        except ImportRejected as rejected:
             for problem in rejected.problems:
                 self.stderr.write(str(problem))
             count = len(rejected.problems)
