@@ -33,3 +33,31 @@ class QueryImportForm(ImportFilesForm):
     # The metaclass moves declared fields to ``base_fields``: ``self.files`` stays the uploaded files.
     files = MultipleFileField(label="Files")  # type: ignore[assignment]
     file_format = forms.ChoiceField(choices=FORMAT_CHOICES, label="Format")
+    taxonomy = forms.FileField(
+        required=False,
+        label="Taxonomy file (optional)",
+        help_text="JSON: slug, name and categories; created or updated with the queries, all or nothing.",
+    )
+
+    def taxonomy_file(self) -> tuple[str, bytes] | None:
+        upload = self.cleaned_data.get("taxonomy")
+        return None if upload is None else (upload.name, upload.read())
+
+
+class TaxonomyForm(forms.Form):
+    slug = forms.SlugField(max_length=60)
+    name = forms.CharField(max_length=120)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class CategoryForm(forms.Form):
+    """A new category (slug given) or a change to one (slug left out: it never changes)."""
+
+    slug = forms.SlugField(max_length=80, required=False)
+    name = forms.CharField(max_length=160)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    position = forms.IntegerField(min_value=0, max_value=32767, required=False)
+
+
+class TaxonomyFileForm(ImportFilesForm):
+    files = MultipleFileField(label="Taxonomy file (JSON)")  # type: ignore[assignment]

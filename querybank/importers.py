@@ -416,3 +416,92 @@ def _holds_nul(value: object) -> bool:
     if isinstance(value, list):
         return any(_holds_nul(item) for item in value)
     return False
+
+
+# --- taxonomy files -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CategorySpec:
+    slug: str
+    name: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class TaxonomySpec:
+    """A taxonomy as a file gives it: its categories in the order they are shown."""
+
+    file: str
+    slug: str
+    name: str
+    description: str
+    categories: tuple[CategorySpec, ...]
+
+
+def read_taxonomy_file(name: str, raw: bytes) -> TaxonomySpec:
+    """A JSON object ``{"slug", "name", "description"?, "categories": [{"slug", "name",
+    "description"?}, ...]}``, or ``QueryImportRejected`` listing every problem."""
+    problems: list[ImportProblem] = []
+    text = decode(name, raw, problems)
+    data: object = None
+    if text is not None:
+        try:
+            data = strict_json.loads(text)
+        except strict_json.StrictJSONError as exc:
+            problems.append(ImportProblem(name, None, exc.field, f"invalid JSON: {exc.message}"))
+    if not problems and not isinstance(data, dict):
+        problems.append(ImportProblem(name, None, None, f"must be a JSON object, not {_json_type(data)}"))
+    if problems:
+        raise QueryImportRejected(problems)
+    assert isinstance(data, dict)
+
+    def text_of(record: Mapping[str, object], key: str, where: str, *, required: bool, slug: bool) -> str:
+        value = record.get(key, "")
+        if not isinstance(value, str):
+            problems.append(ImportProblem(name, None, f"{where}{key}", "must be a string"))
+            return ""
+        value = value.strip()
+        if required and not value:
+            problems.append(ImportProblem(name, None, f"{where}{key}", "required field is empty or missing"))
+        elif slug and value and not _SLUG.match(value):
+            problems.append(
+                ImportProblem(name, None, f"{where}{key}", "a slug holds only letters, digits, - and _")
+            )
+        return value
+
+    for key in data:
+        if key not in ("slug", "name", "description", "categories"):
+            problems.append(
+                ImportProblem(name, None, key, "unknown field; allowed: slug, name, description, categories")
+            )
+    slug = text_of(data, "slug", "", required=True, slug=True)
+    title = text_of(data, "name", "", required=True, slug=False)
+    description = text_of(data, "description", "", required=False, slug=False)
+    raw_categories = data.get("categories")
+    categories: list[CategorySpec] = []
+    if not isinstance(raw_categories, list) or not raw_categories:
+        problems.append(ImportProblem(name, None, "categories", "must be a non-empty list of categories"))
+        raw_categories = []
+    seen: set[str] = set()
+    for position, record in enumerate(raw_categories):
+        where = f"categories[{position}]."
+        if not isinstance(record, dict):
+            problems.append(ImportProblem(name, None, where[:-1], "must be an object with slug and name"))
+            continue
+        category_slug = text_of(record, "slug", where, required=True, slug=True)
+        if category_slug in seen:
+            problems.append(ImportProblem(name, None, f"{where}slug", f"{category_slug!r} appears twice"))
+        seen.add(category_slug)
+        categories.append(
+            CategorySpec(
+                slug=category_slug,
+                name=text_of(record, "name", where, required=True, slug=False),
+                description=text_of(record, "description", where, required=False, slug=False),
+            )
+        )
+    if problems:
+        raise QueryImportRejected(problems)
+    return TaxonomySpec(
+        file=name, slug=slug, name=title, description=description, categories=tuple(categories)
+    )
