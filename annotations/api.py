@@ -468,16 +468,21 @@ class AnnotationImportViewSet(viewsets.GenericViewSet):
                 ),
                 status=code,
             )
-        return Response(
-            {
-                "campaign": CampaignManageSerializer(result.campaign).data,
-                "items": result.items,
-                "labels": result.labels,
-                "raters": result.raters,
-                "adjudicated": result.adjudicated,
-            },
-            status=status.HTTP_201_CREATED,
-        )
+        body = {
+            "campaign": CampaignManageSerializer(result.campaign).data if result.campaign else None,
+            "dry_run": result.dry_run,
+            "items": result.items,
+            "labels": result.labels,
+            "raters": result.raters,
+            "adjudicated": result.adjudicated,
+            "new_queries": result.new_queries,
+            "models": list(result.models),
+            "rater_names": list(result.rater_names),
+            "categories": list(result.categories),
+            "judges": list(result.judges),
+            "judge_labels": result.judge_labels,
+        }
+        return Response(body, status=status.HTTP_200_OK if result.dry_run else status.HTTP_201_CREATED)
 
 
 def register(router: BaseRouter) -> None:

@@ -376,6 +376,26 @@ class AnnotationImportForm(ImportFilesForm):
     source = forms.SlugField(
         initial="annotation-import", help_text="The query source the prompts are filed under."
     )
+    missing_values = forms.CharField(
+        required=False,
+        max_length=1000,
+        help_text="Cell values that mean 'not rated', comma-separated (e.g. n/a, unclear).",
+    )
+    judges = forms.CharField(
+        required=False,
+        max_length=1000,
+        label="Judge raters",
+        help_text="Automated judges among the raters, comma-separated: judge labels, never a rater's.",
+    )
+    dry_run = forms.BooleanField(
+        required=False, label="Dry run", help_text="Check and show what would be created; write nothing."
+    )
+
+    def clean_missing_values(self) -> list[str]:
+        return _comma_list(self.cleaned_data.get("missing_values", ""))
+
+    def clean_judges(self) -> list[str]:
+        return _comma_list(self.cleaned_data.get("judges", ""))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -389,3 +409,7 @@ class AnnotationImportForm(ImportFilesForm):
             first = queryset.first()
             if first is not None:
                 self.fields[name].initial = first.pk
+
+
+def _comma_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]

@@ -1,7 +1,9 @@
 """Reading annotations made in another tool (long format, JSONL or CSV): pure Python, no Django.
 
 One row is one rating: ``item, model, prompt, response, rater, field, value`` and optionally
-``adjudicated`` (the gold value of that item and field), ``category`` and ``prompt_id``. The
+``adjudicated`` (the gold value of that item and field), ``category``, ``expected_behaviour`` and
+``prompt_id``. A value listed in the rules' ``missing_values`` (or the field's declared missing
+option) is a rating left empty, not an error. The
 format is documented in docs/annotation.md. Every problem is reported with its file, line and
 field, and nothing is imported while any remains (the query import's rule and error types).
 """
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from annotations.rubric_schema import FieldSpec
@@ -20,9 +22,27 @@ from core.imports import ImportProblem, ImportRejected, csv_rows, decode, jsonl_
 
 FORMATS = ("jsonl", "csv")
 REQUIRED = ("item", "model", "prompt", "response", "rater", "field", "value")
-OPTIONAL = ("adjudicated", "category", "prompt_id")
+OPTIONAL = ("adjudicated", "category", "expected_behaviour", "prompt_id")
 COLUMNS = (*REQUIRED, *OPTIONAL)
-MAX_LENGTHS = {"item": 200, "model": 200, "rater": 120, "prompt_id": 200, "category": 80}
+MAX_LENGTHS = {
+    "item": 200,
+    "model": 200,
+    "rater": 120,
+    "prompt_id": 200,
+    "category": 80,
+    "expected_behaviour": 16,
+}
+_TEXT_KEYS = (
+    "item",
+    "model",
+    "prompt",
+    "response",
+    "rater",
+    "field",
+    "category",
+    "expected_behaviour",
+    "prompt_id",
+)
 
 __all__ = ["AnnotationImportRejected", "ImportProblem", "ImportRow", "ImportRules", "read_annotation_files"]
 
@@ -35,6 +55,9 @@ class AnnotationImportRejected(ImportRejected):
 class ImportRules:
     fields: Mapping[str, FieldSpec]
     category_exists: Callable[[str], bool]
+    expected_choices: Collection[str] = ()
+    # Cell values that mean "not rated" (a judge's prose, "n/a"): compared after stripping.
+    missing_values: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -51,6 +74,7 @@ class ImportRow:
     value: object | None  # canonical; None: the rater left this field empty
     adjudicated: object | None
     category: str | None
+    expected_behaviour: str | None = None
 
 
 def prompt_key(prompt: str) -> str:
@@ -148,7 +172,7 @@ def _check(
         if key not in COLUMNS:
             problem(key, _unknown(key, "field"))
     text: dict[str, str] = {}
-    for key in ("item", "model", "prompt", "response", "rater", "field", "category", "prompt_id"):
+    for key in _TEXT_KEYS:
         value = record.get(key)
         if value is None:
             if key in REQUIRED:
@@ -181,11 +205,18 @@ def _check(
             raw = record.get(key)
             if from_csv and isinstance(raw, str) and not raw.strip():
                 raw = None
+            if isinstance(raw, str) and raw.strip() in rules.missing_values:
+                raw = None
             try:
                 parsed = spec.parse(raw)
             except ValueError as exc:
-                problem(key, f"{spec.name}: {exc}")
+                # Prose where a label belongs (a judge's explanation) is often "not rated".
+                prose = isinstance(raw, str) and " " in raw.strip() and any(c.isalpha() for c in raw)
+                hint = " (list it in the missing values if it means 'not rated')" if prose else ""
+                problem(key, f"{spec.name}: {exc}{hint}")
                 continue
+            if parsed is not None and spec.is_missing(parsed):
+                parsed = None
             if key == "value":
                 value = parsed
             else:
@@ -193,6 +224,9 @@ def _check(
     category = text.get("category") or None
     if category and not rules.category_exists(category):
         problem("category", f"unknown category {category!r}")
+    expected = text.get("expected_behaviour") or None
+    if expected and expected not in rules.expected_choices:
+        problem("expected_behaviour", f"{expected!r} is not one of: {', '.join(rules.expected_choices)}")
     if len(problems) > before:
         return None
     return ImportRow(
@@ -208,6 +242,7 @@ def _check(
         value=value,
         adjudicated=adjudicated,
         category=category,
+        expected_behaviour=expected,
     )
 
 
@@ -220,9 +255,9 @@ def _consistency_problems(rows: list[ImportRow]) -> Iterator[ImportProblem]:
     prompt_of_id: dict[str, ImportRow] = {}
     for row in rows:
         earlier = first_of_item.setdefault(row.item, row)
-        for key in ("model", "prompt", "response", "prompt_id", "category"):
+        for key in ("model", "prompt", "response", "prompt_id", "category", "expected_behaviour"):
             if getattr(row, key) != getattr(earlier, key) and not (
-                key == "category" and row.category is None
+                key in ("category", "expected_behaviour") and getattr(row, key) is None
             ):
                 yield ImportProblem(
                     row.file,

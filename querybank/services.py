@@ -294,6 +294,7 @@ class ImportedPrompt:
     category: Category
     source_file: str
     source_row: int | None
+    expected_behaviour: str = ""
 
 
 @transaction.atomic
@@ -312,10 +313,12 @@ def queries_create_imported(
                 source=source,
                 source_file=prompt.source_file,
                 source_row=prompt.source_row,
+                expected_behaviour=prompt.expected_behaviour,
             )
             for prompt in prompts
         ],
         Query,
+        batch_size=1000,
         default_user=actor if isinstance(actor, User) else None,
         default_change_reason=f"annotation import ({source})",
     )
