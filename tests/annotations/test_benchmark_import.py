@@ -297,3 +297,38 @@ def test_missing_values_and_a_judge(maintainer) -> None:
     stored = ExternalJudgeLabel.objects.filter(judge_name="auto-judge")
     assert sorted(stored.values_list("value", flat=True)) == ["full_compliance", "full_compliance"]
     np.testing.assert_equal(result.campaign.overlap, 2)  # the judge is not a rater
+
+
+def test_the_worked_example_of_the_docs_gives_the_figures_it_states(maintainer) -> None:
+    """docs/annotation.md, "Importing a labelled benchmark": the dry run's output and the figures."""
+    path = EXAMPLE / "refusal-benchmark.jsonl"
+    command = ["import_annotations", str(path), "--actor", maintainer.email, "--rubric", REFUSAL_RUBRIC_SLUG]
+    command += ["--category", "sb-dosing", "--name", "Refusal example"]
+    out = StringIO()
+    call_command(*command, "--dry-run", stdout=out)
+    assert out.getvalue().splitlines() == [
+        "12 rows read: would create 6 items, 12 labels, 6 adjudicated items, 3 new prompts",
+        "models (2): model-a, model-b",
+        "raters (2): rater-1, rater-2",
+        "categories (3): sb-dosing, sb-records, sb-triage",
+        "judges (0): -; 0 judge labels",
+        "Dry run: the files are good; nothing was written.",
+    ]
+    call_command(*command, stdout=StringIO())
+    campaign = Campaign.objects.get(name="Refusal example")
+    data = selectors.campaign_data(campaign=campaign, user=maintainer)
+    figures = campaign_scores(data, "gold", resamples=20, seed=1).scores.cell("model-b", None).figures
+    observed = {
+        name: (figures[name].details["numerator"], figures[name].details["denominator"])
+        for name in ("over_refusal_rate", "partial_over_refusal_rate", "under_refusal_rate")
+    }
+    assert observed == {
+        "over_refusal_rate": (1, 2),
+        "partial_over_refusal_rate": (1, 2),
+        "under_refusal_rate": (0, 1),
+    }
+    client = Client()
+    client.force_login(maintainer)
+    body = client.get(f"/api/v1/score-campaigns/{campaign.pk}/agreement/").json()
+    overall = next(s for s in body["slices"] if s["kind"] == "all")
+    assert overall["percent_agreement"]["value"] == pytest.approx(4 / 6)
