@@ -24,6 +24,7 @@ FORMATS = ("jsonl", "csv")
 REQUIRED = ("item", "model", "prompt", "response", "rater", "field", "value")
 OPTIONAL = ("adjudicated", "category", "expected_behaviour", "prompt_id")
 COLUMNS = (*REQUIRED, *OPTIONAL)
+_COLUMN_SET = frozenset(COLUMNS)
 MAX_LENGTHS = {
     "item": 200,
     "model": 200,
@@ -168,9 +169,10 @@ def _check(
     def problem(field_name: str | None, message: str) -> None:
         problems.append(ImportProblem(name, line, field_name, message))
 
-    for key in record:
-        if key not in COLUMNS:
-            problem(key, _unknown(key, "field"))
+    if not _COLUMN_SET.issuperset(record):
+        for key in record:
+            if key not in _COLUMN_SET:
+                problem(key, _unknown(key, "field"))
     text: dict[str, str] = {}
     for key in _TEXT_KEYS:
         value = record.get(key)

@@ -29,6 +29,7 @@ class AuditAction(models.TextChoices):
     FILE_DOWNLOAD = "file_download", "File downloaded"
     FLAG_RESOLVE = "flag_resolve", "Flag resolve"
     GUIDELINE_PUBLISH = "guideline_publish", "Guideline publish"
+    INSPECT_LOG_IMPORT = "inspect_log_import", "Inspect log import"
     ITEM_CLAIM = "item_claim", "Item claim"
     ITEM_FLAG = "item_flag", "Item flag"
     ITEM_SKIP = "item_skip", "Item skip"
