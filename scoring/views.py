@@ -282,6 +282,7 @@ def agreement(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpRespon
         )
     )
     context["threshold"] = stored
+    context["category_filter"] = category or ""
     context["fields"] = data.categorical_specs
     if can_manage_scores(request.user):
         initial = (
