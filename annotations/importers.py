@@ -25,6 +25,9 @@ REQUIRED = ("item", "model", "prompt", "response", "rater", "field", "value")
 OPTIONAL = ("adjudicated", "category", "expected_behaviour", "prompt_id")
 COLUMNS = (*REQUIRED, *OPTIONAL)
 _COLUMN_SET = frozenset(COLUMNS)
+_REQUIRED_SET = frozenset(REQUIRED)
+_ID_KEYS = frozenset(("item", "prompt_id", "rater"))
+_VERBATIM_KEYS = frozenset(("prompt", "response"))
 MAX_LENGTHS = {
     "item": 200,
     "model": 200,
@@ -177,22 +180,26 @@ def _check(
     for key in _TEXT_KEYS:
         value = record.get(key)
         if value is None:
-            if key in REQUIRED:
+            if key in _REQUIRED_SET:
                 problem(key, "required field is missing")
             continue
-        if isinstance(value, int) and not isinstance(value, bool) and key in ("item", "prompt_id", "rater"):
-            value = str(value)  # numeric ids are common in other tools' exports
-        if not isinstance(value, str):
-            problem(key, "must be a string")
-            continue
+        if type(value) is not str:
+            if isinstance(value, int) and not isinstance(value, bool) and key in _ID_KEYS:
+                value = str(value)  # numeric ids are common in other tools' exports
+            else:
+                problem(key, "must be a string")
+                continue
         if "\x00" in value:
             problem(key, "contains a NUL character, which cannot be stored")
             continue
-        text[key] = value if key in ("prompt", "response") else value.strip()
-        if key in REQUIRED and key != "response" and not text[key].strip():
+        kept = value if key in _VERBATIM_KEYS else value.strip()
+        text[key] = kept
+        # isspace, not strip: a long prompt or response is scanned, never copied.
+        if key in _REQUIRED_SET and key != "response" and (not kept or kept.isspace()):
             problem(key, "required field is empty")
-        if key in MAX_LENGTHS and len(text[key]) > MAX_LENGTHS[key]:
-            problem(key, f"longer than {MAX_LENGTHS[key]} characters")
+        limit = MAX_LENGTHS.get(key)
+        if limit is not None and len(kept) > limit:
+            problem(key, f"longer than {limit} characters")
     if "value" not in record:
         problem("value", "required field is missing")
 
