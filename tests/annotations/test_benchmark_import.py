@@ -297,6 +297,15 @@ def test_missing_values_and_a_judge(maintainer) -> None:
     stored = ExternalJudgeLabel.objects.filter(judge_name="auto-judge")
     assert sorted(stored.values_list("value", flat=True)) == ["full_compliance", "full_compliance"]
     np.testing.assert_equal(result.campaign.overlap, 2)  # the judge is not a rater
+    # The judging app's audit reads the imported judge against the campaign's gold labels (the
+    # clinicians' consensus here): two judged items, both disagreeing.
+    client = Client()
+    client.force_login(maintainer)
+    audit = client.get(
+        f"/api/v1/judge-audits/?campaign={result.campaign.pk}&judge=external:auto-judge&gold=gold"
+    )
+    assert audit.status_code == 200, audit.content
+    assert audit.json()["fields"]["behaviour"]["judged"] == 2
 
 
 def test_the_worked_example_of_the_docs_gives_the_figures_it_states(maintainer) -> None:
