@@ -203,6 +203,7 @@ def test_a_refusal_benchmark_through_the_command_matches_an_independent_computat
     assert client.get(report["Location"] + "report.pdf").status_code == 200
 
 
+@pytest.mark.portable
 def test_the_page_and_the_api_import_the_same_benchmark(maintainer) -> None:
     client = Client()
     client.force_login(maintainer)
@@ -308,6 +309,7 @@ def test_missing_values_and_a_judge(maintainer) -> None:
     assert audit.json()["fields"]["behaviour"]["judged"] == 2
 
 
+@pytest.mark.portable
 def test_the_worked_example_of_the_docs_gives_the_figures_it_states(maintainer) -> None:
     """docs/annotation.md, "Importing a labelled benchmark": the dry run's output and the figures."""
     path = EXAMPLE / "refusal-benchmark.jsonl"

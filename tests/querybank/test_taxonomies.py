@@ -114,6 +114,7 @@ def test_a_retired_category_takes_no_new_queries(maintainer_client) -> None:
     assert caught.value.problems[0].field == "category"
 
 
+@pytest.mark.portable
 def test_pages_create_rename_reorder_retire_and_delete(maintainer_client) -> None:
     assert maintainer_client.get("/queries/taxonomies/").status_code == 200
     response = maintainer_client.post(
