@@ -117,6 +117,8 @@ can_browse_categories = is_active
 can_set_query_gold = is_active & (is_superuser | is_clinician | is_adjudicator | is_maintainer)
 can_import_queries = is_active & (is_superuser | is_maintainer)
 can_export_queries = is_active & (is_superuser | is_maintainer)
+# Taxonomies and categories are the benchmark's structure: maintainers curate them.
+can_manage_taxonomies = is_active & (is_superuser | is_maintainer)
 can_invite_users = is_active & (is_superuser | is_maintainer)
 # Granting and removing roles: whoever may invite with a role (an invitation grants one).
 can_assign_roles = can_invite_users
@@ -125,6 +127,7 @@ rules.add_perm("querybank.read_query_text", can_read_query_text)
 rules.add_perm("querybank.browse_categories", can_browse_categories)
 rules.add_perm("querybank.run_import", can_import_queries)
 rules.add_perm("querybank.run_export", can_export_queries)
+rules.add_perm("querybank.manage_taxonomies", can_manage_taxonomies)
 rules.add_perm("accounts.invite", can_invite_users)
 
 # --- Collection

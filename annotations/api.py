@@ -65,7 +65,7 @@ from annotations.services.labelling import (
 from annotations.services.rubrics import guideline_publish, rubric_create
 from annotations.services.unblinding import campaign_unblind_labels, item_unblind
 from core.errors import Conflict, error_body
-from querybank.importers import ImportTooLarge, QueryImportRejected
+from core.imports import ImportRejected, ImportTooLarge
 from querybank.services import import_size_check
 
 ManageCampaigns = rule_permission("annotations.manage_campaigns")
@@ -454,7 +454,7 @@ class AnnotationImportViewSet(viewsets.GenericViewSet):
             import_size_check(sizes=[(f.name, f.size) for f in uploads])
             files = [(f.name, f.read()) for f in uploads]
             result = annotations_import(files=files, actor=request_user(request), **data)
-        except QueryImportRejected as rejected:
+        except ImportRejected as rejected:
             too_large = isinstance(rejected, ImportTooLarge)
             code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE if too_large else status.HTTP_400_BAD_REQUEST
             return Response(
@@ -468,16 +468,21 @@ class AnnotationImportViewSet(viewsets.GenericViewSet):
                 ),
                 status=code,
             )
-        return Response(
-            {
-                "campaign": CampaignManageSerializer(result.campaign).data,
-                "items": result.items,
-                "labels": result.labels,
-                "raters": result.raters,
-                "adjudicated": result.adjudicated,
-            },
-            status=status.HTTP_201_CREATED,
-        )
+        body = {
+            "campaign": CampaignManageSerializer(result.campaign).data if result.campaign else None,
+            "dry_run": result.dry_run,
+            "items": result.items,
+            "labels": result.labels,
+            "raters": result.raters,
+            "adjudicated": result.adjudicated,
+            "new_queries": result.new_queries,
+            "models": list(result.models),
+            "rater_names": list(result.rater_names),
+            "categories": list(result.categories),
+            "judges": list(result.judges),
+            "judge_labels": result.judge_labels,
+        }
+        return Response(body, status=status.HTTP_200_OK if result.dry_run else status.HTTP_201_CREATED)
 
 
 def register(router: BaseRouter) -> None:

@@ -21,11 +21,9 @@ from annotations.models import (
     SkipReason,
 )
 from annotations.rubric_schema import FieldSpec, Kind, Option
+from core.forms import ImportFilesForm, MultipleFileField
 from evaluations.models import CollectionRun, RunTarget
-from querybank.forms import MultipleFileField
-from querybank.importers import ImportTooLarge
 from querybank.models import Category
-from querybank.services import import_size_check
 
 VALUE_PREFIX = "v_"  # rubric values are posted as v_<field name>, apart from every other input
 
@@ -359,7 +357,7 @@ class CampaignUpdateForm(forms.ModelForm):
         self.fields["annotators"].initial = list(self.instance.annotators.all()) if self.instance.pk else []
 
 
-class AnnotationImportForm(forms.Form):
+class AnnotationImportForm(ImportFilesForm):
     # The metaclass moves declared fields to ``base_fields``: ``self.files`` stays the uploaded files.
     files = MultipleFileField(  # type: ignore[assignment]
         label="Files", help_text="JSONL or CSV in the long format (docs/annotation.md)."
@@ -378,6 +376,26 @@ class AnnotationImportForm(forms.Form):
     source = forms.SlugField(
         initial="annotation-import", help_text="The query source the prompts are filed under."
     )
+    missing_values = forms.CharField(
+        required=False,
+        max_length=1000,
+        help_text="Cell values that mean 'not rated', comma-separated (e.g. n/a, unclear).",
+    )
+    judges = forms.CharField(
+        required=False,
+        max_length=1000,
+        label="Judge raters",
+        help_text="Automated judges among the raters, comma-separated: judge labels, never a rater's.",
+    )
+    dry_run = forms.BooleanField(
+        required=False, label="Dry run", help_text="Check and show what would be created; write nothing."
+    )
+
+    def clean_missing_values(self) -> list[str]:
+        return _comma_list(self.cleaned_data.get("missing_values", ""))
+
+    def clean_judges(self) -> list[str]:
+        return _comma_list(self.cleaned_data.get("judges", ""))
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -392,13 +410,6 @@ class AnnotationImportForm(forms.Form):
             if first is not None:
                 self.fields[name].initial = first.pk
 
-    def clean_files(self) -> list[Any]:
-        files = self.cleaned_data["files"]
-        try:  # checked on the upload's size, before a byte of it is read
-            import_size_check(sizes=[(f.name, f.size) for f in files])
-        except ImportTooLarge as refused:
-            raise forms.ValidationError([str(problem) for problem in refused.problems]) from refused
-        return files
 
-    def named_files(self) -> list[tuple[str, bytes]]:
-        return [(f.name, f.read()) for f in self.cleaned_data["files"]]
+def _comma_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]

@@ -1,7 +1,9 @@
 """Reading annotations made in another tool (long format, JSONL or CSV): pure Python, no Django.
 
 One row is one rating: ``item, model, prompt, response, rater, field, value`` and optionally
-``adjudicated`` (the gold value of that item and field), ``category`` and ``prompt_id``. The
+``adjudicated`` (the gold value of that item and field), ``category``, ``expected_behaviour`` and
+``prompt_id``. A value listed in the rules' ``missing_values`` (or the field's declared missing
+option) is a rating left empty, not an error. The
 format is documented in docs/annotation.md. Every problem is reported with its file, line and
 field, and nothing is imported while any remains (the query import's rule and error types).
 """
@@ -10,31 +12,56 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from annotations.rubric_schema import FieldSpec
 
-# The same text decoding and CSV/JSONL reading rules as the query import.
-from querybank.importers import ImportProblem, QueryImportRejected, csv_rows, decode, jsonl_records
+# The same text decoding and CSV/JSONL reading rules as every import (core.imports).
+from core.imports import ImportProblem, ImportRejected, csv_rows, decode, jsonl_records
 
 FORMATS = ("jsonl", "csv")
 REQUIRED = ("item", "model", "prompt", "response", "rater", "field", "value")
-OPTIONAL = ("adjudicated", "category", "prompt_id")
+OPTIONAL = ("adjudicated", "category", "expected_behaviour", "prompt_id")
 COLUMNS = (*REQUIRED, *OPTIONAL)
-MAX_LENGTHS = {"item": 200, "model": 200, "rater": 120, "prompt_id": 200, "category": 80}
+_COLUMN_SET = frozenset(COLUMNS)
+_REQUIRED_SET = frozenset(REQUIRED)
+_ID_KEYS = frozenset(("item", "prompt_id", "rater"))
+_VERBATIM_KEYS = frozenset(("prompt", "response"))
+MAX_LENGTHS = {
+    "item": 200,
+    "model": 200,
+    "rater": 120,
+    "prompt_id": 200,
+    "category": 80,
+    "expected_behaviour": 16,
+}
+_TEXT_KEYS = (
+    "item",
+    "model",
+    "prompt",
+    "response",
+    "rater",
+    "field",
+    "category",
+    "expected_behaviour",
+    "prompt_id",
+)
 
 __all__ = ["AnnotationImportRejected", "ImportProblem", "ImportRow", "ImportRules", "read_annotation_files"]
 
 
-class AnnotationImportRejected(QueryImportRejected):
-    """Raised with every problem found; a subclass, so callers of either import treat it alike."""
+class AnnotationImportRejected(ImportRejected):
+    """Raised with every problem found; the query import's rejection shares the base."""
 
 
 @dataclass(frozen=True)
 class ImportRules:
     fields: Mapping[str, FieldSpec]
     category_exists: Callable[[str], bool]
+    expected_choices: Collection[str] = ()
+    # Cell values that mean "not rated" (a judge's prose, "n/a"): compared after stripping.
+    missing_values: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -51,6 +78,7 @@ class ImportRow:
     value: object | None  # canonical; None: the rater left this field empty
     adjudicated: object | None
     category: str | None
+    expected_behaviour: str | None = None
 
 
 def prompt_key(prompt: str) -> str:
@@ -144,29 +172,34 @@ def _check(
     def problem(field_name: str | None, message: str) -> None:
         problems.append(ImportProblem(name, line, field_name, message))
 
-    for key in record:
-        if key not in COLUMNS:
-            problem(key, _unknown(key, "field"))
+    if not _COLUMN_SET.issuperset(record):
+        for key in record:
+            if key not in _COLUMN_SET:
+                problem(key, _unknown(key, "field"))
     text: dict[str, str] = {}
-    for key in ("item", "model", "prompt", "response", "rater", "field", "category", "prompt_id"):
+    for key in _TEXT_KEYS:
         value = record.get(key)
         if value is None:
-            if key in REQUIRED:
+            if key in _REQUIRED_SET:
                 problem(key, "required field is missing")
             continue
-        if isinstance(value, int) and not isinstance(value, bool) and key in ("item", "prompt_id", "rater"):
-            value = str(value)  # numeric ids are common in other tools' exports
-        if not isinstance(value, str):
-            problem(key, "must be a string")
-            continue
+        if type(value) is not str:
+            if isinstance(value, int) and not isinstance(value, bool) and key in _ID_KEYS:
+                value = str(value)  # numeric ids are common in other tools' exports
+            else:
+                problem(key, "must be a string")
+                continue
         if "\x00" in value:
             problem(key, "contains a NUL character, which cannot be stored")
             continue
-        text[key] = value if key in ("prompt", "response") else value.strip()
-        if key in REQUIRED and key != "response" and not text[key].strip():
+        kept = value if key in _VERBATIM_KEYS else value.strip()
+        text[key] = kept
+        # isspace, not strip: a long prompt or response is scanned, never copied.
+        if key in _REQUIRED_SET and key != "response" and (not kept or kept.isspace()):
             problem(key, "required field is empty")
-        if key in MAX_LENGTHS and len(text[key]) > MAX_LENGTHS[key]:
-            problem(key, f"longer than {MAX_LENGTHS[key]} characters")
+        limit = MAX_LENGTHS.get(key)
+        if limit is not None and len(kept) > limit:
+            problem(key, f"longer than {limit} characters")
     if "value" not in record:
         problem("value", "required field is missing")
 
@@ -181,11 +214,18 @@ def _check(
             raw = record.get(key)
             if from_csv and isinstance(raw, str) and not raw.strip():
                 raw = None
+            if isinstance(raw, str) and raw.strip() in rules.missing_values:
+                raw = None
             try:
                 parsed = spec.parse(raw)
             except ValueError as exc:
-                problem(key, f"{spec.name}: {exc}")
+                # Prose where a label belongs (a judge's explanation) is often "not rated".
+                prose = isinstance(raw, str) and " " in raw.strip() and any(c.isalpha() for c in raw)
+                hint = " (list it in the missing values if it means 'not rated')" if prose else ""
+                problem(key, f"{spec.name}: {exc}{hint}")
                 continue
+            if parsed is not None and spec.is_missing(parsed):
+                parsed = None
             if key == "value":
                 value = parsed
             else:
@@ -193,6 +233,9 @@ def _check(
     category = text.get("category") or None
     if category and not rules.category_exists(category):
         problem("category", f"unknown category {category!r}")
+    expected = text.get("expected_behaviour") or None
+    if expected and expected not in rules.expected_choices:
+        problem("expected_behaviour", f"{expected!r} is not one of: {', '.join(rules.expected_choices)}")
     if len(problems) > before:
         return None
     return ImportRow(
@@ -208,6 +251,7 @@ def _check(
         value=value,
         adjudicated=adjudicated,
         category=category,
+        expected_behaviour=expected,
     )
 
 
@@ -220,9 +264,9 @@ def _consistency_problems(rows: list[ImportRow]) -> Iterator[ImportProblem]:
     prompt_of_id: dict[str, ImportRow] = {}
     for row in rows:
         earlier = first_of_item.setdefault(row.item, row)
-        for key in ("model", "prompt", "response", "prompt_id", "category"):
+        for key in ("model", "prompt", "response", "prompt_id", "category", "expected_behaviour"):
             if getattr(row, key) != getattr(earlier, key) and not (
-                key == "category" and row.category is None
+                key in ("category", "expected_behaviour") and getattr(row, key) is None
             ):
                 yield ImportProblem(
                     row.file,

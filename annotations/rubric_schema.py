@@ -1,7 +1,10 @@
 """Rubric fields as plain data: checking a label's values, consensus and disagreement. No Django.
 
 A value is stored in its canonical JSON type: binary fields hold ``true``/``false``, nominal fields
-the option's string value, ordinal fields the option's integer value, text fields a string.
+the option's string value, ordinal fields the option's integer value, interval fields the option's
+number, text fields a string. A field may declare one of its options as meaning "missing" (an
+"unclear" or "not applicable" point): a label giving it is kept, but the figures treat the field
+as unrated and the agreement statistics leave that option out of the declared categories.
 """
 
 from __future__ import annotations
@@ -27,12 +30,13 @@ class Kind(StrEnum):
     BINARY = "binary"
     NOMINAL = "nominal"
     ORDINAL = "ordinal"
+    INTERVAL = "interval"
     TEXT = "text"
 
 
 @dataclass(frozen=True)
 class Option:
-    value: bool | int | str
+    value: bool | int | float | str
     label: str
 
     @property
@@ -52,10 +56,25 @@ class FieldSpec:
     required: bool = True
     primary: bool = False
     help_text: str = ""
+    # The option value that means "missing" (None: every option is a rating).
+    missing: bool | int | float | str | None = None
 
     @property
     def is_categorical(self) -> bool:
         return self.kind != Kind.TEXT
+
+    @property
+    def is_ordered(self) -> bool:
+        return self.kind in (Kind.ORDINAL, Kind.INTERVAL)
+
+    def is_missing(self, value: object) -> bool:
+        """Whether ``value`` is the field's declared "missing" option."""
+        return self.missing is not None and value == self.missing and type(value) is type(self.missing)
+
+    @property
+    def rating_options(self) -> tuple[Option, ...]:
+        """The options that are ratings: the declared categories of the agreement statistics."""
+        return tuple(option for option in self.options if not self.is_missing(option.value))
 
     def key_for(self, position: int, option: Option | None = None) -> str:
         """The key that picks the option at ``position``, the same model on every scale: the first
@@ -68,7 +87,7 @@ class FieldSpec:
                 return option.label
         return "" if value is None else str(value)
 
-    def parse(self, raw: object) -> bool | int | str | None:
+    def parse(self, raw: object) -> bool | int | float | str | None:
         """The canonical value of ``raw`` (form text, JSON or a cell), ``None`` when left empty.
 
         Raises ``ValueError`` with a message a person can act on.
@@ -83,18 +102,25 @@ class FieldSpec:
             if len(raw) > TEXT_MAX_LENGTH:
                 raise ValueError(f"is longer than {TEXT_MAX_LENGTH} characters")
             return raw.strip()
-        value: bool | int | str
+        value: bool | int | float | str
         if self.kind == Kind.BINARY:
             value = _parse_binary(raw)
         elif self.kind == Kind.ORDINAL:
             value = _parse_int(raw)
+        elif self.kind == Kind.INTERVAL:
+            value = _parse_number(raw)
         else:
             if not isinstance(raw, str | int) or isinstance(raw, bool):
                 raise ValueError(f"must be one of: {self.allowed()}")
             value = str(raw).strip()
-        if not any(option.value == value and type(option.value) is type(value) for option in self.options):
-            raise ValueError(f"{raw!r} is not one of: {self.allowed()}")
-        return value
+        for option in self.options:
+            # An interval point may be written 2 or 2.0: the declared option's type is canonical.
+            if option.value == value and (
+                type(option.value) is type(value)
+                or (self.kind == Kind.INTERVAL and not isinstance(value, bool))
+            ):
+                return option.value
+        raise ValueError(f"{raw!r} is not one of: {self.allowed()}")
 
     def allowed(self) -> str:
         return ", ".join(option.token for option in self.options)
@@ -128,9 +154,24 @@ def _parse_int(raw: object) -> int:
     raise ValueError(f"{raw!r} is not a point of the scale")
 
 
+def _parse_number(raw: object) -> int | float:
+    if isinstance(raw, bool):
+        raise ValueError(f"{raw!r} is not a point of the scale")
+    if isinstance(raw, int | float):
+        return raw
+    if isinstance(raw, str):
+        try:
+            number = float(raw.strip())
+        except ValueError:
+            pass
+        else:
+            return int(number) if number.is_integer() else number
+    raise ValueError(f"{raw!r} is not a point of the scale")
+
+
 @dataclass
 class CheckedValues:
-    values: dict[str, bool | int | str]
+    values: dict[str, bool | int | float | str]
     errors: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -190,14 +231,18 @@ def item_agreement(
     for spec in specs:
         if not spec.is_categorical:
             continue
-        values = [label[spec.name] for label in labels if label.get(spec.name) is not None]
+        values = [
+            label[spec.name]
+            for label in labels
+            if label.get(spec.name) is not None and not spec.is_missing(label[spec.name])
+        ]
         if len(values) < 2:
             continue
         pairs = list(itertools.combinations(values, 2))
         shares.append(sum(a == b for a, b in pairs) / len(pairs))
         if spec.primary and on_primary and len(set(map(repr, values))) > 1:
             reasons.append(f"{spec.label}: annotators differ")
-        if spec.kind == Kind.ORDINAL and ordinal_spread is not None:
+        if spec.is_ordered and ordinal_spread is not None:
             spread = max(values) - min(values)  # type: ignore[operator,type-var]
             if spread >= ordinal_spread:
                 reasons.append(f"{spec.label}: spread of {spread} points")
@@ -212,7 +257,11 @@ def consensus(specs: Sequence[FieldSpec], labels: Sequence[Mapping[str, object]]
     for spec in specs:
         if not spec.is_categorical:
             continue
-        values = [label[spec.name] for label in labels if label.get(spec.name) is not None]
+        values = [
+            label[spec.name]
+            for label in labels
+            if label.get(spec.name) is not None and not spec.is_missing(label[spec.name])
+        ]
         if not values:
             continue
         counts = Counter(repr(v) for v in values)
@@ -254,6 +303,7 @@ def spec_from_dict(data: Mapping[str, object]) -> FieldSpec:
         required=bool(data.get("required", True)),
         primary=bool(data.get("primary", False)),
         help_text=str(data.get("help_text", "")),
+        missing=cast("bool | int | float | str | None", data.get("missing")),
     )
 
 
@@ -273,8 +323,18 @@ def option_problems(spec: FieldSpec) -> list[str]:
         or values != sorted(values)
     ):
         problems.append("an ordinal field has two or more integer points, in increasing order")
+    if spec.kind == Kind.INTERVAL and (
+        len(values) < 2
+        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+        or values != sorted(values)
+    ):
+        problems.append("an interval field has two or more numeric points, in increasing order")
     if len({repr(v) for v in values}) != len(values):
         problems.append("option values repeat")
+    if spec.missing is not None and not any(
+        v == spec.missing and type(v) is type(spec.missing) for v in values
+    ):
+        problems.append(f"the missing value {spec.missing!r} is not one of the options")
     if spec.primary and spec.kind == Kind.TEXT:
         problems.append("the primary field must be binary, nominal or ordinal")
     return problems

@@ -53,6 +53,7 @@ class RubricFieldSerializer(serializers.ModelSerializer):
             "options",
             "options_source",
             "query_attribute",
+            "missing",
         ]
 
 
@@ -69,6 +70,7 @@ class RubricSerializer(serializers.ModelSerializer):
             "title",
             "description",
             "content_hash",
+            "metric_map",
             "created_at",
             "fields",
         ]
@@ -80,6 +82,7 @@ class RubricCreateSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, default="")
     fields = serializers.ListField(child=serializers.DictField(), min_length=1)  # type: ignore[assignment]
+    metric_map = serializers.DictField(required=False, default=dict)
 
 
 class GuidelineSerializer(serializers.ModelSerializer):
@@ -320,4 +323,9 @@ class AnnotationImportSerializer(serializers.Serializer):
     rubric = serializers.PrimaryKeyRelatedField(queryset=Rubric.objects.filter(target=RubricTarget.RESPONSE))
     guideline = serializers.PrimaryKeyRelatedField(queryset=Guideline.objects.all())
     default_category = serializers.SlugRelatedField(slug_field="slug", queryset=Category.objects.all())
+    missing_values = serializers.ListField(
+        child=serializers.CharField(max_length=200), required=False, default=list
+    )
+    judges = serializers.ListField(child=serializers.CharField(max_length=120), required=False, default=list)
+    dry_run = serializers.BooleanField(required=False, default=False)
     source = serializers.SlugField(default="annotation-import")  # type: ignore[assignment]  # a declared field: DRF's metaclass moves it off the class

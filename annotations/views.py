@@ -54,7 +54,7 @@ from annotations.services.labelling import (
     session_start,
 )
 from annotations.services.unblinding import item_unblind
-from querybank.importers import QueryImportRejected
+from core.imports import ImportRejected
 
 annotate = permission_required("annotations.annotate", raise_exception=True)
 adjudicate = permission_required("annotations.adjudicate", raise_exception=True)
@@ -639,10 +639,17 @@ def annotation_import(request: AuthenticatedHttpRequest) -> HttpResponse:
                 guideline=data["guideline"],
                 default_category=data["default_category"],
                 source=data["source"],
+                missing_values=data["missing_values"],
+                judges=data["judges"],
+                dry_run=data["dry_run"],
             )
-        except QueryImportRejected as rejected:  # AnnotationImportRejected and ImportTooLarge alike
+        except ImportRejected as rejected:  # AnnotationImportRejected and ImportTooLarge alike
             problems = rejected.problems
         else:
+            if result.campaign is None:
+                return render(
+                    request, "annotations/import.html", {"form": form, "plan": result.summary()}, status=200
+                )
             messages.success(
                 request,
                 f"Imported {result.items} items with {result.labels} labels by {result.raters} raters "

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 MAX_DEPTH = 64  # objects and arrays inside each other; far more than any real import needs
@@ -40,8 +41,14 @@ def _float(text: str) -> float:
     return value
 
 
+# One C-speed scan per string (an import checks every cell of every row); the loop below names it.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 def text_problem(value: str) -> str | None:
     """Why ``value`` cannot be stored as text, or ``None``."""
+    if _UNSTORABLE.search(value) is None:
+        return None
     if "\x00" in value:
         return "contains a NUL character, which cannot be stored"
     for character in value:
@@ -86,5 +93,18 @@ def loads(text: str | bytes) -> Any:
         raise StrictJSONError(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise StrictJSONError(str(exc)) from exc
+    if isinstance(text, str) and _plain(text):
+        return value
     value_check(value)
     return value
+
+
+def _plain(text: str) -> bool:
+    """Whether the decoded value of ``text`` cannot break the rules: no ``\\u`` escape (the only way
+    to write a NUL or a lone surrogate in valid JSON), none of them verbatim, and too few brackets
+    to nest past the limit. Checked at C speed, so a file's ordinary lines skip the walk."""
+    return (
+        "\\u" not in text
+        and _UNSTORABLE.search(text) is None
+        and text.count("[") + text.count("{") <= MAX_DEPTH
+    )

@@ -7,7 +7,7 @@ from accounts.api import AuthTokenView
 from annotations import api as annotations_api
 from evaluations.api import EndpointViewSet, PipelineViewSet, ResponseViewSet, RunViewSet
 from judging import api as judging_api
-from querybank.api import CategoryViewSet, QueryViewSet
+from querybank.api import CategoryViewSet, QueryViewSet, TaxonomyViewSet
 from releases import api as releases_api
 from scoring import api as scoring_api
 
@@ -15,6 +15,7 @@ from scoring import api as scoring_api
 # ``?format=`` parameter and the Accept header choose the renderer already.
 router = DefaultRouter()
 router.include_format_suffixes = False
+router.register("taxonomies", TaxonomyViewSet, basename="taxonomy")
 router.register("categories", CategoryViewSet, basename="category")
 router.register("queries", QueryViewSet, basename="query")
 router.register("endpoints", EndpointViewSet, basename="endpoint")

@@ -5,9 +5,8 @@ from typing import Any, cast
 from django import forms
 from django.db.models import QuerySet
 
-from querybank.importers import ImportTooLarge
+from core.forms import ImportFilesForm, MultipleFileField
 from querybank.models import Category
-from querybank.services import import_size_check
 
 
 class QueryFilterForm(forms.Form):
@@ -25,23 +24,7 @@ class QueryFilterForm(forms.Form):
         return {"search": self.cleaned_data["q"].strip(), "category_slug": self.cleaned_data["category"]}
 
 
-class MultipleFileInput(forms.ClearableFileInput):
-    allow_multiple_selected = True
-
-
-class MultipleFileField(forms.FileField):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("widget", MultipleFileInput())
-        super().__init__(*args, **kwargs)
-
-    def clean(self, data: object, initial: object = None) -> list[object]:
-        single = super().clean
-        if isinstance(data, list | tuple):
-            return [single(item, initial) for item in data]
-        return [single(data, initial)]
-
-
-class QueryImportForm(forms.Form):
+class QueryImportForm(ImportFilesForm):
     FORMAT_CHOICES = [
         ("jsonl", "JSON Lines (.jsonl)"),
         ("csv", "CSV with a header row (.csv)"),
@@ -50,14 +33,31 @@ class QueryImportForm(forms.Form):
     # The metaclass moves declared fields to ``base_fields``: ``self.files`` stays the uploaded files.
     files = MultipleFileField(label="Files")  # type: ignore[assignment]
     file_format = forms.ChoiceField(choices=FORMAT_CHOICES, label="Format")
+    taxonomy = forms.FileField(
+        required=False,
+        label="Taxonomy file (optional)",
+        help_text="JSON: slug, name and categories; created or updated with the queries, all or nothing.",
+    )
 
-    def clean_files(self) -> list[object]:
-        files = self.cleaned_data["files"]
-        try:  # checked on the upload's size, before a byte of it is read
-            import_size_check(sizes=[(f.name, f.size) for f in files])
-        except ImportTooLarge as refused:
-            raise forms.ValidationError([str(problem) for problem in refused.problems]) from refused
-        return files
+    def taxonomy_file(self) -> tuple[str, bytes] | None:
+        upload = self.cleaned_data.get("taxonomy")
+        return None if upload is None else (upload.name, upload.read())
 
-    def named_files(self) -> list[tuple[str, bytes]]:
-        return [(f.name, f.read()) for f in self.cleaned_data["files"]]
+
+class TaxonomyForm(forms.Form):
+    slug = forms.SlugField(max_length=60)
+    name = forms.CharField(max_length=120)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class CategoryForm(forms.Form):
+    """A new category (slug given) or a change to one (slug left out: it never changes)."""
+
+    slug = forms.SlugField(max_length=80, required=False)
+    name = forms.CharField(max_length=160)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    position = forms.IntegerField(min_value=0, max_value=32767, required=False)
+
+
+class TaxonomyFileForm(ImportFilesForm):
+    files = MultipleFileField(label="Taxonomy file (JSON)")  # type: ignore[assignment]

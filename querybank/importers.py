@@ -1,14 +1,20 @@
 """Parsing and checking query files (JSONL, CSV, MedSafetyBench CSV): pure Python, no Django."""
 
-import csv
 import difflib
-import io
 import re
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from core import strict_json
 from core.csv_cells import restore
+from core.imports import (
+    ImportProblem,
+    ImportRejected,
+    csv_rows,
+    decode,
+    jsonl_records,
+)
+from core.imports import json_type as _json_type
 
 FORMATS = ("jsonl", "csv", "medsafetybench")
 
@@ -38,50 +44,8 @@ MEDSAFETYBENCH_FILE_NAME = re.compile(
 _SLUG = re.compile(r"^[-a-zA-Z0-9_]+$")
 
 
-@dataclass(frozen=True)
-class ImportProblem:
-    file: str
-    line: int | None
-    field: str | None
-    message: str
-
-    def __str__(self) -> str:
-        where = self.file + (f", line {self.line}" if self.line is not None else "")
-        return f"{where}" + (f", field {self.field!r}" if self.field else "") + f": {self.message}"
-
-
-class QueryImportRejected(Exception):  # noqa: N818 - the name other modules import
-    def __init__(self, problems: list[ImportProblem]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
-
-
-class ImportTooLarge(QueryImportRejected):
-    """The files of an import are over the size limit: refused before any of them is read."""
-
-
-def _megabytes(size: int) -> str:
-    return f"{size / (1024 * 1024):.1f} MB"
-
-
-def size_check(sizes: Sequence[tuple[str, int]], max_bytes: int) -> None:
-    """Raise ``ImportTooLarge`` when one file, or all of them together, exceed ``max_bytes``: the one
-    limit of every import (query and annotation files; page, API, command line)."""
-    limit = _megabytes(max_bytes)
-    problems = [
-        ImportProblem(name, None, None, f"the file is {_megabytes(size)}; the limit is {limit} per import")
-        for name, size in sizes
-        if size > max_bytes
-    ]
-    total = sum(size for _, size in sizes)
-    if not problems and total > max_bytes:
-        problems.append(
-            ImportProblem(
-                sizes[-1][0], None, None, f"the files are {_megabytes(total)} together; the limit is {limit}"
-            )
-        )
-    if problems:
-        raise ImportTooLarge(problems)
+class QueryImportRejected(ImportRejected):
+    """A query import refused; see ``core.imports.ImportRejected``."""
 
 
 @dataclass(frozen=True)
@@ -156,36 +120,6 @@ def read_query_files(
 # --- decoding -------------------------------------------------------------------------------------
 
 
-def decode(name: str, raw: bytes, problems: list[ImportProblem]) -> str | None:
-    """The file's text (a UTF-8 BOM is dropped), or ``None`` when there is nothing to read."""
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        problems.append(ImportProblem(name, None, None, "the file is UTF-16; save it as UTF-8"))
-        return None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        # Report every undecodable line, then read on with replacement characters so that the
-        # other lines are still checked. No UTF-8 sequence contains b"\n", so splitting is safe.
-        for number, chunk in enumerate(raw.split(b"\n"), start=1):
-            try:
-                chunk.decode("utf-8-sig" if number == 1 else "utf-8")
-            except UnicodeDecodeError as exc:
-                problems.append(
-                    ImportProblem(
-                        name,
-                        number,
-                        None,
-                        f"not UTF-8 text (byte 0x{chunk[exc.start]:02x} at column {exc.start + 1}); "
-                        "save the file as UTF-8",
-                    )
-                )
-        text = raw.decode("utf-8-sig", errors="replace")
-    if not text.strip():
-        problems.append(ImportProblem(name, None, None, "the file is empty"))
-        return None
-    return text
-
-
 # --- JSONL and CSV in the import schema -----------------------------------------------------------
 
 
@@ -202,31 +136,6 @@ def _read_schema_file(
         row = _check_record(name, line, record, from_csv=file_format == "csv", rules=rules, problems=problems)
         if row is not None:
             yield row
-
-
-def jsonl_records(
-    name: str, text: str, problems: list[ImportProblem]
-) -> Iterator[tuple[int, Mapping[str, object]]]:
-    # split("\n"), not splitlines(): JSON strings may hold U+2028 and other line breaks verbatim.
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            # Duplicate keys, NaN, deep nesting, NUL and lone surrogates are errors, not last-wins.
-            value = strict_json.loads(line)
-        except strict_json.StrictJSONError as exc:
-            detail = exc.message.replace(" at line 1 column ", " at column ")
-            # Text that cannot be stored is a problem of the field, not of the JSON syntax.
-            unstorable = detail.startswith(("contains", "a key contains"))
-            message = detail if unstorable else f"invalid JSON: {detail}"
-            problems.append(ImportProblem(name, number, exc.field, message))
-            continue
-        if not isinstance(value, dict):
-            problems.append(
-                ImportProblem(name, number, None, f"each line must be a JSON object, not {_json_type(value)}")
-            )
-            continue
-        yield number, value
 
 
 def _csv_records(
@@ -255,31 +164,6 @@ def _csv_records(
         yield line, dict(zip(columns, [restore(cell) for cell in cells], strict=True))
     if not found and len(problems) == before:  # an unreadable row is not an empty file
         problems.append(ImportProblem(name, None, None, "the file is empty: a header row but no queries"))
-
-
-# The csv module refuses cells over 128 KB by default; a cell is bounded by the file size limit
-# instead, as a JSONL string is, so both formats take the same files.
-CSV_FIELD_LIMIT = 2**31 - 1
-
-
-def csv_rows(name: str, text: str, problems: list[ImportProblem]) -> Iterator[tuple[int, list[str]]]:
-    """Non-blank CSV records with the line each starts on (a quoted cell may span lines)."""
-    if csv.field_size_limit() < CSV_FIELD_LIMIT:
-        csv.field_size_limit(CSV_FIELD_LIMIT)
-    reader = csv.reader(io.StringIO(text, newline=""))
-    end_of_previous = 0
-    while True:
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            problems.append(ImportProblem(name, reader.line_num, None, f"unreadable CSV: {exc}"))
-            return
-        start = end_of_previous + 1
-        end_of_previous = reader.line_num
-        if cells and any(cell.strip() for cell in cells):
-            yield start, cells
 
 
 def _header_problems(name: str, line: int, columns: list[str]) -> list[ImportProblem]:
@@ -524,11 +408,6 @@ def _unknown_field_message(name: str, kind: str) -> str:
     return f"unknown {kind}{hint}"
 
 
-def _json_type(value: object) -> str:
-    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
-    return names.get(type(value), "a number")
-
-
 def _holds_nul(value: object) -> bool:
     if isinstance(value, str):
         return "\x00" in value
@@ -537,3 +416,92 @@ def _holds_nul(value: object) -> bool:
     if isinstance(value, list):
         return any(_holds_nul(item) for item in value)
     return False
+
+
+# --- taxonomy files -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CategorySpec:
+    slug: str
+    name: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class TaxonomySpec:
+    """A taxonomy as a file gives it: its categories in the order they are shown."""
+
+    file: str
+    slug: str
+    name: str
+    description: str
+    categories: tuple[CategorySpec, ...]
+
+
+def read_taxonomy_file(name: str, raw: bytes) -> TaxonomySpec:
+    """A JSON object ``{"slug", "name", "description"?, "categories": [{"slug", "name",
+    "description"?}, ...]}``, or ``QueryImportRejected`` listing every problem."""
+    problems: list[ImportProblem] = []
+    text = decode(name, raw, problems)
+    data: object = None
+    if text is not None:
+        try:
+            data = strict_json.loads(text)
+        except strict_json.StrictJSONError as exc:
+            problems.append(ImportProblem(name, None, exc.field, f"invalid JSON: {exc.message}"))
+    if not problems and not isinstance(data, dict):
+        problems.append(ImportProblem(name, None, None, f"must be a JSON object, not {_json_type(data)}"))
+    if problems:
+        raise QueryImportRejected(problems)
+    assert isinstance(data, dict)
+
+    def text_of(record: Mapping[str, object], key: str, where: str, *, required: bool, slug: bool) -> str:
+        value = record.get(key, "")
+        if not isinstance(value, str):
+            problems.append(ImportProblem(name, None, f"{where}{key}", "must be a string"))
+            return ""
+        value = value.strip()
+        if required and not value:
+            problems.append(ImportProblem(name, None, f"{where}{key}", "required field is empty or missing"))
+        elif slug and value and not _SLUG.match(value):
+            problems.append(
+                ImportProblem(name, None, f"{where}{key}", "a slug holds only letters, digits, - and _")
+            )
+        return value
+
+    for key in data:
+        if key not in ("slug", "name", "description", "categories"):
+            problems.append(
+                ImportProblem(name, None, key, "unknown field; allowed: slug, name, description, categories")
+            )
+    slug = text_of(data, "slug", "", required=True, slug=True)
+    title = text_of(data, "name", "", required=True, slug=False)
+    description = text_of(data, "description", "", required=False, slug=False)
+    raw_categories = data.get("categories")
+    categories: list[CategorySpec] = []
+    if not isinstance(raw_categories, list) or not raw_categories:
+        problems.append(ImportProblem(name, None, "categories", "must be a non-empty list of categories"))
+        raw_categories = []
+    seen: set[str] = set()
+    for position, record in enumerate(raw_categories):
+        where = f"categories[{position}]."
+        if not isinstance(record, dict):
+            problems.append(ImportProblem(name, None, where[:-1], "must be an object with slug and name"))
+            continue
+        category_slug = text_of(record, "slug", where, required=True, slug=True)
+        if category_slug in seen:
+            problems.append(ImportProblem(name, None, f"{where}slug", f"{category_slug!r} appears twice"))
+        seen.add(category_slug)
+        categories.append(
+            CategorySpec(
+                slug=category_slug,
+                name=text_of(record, "name", where, required=True, slug=False),
+                description=text_of(record, "description", where, required=False, slug=False),
+            )
+        )
+    if problems:
+        raise QueryImportRejected(problems)
+    return TaxonomySpec(
+        file=name, slug=slug, name=title, description=description, categories=tuple(categories)
+    )

@@ -10,6 +10,8 @@ class Taxonomy(models.Model):
     slug = models.SlugField(max_length=60, unique=True)
     name = models.CharField(max_length=120)
     description = models.TextField(blank=True)
+    # A retired taxonomy or category takes no new queries; it is never deleted while in use.
+    retired = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["pk"]
@@ -25,6 +27,7 @@ class Category(models.Model):
     name = models.CharField(max_length=160)
     description = models.TextField(blank=True)
     position = models.PositiveSmallIntegerField(default=0)
+    retired = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["taxonomy_id", "position", "name"]

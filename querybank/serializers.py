@@ -14,12 +14,45 @@ class CategorySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Category
-        fields = ["id", "slug", "name", "description", "taxonomy", "position", "query_count"]
+        fields = ["id", "slug", "name", "description", "taxonomy", "position", "retired", "query_count"]
 
     @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_query_count(self, category: Category) -> int | None:
         # The selector annotates counts only for users who may read queries; null for the others.
         return getattr(category, "query_count", None)
+
+
+class TaxonomySerializer(serializers.ModelSerializer):
+    categories: "serializers.SlugRelatedField[Category]" = serializers.SlugRelatedField(
+        slug_field="slug", many=True, read_only=True
+    )
+
+    class Meta:
+        model = Taxonomy
+        fields = ["id", "slug", "name", "description", "retired", "categories"]
+
+
+class TaxonomyWriteSerializer(serializers.Serializer):
+    """Input of a new taxonomy (``slug`` required) or of a change (every field optional)."""
+
+    slug = serializers.SlugField(max_length=60, required=False)
+    name = serializers.CharField(max_length=120, required=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+    retired = serializers.BooleanField(required=False)
+
+
+class CategoryWriteSerializer(serializers.Serializer):
+    """Input of a new category (``taxonomy``, ``slug``, ``name``) or of a change (name, description,
+    position, retired)."""
+
+    taxonomy = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Taxonomy.objects.all(), required=False
+    )
+    slug = serializers.SlugField(max_length=80, required=False)
+    name = serializers.CharField(max_length=160, required=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+    position = serializers.IntegerField(min_value=0, max_value=32767, required=False)
+    retired = serializers.BooleanField(required=False)
 
 
 # Fields hidden on a query of the caller's open blind query campaign (querybank.selectors).

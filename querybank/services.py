@@ -3,16 +3,17 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from simple_history.utils import bulk_create_with_history
 
 from accounts.models import User
-from accounts.policy import can_import_queries, can_set_query_gold, require
+from accounts.policy import can_import_queries, can_manage_taxonomies, can_set_query_gold, require
 from audit.actions import AuditAction
 from audit.services import audit_record
 from core.actors import SystemActor
+from core.errors import Conflict
+from core.imports import import_size_check
 from core.locks import advisory_lock
 from querybank.importers import (
     CHOICE_FIELDS,
@@ -22,10 +23,10 @@ from querybank.importers import (
     QueryImportRejected,
     QueryRow,
     RowRules,
+    TaxonomySpec,
     read_query_files,
-    size_check,
 )
-from querybank.models import Category, Query
+from querybank.models import Category, Query, Taxonomy
 
 # Imports serialise on this PostgreSQL advisory lock: two imports of the same new external id must
 # not both pass the "does it exist" check and then collide on the unique constraint.
@@ -46,7 +47,10 @@ class _Categories:
     def __init__(self) -> None:
         self.by_slug: dict[str, Category] = {}
         self.by_position: dict[tuple[str, int], Category] = {}
-        for category in Category.objects.select_related("taxonomy"):
+        # A retired category (or one of a retired taxonomy) takes no new queries.
+        for category in Category.objects.select_related("taxonomy").filter(
+            retired=False, taxonomy__retired=False
+        ):
             self.by_slug[category.slug] = category
             self.by_position.setdefault((category.taxonomy.slug, category.position), category)
 
@@ -88,22 +92,27 @@ def _row_rules(categories: _Categories) -> RowRules:
     )
 
 
-def import_size_check(*, sizes: Sequence[tuple[str, int]]) -> None:
-    """The one size limit of every import (queries and annotations; page, API, command line):
-    raises ``ImportTooLarge`` naming the file before anything is read or parsed."""
-    size_check(sizes, int(settings.IMPORT_MAX_BYTES))
-
-
 def queries_import(
-    *, files: Sequence[tuple[str, bytes]], file_format: str, actor: User | SystemActor
+    *,
+    files: Sequence[tuple[str, bytes]],
+    file_format: str,
+    actor: User | SystemActor,
+    taxonomy: TaxonomySpec | None = None,
 ) -> ImportResult:
     """Import ``files`` (name, raw bytes) of ``file_format`` ("jsonl", "csv", "medsafetybench").
+
+    With ``taxonomy`` (``read_taxonomy_file``), the taxonomy and its categories are created or
+    updated first, in the same transaction: a rejected query file leaves no taxonomy behind.
 
     Raises ``querybank.importers.QueryImportRejected`` listing every problem (file, line, field)
     and writes nothing when any row is bad.
     """
     require(can_import_queries, actor, message="Only maintainers import queries.", allow_system=True)
     import_size_check(sizes=[(name, len(raw)) for name, raw in files])
+    if taxonomy is not None:
+        with transaction.atomic():
+            taxonomy_import(actor=actor, spec=taxonomy)
+            return queries_import(files=files, file_format=file_format, actor=actor)
     categories = _Categories()
     rows = read_query_files(files, file_format, rules=_row_rules(categories))
     history_user = actor if actor is not None and actor.pk else None
@@ -285,6 +294,7 @@ class ImportedPrompt:
     category: Category
     source_file: str
     source_row: int | None
+    expected_behaviour: str = ""
 
 
 @transaction.atomic
@@ -303,11 +313,206 @@ def queries_create_imported(
                 source=source,
                 source_file=prompt.source_file,
                 source_row=prompt.source_row,
+                expected_behaviour=prompt.expected_behaviour,
             )
             for prompt in prompts
         ],
         Query,
+        batch_size=1000,
         default_user=actor if isinstance(actor, User) else None,
         default_change_reason=f"annotation import ({source})",
     )
     return {query.external_id: query for query in created}
+
+
+# --- taxonomies and categories --------------------------------------------------------------------
+
+_TAXONOMY_MESSAGE = "Only maintainers manage taxonomies and categories."
+
+
+def _in_use(category: Category) -> bool:
+    # Queries point at categories with PROTECT; the rubric fields and campaign strata that name
+    # a category do so through its queries, so a category without queries is free to go.
+    return Query.objects.filter(category=category).exists()
+
+
+@transaction.atomic
+def taxonomy_create(*, actor: User | SystemActor, slug: str, name: str, description: str = "") -> Taxonomy:
+    require(can_manage_taxonomies, actor, message=_TAXONOMY_MESSAGE)
+    taxonomy = Taxonomy(slug=slug, name=name, description=description)
+    taxonomy.full_clean()
+    taxonomy.save()
+    audit_record(
+        actor=actor, action=AuditAction.TAXONOMY_CREATE, target=taxonomy, details={"slug": slug, "name": name}
+    )
+    return taxonomy
+
+
+@transaction.atomic
+def taxonomy_update(
+    *,
+    actor: User | SystemActor,
+    taxonomy: Taxonomy,
+    name: str | None = None,
+    description: str | None = None,
+    retired: bool | None = None,
+) -> Taxonomy:
+    """Rename, describe, retire or bring back a taxonomy; the slug is its identity and stays."""
+    require(can_manage_taxonomies, actor, message=_TAXONOMY_MESSAGE)
+    taxonomy = Taxonomy.objects.select_for_update().get(pk=taxonomy.pk)
+    changes = _set(taxonomy, name=name, description=description, retired=retired)
+    if changes:
+        taxonomy.full_clean()
+        taxonomy.save()
+        audit_record(actor=actor, action=AuditAction.TAXONOMY_UPDATE, target=taxonomy, details=changes)
+    return taxonomy
+
+
+@transaction.atomic
+def taxonomy_delete(*, actor: User | SystemActor, taxonomy: Taxonomy) -> None:
+    """Delete a taxonomy none of whose categories holds a query (retire it otherwise)."""
+    require(can_manage_taxonomies, actor, message=_TAXONOMY_MESSAGE)
+    taxonomy = Taxonomy.objects.select_for_update().get(pk=taxonomy.pk)
+    if Query.objects.filter(category__taxonomy=taxonomy).exists():
+        raise Conflict("Queries are filed under this taxonomy's categories: retire it instead.")
+    details: dict[str, object] = {
+        "slug": taxonomy.slug,
+        "categories": list(taxonomy.categories.values_list("slug", flat=True)),
+    }
+    audit_record(actor=actor, action=AuditAction.TAXONOMY_DELETE, target=taxonomy, details=details)
+    taxonomy.categories.all().delete()
+    taxonomy.delete()
+
+
+@transaction.atomic
+def category_create(
+    *,
+    actor: User | SystemActor,
+    taxonomy: Taxonomy,
+    slug: str,
+    name: str,
+    description: str = "",
+    position: int | None = None,
+) -> Category:
+    """A new category, last in its taxonomy unless ``position`` says otherwise."""
+    require(can_manage_taxonomies, actor, message=_TAXONOMY_MESSAGE)
+    if position is None:
+        last = taxonomy.categories.order_by("-position").values_list("position", flat=True).first()
+        position = 0 if last is None else last + 1
+    category = Category(taxonomy=taxonomy, slug=slug, name=name, description=description, position=position)
+    category.full_clean()
+    category.save()
+    audit_record(
+        actor=actor,
+        action=AuditAction.CATEGORY_CREATE,
+        target=category,
+        details={"taxonomy": taxonomy.slug, "slug": slug, "name": name, "position": position},
+    )
+    return category
+
+
+@transaction.atomic
+def category_update(
+    *,
+    actor: User | SystemActor,
+    category: Category,
+    name: str | None = None,
+    description: str | None = None,
+    position: int | None = None,
+    retired: bool | None = None,
+) -> Category:
+    """Rename, describe, reorder, retire or bring back a category (its slug and taxonomy stay)."""
+    require(can_manage_taxonomies, actor, message=_TAXONOMY_MESSAGE)
+    category = Category.objects.select_for_update().get(pk=category.pk)
+    changes = _set(category, name=name, description=description, position=position, retired=retired)
+    if changes:
+        category.full_clean()
+        category.save()
+        audit_record(actor=actor, action=AuditAction.CATEGORY_UPDATE, target=category, details=changes)
+    return category
+
+
+@transaction.atomic
+def category_delete(*, actor: User | SystemActor, category: Category) -> None:
+    """Delete a category no query is filed under; one in use is retired instead (``Conflict``)."""
+    require(can_manage_taxonomies, actor, message=_TAXONOMY_MESSAGE)
+    category = Category.objects.select_for_update().get(pk=category.pk)
+    if _in_use(category):
+        raise Conflict("Queries are filed under this category: retire it instead.")
+    audit_record(
+        actor=actor,
+        action=AuditAction.CATEGORY_DELETE,
+        target=category,
+        details={"slug": category.slug, "taxonomy": category.taxonomy.slug},
+    )
+    category.delete()
+
+
+@transaction.atomic
+def taxonomy_import(*, actor: User | SystemActor, spec: TaxonomySpec) -> Taxonomy:
+    """Create or update the taxonomy of a file and its categories, in the file's order.
+
+    Categories the file leaves out are kept as they are; a category slug that belongs to another
+    taxonomy is refused (slugs are global, and a category changes taxonomy only by hand).
+    """
+    require(can_manage_taxonomies, actor, message=_TAXONOMY_MESSAGE, allow_system=True)
+    advisory_lock("querybank:taxonomy")
+    taxonomy, created = Taxonomy.objects.get_or_create(
+        slug=spec.slug, defaults={"name": spec.name, "description": spec.description}
+    )
+    if not created:
+        _set(taxonomy, name=spec.name, description=spec.description or None)
+        taxonomy.full_clean()
+        taxonomy.save()
+    existing = {c.slug: c for c in Category.objects.filter(slug__in=[c.slug for c in spec.categories])}
+    problems = [
+        ImportProblem(
+            spec.file,
+            None,
+            f"categories[{position}].slug",
+            f"{category.slug!r} is a category of another taxonomy ({existing[category.slug].taxonomy.slug})",
+        )
+        for position, category in enumerate(spec.categories)
+        if category.slug in existing and existing[category.slug].taxonomy_id != taxonomy.pk
+    ]
+    if problems:
+        raise QueryImportRejected(problems)
+    created_slugs: list[str] = []
+    for position, item in enumerate(spec.categories):
+        category = existing.get(item.slug)
+        if category is None:
+            category = Category(taxonomy=taxonomy, slug=item.slug)
+            created_slugs.append(item.slug)
+        category.name, category.position = item.name, position
+        if item.description:
+            category.description = item.description
+        category.full_clean()
+        category.save()
+    audit_record(
+        actor=actor,
+        action=AuditAction.TAXONOMY_IMPORT,
+        target=taxonomy,
+        details={
+            "file": spec.file,
+            "slug": spec.slug,
+            "created": created,
+            "categories": [c.slug for c in spec.categories],
+            "new_categories": created_slugs,
+        },
+    )
+    return taxonomy
+
+
+def _set(obj: Taxonomy | Category, **values: object) -> dict[str, object]:
+    """Set the given (non-None) attributes; the changes as ``{name: [old, new]}``."""
+    changes: dict[str, object] = {}
+    for key, value in values.items():
+        if value is None:
+            continue
+        if isinstance(value, str):
+            value = value.strip()
+        old = getattr(obj, key)
+        if old != value:
+            changes[key] = [old, value]
+            setattr(obj, key, value)
+    return changes

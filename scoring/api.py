@@ -33,6 +33,7 @@ from scoring.figures import (
     apply_threshold,
     campaign_scores,
     comparisons,
+    default_field,
     default_pair,
     drift,
     drilldown,
@@ -269,18 +270,27 @@ class ScoreCampaignViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         )
 
     @extend_schema(
-        parameters=[OpenApiParameter("field", str), OpenApiParameter("model", str)], responses={200: JSON}
+        parameters=[
+            OpenApiParameter("field", str),
+            OpenApiParameter("model", str),
+            OpenApiParameter(
+                "category", str, description="Category slug: agreement with gold over its items"
+            ),
+        ],
+        responses={200: JSON},
     )
     @action(detail=True, methods=["get"])
     def agreement(self, request: Request, pk: str) -> Response:
         """One field: every coefficient per slice, the annotator pairs, and agreement with gold."""
         campaign, data = self._data()
-        name = request.query_params.get("field") or (data.primary_spec.name if data.primary_spec else "")
+        default = default_field(data)
+        name = request.query_params.get("field") or (default.name if default else "")
         specs = {s.name: s for s in data.categorical_specs}
         if name not in specs:
             raise ValidationError({"field": f"One of {', '.join(specs)}."})
         spec = specs[name]
         model = request.query_params.get("model") or None
+        category = request.query_params.get("category") or None
         stored = selectors.threshold_for(campaign=campaign)
         threshold = None
         if stored and (stored.field_name or (data.primary_spec and data.primary_spec.name)) == name:
@@ -323,7 +333,9 @@ class ScoreCampaignViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                         "flagged": row.flagged,
                         "flag_note": row.flag_reason,
                     }
-                    for row in apply_threshold(gold_agreement(data, spec), threshold)
+                    for row in apply_threshold(
+                        gold_agreement(data, spec, model=model, category=category), threshold
+                    )
                 ],
                 "drift": {
                     "windows": keys,

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from annotations.metric_map import METRIC_INPUTS, effective, metrics_available, score_inputs
 from annotations.rubric_schema import FieldSpec, Kind
 from medharm_stats import (
     DEFAULT_RESAMPLES,
@@ -43,7 +44,6 @@ from scoring.resolution import (
     LabelSource,
     min_labels_for_majority,
     resolve_majority,
-    score_labels,
     source_info,
 )
 from scoring.rows import CampaignData, LabelRow, ResponseRow
@@ -58,6 +58,9 @@ LOWER_IS_BETTER = frozenset(
         "harmfulness_mean",
         "harmfulness_high_share",
         "over_refusal_rate",
+        "partial_over_refusal_rate",
+        "under_refusal_rate",
+        "partial_under_refusal_rate",
         "over_block_rate",
         "residual_unsafe_rate",
     }
@@ -69,14 +72,46 @@ LEADERBOARD_METRICS: tuple[str, ...] = (
     "harmfulness_mean",
     "harmfulness_high_share",
     "refusal_rate",
+    "partial_refusal_rate",
     "appropriate_rate",
     "over_refusal_rate",
+    "partial_over_refusal_rate",
+    "under_refusal_rate",
+    "partial_under_refusal_rate",
     "safe_helpfulness_mean",
     "block_rate",
     "over_block_rate",
     "residual_unsafe_rate",
 )
 assert set(LEADERBOARD_METRICS) == set(METRIC_NAMES)
+
+
+def available_metrics(data: CampaignData) -> list[str]:
+    """The leaderboard's figures whose input the campaign's rubric maps (its metric map)."""
+    return metrics_available(data.metric_map, data.specs, LEADERBOARD_METRICS)
+
+
+def score_fields(data: CampaignData) -> list[FieldSpec]:
+    """The rubric's fields the metric map reads, in rubric order (the drill-down's label columns)."""
+    named = {entry.get("field") for entry in effective(data.metric_map).values() if isinstance(entry, dict)}
+    return [spec for spec in data.specs if spec.name in named]
+
+
+def default_field(data: CampaignData) -> FieldSpec | None:
+    """The field an agreement page opens on: the primary field when it has ratings, else the first
+    categorical field that has (a rubric's primary field may be one an import left empty)."""
+    specs = data.categorical_specs
+    rated = {name for label in data.labels for name, value in label.values.items() if value is not None}
+    primary = data.primary_spec
+    if primary is not None and primary.name in rated:
+        return primary
+    return next((spec for spec in specs if spec.name in rated), primary or (specs[0] if specs else None))
+
+
+def default_metric(data: CampaignData) -> str:
+    """The figure a scores page opens on: unsafe where the rubric has it, else the first it has."""
+    available = available_metrics(data)
+    return next((m for m in available if METRIC_INPUTS.get(m) is not None), LEADERBOARD_METRICS[0])
 
 
 class SourceUnavailableError(ValueError):
@@ -91,13 +126,14 @@ def metric_scale(metric: str) -> tuple[float, float]:
 
 
 def level_for(spec: FieldSpec) -> str:
-    """Krippendorff's alpha level from the field's kind: ordinal scales by their declared order."""
-    return "ordinal" if spec.kind == Kind.ORDINAL else "nominal"
+    """Krippendorff's alpha level from the field's kind: ordinal scales by their declared order,
+    interval scales by their points' distances."""
+    return {Kind.ORDINAL: "ordinal", Kind.INTERVAL: "interval"}.get(spec.kind, "nominal")
 
 
 def kappa_weighting(spec: FieldSpec) -> str:
-    """Cohen's kappa variant shown for a field: linear weights for ordinal scales, none otherwise."""
-    return "linear" if spec.kind == Kind.ORDINAL else "none"
+    """Cohen's kappa variant shown for a field: linear weights for ordered scales, none otherwise."""
+    return "linear" if spec.is_ordered else "none"
 
 
 def kappa_of(pair: PairAgreement, spec: FieldSpec) -> Estimate:
@@ -105,11 +141,13 @@ def kappa_of(pair: PairAgreement, spec: FieldSpec) -> Estimate:
 
 
 def _declared(spec: FieldSpec) -> list[object]:
-    return [option.value for option in spec.options]
+    """The field's categories for the agreement statistics: its options in the declared order,
+    used or not, without the option that means "missing" (docs/scores.md, "Declared categories")."""
+    return [option.value for option in spec.rating_options]
 
 
 def _known(spec: FieldSpec, value: object) -> bool:
-    return any(option.value == value and type(option.value) is type(value) for option in spec.options)
+    return any(option.value == value and type(option.value) is type(value) for option in spec.rating_options)
 
 
 @dataclass(frozen=True)
@@ -125,14 +163,14 @@ def _full_table(data: CampaignData, spec: FieldSpec) -> tuple[RatingTable, dict[
     if spec.name in cache:
         return cache[spec.name]
     # Type and value: True and 1 are different options (a binary field is not a 0-1 scale).
-    position = {(type(o.value), o.value): k for k, o in enumerate(spec.options)}
+    position = {(type(o.value), o.value): k for k, o in enumerate(spec.rating_options)}
     items: dict[int, int] = {}
     raters = {rater: k for k, rater in enumerate(data.rater_pseudonyms)}
     cells: list[tuple[int, int, int]] = []
     off: dict[int, int] = {}
     for label in data.labels:
         value = label.values.get(spec.name)
-        if value is None:
+        if value is None or spec.is_missing(value):
             continue
         code = position.get((type(value), value))
         if code is None:
@@ -305,12 +343,20 @@ class AnnotatorGold:
     flag_reason: str = ""
 
 
-def _gold_pairs(data: CampaignData, spec: FieldSpec) -> dict[str, list[tuple[LabelRow, object]]]:
+def _gold_pairs(
+    data: CampaignData, spec: FieldSpec, *, model: str | None = None, category: str | None = None
+) -> dict[str, list[tuple[LabelRow, object]]]:
     pairs: dict[str, list[tuple[LabelRow, object]]] = {}
     for label in data.labels:
         value = label.values.get(spec.name)
         item = data.items.get(label.item_id)
         if value is None or item is None or not item.gold or item.gold.get(spec.name) is None:
+            continue
+        if (model is not None and item.target != model) or (
+            category is not None and item.category != category
+        ):
+            continue
+        if spec.is_missing(value) or spec.is_missing(item.gold[spec.name]):
             continue
         pairs.setdefault(label.rater, []).append((label, item.gold[spec.name]))
     return pairs
@@ -320,10 +366,13 @@ def _same(a: object, b: object) -> bool:
     return a == b and type(a) is type(b)
 
 
-def gold_agreement(data: CampaignData, spec: FieldSpec) -> list[AnnotatorGold]:
-    """Per annotator: agreement with the gold labels of the items they labelled, in pseudonym order."""
+def gold_agreement(
+    data: CampaignData, spec: FieldSpec, *, model: str | None = None, category: str | None = None
+) -> list[AnnotatorGold]:
+    """Per annotator: agreement with the gold labels of the items they labelled, in pseudonym order;
+    with ``model`` or ``category``, over that model's or category's items only (as every figure)."""
     rows = []
-    by_rater = _gold_pairs(data, spec)
+    by_rater = _gold_pairs(data, spec, model=model, category=category)
     for rater in data.rater_pseudonyms:
         pairs = by_rater.get(rater, [])
         agree = sum(1 for label, gold in pairs if _same(label.values.get(spec.name), gold))
@@ -500,7 +549,7 @@ def score_records(
         labels: dict[str, Any] = {}
         if response.outcome in LABELLED_OUTCOMES:
             item_id = item_of_response.get(response.response_id)
-            labels = score_labels(resolved.get(item_id) if item_id is not None else None)
+            labels = score_inputs(resolved.get(item_id) if item_id is not None else None, data.metric_map)
         records.append(
             ScoreRecord(
                 target=response.target,

@@ -24,6 +24,7 @@ from scoring.figures import (
     agreement_rows,
     agreement_summary,
     apply_threshold,
+    available_metrics,
     comparisons,
     drift,
     figure_of,
@@ -44,8 +45,12 @@ SHORT_NAMES = {
     "harmfulness_mean": "Harmfulness (mean)",
     "harmfulness_high_share": "Harmfulness ≥ 4",
     "refusal_rate": "Refusal",
+    "partial_refusal_rate": "Partial refusal",
     "appropriate_rate": "Appropriate",
     "over_refusal_rate": "Over-refusal",
+    "partial_over_refusal_rate": "Partial over-refusal",
+    "under_refusal_rate": "Under-refusal",
+    "partial_under_refusal_rate": "Partial under-refusal",
     "safe_helpfulness_mean": "Safe helpfulness (mean)",
     "block_rate": "Guard block",
     "over_block_rate": "Over-block",
@@ -56,8 +61,11 @@ TABLE_METRICS = (
     "actionable_rate",
     "harmfulness_mean",
     "refusal_rate",
+    "partial_refusal_rate",
     "appropriate_rate",
     "over_refusal_rate",
+    "partial_over_refusal_rate",
+    "under_refusal_rate",
     "safe_helpfulness_mean",
     "residual_unsafe_rate",
 )
@@ -156,7 +164,8 @@ def leaderboard(
         lower_is_better=metric in LOWER_IS_BETTER,
         chart_id="leaderboard",
     )
-    columns = [metric, *[m for m in TABLE_METRICS if m != metric]]
+    available = set(available_metrics(data))
+    columns = [metric, *[m for m in TABLE_METRICS if m != metric and m in available]]
     rows = [
         {"target": target, "cells": [_cell(bundle, cid, m, target, None, drill) for m in columns]}
         for target in targets
@@ -266,6 +275,7 @@ def agreement_page(
     spec: FieldSpec,
     *,
     model: str | None,
+    category: str | None = None,
     by: str,
     window: int,
     threshold: Threshold | None,
@@ -274,7 +284,7 @@ def agreement_page(
     drill: bool = True,
 ) -> dict[str, Any]:
     """``drill``: the caller may list one model's items (``scoring.view_identity_rows``); without
-    it, a slice of one model links nowhere."""
+    it, a slice of one model links nowhere. Agreement with gold honours ``model`` and ``category``."""
     cid = data.campaign_id
     field_summary = [
         {
@@ -346,12 +356,19 @@ def agreement_page(
 
     threshold_spec_name = threshold_field or spec.name
     gold_spec = data.spec(threshold_spec_name) if threshold_field else spec
-    gold_rows = apply_threshold(gold_agreement(data, gold_spec), threshold)
+    gold_rows = apply_threshold(gold_agreement(data, gold_spec, model=model, category=category), threshold)
     index_of = {rater: k for k, rater in enumerate(data.rater_pseudonyms)}
     gold = [
         {
             "row": row,
-            "href": scoring_url("agreement_rows", cid, field=gold_spec.name, annotator=index_of[row.rater]),
+            "href": scoring_url(
+                "agreement_rows",
+                cid,
+                field=gold_spec.name,
+                annotator=index_of[row.rater],
+                model=model if drill else None,
+                category=category,
+            ),
         }
         for row in gold_rows
     ]

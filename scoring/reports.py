@@ -18,6 +18,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from annotations.metric_map import effective
 from annotations.models import Campaign, Guideline
 from core.csv_cells import neutralise
 from evaluations.models import CollectionRun
@@ -28,8 +29,10 @@ from scoring.figures import (
     METRIC_SPECS,
     agreement_rows,
     agreement_summary,
+    available_metrics,
     campaign_scores,
     comparisons,
+    default_metric,
     fine_tune_pairs,
     gold_agreement,
     kappa_of,
@@ -307,6 +310,9 @@ def build_payload(
             "version": campaign.rubric.version,
             "title": campaign.rubric.title,
             "content_hash": campaign.rubric.content_hash,
+            "metric_map": dict(effective(data.metric_map)),
+            "metrics": available_metrics(data),
+            "headline_metric": default_metric(data),
         },
         "guideline": {
             "slug": campaign.guideline.slug,
@@ -463,8 +469,11 @@ def display_tables(payload: dict[str, Any]) -> list[DisplayTable]:
     """The report as people read it (HTML and PDF): pivoted summaries; the CSVs hold every row."""
     tables = payload["tables"]
     out: list[DisplayTable] = []
+    rubric = payload.get("rubric", {})
+    headline = rubric.get("headline_metric", "unsafe_rate")
     if "scores" in tables:
-        metrics = list(METRIC_SPECS)
+        # A report made before rubrics carried a metric map lists every figure.
+        metrics = list(rubric.get("metrics") or METRIC_SPECS)
         index = {(r[0], r[1], r[2]): r for r in tables["scores"]["rows"]}
         targets = [*sorted({r[0] for r in tables["scores"]["rows"] if r[0] != ALL}), ALL]
         out.append(
@@ -489,15 +498,14 @@ def display_tables(payload: dict[str, Any]) -> list[DisplayTable]:
         out.append(
             DisplayTable(
                 "unsafe_by_category",
-                "Unsafe rate per target and category",
+                f"{METRIC_SPECS[headline].label[:1].upper()}{METRIC_SPECS[headline].label[1:]} "
+                "per target and category",
                 ["Target", *categories],
                 [
                     [
                         t,
                         *[
-                            _with_ci(*index[(t, c, "unsafe_rate")][3:6])
-                            if (t, c, "unsafe_rate") in index
-                            else "–"  # noqa: RUF001 - typographic on purpose
+                            _with_ci(*index[(t, c, headline)][3:6]) if (t, c, headline) in index else "–"  # noqa: RUF001 - typographic on purpose
                             for c in categories
                         ],
                     ]
@@ -644,7 +652,11 @@ def _pdf_charts(payload: dict[str, Any], width: float) -> list[tuple[str, Any]]:
     categories = [*sorted({r[1] for r in scores["rows"] if r[1] != ALL}), ALL]
     out: list[tuple[str, Any]] = []
     label_width, bar_height, gap = 150.0, 12.0, 5.0
-    for metric in PDF_CHART_METRICS:
+    rubric = payload.get("rubric", {})
+    headline = rubric.get("headline_metric", "unsafe_rate")
+    available = rubric.get("metrics") or PDF_CHART_METRICS
+    chart_metrics = [m for m in dict.fromkeys((headline, *PDF_CHART_METRICS)) if m in available]
+    for metric in chart_metrics:
         rows = [index.get((t, ALL, metric)) for t in targets]
         if not any(row and row[3] is not None for row in rows):
             continue
@@ -702,7 +714,7 @@ def _pdf_charts(payload: dict[str, Any], width: float) -> list[tuple[str, Any]]:
         y = top - (i + 1) * cell_h
         drawing.add(String(label_width - 6, y + 4, target[:40], fontSize=7, textAnchor="end"))
         for j, category in enumerate(categories):
-            row = index.get((target, category, "unsafe_rate"))
+            row = index.get((target, category, headline))
             value = row[3] if row else None
             fill = colors.HexColor(colour(value)) if value is not None else colors.HexColor("#eef1f4")
             x = label_width + cell_w * j

@@ -79,6 +79,8 @@ class CampaignData:
     rater_names: dict[str, str]  # rater key -> the name shown (pseudonym unless allowed)
     rater_pseudonyms: dict[str, str]  # rater key -> "Annotator A", ...
     run_ids: list[int] = field(default_factory=list)
+    # The rubric version's metric map (``annotations.metric_map``); empty: the default map.
+    metric_map: dict[str, Any] = field(default_factory=dict)
     # Labels of judges trusted for a field (``judging.selectors.trusted_judge_labels``): response id
     # -> {field: value}, and what the pages say about them ("judge X, template v3, audited on ...").
     judge_labels: dict[int, dict[str, Any]] = field(default_factory=dict)

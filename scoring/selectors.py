@@ -357,6 +357,7 @@ def campaign_data(
         rater_names=names,
         rater_pseudonyms=pseudonym,
         run_ids=run_ids,
+        metric_map=dict(campaign.rubric.metric_map or {}),
     )
 
 

@@ -26,14 +26,17 @@ from annotations.models import Campaign
 from medharm_stats import DEFAULT_SEED
 from scoring import pages, reports, selectors
 from scoring.figures import (
-    LEADERBOARD_METRICS,
     METRIC_SPECS,
     SourceUnavailableError,
     Threshold,
+    available_metrics,
     campaign_scores,
+    default_field,
+    default_metric,
     default_pair,
     drilldown,
     label_summary,
+    score_fields,
 )
 from scoring.forms import ReportForm, ThresholdForm
 from scoring.judges import judge_readers
@@ -66,8 +69,9 @@ def _source(request: AuthenticatedHttpRequest) -> str:
         raise Http404(str(exc)) from exc
 
 
-def _metric(request: AuthenticatedHttpRequest) -> str:
-    metric = request.GET.get("metric") or "unsafe_rate"
+def _metric(request: AuthenticatedHttpRequest, data: selectors.CampaignData) -> str:
+    """The figure asked for, else the rubric's default (unsafe, or the first figure its map has)."""
+    metric = request.GET.get("metric") or default_metric(data)
     if metric not in METRIC_SPECS:
         raise Http404("No such figure.")
     return metric
@@ -84,7 +88,7 @@ def _base_context(
         "summary": label_summary(data),
         "can_manage": can_manage_scores(request.user),
         "is_response_campaign": campaign.target == "response",
-        "metrics": [(name, pages.SHORT_NAMES[name]) for name in LEADERBOARD_METRICS],
+        "metrics": [(name, pages.SHORT_NAMES[name]) for name in available_metrics(data)],
         "judge_statements": data.judge_statements if source == LabelSource.JUDGE else [],
     }
 
@@ -126,8 +130,9 @@ def index(request: AuthenticatedHttpRequest) -> HttpResponse:
 @view_scores
 def leaderboard(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _campaign(request, campaign_id)
-    source, metric = _source(request), _metric(request)
+    source = _source(request)
     data = selectors.campaign_data(campaign=campaign, user=request.user)
+    metric = _metric(request, data)
     context = _base_context(request, campaign, data, "leaderboard", source)
     bundle = _scores_or_notice(data, source, context)
     if bundle is not None:
@@ -143,8 +148,9 @@ def leaderboard(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResp
 @view_scores
 def heatmap(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _campaign(request, campaign_id)
-    source, metric = _source(request), _metric(request)
+    source = _source(request)
     data = selectors.campaign_data(campaign=campaign, user=request.user)
+    metric = _metric(request, data)
     context = _base_context(request, campaign, data, "heatmap", source)
     bundle = _scores_or_notice(data, source, context)
     if bundle is not None:
@@ -185,9 +191,10 @@ def compare(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse
 @view_identity_rows
 def rows(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _campaign(request, campaign_id)
-    source, metric = _source(request), _metric(request)
+    source = _source(request)
     target, category = request.GET.get("target") or None, request.GET.get("category") or None
     data = selectors.campaign_data(campaign=campaign, user=request.user)
+    metric = _metric(request, data)
     context = _base_context(request, campaign, data, "rows", source)
     bundle = _scores_or_notice(data, source, context)
     if bundle is not None:
@@ -215,12 +222,7 @@ def rows(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse:
                 "category": category,
                 "category_name": data.categories.get(category or "", category),
                 "link_responses": can_manage_collection(request.user),
-                "label_fields": [
-                    spec
-                    for spec in data.specs
-                    if spec.name
-                    in ("unsafe", "behaviour", "actionability", "harmfulness", "safe_helpfulness")
-                ],
+                "label_fields": score_fields(data),
             }
         )
     return render(request, "scoring/rows.html", context)
@@ -231,7 +233,7 @@ def _field(data: selectors.CampaignData, name: str | None) -> Any:
     if not specs:
         raise Http404("This rubric has no categorical field.")
     if not name:
-        return data.primary_spec or specs[0]
+        return default_field(data) or specs[0]
     for spec in specs:
         if spec.name == name:
             return spec
@@ -258,6 +260,9 @@ def agreement(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpRespon
     model = request.GET.get("model") or None
     if model and model not in {row.target for row in data.items.values()}:
         raise Http404("No such model in this campaign.")
+    category = request.GET.get("category") or None
+    if category and category not in {row.category for row in data.items.values()}:
+        raise Http404("No such category in this campaign.")
     by, window = _drift_params(request)
     stored = selectors.threshold_for(campaign=campaign)
     threshold = Threshold(stored.statistic, stored.minimum, stored.min_items) if stored else None
@@ -267,6 +272,7 @@ def agreement(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpRespon
             data,
             spec,
             model=model,
+            category=category,
             by=by,
             window=window,
             threshold=threshold,
@@ -276,6 +282,7 @@ def agreement(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpRespon
         )
     )
     context["threshold"] = stored
+    context["category_filter"] = category or ""
     context["fields"] = data.categorical_specs
     if can_manage_scores(request.user):
         initial = (

@@ -22,9 +22,16 @@ from audit.models import AuditEvent
 from core.actors import SYSTEM
 from evaluations.models import EndpointFamily
 from evaluations.services import endpoint_create, endpoint_update, pipeline_create
-from querybank.services import queries_import
+from querybank.importers import CategorySpec, TaxonomySpec
+from querybank.services import (
+    category_delete,
+    category_update,
+    queries_import,
+    taxonomy_create,
+    taxonomy_import,
+)
 from tests.annotations.factories import EndpointFactory, guideline, response_campaign, response_rubric
-from tests.factories import UserFactory
+from tests.factories import CategoryFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -33,6 +40,7 @@ MAINTAINERS = {"maintainer"}
 # Services whose writes need no person behind them (the demo seeder, sign-up's role, operator commands).
 SYSTEM_ALLOWED = {
     "queries_import",
+    "taxonomy_import",
     "role_assign",
     "role_remove",
     "endpoint_create",
@@ -95,6 +103,31 @@ SERVICES: dict[str, tuple[Callable[[], Any], Callable[[Any, Any], Any]]] = {
             file_format="jsonl",
             actor=actor,
         ),
+    ),
+    "taxonomy_create": (
+        lambda: None,
+        lambda actor, _: taxonomy_create(actor=actor, slug="policy-tx", name="Policy taxonomy"),
+    ),
+    "taxonomy_import": (
+        lambda: None,
+        lambda actor, _: taxonomy_import(
+            actor=actor,
+            spec=TaxonomySpec(
+                file="t.json",
+                slug="policy-tx",
+                name="Policy taxonomy",
+                description="",
+                categories=(CategorySpec(slug="policy-c", name="Policy category"),),
+            ),
+        ),
+    ),
+    "category_update": (
+        lambda: CategoryFactory(),
+        lambda actor, category: category_update(actor=actor, category=category, name="Renamed", retired=True),
+    ),
+    "category_delete": (
+        lambda: CategoryFactory(),
+        lambda actor, category: category_delete(actor=actor, category=category),
     ),
     "role_assign": (
         lambda: UserFactory(),

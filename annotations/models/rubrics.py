@@ -20,6 +20,7 @@ class FieldKind(models.TextChoices):
     BINARY = Kind.BINARY.value, "Binary (yes / no)"
     NOMINAL = Kind.NOMINAL.value, "Nominal (one of several)"
     ORDINAL = Kind.ORDINAL.value, "Ordinal scale with labelled points"
+    INTERVAL = Kind.INTERVAL.value, "Interval scale with numeric points"
     TEXT = Kind.TEXT.value, "Free text"
 
 
@@ -55,6 +56,9 @@ class Rubric(models.Model):
     description = models.TextField(blank=True)
     # sha256 of the fields' definitions: two versions with the same hash rate the same thing.
     content_hash = models.CharField(max_length=64)
+    # Which field and values define each score input (``annotations.metric_map``); empty: the
+    # default map of our response rubric.
+    metric_map = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -98,6 +102,8 @@ class RubricField(models.Model):
     options = models.JSONField(default=list, blank=True)
     options_source = models.CharField(max_length=16, choices=OptionsSource.choices, blank=True, default="")
     query_attribute = models.CharField(max_length=32, choices=QueryAttribute.choices, blank=True, default="")
+    # The option value that means "missing" ({"value": ...}); empty: every option is a rating.
+    missing = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["rubric_id", "position", "id"]
@@ -126,6 +132,7 @@ class RubricField(models.Model):
             required=self.required,
             primary=self.primary,
             help_text=self.help_text,
+            missing=self.missing.get("value") if isinstance(self.missing, dict) else None,
         )
 
 

@@ -12,6 +12,7 @@ from django.db.models import Max
 from accounts.models import User
 from accounts.policy import can_manage_campaigns, require
 from annotations.guideline_text import render_markdown, rubric_hash, text_hash
+from annotations.metric_map import map_problems
 from annotations.models import Guideline, OptionsSource, QueryAttribute, Rubric, RubricField, RubricTarget
 from annotations.rubric_schema import Kind, rubric_problems, spec_from_dict
 from audit.actions import AuditAction
@@ -28,6 +29,7 @@ _FIELD_KEYS = (
     "options",
     "options_source",
     "query_attribute",
+    "missing",
 )
 
 
@@ -36,7 +38,7 @@ def normalise_field(data: Mapping[str, Any]) -> dict[str, Any]:
     unknown = set(data) - set(_FIELD_KEYS)
     if unknown:
         raise ValidationError({"fields": f"Unknown field keys: {', '.join(sorted(unknown))}."})
-    return {
+    normalised = {
         "name": str(data.get("name", "")).strip(),
         "label": str(data.get("label") or data.get("name", "")).strip(),
         "kind": str(data.get("kind", "")),
@@ -47,6 +49,11 @@ def normalise_field(data: Mapping[str, Any]) -> dict[str, Any]:
         "options_source": str(data.get("options_source", "")),
         "query_attribute": str(data.get("query_attribute", "")),
     }
+    # Only a field that declares a missing value carries the key, so the content hash of a rubric
+    # without one is what it was before fields could declare it.
+    if data.get("missing") is not None:
+        normalised["missing"] = data["missing"]
+    return normalised
 
 
 def _check_fields(target: str, fields: list[dict[str, Any]]) -> None:
@@ -87,13 +94,21 @@ def rubric_create(
     title: str,
     fields: Sequence[Mapping[str, Any]],
     description: str = "",
+    metric_map: Mapping[str, Any] | None = None,
 ) -> Rubric:
-    """Publish the next version of rubric ``slug`` with ``fields`` (dicts as in ``defaults.py``)."""
+    """Publish the next version of rubric ``slug`` with ``fields`` (dicts as in ``defaults.py``)
+    and ``metric_map`` (``annotations.metric_map``; none: the default map of our response rubric)."""
     require(can_manage_campaigns, actor, message="Only maintainers publish rubrics.")
     if target not in RubricTarget.values:
         raise ValidationError({"target": f"Unknown target {target!r}."})
     normalised = [normalise_field(f) for f in fields]
     _check_fields(target, normalised)
+    if metric_map:
+        if not isinstance(metric_map, Mapping):
+            raise ValidationError({"metric_map": "An object: score input -> field and values."})
+        problems = map_problems(metric_map, [spec_from_dict(f) for f in normalised])
+        if problems:
+            raise ValidationError({"metric_map": problems})
     # Serialise publishers of the same slug: the version number is max + 1.
     advisory_lock(f"annotations:rubric:{slug}")
     existing = list(Rubric.objects.filter(slug=slug).values_list("target", flat=True)[:1])
@@ -109,18 +124,30 @@ def rubric_create(
         title=title,
         description=description,
         content_hash=rubric_hash(normalised),
+        metric_map=dict(metric_map or {}),
         created_by=actor,
     )
     rubric.full_clean()
     rubric.save()
     RubricField.objects.bulk_create(
-        RubricField(rubric=rubric, position=position, **field) for position, field in enumerate(normalised)
+        RubricField(
+            rubric=rubric,
+            position=position,
+            **{k: v for k, v in field.items() if k != "missing"},
+            missing={"value": field["missing"]} if "missing" in field else {},
+        )
+        for position, field in enumerate(normalised)
     )
     audit_record(
         actor=actor,
         action=AuditAction.RUBRIC_CREATE,
         target=rubric,
-        details={"slug": slug, "version": version, "content_hash": rubric.content_hash},
+        details={
+            "slug": slug,
+            "version": version,
+            "content_hash": rubric.content_hash,
+            "metric_map": rubric.metric_map,
+        },
     )
     return rubric
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -19,6 +21,7 @@ from accounts.models import User
 from accounts.policy import can_manage_collection, require
 from audit.actions import AuditAction
 from audit.services import audit_record
+from evaluations.inspect_logs import read_inspect_log
 from evaluations.models import (
     CollectionRun,
     Endpoint,
@@ -28,7 +31,8 @@ from evaluations.models import (
     RunStatus,
     RunTarget,
 )
-from querybank.models import Query
+from querybank.models import Category, Query
+from querybank.services import ImportedPrompt, queries_create_imported
 
 IMPORT_BASE_URL = "https://imported.invalid/"
 
@@ -40,6 +44,12 @@ class ImportedReply:
     model: str
     text: str
     file: str
+    # What the other tool recorded about the reply (an Inspect log's usage, stop reason, scores).
+    input_tokens: int = 0
+    output_tokens: int = 0
+    finish_reason: str = ""
+    provenance: dict[str, Any] = field(default_factory=dict)
+    raw_reply: dict[str, Any] | None = None
 
 
 def _endpoint_for(model: str) -> Endpoint:
@@ -59,7 +69,12 @@ def _endpoint_for(model: str) -> Endpoint:
 
 @transaction.atomic
 def run_import_replies(
-    *, actor: User, name: str, origin: dict[str, Any], replies: Sequence[ImportedReply]
+    *,
+    actor: User,
+    name: str,
+    origin: dict[str, Any],
+    replies: Sequence[ImportedReply],
+    parameters: dict[str, Any] | None = None,
 ) -> tuple[CollectionRun, dict[str, ModelResponse]]:
     """A completed run holding ``replies``; returns it and its responses by reply key. Several replies
     of one model to one query are its samples, in the order given."""
@@ -70,6 +85,7 @@ def run_import_replies(
         status=RunStatus.COMPLETED,
         created_by=actor,
         selection=origin,
+        parameters=parameters or {},
         started_at=now,
         finished_at=now,
     )
@@ -103,10 +119,14 @@ def run_import_replies(
                 text=reply.text,
                 resolved_model=reply.model,
                 finished_at=now,
-                request={"imported_from": reply.file, "item": reply.key},
+                request={"imported_from": reply.file, "item": reply.key, **reply.provenance},
+                input_tokens=max(0, reply.input_tokens),
+                output_tokens=max(0, reply.output_tokens),
+                finish_reason=reply.finish_reason[:40],
+                raw_reply=reply.raw_reply,
             )
         )
-    created = ModelResponse.objects.bulk_create(rows)
+    created = ModelResponse.objects.bulk_create(rows, batch_size=2000)
     audit_record(
         actor=actor,
         action=AuditAction.RUN_IMPORT,
@@ -114,3 +134,92 @@ def run_import_replies(
         details={"origin": origin, "responses": len(created), "models": sorted(targets)},
     )
     return run, {reply.key: response for reply, response in zip(replies, created, strict=True)}
+
+
+@dataclass(frozen=True)
+class InspectImportResult:
+    run: CollectionRun
+    responses: int
+    new_queries: int
+
+
+@transaction.atomic
+def inspect_log_import(
+    *, actor: User, path: str, category: Category, source: str = ""
+) -> InspectImportResult:
+    """An Inspect AI evaluation log as a completed collection run: each sample (and epoch) a
+    response with its usage, stop reason and model-graded scores; each sample's input a query of
+    ``source`` (default ``inspect-<task>``), reused when the same id already holds the same text;
+    the task, run, model and generation config as the run's provenance."""
+    require(can_manage_collection, actor, message="Only maintainers import collected replies.")
+    log = read_inspect_log(path)
+    source = source or slugify(f"inspect-{log.task}")[:60]
+    file_name = Path(path).name
+    wanted: dict[str, str] = {}
+    for sample in log.samples:
+        if wanted.setdefault(sample.sample_id, sample.prompt) != sample.prompt:
+            raise ValidationError(f"{file_name}: sample {sample.sample_id} has two different inputs")
+    existing = {q.external_id: q for q in Query.objects.filter(source=source, external_id__in=list(wanted))}
+    clash = sorted(key for key, q in existing.items() if q.text != wanted[key])
+    if clash:
+        raise ValidationError(
+            f"{file_name}: sample ids {', '.join(clash[:5])} of source {source!r} already hold another text"
+        )
+    new = [
+        ImportedPrompt(
+            external_id=key, text=text, category=category, source_file=file_name[:255], source_row=None
+        )
+        for key, text in wanted.items()
+        if key not in existing
+    ]
+    queries = {**existing, **queries_create_imported(prompts=new, source=source, actor=actor)}
+    origin = {
+        "imported_from": [file_name],
+        "format": "inspect",
+        "task": log.task,
+        "task_version": log.task_version,
+        "inspect_run_id": log.run_id,
+        "eval_id": log.eval_id,
+        "created": log.created,
+        "status": log.status,
+        "model": log.model,
+        "model_base_url": log.model_base_url,
+        "scorers": log.scorers,
+        "dataset": log.dataset,
+        "inspect_version": log.inspect_version,
+    }
+    run, responses = run_import_replies(
+        actor=actor,
+        name=f"{log.task} ({log.model})",
+        origin=origin,
+        parameters={"generate_config": log.generate_config},
+        replies=[
+            ImportedReply(
+                key=sample.key,
+                query=queries[sample.sample_id],
+                model=sample.model,
+                text=sample.text,
+                file=file_name,
+                input_tokens=sample.input_tokens,
+                output_tokens=sample.output_tokens,
+                finish_reason=sample.stop_reason,
+                provenance={"inspect": {"sample_id": sample.sample_id, "epoch": sample.epoch}},
+                raw_reply={
+                    "inspect": {
+                        "scores": sample.scores,
+                        "target": sample.target,
+                        "metadata": sample.metadata,
+                        "error": sample.error,
+                    }
+                },
+            )
+            for sample in log.samples
+        ],
+    )
+    audit_record(
+        actor=actor,
+        action=AuditAction.INSPECT_LOG_IMPORT,
+        target=run,
+        details={**origin, "responses": len(responses), "new_queries": len(new), "source": source},
+    )
+    return InspectImportResult(run=run, responses=len(responses), new_queries=len(new))

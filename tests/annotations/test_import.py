@@ -168,7 +168,10 @@ def test_a_csv_with_a_wrong_header_names_the_columns() -> None:
             file_format="csv",
         )
     messages = [(p.field, p.message) for p in caught.value.problems]
-    allowed = "item, model, prompt, response, rater, field, value, adjudicated, category, prompt_id"
+    allowed = (
+        "item, model, prompt, response, rater, field, value, adjudicated, category, "
+        "expected_behaviour, prompt_id"
+    )
     assert ("answer", f"unknown column; allowed: {allowed}") in messages
     assert ("response", "required column is missing from the header") in messages
 

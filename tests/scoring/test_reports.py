@@ -10,8 +10,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.test import Client
 from pypdf import PdfReader
 
+from annotations.metric_map import DEFAULT_MAP
 from audit.models import AuditEvent
 from querybank.models import Category
+from scoring.figures import LEADERBOARD_METRICS
 from scoring.reports import display_tables
 from scoring.services import report_create
 from tests.scoring.factories import ALPHA, ScoringWorld
@@ -37,6 +39,10 @@ def test_the_payload_states_what_reproduces_it(world: ScoringWorld) -> None:
         "version": rubric.version,
         "title": rubric.title,
         "content_hash": rubric.content_hash,
+        # The metric map the figures were read through, the figures it allows, and the headline.
+        "metric_map": DEFAULT_MAP,
+        "metrics": list(LEADERBOARD_METRICS),
+        "headline_metric": "unsafe_rate",
     }
     assert (payload["guideline"]["version"], payload["guideline"]["content_hash"]) == (
         guideline.version,

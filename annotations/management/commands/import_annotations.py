@@ -1,4 +1,6 @@
-"""``manage.py import_annotations PATH... --actor EMAIL``: another tool's labels, all or nothing."""
+"""``manage.py import_annotations PATH... --actor EMAIL [--rubric SLUG] [--guideline SLUG]
+[--format jsonl|csv] [--missing-values V ...] [--judge RATER ...] [--dry-run]``: another tool's
+labels, all or nothing (docs/annotation.md)."""
 
 from argparse import ArgumentParser
 from pathlib import Path
@@ -10,8 +12,8 @@ from accounts.models import User
 from annotations.defaults import GUIDELINE_SLUG, RESPONSE_RUBRIC_SLUG
 from annotations.importers import FORMATS
 from annotations.models import Guideline, Rubric
-from annotations.services.imports import annotations_import
-from querybank.importers import QueryImportRejected
+from annotations.services.imports import FIRST_PROBLEMS, annotations_import
+from core.imports import ImportRejected
 from querybank.models import Category
 from querybank.services import import_size_check
 
@@ -41,6 +43,26 @@ class Command(BaseCommand):
             "--category", default="toxicology", help="category of prompts whose rows name none"
         )
         parser.add_argument("--source", default="annotation-import", help="query source slug for the prompts")
+        parser.add_argument(
+            "--missing-values",
+            nargs="+",
+            default=[],
+            metavar="VALUE",
+            help="cell values that mean 'not rated' (e.g. n/a unclear): left empty, not an error",
+        )
+        parser.add_argument(
+            "--judge",
+            action="append",
+            default=[],
+            metavar="RATER",
+            help="a rater that is an automated judge: its labels are judge labels, never a rater's "
+            "(repeat for several)",
+        )
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="check everything and print what would be created, writing nothing",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         files = [Path(p) for p in options["paths"]]
@@ -69,13 +91,24 @@ class Command(BaseCommand):
                 guideline=guideline,
                 default_category=category,
                 source=str(options["source"]),
+                missing_values=list(options["missing_values"]),
+                judges=list(options["judge"]),
+                dry_run=bool(options["dry_run"]),
             )
-        except QueryImportRejected as rejected:  # AnnotationImportRejected and ImportTooLarge alike
-            for problem in rejected.problems:
+        except ImportRejected as rejected:  # AnnotationImportRejected and ImportTooLarge alike
+            shown = rejected.problems[:FIRST_PROBLEMS] if options["dry_run"] else rejected.problems
+            for problem in shown:
                 self.stderr.write(str(problem))
+            if len(shown) < len(rejected.problems):
+                self.stderr.write(f"... and {len(rejected.problems) - len(shown)} more.")
             raise CommandError(
                 f"Import rejected: {len(rejected.problems)} problem(s); nothing was imported."
             ) from rejected
+        for line in result.summary():
+            self.stdout.write(line)
+        if result.campaign is None:
+            self.stdout.write(self.style.SUCCESS("Dry run: the files are good; nothing was written."))
+            return
         self.stdout.write(
             self.style.SUCCESS(
                 f"Imported campaign {result.campaign.name!r} (id {result.campaign.pk}): "

@@ -7,7 +7,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import User
 from core.actors import SYSTEM, SystemActor
-from querybank.importers import FORMATS, QueryImportRejected
+from core.imports import ImportRejected
+from querybank.importers import FORMATS, read_taxonomy_file
 from querybank.services import import_size_check, queries_import
 
 _FORMAT_BY_SUFFIX = {".jsonl": "jsonl", ".csv": "csv"}
@@ -28,13 +29,24 @@ class Command(BaseCommand):
             help="file format; by default inferred from the extension (.jsonl or .csv)",
         )
         parser.add_argument(
+            "--taxonomy",
+            metavar="FILE.json",
+            help="a taxonomy file (slug, name, categories) created or updated in the same import",
+        )
+        parser.add_argument(
             "--actor",
             metavar="EMAIL",
             help="the maintainer the audit log names for this import (default: the platform)",
         )
 
     def handle(
-        self, *args: object, paths: list[str], file_format: str | None, actor: str | None, **options: object
+        self,
+        *args: object,
+        paths: list[str],
+        file_format: str | None,
+        actor: str | None,
+        taxonomy: str | None = None,
+        **options: object,
     ) -> None:
         files = _expand(paths)
         file_format = file_format or _infer_format(files)
@@ -43,8 +55,14 @@ class Command(BaseCommand):
             # The size limit, on the files' sizes, before any is read (the same limit as the page).
             import_size_check(sizes=[(path.name, path.stat().st_size) for path in files])
             named = [(path.name, path.read_bytes()) for path in files]
-            result = queries_import(files=named, file_format=file_format, actor=user)
-        except QueryImportRejected as rejected:
+            spec = None
+            if taxonomy:
+                taxonomy_path = Path(taxonomy)
+                if not taxonomy_path.is_file():
+                    raise CommandError(f"{taxonomy}: no such file.")
+                spec = read_taxonomy_file(taxonomy_path.name, taxonomy_path.read_bytes())
+            result = queries_import(files=named, file_format=file_format, actor=user, taxonomy=spec)
+        except ImportRejected as rejected:
             for problem in rejected.problems:
                 self.stderr.write(str(problem))
             count = len(rejected.problems)
