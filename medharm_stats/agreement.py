@@ -718,11 +718,18 @@ def field_agreement(
     confidence: float = 0.95,
 ) -> FieldAgreement:
     """All coefficients for one field: what the ``agreement`` command prints."""
-    raters = [rid for k, rid in enumerate(table.rater_ids) if (table.codes[:, k] >= 0).any()]
+    present = table.codes >= 0
+    columns = [k for k in range(len(table.rater_ids)) if present[:, k].any()]
+    raters = [table.rater_ids[k] for k in columns]
+    # Pairs that share no item have no kappa: with many annotators and k = 3 most pairs share
+    # nothing, so only the overlapping pairs are computed (the overlap matrix is one product).
+    as_int = present.astype(np.int64)
+    shared = as_int.T @ as_int
     pairs = tuple(
         pair_agreement(table, raters[i], raters[j], confidence=confidence)
         for i in range(len(raters))
         for j in range(i + 1, len(raters))
+        if len(raters) == 2 or shared[columns[i], columns[j]] > 0
     )
     return FieldAgreement(
         n_items=table.n_items,

@@ -9,7 +9,7 @@ how gold and drift are defined) are in ``docs/scores.md``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -279,12 +279,20 @@ class PairMatrix:
 
 
 def pair_matrix(data: CampaignData, spec: FieldSpec) -> PairMatrix:
+    """Only pairs that share at least one item get a cell: with 32 annotators and k = 3 most of the
+    496 pairs share nothing, and a kappa of no items is not a figure (the chart leaves it blank)."""
     table = field_table(data, spec).table
-    rated = {table.rater_ids[k] for k in np.flatnonzero((table.codes >= 0).any(axis=0))}
+    present = table.codes >= 0
+    rated = {table.rater_ids[k] for k in np.flatnonzero(present.any(axis=0))}
     raters = [r for r in data.rater_pseudonyms if r in rated]
+    column = {rater: k for k, rater in enumerate(table.rater_ids)}
+    as_int = present.astype(np.int64)
+    shared = as_int.T @ as_int  # raters x raters: items both labelled
     cells = {}
     for i, first in enumerate(raters):
         for second in raters[i + 1 :]:
+            if shared[column[first], column[second]] == 0:
+                continue
             pair = pair_agreement(table, first, second)
             cells[(first, second)] = cells[(second, first)] = pair
     return PairMatrix(raters, [data.rater_names[r] for r in raters], cells, kappa_weighting(spec))
@@ -383,6 +391,18 @@ def apply_threshold(rows: list[AnnotatorGold], threshold: Threshold | None) -> l
             )
         )
     return flagged
+
+
+def gold_section(
+    data: CampaignData, spec: FieldSpec, threshold: Threshold | None, threshold_field: str
+) -> tuple[FieldSpec, list[AnnotatorGold]]:
+    """The agreement-with-gold table shown beside field ``spec`` (the page and the API alike): with
+    a flag threshold, the threshold's field (its own, else the rubric's primary field, as
+    ``AnnotatorFlagThreshold.field_name`` says) with its flags; without one, ``spec`` itself."""
+    if threshold is None:
+        return spec, gold_agreement(data, spec)
+    gold_spec = data.spec(threshold_field) if threshold_field else (data.primary_spec or spec)
+    return gold_spec, apply_threshold(gold_agreement(data, gold_spec), threshold)
 
 
 @dataclass(frozen=True)
@@ -575,13 +595,20 @@ class DrillRow:
 
 
 def drilldown(
-    bundle: ScoreBundle, data: CampaignData, metric: str, *, target: str | None, category: str | None
+    bundle: ScoreBundle,
+    data: CampaignData,
+    metric: str,
+    *,
+    target: str | None,
+    category: str | None,
+    with_labels: bool = True,
 ) -> tuple[list[DrillRow], int, int]:
     """The responses behind one figure: every denominator row, marked when it is in the numerator.
-    Returns (rows, numerator, denominator) as ``metric_rows`` counts them."""
+    Returns (rows, numerator, denominator) as ``metric_rows`` counts them. Without
+    ``with_labels`` the rows carry no annotators' labels (a page reads those for its rows only)."""
     selection = metric_rows(bundle.data, metric, target=target, category=category)
     numerator = set(selection.numerator.tolist())
-    grouped = data.labels_by_item()
+    grouped = data.labels_by_item() if with_labels else {}
     rows = []
     for index in selection.denominator.tolist():
         response = bundle.responses[index]
@@ -599,6 +626,20 @@ def drilldown(
             )
         )
     return rows, len(selection.numerator), len(selection.denominator)
+
+
+def attach_labels(
+    rows: list[DrillRow], labels: dict[int, list[tuple[str, dict[str, Any]]]], names: dict[str, str]
+) -> list[DrillRow]:
+    """``rows`` with the annotators' labels of their items (item id -> [(rater key, values)], as
+    ``selectors.labels_of_items`` reads them for one page), each annotator under the name shown."""
+    return [
+        replace(
+            row,
+            labels=[(names.get(rater, rater), values) for rater, values in labels.get(row.item_id or -1, [])],
+        )
+        for row in rows
+    ]
 
 
 def figure_of(bundle: ScoreBundle, metric: str, target: str | None, category: str | None) -> Estimate:

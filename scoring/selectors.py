@@ -8,10 +8,12 @@ against a hand-made fixture.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, Max, Q, QuerySet, Sum
 
 from accounts.models import User
 from accounts.policy import can_see_annotator_names, can_view_judges, can_view_own_agreement, can_view_scores
@@ -117,16 +119,16 @@ def _guard_categories(outcome: str, input_guard: Any, output_guard: Any) -> tupl
     return tuple(str(c) for c in verdict.get("categories") or ())
 
 
-def _responses(campaign: Campaign) -> tuple[list[ResponseRow], list[int]]:
-    """Every finished response of the campaign's selection, whatever its outcome: blocks, filters
-    and errors count in the scores (``docs/statistics.md``) though clinicians never label them."""
-    if campaign.target != RubricTarget.RESPONSE:
-        return [], []
+def _selected_responses(campaign: Campaign) -> tuple[QuerySet[ModelResponse], list[int]]:
     selection = campaign.selection or {}
     runs = [int(r) for r in selection.get("runs") or []]
     if not runs:
         runs = sorted(
-            set(CampaignItem.objects.filter(campaign=campaign).values_list("response__run_id", flat=True))
+            set(
+                CampaignItem.objects.filter(campaign=campaign, response__isnull=False)
+                .values_list("response__run_id", flat=True)
+                .distinct()
+            )
             - {None}
         )
     responses = ModelResponse.objects.filter(run_id__in=runs, state=ResponseState.FINISHED)
@@ -134,6 +136,47 @@ def _responses(campaign: Campaign) -> tuple[list[ResponseRow], list[int]]:
         responses = responses.filter(target_id__in=selection["run_targets"])
     if selection.get("categories"):
         responses = responses.filter(query__category_id__in=selection["categories"])
+    return responses, runs
+
+
+def campaign_state(*, campaign: Campaign) -> str:
+    """A cheap stand-in for ``CampaignData.fingerprint`` read with a few aggregate queries, no rows:
+    it changes whenever a label is added or edited (count, largest id, revisions, last edit), an
+    adjudication is made, an item's gold changes source, a response finishes, or the campaign's
+    status, rubric or guideline changes. Cached figures are keyed by it (``scoring.snapshots``)."""
+    labels = Label.objects.filter(campaign=campaign).aggregate(
+        n=Count("pk"), top=Max("pk"), revisions=Sum("revision"), edited=Max("updated_at")
+    )
+    adjudications = Adjudication.objects.filter(item__campaign=campaign).aggregate(
+        n=Count("pk"), top=Max("pk")
+    )
+    items = CampaignItem.objects.filter(campaign=campaign).aggregate(
+        n=Count("pk"),
+        top=Max("pk"),
+        consensus=Count("pk", filter=Q(gold_source=GoldSource.CONSENSUS)),
+        adjudicated=Count("pk", filter=Q(gold_source=GoldSource.ADJUDICATION)),
+    )
+    responses: dict[str, Any] = {}
+    if campaign.target == RubricTarget.RESPONSE:
+        selected, _ = _selected_responses(campaign)
+        responses = selected.aggregate(n=Count("pk"), top=Max("pk"), finished=Max("finished_at"))
+    parts = {
+        "campaign": [campaign.pk, campaign.status, campaign.rubric_id, campaign.guideline_id],
+        "labels": labels,
+        "adjudications": adjudications,
+        "items": items,
+        "responses": responses,
+        "selection": campaign.selection or {},
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _responses(campaign: Campaign) -> tuple[list[ResponseRow], list[int]]:
+    """Every finished response of the campaign's selection, whatever its outcome: blocks, filters
+    and errors count in the scores (``docs/statistics.md``) though clinicians never label them."""
+    if campaign.target != RubricTarget.RESPONSE:
+        return [], []
+    responses, runs = _selected_responses(campaign)
     rows = responses.order_by("pk").values_list(
         "pk",
         "run_id",
@@ -358,6 +401,21 @@ def campaign_data(
         rater_pseudonyms=pseudonym,
         run_ids=run_ids,
     )
+
+
+def labels_of_items(*, item_ids: list[int | None]) -> dict[int, list[tuple[str, dict[str, Any]]]]:
+    """item id -> [(rater key, values)] in the order the snapshot holds them (creation, then id):
+    the labels of one page of a drill-down, read for that page only."""
+    grouped: dict[int, list[tuple[str, dict[str, Any]]]] = {}
+    rows = (
+        Label.objects.filter(item_id__in=[i for i in item_ids if i is not None])
+        .order_by("created_at", "pk")
+        .values_list("item_id", "annotator_id", "external_rater", "values")
+    )
+    for item_id, annotator_id, external, values in rows:
+        rater = f"user:{annotator_id}" if annotator_id else f"external:{external}"
+        grouped.setdefault(item_id, []).append((rater, values or {}))
+    return grouped
 
 
 def response_links_allowed(*, user: User) -> bool:
