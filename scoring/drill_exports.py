@@ -37,7 +37,17 @@ SCORE_COLUMNS = (
     "gold_source",
     "labels",
 )
-AGREEMENT_COLUMNS = ("item", "query", "model", "category", "labels", "gold", "gold_source", "agree", "labelled")
+AGREEMENT_COLUMNS = (
+    "item",
+    "query",
+    "model",
+    "category",
+    "labels",
+    "gold",
+    "gold_source",
+    "agree",
+    "labelled",
+)
 
 
 def _batches(rows: Sequence[Any]) -> Iterator[Sequence[Any]]:
@@ -45,7 +55,9 @@ def _batches(rows: Sequence[Any]) -> Iterator[Sequence[Any]]:
         yield rows[start : start + BATCH]
 
 
-def encode(records: Iterable[dict[str, Any]], columns: Sequence[str], file_format: str, *, header: bool) -> bytes:
+def encode(
+    records: Iterable[dict[str, Any]], columns: Sequence[str], file_format: str, *, header: bool
+) -> bytes:
     """One batch of records as JSON lines, or CSV rows (nested values as JSON text, every cell
     neutralised against spreadsheet formulas)."""
     if file_format == "jsonl":
@@ -112,7 +124,9 @@ def agreement_row_record(row: dict[str, Any], *, shows_models: bool) -> dict[str
     }
 
 
-def _agreement_stream(rows: Sequence[dict[str, Any]], shows_models: bool, file_format: str) -> Iterator[bytes]:
+def _agreement_stream(
+    rows: Sequence[dict[str, Any]], shows_models: bool, file_format: str
+) -> Iterator[bytes]:
     header = True
     for batch in _batches(rows):
         records = (agreement_row_record(row, shows_models=shows_models) for row in batch)
@@ -144,4 +158,3 @@ def agreement_rows_response(
         file_format,
         f"campaign-{campaign.pk}-agreement-rows",
     )
-

@@ -25,7 +25,8 @@ from accounts.models import User
 from accounts.policy import can_see_annotator_names
 from annotations.models import Campaign
 from scoring import selectors
-from scoring.figures import ScoreBundle, campaign_scores
+from scoring.figures import ScoreBundle, campaign_scores, drilldown
+from scoring.pages import FigureCell
 from scoring.rows import CampaignData
 
 T = TypeVar("T")
@@ -81,3 +82,27 @@ class Snapshot:
         value = compute()
         cache.set(key, (value,), _timeout())
         return value
+
+
+SCORE_ROW_FIELDS = ("unsafe", "behaviour", "actionability", "harmfulness", "safe_helpfulness")
+
+
+def score_rows_build(
+    snap: Snapshot, bundle: ScoreBundle, metric: str, target: str | None, category: str | None
+) -> dict[str, Any]:
+    """The rows behind one figure, without annotators' labels (a page reads those for its own rows,
+    an export a batch at a time): what the page, the API and the exports page through, cached."""
+    if (target and target not in bundle.targets) or (category and category not in bundle.categories):
+        return {"missing": True}
+    found, numerator, denominator = drilldown(
+        bundle, snap.data, metric, target=target, category=category, with_labels=False
+    )
+    figure = bundle.scores.cell(target, category).figures[metric]
+    return {
+        "rows": found,
+        "numerator": numerator,
+        "denominator": denominator,
+        "figure": FigureCell(metric, figure, ""),
+        "category_name": snap.data.categories.get(category or "", category),
+        "label_fields": [spec for spec in snap.data.specs if spec.name in SCORE_ROW_FIELDS],
+    }

@@ -7,8 +7,8 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.forms.utils import ErrorList
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -33,7 +33,6 @@ from scoring.figures import (
     Threshold,
     attach_labels,
     default_pair,
-    drilldown,
     label_summary,
 )
 from scoring.forms import ReportForm, ThresholdForm
@@ -41,7 +40,7 @@ from scoring.judges import judge_readers
 from scoring.models import Report
 from scoring.resolution import SOURCES, LabelSource, source_info
 from scoring.services import agreement_threshold_set, report_create, score_rows_unblind
-from scoring.snapshots import Snapshot
+from scoring.snapshots import Snapshot, score_rows_build
 
 view_scores = permission_required("scoring.view_scores", raise_exception=True)
 view_identity_rows = permission_required("scoring.view_identity_rows", raise_exception=True)
@@ -111,9 +110,7 @@ def _scores_or_notice(snap: Snapshot, source: str, context: dict[str, Any]):
     return bundle
 
 
-def _scored(
-    snap: Snapshot, name: str, source: str, params: dict[str, Any], build: Any
-) -> dict[str, Any]:
+def _scored(snap: Snapshot, name: str, source: str, params: dict[str, Any], build: Any) -> dict[str, Any]:
     """A score page's figures, cached (the judge's are computed each time: see ``snapshots``)."""
 
     def compute() -> dict[str, Any]:
@@ -246,7 +243,7 @@ def rows(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _campaign(request, campaign_id)
     source, metric = _source(request), _metric(request)
     target, category = request.GET.get("target") or None, request.GET.get("category") or None
-    file_format = request.GET.get("format") or ""
+    file_format = request.GET.get("export") or ""
     if file_format and file_format not in drill_exports.FORMATS:
         raise Http404("No such format.")
     snap = _snapshot(request, campaign)
@@ -300,31 +297,13 @@ def rows(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse:
 def score_row_selection(
     snap: Snapshot, source: str, metric: str, target: str | None, category: str | None
 ) -> dict[str, Any]:
-    """The rows behind one figure (without annotators' labels), cached: the page, the API and the
-    exports page through the same list."""
-
-    def build(bundle: Any) -> dict[str, Any]:
-        if (target and target not in bundle.targets) or (category and category not in bundle.categories):
-            return {"missing": True}
-        found, numerator, denominator = drilldown(
-            bundle, snap.data, metric, target=target, category=category, with_labels=False
-        )
-        figure = bundle.scores.cell(target, category).figures[metric]
-        return {
-            "rows": found,
-            "numerator": numerator,
-            "denominator": denominator,
-            "figure": pages.FigureCell(metric, figure, ""),
-            "category_name": snap.data.categories.get(category or "", category),
-            "label_fields": [
-                spec
-                for spec in snap.data.specs
-                if spec.name in ("unsafe", "behaviour", "actionability", "harmfulness", "safe_helpfulness")
-            ],
-        }
-
+    """The rows behind one figure (without annotators' labels), cached."""
     return _scored(
-        snap, "score_rows", source, {"metric": metric, "target": target, "category": category}, build
+        snap,
+        "score_rows",
+        source,
+        {"metric": metric, "target": target, "category": category},
+        lambda bundle: score_rows_build(snap, bundle, metric, target, category),
     )
 
 
@@ -419,7 +398,7 @@ def agreement_rows(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpR
     campaign = _campaign(request, campaign_id)
     if request.GET.get("model") and not can_view_identity_rows(request.user):
         raise PermissionDenied("Only maintainers may list the items of one model.")
-    file_format = request.GET.get("format") or ""
+    file_format = request.GET.get("export") or ""
     if file_format and file_format not in drill_exports.FORMATS:
         raise Http404("No such format.")
     snap = _snapshot(request, campaign)
