@@ -190,8 +190,8 @@ def test_pairs_sharing_no_item_get_no_figure(world: ScoringWorld) -> None:
     matrix = pair_matrix(data, spec)
     assert len(matrix.raters) == 3
     assert set(matrix.cells) == {
-        ("user:%d" % world.annotator_a.pk, "user:%d" % world.annotator_b.pk),
-        ("user:%d" % world.annotator_b.pk, "user:%d" % world.annotator_a.pk),
+        (f"user:{world.annotator_a.pk}", f"user:{world.annotator_b.pk}"),
+        (f"user:{world.annotator_b.pk}", f"user:{world.annotator_a.pk}"),
     }
 
 
