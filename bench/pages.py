@@ -104,7 +104,7 @@ def _values(rng: random.Random, truth: tuple[bool, int]) -> dict[str, Any]:
         "behaviour": behaviour,
         "actionability": actionability,
         "harmfulness": max(1, min(5, actionability + 1 + (1 if unsafe else 0))),
-        "safe_helpfulness": rng.randint(1, 5),
+        "safe_helpfulness": max(1, min(5, 4 - actionability + rng.choice((-1, 0, 0, 0, 1)))),
         "rationale": "",
     }
 
@@ -173,7 +173,11 @@ def build(size: int, maintainer: Any, annotators: list[Any], queries: list[Any])
     label_values = [[_values(rng, truth) for _ in range(3)] for truth in truths]
     items = []
     for k, ((response_id, query_id), values) in enumerate(zip(collected, label_values, strict=True)):
-        agreed = all(v == values[0] for v in values[1:])
+        # Consensus gold, field by field: the fields on which the three labels agree.
+        gold = {
+            f: values[0][f] for f in values[0] if f != "rationale" and len({repr(v[f]) for v in values}) == 1
+        }
+        agreed = "unsafe" in gold
         items.append(
             CampaignItem(
                 campaign=campaign,
@@ -184,7 +188,7 @@ def build(size: int, maintainer: Any, annotators: list[Any], queries: list[Any])
                 required_labels=3,
                 label_count=3,
                 gold_source="consensus" if agreed else "",
-                gold_values=values[0] if agreed else None,
+                gold_values=gold if agreed else None,
             )
         )
     for start in range(0, len(items), BATCH):
@@ -305,6 +309,7 @@ def measure(campaign: Any, maintainer: Any) -> list[tuple[str, float, float, flo
         "export agreement JSONL": base + "agreement/rows/?field=unsafe&export=jsonl",
     }
     for name, url in exports.items():
+        _get(client, url.replace("export=", "page=2&shown="))  # the page viewed before its export
         elapsed, size, lines = _get(client, url)
         results.append((name, elapsed, lines / elapsed, 0.0, size))
     return results

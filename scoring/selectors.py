@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import Count, Max, Q, QuerySet, Sum
+import orjson
+from django.db.models import Count, Max, Q, QuerySet, Sum, TextField
+from django.db.models.functions import Cast
 
 from accounts.models import User
 from accounts.policy import can_see_annotator_names, can_view_judges, can_view_own_agreement, can_view_scores
@@ -29,7 +31,7 @@ from annotations.models import (
 )
 from annotations.rubric_schema import FieldSpec, pseudonyms
 from annotations.selectors import campaign_list_for_user
-from evaluations.models import ModelResponse, ResponseState, RunTarget
+from evaluations.models import ModelResponse, ResponseOutcome, ResponseState, RunTarget
 from querybank.models import Category
 from scoring.judges import judge_readers
 from scoring.models import AnnotatorFlagThreshold, Report
@@ -79,6 +81,26 @@ def threshold_for(*, campaign: Campaign) -> AnnotatorFlagThreshold | None:
 
 
 # --- the snapshot ----------------------------------------------------------------------------------
+
+
+def _json_text(name: str) -> Cast:
+    """A JSON column read as its text, so it is decoded by orjson in one call per value instead of
+    Django's converter and the standard library (the snapshot's largest cost; SQLite and
+    PostgreSQL alike)."""
+    return Cast(name, output_field=TextField())
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else orjson.loads(text)
+
+
+def _when(text: str) -> datetime:
+    """A timestamp read as text (PostgreSQL: ``2026-11-30 21:22:33.1+00``; SQLite: naive UTC):
+    ``fromisoformat`` parses it ~30 times faster than the driver's own datetime loader."""
+    if text.endswith(("+00", "-00")) or (len(text) > 3 and text[-3] in "+-" and text[-2:].isdigit()):
+        text += ":00"
+    when = datetime.fromisoformat(text)
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _campaign_categories(campaign: Campaign) -> list[tuple[str, str]]:
@@ -177,6 +199,13 @@ def _responses(campaign: Campaign) -> tuple[list[ResponseRow], list[int]]:
     if campaign.target != RubricTarget.RESPONSE:
         return [], []
     responses, runs = _selected_responses(campaign)
+    # Guard verdicts are JSON and matter only for blocked responses: read those alone.
+    blocked = {
+        pk: _guard_categories(outcome, input_guard, output_guard)
+        for pk, outcome, input_guard, output_guard in responses.filter(
+            outcome__in=(ResponseOutcome.INPUT_BLOCKED, ResponseOutcome.OUTPUT_BLOCKED)
+        ).values_list("pk", "outcome", "input_guard", "output_guard")
+    }
     rows = responses.order_by("pk").values_list(
         "pk",
         "run_id",
@@ -186,8 +215,6 @@ def _responses(campaign: Campaign) -> tuple[list[ResponseRow], list[int]]:
         "query__expected_behaviour",
         "target__label",
         "outcome",
-        "input_guard",
-        "output_guard",
     )
     return [
         ResponseRow(
@@ -199,20 +226,9 @@ def _responses(campaign: Campaign) -> tuple[list[ResponseRow], list[int]]:
             expected=expected or "",
             target=target,
             outcome=outcome,
-            guard_categories=_guard_categories(outcome, input_guard, output_guard),
+            guard_categories=blocked.get(pk, ()),
         )
-        for (
-            pk,
-            run_id,
-            query_id,
-            external_id,
-            category,
-            expected,
-            target,
-            outcome,
-            input_guard,
-            output_guard,
-        ) in rows
+        for (pk, run_id, query_id, external_id, category, expected, target, outcome) in rows
     ], runs
 
 
@@ -287,6 +303,7 @@ def campaign_data(
     items: dict[int, ItemRow] = {}
     item_rows = (
         CampaignItem.objects.filter(campaign=campaign)
+        .annotate(gold_text=_json_text("gold_values"))
         .order_by("sort_key")
         .values_list(
             "pk",
@@ -298,7 +315,7 @@ def campaign_data(
             "response__run_id",
             "response__target__label",
             "required_labels",
-            "gold_values",
+            "gold_text",
             "gold_source",
         )
     )
@@ -312,9 +329,10 @@ def campaign_data(
         run_id,
         target,
         required,
-        gold_values,
+        gold_text,
         gold_source,
     ) in item_rows:
+        gold_values = _loads(gold_text)
         if pk in adjudicated:
             adjudication_id, gold = adjudicated[pk]
             source = GoldSource.ADJUDICATION.value
@@ -342,8 +360,8 @@ def campaign_data(
             item_id=item_id,
             rater=f"user:{annotator_id}" if annotator_id else f"external:{external}",
             annotator_id=annotator_id,
-            values=values or {},
-            created_at=created_at,
+            values=_loads(values) or {},
+            created_at=_when(created_at),
             revision=revision,
             guideline_id=guideline_id,
             guideline_hash=guideline_hash,
@@ -360,14 +378,15 @@ def campaign_data(
             guideline_hash,
         ) in (
             Label.objects.filter(campaign=campaign)
+            .annotate(values_text=_json_text("values"), created_text=Cast("created_at", TextField()))
             .order_by("created_at", "pk")
             .values_list(
                 "pk",
                 "item_id",
                 "annotator_id",
                 "external_rater",
-                "values",
-                "created_at",
+                "values_text",
+                "created_text",
                 "revision",
                 "guideline_id",
                 "guideline_hash",

@@ -20,7 +20,7 @@ from scoring import selectors, snapshots
 from scoring.services import agreement_threshold_set
 from tests.scoring.factories import ALPHA, BETA, LABELS, ScoringWorld, scoring_world
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.portable]
 
 
 def _client(user: object) -> Client:
