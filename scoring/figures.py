@@ -204,9 +204,16 @@ def _slice_agreement(
     *,
     resamples: int,
     seed: int,
+    pairs: bool = True,
 ) -> AgreementRow:
     built = field_table(data, spec, item_ids)
-    result = field_agreement(built.table, level=level_for(spec), resamples=resamples, seed=seed)  # type: ignore[arg-type]
+    result = field_agreement(
+        built.table,
+        level=level_for(spec),  # type: ignore[arg-type]
+        resamples=resamples,
+        seed=seed,
+        pairs=pairs,
+    )
     n_labels = int((built.table.codes >= 0).sum())
     return AgreementRow(kind, key, label, n_labels, result, built.off_rubric)
 
@@ -218,9 +225,12 @@ def agreement_rows(
     model: str | None = None,
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
+    pairs: bool = True,
 ) -> list[AgreementRow]:
     """One field: all items, then per category, then per model (response campaigns). With
-    ``model``, every row is restricted to that model's items: the category x model slices."""
+    ``model``, every row is restricted to that model's items: the category x model slices.
+    ``pairs=False``: no per-pair kappas per slice when more than two annotators rated it (the
+    pages show the pair matrix instead; the API and reports keep them)."""
     items = [row for row in data.items.values() if model is None or row.target == model]
     rows = [
         _slice_agreement(
@@ -232,6 +242,7 @@ def agreement_rows(
             [row.item_id for row in items],
             resamples=resamples,
             seed=seed,
+            pairs=pairs,
         )
     ]
     for slug in sorted({row.category for row in items}, key=lambda s: data.categories.get(s, s)):
@@ -246,24 +257,32 @@ def agreement_rows(
                 ids,
                 resamples=resamples,
                 seed=seed,
+                pairs=pairs,
             )
         )
     if model is None:
         for target in sorted({row.target for row in items if row.target}):
             ids = [row.item_id for row in items if row.target == target]
             rows.append(
-                _slice_agreement(data, spec, "model", target, target, ids, resamples=resamples, seed=seed)
+                _slice_agreement(
+                    data, spec, "model", target, target, ids, resamples=resamples, seed=seed, pairs=pairs
+                )
             )
     return rows
 
 
 def agreement_summary(
-    data: CampaignData, *, resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED
+    data: CampaignData, *, resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED, pairs: bool = True
 ) -> list[tuple[FieldSpec, AgreementRow]]:
     """Every categorical field over all items."""
     ids = list(data.items)
     return [
-        (spec, _slice_agreement(data, spec, "all", None, spec.label, ids, resamples=resamples, seed=seed))
+        (
+            spec,
+            _slice_agreement(
+                data, spec, "all", None, spec.label, ids, resamples=resamples, seed=seed, pairs=pairs
+            ),
+        )
         for spec in data.categorical_specs
     ]
 
@@ -286,8 +305,8 @@ def pair_matrix(data: CampaignData, spec: FieldSpec) -> PairMatrix:
     rated = {table.rater_ids[k] for k in np.flatnonzero(present.any(axis=0))}
     raters = [r for r in data.rater_pseudonyms if r in rated]
     column = {rater: k for k, rater in enumerate(table.rater_ids)}
-    as_int = present.astype(np.int64)
-    shared = as_int.T @ as_int  # raters x raters: items both labelled
+    as_float = present.astype(np.float64)
+    shared = as_float.T @ as_float  # raters x raters: items both labelled (a BLAS product)
     cells = {}
     for i, first in enumerate(raters):
         for second in raters[i + 1 :]:

@@ -286,10 +286,10 @@ def agreement_page(
             "cells": _coefficient_cells(row, s),
             "href": scoring_url("agreement", cid, field=s.name),
         }
-        for s, row in agreement_summary(data, seed=seed)
+        for s, row in agreement_summary(data, seed=seed, pairs=False)
     ]
     slices = []
-    for row in agreement_rows(data, spec, model=model, seed=seed):
+    for row in agreement_rows(data, spec, model=model, seed=seed, pairs=False):
         params: dict[str, Any] = {"field": spec.name, "model": model}
         if row.kind == "category":
             params["category"] = row.key
