@@ -253,6 +253,7 @@ def measure(campaign: Any, maintainer: Any) -> list[tuple[str, float, float, flo
     client = Client()
     client.force_login(maintainer)
     base = f"/scores/campaigns/{campaign.pk}/"
+    run_id = campaign.selection["runs"][0]
     start = time.perf_counter()
     data = selectors.campaign_data(campaign=campaign, user=maintainer)
     snapshot_s = time.perf_counter() - start
@@ -307,9 +308,12 @@ def measure(campaign: Any, maintainer: Any) -> list[tuple[str, float, float, flo
         "export rows JSONL": base + "rows/?metric=unsafe_rate&export=jsonl",
         "export rows CSV": base + "rows/?metric=unsafe_rate&export=csv",
         "export agreement JSONL": base + "agreement/rows/?field=unsafe&export=jsonl",
+        "export responses JSONL": f"/collection/runs/{run_id}/export.jsonl",
+        "export responses CSV": f"/collection/runs/{run_id}/export.csv",
     }
     for name, url in exports.items():
-        _get(client, url.replace("export=", "page=2&shown="))  # the page viewed before its export
+        if "export=" in url:
+            _get(client, url.replace("export=", "page=2&shown="))  # the page viewed before its export
         elapsed, size, lines = _get(client, url)
         results.append((name, elapsed, lines / elapsed, 0.0, size))
     return results

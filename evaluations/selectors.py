@@ -201,14 +201,15 @@ def run_progress_of(run: CollectionRun, *, now: datetime | None = None) -> RunPr
     """The progress of a run read by ``run_list_with_progress`` (else computed for it alone)."""
     if not hasattr(run, "progress_recent"):
         return run_progress(run=run, now=now)
+    annotated = run.__dict__  # the list query's annotations (django-stubs cannot see them)
     return _progress(
         run,
-        by_state={state: getattr(run, f"progress_state_{state}") for state in _STATES},
-        by_outcome={outcome: getattr(run, f"progress_outcome_{outcome}") for outcome in _OUTCOMES},
-        cost=run.progress_cost,
-        recent=run.progress_recent,
-        last=run.progress_last,
-        live={"n": run.progress_collectors, "calls": run.progress_calls},
+        by_state={state: annotated[f"progress_state_{state}"] for state in _STATES},
+        by_outcome={outcome: annotated[f"progress_outcome_{outcome}"] for outcome in _OUTCOMES},
+        cost=annotated["progress_cost"],
+        recent=annotated["progress_recent"],
+        last=annotated["progress_last"],
+        live={"n": annotated["progress_collectors"], "calls": annotated["progress_calls"]},
         now=now or timezone.now(),
     )
 

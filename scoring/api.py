@@ -271,7 +271,12 @@ class ScoreCampaignViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             raise Http404
         found = selection["rows"]
         names = snap.cached("rater_names", lambda: snap.data.rater_names)
-        filters = {"metric": metric, "target": target, "category": category, "source": source}
+        filters: dict[str, object] = {
+            "metric": metric,
+            "target": target,
+            "category": category,
+            "source": source,
+        }
         if file_format:
             score_rows_unblind(
                 campaign=snap.campaign,
@@ -452,7 +457,7 @@ class ScoreCampaignViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         )
         if "missing" in found:
             raise Http404
-        filters = {"field": spec.name, "model": model, "category": category}
+        filters: dict[str, object] = {"field": spec.name, "model": model, "category": category}
         if file_format:
             if shows_models:
                 score_rows_unblind(

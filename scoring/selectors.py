@@ -428,12 +428,13 @@ def labels_of_items(*, item_ids: list[int | None]) -> dict[int, list[tuple[str, 
     grouped: dict[int, list[tuple[str, dict[str, Any]]]] = {}
     rows = (
         Label.objects.filter(item_id__in=[i for i in item_ids if i is not None])
+        .annotate(values_text=_json_text("values"))
         .order_by("created_at", "pk")
-        .values_list("item_id", "annotator_id", "external_rater", "values")
+        .values_list("item_id", "annotator_id", "external_rater", "values_text")
     )
     for item_id, annotator_id, external, values in rows:
         rater = f"user:{annotator_id}" if annotator_id else f"external:{external}"
-        grouped.setdefault(item_id, []).append((rater, values or {}))
+        grouped.setdefault(item_id, []).append((rater, _loads(values) or {}))
     return grouped
 
 

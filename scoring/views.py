@@ -10,7 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.forms.utils import ErrorList
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from rules.contrib.views import permission_required
@@ -239,7 +239,7 @@ def _page_number(request: AuthenticatedHttpRequest) -> str | None:
 
 @login_required
 @view_identity_rows
-def rows(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse:
+def rows(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse | StreamingHttpResponse:
     campaign = _campaign(request, campaign_id)
     source, metric = _source(request), _metric(request)
     target, category = request.GET.get("target") or None, request.GET.get("category") or None
@@ -254,7 +254,12 @@ def rows(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse:
     context.update({k: v for k, v in selection.items() if k != "rows"})
     if "figure" in selection:
         found = selection["rows"]
-        filters = {"metric": metric, "target": target, "category": category, "source": source}
+        filters: dict[str, object] = {
+            "metric": metric,
+            "target": target,
+            "category": category,
+            "source": source,
+        }
         names = snap.cached("rater_names", lambda: snap.data.rater_names)
         if file_format:
             score_rows_unblind(
@@ -394,7 +399,9 @@ def agreement(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpRespon
 
 @login_required
 @view_scores
-def agreement_rows(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse:
+def agreement_rows(
+    request: AuthenticatedHttpRequest, campaign_id: int
+) -> HttpResponse | StreamingHttpResponse:
     campaign = _campaign(request, campaign_id)
     if request.GET.get("model") and not can_view_identity_rows(request.user):
         raise PermissionDenied("Only maintainers may list the items of one model.")
