@@ -40,7 +40,9 @@ from scoring.figures import (
     kappa_of,
     label_summary,
     level_for,
+    packed_item_id,
     pair_matrix,
+    unpack_row,
 )
 from scoring.models import Report, ThresholdStatistic
 from scoring.resolution import SOURCES, source_info
@@ -283,13 +285,16 @@ class ScoreCampaignViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                 actor=request_user(request),
                 view=f"score_rows_{file_format}",
                 filters=filters,
-                items=[row.item_id for row in found],
+                items=[packed_item_id(row) for row in found],
             )
             return drill_exports.score_rows_response(
                 campaign=snap.campaign, rows=found, rater_names=names, file_format=file_format
             )
         page, paging = _page(request, found)
-        shown = attach_labels(page, selectors.labels_of_items(item_ids=[row.item_id for row in page]), names)
+        unpacked = [unpack_row(row) for row in page]
+        shown = attach_labels(
+            unpacked, selectors.labels_of_items(item_ids=[row.item_id for row in unpacked]), names
+        )
         score_rows_unblind(
             campaign=snap.campaign,
             actor=request_user(request),

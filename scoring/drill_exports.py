@@ -19,10 +19,10 @@ from django.http import StreamingHttpResponse
 from annotations.models import Campaign
 from core.csv_cells import neutralise
 from scoring import selectors
-from scoring.figures import DrillRow, attach_labels
+from scoring.figures import DrillRow, PackedDrillRow
 
 FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
-BATCH = 2000
+BATCH = 5000
 
 SCORE_COLUMNS = (
     "response",
@@ -80,8 +80,18 @@ def encode(
     return buffer.getvalue().encode()
 
 
-def score_row_record(row: DrillRow) -> dict[str, Any]:
-    """One row behind a score figure, as the API and the exports give it."""
+def score_row_record(
+    row: DrillRow,
+    labels: list[tuple[str, dict[str, Any]]] | None = None,
+    names: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """One row behind a score figure, as the API and the exports give it; ``labels`` (rater key,
+    values) and ``names`` replace the row's own labels (an export reads them a batch at a time)."""
+    shown = (
+        row.labels
+        if labels is None
+        else [((names or {}).get(rater, rater), values) for rater, values in labels]
+    )
     return {
         "response": row.response.response_id,
         "item": row.item_id,
@@ -93,17 +103,37 @@ def score_row_record(row: DrillRow) -> dict[str, Any]:
         "in_numerator": row.in_numerator,
         "resolved": row.resolved,
         "gold_source": row.gold_source,
-        "labels": [{"annotator": name, "values": values} for name, values in row.labels],
+        "labels": [{"annotator": name, "values": values} for name, values in shown],
     }
 
 
-def _score_stream(rows: Sequence[DrillRow], rater_names: dict[str, str], file_format: str) -> Iterator[bytes]:
+def _packed_record(
+    packed: PackedDrillRow, labels: list[tuple[str, dict[str, Any]]], names: dict[str, str]
+) -> dict[str, Any]:
+    """``score_row_record`` straight from a packed row (no dataclass per row in an export)."""
+    return {
+        "response": packed[0],
+        "item": packed[9],
+        "query": packed[3],
+        "category": packed[4],
+        "target": packed[6],
+        "expected": packed[5],
+        "outcome": packed[7],
+        "in_numerator": packed[10],
+        "resolved": packed[11],
+        "gold_source": packed[12],
+        "labels": [{"annotator": names.get(rater, rater), "values": values} for rater, values in labels],
+    }
+
+
+def _score_stream(
+    packed: Sequence[PackedDrillRow], rater_names: dict[str, str], file_format: str
+) -> Iterator[bytes]:
     header = True
-    for batch in _batches(rows):
-        labelled = attach_labels(
-            list(batch), selectors.labels_of_items(item_ids=[row.item_id for row in batch]), rater_names
-        )
-        yield encode((score_row_record(row) for row in labelled), SCORE_COLUMNS, file_format, header=header)
+    for batch in _batches(packed):
+        labels = selectors.labels_of_items(item_ids=[row[9] for row in batch])
+        records = (_packed_record(row, labels.get(row[9] or -1, []), rater_names) for row in batch)
+        yield encode(records, SCORE_COLUMNS, file_format, header=header)
         header = False
     if header:  # nothing to export: the CSV still has its header
         yield encode((), SCORE_COLUMNS, file_format, header=True)
@@ -143,7 +173,7 @@ def _download(stream: Iterator[bytes], file_format: str, filename: str) -> Strea
 
 
 def score_rows_response(
-    *, campaign: Campaign, rows: Sequence[DrillRow], rater_names: dict[str, str], file_format: str
+    *, campaign: Campaign, rows: Sequence[PackedDrillRow], rater_names: dict[str, str], file_format: str
 ) -> StreamingHttpResponse:
     return _download(
         _score_stream(rows, rater_names, file_format), file_format, f"campaign-{campaign.pk}-score-rows"

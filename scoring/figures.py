@@ -647,6 +647,38 @@ def drilldown(
     return rows, len(selection.numerator), len(selection.denominator)
 
 
+# A drill row as a plain tuple: what the cache stores (a list of tuples pickles many times faster
+# than a list of frozen dataclasses), unpacked for the rows a page shows or an export writes.
+PackedDrillRow = tuple[Any, ...]
+
+
+def pack_row(row: DrillRow) -> PackedDrillRow:
+    r = row.response
+    return (
+        r.response_id,
+        r.run_id,
+        r.query_id,
+        r.query_external_id,
+        r.category,
+        r.expected,
+        r.target,
+        r.outcome,
+        r.guard_categories,
+        row.item_id,
+        row.in_numerator,
+        row.resolved,
+        row.gold_source,
+    )
+
+
+def unpack_row(packed: PackedDrillRow) -> DrillRow:
+    return DrillRow(ResponseRow(*packed[:9]), packed[9], packed[10], packed[11], [], packed[12])
+
+
+def packed_item_id(packed: PackedDrillRow) -> int | None:
+    return packed[9]
+
+
 def attach_labels(
     rows: list[DrillRow], labels: dict[int, list[tuple[str, dict[str, Any]]]], names: dict[str, str]
 ) -> list[DrillRow]:

@@ -25,7 +25,7 @@ from accounts.models import User
 from accounts.policy import can_see_annotator_names
 from annotations.models import Campaign
 from scoring import selectors
-from scoring.figures import ScoreBundle, campaign_scores, drilldown
+from scoring.figures import ScoreBundle, campaign_scores, drilldown, pack_row
 from scoring.pages import FigureCell
 from scoring.rows import CampaignData
 
@@ -90,8 +90,9 @@ SCORE_ROW_FIELDS = ("unsafe", "behaviour", "actionability", "harmfulness", "safe
 def score_rows_build(
     snap: Snapshot, bundle: ScoreBundle, metric: str, target: str | None, category: str | None
 ) -> dict[str, Any]:
-    """The rows behind one figure, without annotators' labels (a page reads those for its own rows,
-    an export a batch at a time): what the page, the API and the exports page through, cached."""
+    """The rows behind one figure (packed: ``figures.unpack_row``), without annotators' labels (a
+    page reads those for its own rows, an export a batch at a time): what the page, the API and
+    the exports page through, cached."""
     if (target and target not in bundle.targets) or (category and category not in bundle.categories):
         return {"missing": True}
     found, numerator, denominator = drilldown(
@@ -99,7 +100,7 @@ def score_rows_build(
     )
     figure = bundle.scores.cell(target, category).figures[metric]
     return {
-        "rows": found,
+        "rows": [pack_row(row) for row in found],
         "numerator": numerator,
         "denominator": denominator,
         "figure": FigureCell(metric, figure, ""),

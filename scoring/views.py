@@ -34,6 +34,8 @@ from scoring.figures import (
     attach_labels,
     default_pair,
     label_summary,
+    packed_item_id,
+    unpack_row,
 )
 from scoring.forms import ReportForm, ThresholdForm
 from scoring.judges import judge_readers
@@ -267,14 +269,15 @@ def rows(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse | 
                 actor=request.user,
                 view=f"score_rows_{file_format}",
                 filters=filters,
-                items=[row.item_id for row in found],
+                items=[packed_item_id(row) for row in found],
             )
             return drill_exports.score_rows_response(
                 campaign=campaign, rows=found, rater_names=names, file_format=file_format
             )
         page = Paginator(found, pages.DRILL_PAGE_SIZE).get_page(_page_number(request))
+        unpacked = [unpack_row(row) for row in page]
         shown = attach_labels(
-            list(page), selectors.labels_of_items(item_ids=[row.item_id for row in page]), names
+            unpacked, selectors.labels_of_items(item_ids=[row.item_id for row in unpacked]), names
         )
         score_rows_unblind(
             campaign=campaign,
