@@ -26,7 +26,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -243,7 +243,8 @@ def _timed(function: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
-def measure(campaign: Any, maintainer: Any) -> list[tuple[str, float, float, float, int]]:
+def measure(campaign: Any, maintainer: Any) -> Iterator[tuple[str, float, float, float, int]]:
+    """Each page's figures as soon as they are measured (a slow run still shows what it has)."""
     from django.core.cache import cache
     from django.test import Client
 
@@ -297,13 +298,12 @@ def measure(campaign: Any, maintainer: Any) -> list[tuple[str, float, float, flo
         "rows (all models)": base + "rows/?metric=unsafe_rate",
         "agreement rows (pair)": base + "agreement/rows/?field=unsafe&a=0&b=1",
     }
-    results = []
     cache.clear()
     for name, url in pages.items():
         stats_s = _timed(stats[name])
         first, size, _ = _get(client, url)
         cached, _, _ = _get(client, url)
-        results.append((name, first, cached, stats_s, size))
+        yield (name, first, cached, stats_s, size)
     exports = {
         "export rows JSONL": base + "rows/?metric=unsafe_rate&export=jsonl",
         "export rows CSV": base + "rows/?metric=unsafe_rate&export=csv",
@@ -315,8 +315,7 @@ def measure(campaign: Any, maintainer: Any) -> list[tuple[str, float, float, flo
         if "export=" in url:
             _get(client, url.replace("export=", "page=2&shown="))  # the page viewed before its export
         elapsed, size, lines = _get(client, url)
-        results.append((name, elapsed, lines / elapsed, 0.0, size))
-    return results
+        yield (name, elapsed, lines / elapsed, 0.0, size)
 
 
 def main() -> None:
@@ -359,7 +358,7 @@ def main() -> None:
         )
         print(f"cache: {settings.CACHES['default']['BACKEND'] if hasattr(settings, 'CACHES') else 'default'}")
         print(
-            f"{os.cpu_count()} CPUs (shared); times in seconds; "
+            f"{os.cpu_count()} CPUs (shared, load average {os.getloadavg()[0]:.1f}); times in seconds; "
             "'stats' = the statistics alone on a read snapshot"
         )
         over = []
@@ -373,9 +372,15 @@ def main() -> None:
             print(f"  {'page':<26} {'first':>8} {'cached':>8} {'stats':>8} {'HTML':>10}")
             for name_, first, cached, stats_s, size_ in measure(campaign, maintainer):
                 if name_.startswith("export"):
-                    print(f"  {name_:<26} {first:>8.2f} s {cached:>12,.0f} rows/s {size_ / 1e6:>8.1f} MB")
+                    print(
+                        f"  {name_:<26} {first:>8.2f} s {cached:>12,.0f} rows/s {size_ / 1e6:>8.1f} MB",
+                        flush=True,
+                    )
                     continue
-                print(f"  {name_:<26} {first:>8.3f} {cached:>8.3f} {stats_s:>8.3f} {size_ / 1024:>8.0f} kB")
+                print(
+                    f"  {name_:<26} {first:>8.3f} {cached:>8.3f} {stats_s:>8.3f} {size_ / 1024:>8.0f} kB",
+                    flush=True,
+                )
                 if size_ > 1_000_000:
                     over.append(name_)
         print("\npages over 1 MB of HTML:", ", ".join(over) or "none")
