@@ -201,7 +201,16 @@ class ScoreCampaignViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             )
         return source
 
-    def _scored(self, snap: Snapshot, name: str, source: str, params: dict[str, Any], build: Any) -> Any:
+    def _scored(
+        self,
+        snap: Snapshot,
+        name: str,
+        source: str,
+        params: dict[str, Any],
+        build: Any,
+        *,
+        rows: bool = False,
+    ) -> Any:
         """A figure under ``source``, cached like the pages' (the judge's computed each time)."""
 
         def compute() -> Any:
@@ -211,7 +220,8 @@ class ScoreCampaignViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                 raise ValidationError({"source": str(exc)}) from exc
             return build(bundle)
 
-        return snap.cached(f"api_{name}", compute, {"source": source, **params}, store=source != "judge")
+        cached = snap.cached_rows if rows else snap.cached
+        return cached(f"api_{name}", compute, {"source": source, **params}, store=source != "judge")
 
     @extend_schema(parameters=[SOURCE_PARAM], responses={200: JSON})
     @action(detail=True, methods=["get"])
@@ -268,6 +278,7 @@ class ScoreCampaignViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             source,
             {"metric": metric, "target": target, "category": category},
             lambda bundle: score_rows_build(snap, bundle, metric, target, category),
+            rows=True,
         )
         if selection.get("missing"):
             raise Http404
@@ -446,7 +457,7 @@ class ScoreCampaignViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             except LookupError as exc:
                 return {"missing": str(exc)}
 
-        found = snap.cached(
+        found = snap.cached_rows(
             "agreement_rows",
             compute,
             {

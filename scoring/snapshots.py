@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar, overload
 
 from django.conf import settings
 from django.core.cache import cache
@@ -67,6 +67,38 @@ class Snapshot:
             f"scoring:v{VERSION}:{self.campaign.pk}:{self.state}:{int(self.real_names)}:{name}:{digest[:24]}"
         )
 
+    def cached_rows(
+        self, name: str, compute: Callable[[], dict[str, Any]], params: dict[str, Any], *, store: bool = True
+    ) -> dict[str, Any]:
+        """Like ``cached`` for a figure whose ``rows`` is long (a drill-down): the rows are kept in
+        chunks of ``ROW_CHUNK`` under keys of their own, so a page reads one chunk, not the whole
+        selection, and an export reads them a chunk at a time (``ChunkedRows``)."""
+        if not store:
+            self.computed.append(name)
+            return compute()
+        key = self.key(name, params)
+        meta = cache.get(key)
+        if meta is not None:
+            rows = ChunkedRows(key, meta[0]["count"], lambda: self._store_rows(key, compute))
+            return {**meta[0], "rows": rows}
+        return self._store_rows(key, compute, name)
+
+    def _store_rows(self, key: str, compute: Callable[[], dict[str, Any]], name: str = "") -> dict[str, Any]:
+        self.computed.append(name or key)
+        value = compute()
+        rows = value.get("rows")
+        if not isinstance(rows, list):
+            cache.set(key, ({**value, "count": 0},), _timeout())
+            return value
+        chunks = {
+            f"{key}:{k}": rows[start : start + ROW_CHUNK]
+            for k, start in enumerate(range(0, len(rows), ROW_CHUNK))
+        }
+        cache.set_many(chunks, _timeout())
+        meta = {name_: v for name_, v in value.items() if name_ != "rows"}
+        cache.set(key, ({**meta, "count": len(rows)},), _timeout())
+        return value
+
     def cached(
         self, name: str, compute: Callable[[], T], params: dict[str, Any] | None = None, *, store: bool = True
     ) -> T:
@@ -82,6 +114,57 @@ class Snapshot:
         value = compute()
         cache.set(key, (value,), _timeout())
         return value
+
+
+ROW_CHUNK = 1000
+
+
+class ChunkedRows(Sequence[Any]):
+    """A cached drill-down's rows, read a chunk at a time as they are sliced (a ``Paginator``
+    takes ``len`` and one slice). A chunk the cache has dropped makes the selection recompute."""
+
+    def __init__(self, key: str, count: int, recompute: Callable[[], dict[str, Any]]) -> None:
+        self.key = key
+        self.total = count
+        self.recompute = recompute
+        self._all: list[Any] | None = None
+
+    def __len__(self) -> int:
+        return self.total
+
+    def _chunks(self, first: int, last: int) -> list[Any]:
+        keys = [f"{self.key}:{k}" for k in range(first, last + 1)]
+        found = cache.get_many(keys)
+        if len(found) < len(keys):  # evicted: compute the selection again, and store it
+            if self._all is None:
+                self._all = list(self.recompute()["rows"])
+            return self._all[first * ROW_CHUNK : (last + 1) * ROW_CHUNK]
+        return [row for key in keys for row in found[key]]
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Any]: ...
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, int):
+            if index < 0:
+                index += self.total
+            if not 0 <= index < self.total:
+                raise IndexError(index)
+            return self._chunks(index // ROW_CHUNK, index // ROW_CHUNK)[index % ROW_CHUNK]
+        start, stop, step = index.indices(self.total)
+        if start >= stop:
+            return []
+        first, last = start // ROW_CHUNK, (stop - 1) // ROW_CHUNK
+        rows = self._chunks(first, last)
+        offset = first * ROW_CHUNK
+        return rows[start - offset : stop - offset : step]
+
+    def __iter__(self) -> Iterator[Any]:
+        for start in range(0, self.total, ROW_CHUNK):
+            yield from self[start : start + ROW_CHUNK]
 
 
 SCORE_ROW_FIELDS = ("unsafe", "behaviour", "actionability", "harmfulness", "safe_helpfulness")

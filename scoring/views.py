@@ -112,7 +112,9 @@ def _scores_or_notice(snap: Snapshot, source: str, context: dict[str, Any]):
     return bundle
 
 
-def _scored(snap: Snapshot, name: str, source: str, params: dict[str, Any], build: Any) -> dict[str, Any]:
+def _scored(
+    snap: Snapshot, name: str, source: str, params: dict[str, Any], build: Any, *, rows: bool = False
+) -> dict[str, Any]:
     """A score page's figures, cached (the judge's are computed each time: see ``snapshots``)."""
 
     def compute() -> dict[str, Any]:
@@ -122,7 +124,8 @@ def _scored(snap: Snapshot, name: str, source: str, params: dict[str, Any], buil
             context.update(build(bundle))
         return context
 
-    return snap.cached(name, compute, {"source": source, **params}, store=source != LabelSource.JUDGE)
+    cached = snap.cached_rows if rows else snap.cached
+    return cached(name, compute, {"source": source, **params}, store=source != LabelSource.JUDGE)
 
 
 @login_required
@@ -312,6 +315,7 @@ def score_row_selection(
         source,
         {"metric": metric, "target": target, "category": category},
         lambda bundle: score_rows_build(snap, bundle, metric, target, category),
+        rows=True,
     )
 
 
@@ -452,7 +456,7 @@ def agreement_rows(
         except LookupError as exc:
             return {"missing": str(exc)}
 
-    found = snap.cached("agreement_rows", compute, params)
+    found = snap.cached_rows("agreement_rows", compute, params)
     if "missing" in found:
         raise Http404(found["missing"])
     # Items with their model are an unblinding (maintainers, audited); adjudicators get the items

@@ -208,3 +208,29 @@ def test_the_flag_threshold_without_a_field_is_the_primary_field_on_page_and_api
     assert body["gold_field"] == "unsafe"
     flags = {row["annotator"]: row["flagged"] for row in body["annotator_gold"]}
     assert flags == {world.annotator_a.email: True, world.annotator_b.email: False}
+
+
+def test_cached_rows_are_read_a_chunk_at_a_time_and_recomputed_when_evicted(
+    world: ScoringWorld, monkeypatch: pytest.MonkeyPatch, counted: dict[str, int]
+) -> None:
+    from django.core.cache import cache
+
+    monkeypatch.setattr(snapshots, "ROW_CHUNK", 2)
+    client = _client(world.maintainer)
+    base = f"/api/v1/score-campaigns/{world.campaign.pk}/rows/?metric=unsafe_rate&target={ALPHA}&page_size=2"
+    first = [
+        row["response"] for page in (1, 2, 3) for row in client.get(f"{base}&page={page}").json()["rows"]
+    ]
+    assert counted["snapshot"] == 1
+    chunk_keys = [
+        key
+        for key in cache._cache  # type: ignore[attr-defined]  # the local-memory cache of the tests
+        if ":api_score_rows:" in key and re.search(r":[0-9a-f]{24}:\d+$", key)
+    ]
+    assert len(chunk_keys) == 3  # five rows in chunks of two
+    cache.delete(chunk_keys[0].split(":", 2)[-1])
+    again = [
+        row["response"] for page in (1, 2, 3) for row in client.get(f"{base}&page={page}").json()["rows"]
+    ]
+    assert again == first
+    assert len(set(first)) == 5
