@@ -21,7 +21,7 @@ from evaluations.selectors import (
     endpoint_list_for_user,
     pipeline_list_for_user,
     response_list_for_user,
-    run_list_for_user,
+    run_list_with_progress,
 )
 from evaluations.serializers import (
     EndpointSerializer,
@@ -84,7 +84,7 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self) -> QuerySet[CollectionRun]:
         if getattr(self, "swagger_fake_view", False):  # the schema generator may have no user
             return CollectionRun.objects.none()
-        return run_list_for_user(user=request_user(self.request)).prefetch_related("targets")
+        return run_list_with_progress(user=request_user(self.request)).prefetch_related("targets")
 
     @extend_schema(request=RunCreateSerializer, responses={201: RunSerializer})
     def create(self, request: Request) -> Response:

@@ -3,10 +3,22 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, DateTimeField, ExpressionWrapper, Max, Q, QuerySet, Sum
-from django.db.models.functions import Now
+from django.db.models import (
+    Count,
+    DateTimeField,
+    ExpressionWrapper,
+    F,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+)
+from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
 from accounts.models import User
@@ -80,6 +92,44 @@ def collectors_live(*, run_id: int, liveness_seconds: int | None = None) -> Quer
     return Collector.objects.filter(run_id=run_id, state=CollectorState.RUNNING, heartbeat_at__gte=cutoff)
 
 
+def _progress(
+    run: CollectionRun,
+    *,
+    by_state: dict[str, int],
+    by_outcome: dict[str, int],
+    cost: Decimal | None,
+    recent: int,
+    last: datetime | None,
+    live: dict[str, int | None],
+    now: datetime,
+) -> RunProgress:
+    total = sum(by_state.values())
+    finished = by_state.get(ResponseState.FINISHED, 0)
+    throughput = eta = None
+    since = run.resumed_at or run.started_at
+    if since and finished:
+        end = last if not run.is_active else now
+        elapsed = (end - since).total_seconds() if end else 0
+        if recent and elapsed > 0:
+            throughput = recent / elapsed
+            eta = (total - finished) / throughput if run.is_active else 0.0
+    if not run.is_active:
+        live = {"n": 0, "calls": 0}
+    ordered = {o.value: by_outcome.get(o.value, 0) for o in ResponseOutcome if o.value}
+    return RunProgress(
+        total=total,
+        finished=finished,
+        in_flight=by_state.get(ResponseState.LEASED, 0),
+        pending=by_state.get(ResponseState.PENDING, 0),
+        by_outcome=ordered,
+        cost=cost or Decimal(0),
+        throughput_per_second=throughput,
+        eta_seconds=eta,
+        requests_in_flight=live["calls"] or 0,
+        collectors=live["n"] or 0,
+    )
+
+
 def run_progress(*, run: CollectionRun, now: datetime | None = None) -> RunProgress:
     """Counts by state and outcome, cost so far, requests in flight (live collectors' last beat),
     and throughput and ETA since the run last went to running, so paused time does not count."""
@@ -93,34 +143,74 @@ def run_progress(*, run: CollectionRun, now: datetime | None = None) -> RunProgr
             by_outcome[row["outcome"]] = row["n"]
     finished_rows = ModelResponse.objects.filter(run=run, state=ResponseState.FINISHED)
     cost = finished_rows.aggregate(cost=Sum("cost"))["cost"]
-    total = sum(by_state.values())
-    finished = by_state.get(ResponseState.FINISHED, 0)
-    throughput = eta = None
+    recent: dict[str, Any] = {"n": 0, "last": None}
     since = run.resumed_at or run.started_at
-    if since and finished:
+    if since and by_state.get(ResponseState.FINISHED):
         recent = finished_rows.filter(finished_at__gte=since).aggregate(
             n=Count("id"), last=Max("finished_at")
         )
-        end = recent["last"] if not run.is_active else now
-        elapsed = (end - since).total_seconds() if end else 0
-        if recent["n"] and elapsed > 0:
-            throughput = recent["n"] / elapsed
-            eta = (total - finished) / throughput if run.is_active else 0.0
-    live = {"n": 0, "calls": 0}
+    live: dict[str, int | None] = {"n": 0, "calls": 0}
     if run.is_active:
         live = collectors_live(run_id=run.pk).aggregate(n=Count("id"), calls=Sum("requests_in_flight"))
-    ordered = {o.value: by_outcome.get(o.value, 0) for o in ResponseOutcome if o.value}
-    return RunProgress(
-        total=total,
-        finished=finished,
-        in_flight=by_state.get(ResponseState.LEASED, 0),
-        pending=by_state.get(ResponseState.PENDING, 0),
-        by_outcome=ordered,
-        cost=cost or Decimal(0),
-        throughput_per_second=throughput,
-        eta_seconds=eta,
-        requests_in_flight=live["calls"] or 0,
-        collectors=live["n"] or 0,
+    return _progress(
+        run,
+        by_state=by_state,
+        by_outcome=by_outcome,
+        cost=cost,
+        recent=recent["n"] or 0,
+        last=recent["last"],
+        live=live,
+        now=now,
+    )
+
+
+_OUTCOMES = [o.value for o in ResponseOutcome if o.value]
+_STATES = [s.value for s in ResponseState]
+
+
+def run_list_with_progress(*, user: User) -> QuerySet[CollectionRun]:
+    """``run_list_for_user`` with every figure of ``run_progress`` computed in the list query: one
+    GROUP BY over the responses and two subqueries for the live collectors, whatever the number of
+    runs (``run_progress_of`` reads them back)."""
+    finished = Q(responses__state=ResponseState.FINISHED)
+    since = Coalesce(F("resumed_at"), F("started_at"))
+    recent = finished & Q(responses__finished_at__gte=since)
+    seconds = settings.COLLECTION_LIVENESS_SECONDS
+    cutoff = ExpressionWrapper(Now() - timedelta(seconds=seconds), output_field=DateTimeField())
+    live = Collector.objects.filter(
+        run_id=OuterRef("pk"), state=CollectorState.RUNNING, heartbeat_at__gte=cutoff
+    ).values("run_id")
+    return run_list_for_user(user=user).annotate(
+        **{
+            f"progress_state_{state}": Count("responses", filter=Q(responses__state=state))
+            for state in _STATES
+        },
+        **{
+            f"progress_outcome_{outcome}": Count("responses", filter=Q(responses__outcome=outcome))
+            for outcome in _OUTCOMES
+        },
+        progress_cost=Sum("responses__cost", filter=finished),
+        progress_recent=Count("responses", filter=recent),
+        progress_last=Max("responses__finished_at", filter=recent),
+        progress_collectors=Subquery(live.annotate(n=Count("id")).values("n")[:1]),
+        progress_calls=Subquery(live.annotate(calls=Sum("requests_in_flight")).values("calls")[:1]),
+    )
+
+
+def run_progress_of(run: CollectionRun, *, now: datetime | None = None) -> RunProgress:
+    """The progress of a run read by ``run_list_with_progress`` (else computed for it alone)."""
+    if not hasattr(run, "progress_recent"):
+        return run_progress(run=run, now=now)
+    annotated = run.__dict__  # the list query's annotations (django-stubs cannot see them)
+    return _progress(
+        run,
+        by_state={state: annotated[f"progress_state_{state}"] for state in _STATES},
+        by_outcome={outcome: annotated[f"progress_outcome_{outcome}"] for outcome in _OUTCOMES},
+        cost=annotated["progress_cost"],
+        recent=annotated["progress_recent"],
+        last=annotated["progress_last"],
+        live={"n": annotated["progress_collectors"], "calls": annotated["progress_calls"]},
+        now=now or timezone.now(),
     )
 
 

@@ -70,9 +70,10 @@ class RunSerializer(serializers.ModelSerializer):
         ]
 
     def get_progress(self, run: CollectionRun) -> dict[str, Any]:
-        from evaluations.selectors import run_progress
+        from evaluations.selectors import run_progress_of
 
-        progress = run_progress(run=run)
+        # Read from the list query's annotations (``run_list_with_progress``): no query per run.
+        progress = run_progress_of(run)
         return {
             "total": progress.total,
             "finished": progress.finished,

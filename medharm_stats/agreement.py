@@ -716,13 +716,23 @@ def field_agreement(
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
     confidence: float = 0.95,
+    pairs: bool = True,
 ) -> FieldAgreement:
-    """All coefficients for one field: what the ``agreement`` command prints."""
-    raters = [rid for k, rid in enumerate(table.rater_ids) if (table.codes[:, k] >= 0).any()]
-    pairs = tuple(
+    """All coefficients for one field: what the ``agreement`` command prints. With ``pairs=False``
+    the kappas of every annotator pair are left out when there are more than two annotators (a
+    page that shows the pair matrix separately does not need them per slice)."""
+    present = table.codes >= 0
+    columns = [k for k in range(len(table.rater_ids)) if present[:, k].any()]
+    raters = [table.rater_ids[k] for k in columns]
+    # Pairs that share no item have no kappa: with many annotators and k = 3 most pairs share
+    # nothing, so only the overlapping pairs are computed (the overlap matrix is one product).
+    as_float = present.astype(np.float64)  # a BLAS product; counts stay exact below 2**53
+    shared = as_float.T @ as_float
+    computed = tuple(
         pair_agreement(table, raters[i], raters[j], confidence=confidence)
         for i in range(len(raters))
         for j in range(i + 1, len(raters))
+        if len(raters) == 2 or (pairs and shared[columns[i], columns[j]] > 0)
     )
     return FieldAgreement(
         n_items=table.n_items,
@@ -734,6 +744,6 @@ def field_agreement(
             table, level=level, resamples=resamples, seed=seed, confidence=confidence
         ),
         gwet_ac1=gwet_ac1(table, confidence=confidence),
-        cohen=pairs[0] if len(raters) == 2 else None,
-        cohen_pairs=pairs if len(raters) > 2 else (),
+        cohen=computed[0] if len(raters) == 2 else None,
+        cohen_pairs=computed if len(raters) > 2 else (),
     )

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
-from django.http import Http404
+from django.http import Http404, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
@@ -22,30 +22,43 @@ from rest_framework.routers import BaseRouter
 
 from accounts.api_permissions import Authenticated, rule_permission
 from accounts.http import request_user
+from accounts.policy import can_view_identity_rows
 from annotations.models import Campaign
-from medharm_stats import DEFAULT_RESAMPLES, DEFAULT_SEED, Estimate
+from medharm_stats import DEFAULT_RESAMPLES, DEFAULT_SEED
 from medharm_stats.scores import METRIC_NAMES, figure_dict
-from scoring import selectors
+from scoring import drill_exports, pages, selectors
 from scoring.figures import (
     SourceUnavailableError,
     Threshold,
     agreement_rows,
-    apply_threshold,
-    campaign_scores,
+    attach_labels,
     comparisons,
     default_field,
     default_pair,
     drift,
-    drilldown,
     gold_agreement,
+    gold_section,
     kappa_of,
     label_summary,
     level_for,
+    packed_item_id,
     pair_matrix,
+    unpack_row,
 )
 from scoring.models import Report, ThresholdStatistic
 from scoring.resolution import SOURCES, source_info
+from scoring.serializers import (
+    AgreementItemSerializer,
+    AgreementSliceSerializer,
+    AnnotatorGoldSerializer,
+    DriftSeriesSerializer,
+    ScoreRowSerializer,
+    estimate_dict,
+)
 from scoring.services import MAX_RESAMPLES, agreement_threshold_set, report_create, score_rows_unblind
+from scoring.snapshots import Snapshot, score_rows_build
+
+MAX_PAGE_SIZE = pages.DRILL_PAGE_SIZE
 
 ViewScores = rule_permission("scoring.view_scores")
 ManageScores = rule_permission("scoring.manage_scores")
@@ -64,13 +77,40 @@ def _drf_error(error: DjangoValidationError) -> ValidationError:
     return ValidationError(error.message_dict if hasattr(error, "error_dict") else {"detail": error.messages})
 
 
-def _estimate(estimate: Estimate | None) -> dict[str, Any] | None:
-    if estimate is None:
-        return None
-    out = estimate.as_dict()
-    if estimate.value is not None and estimate.ci_low is None and estimate.ci_reason:
-        out["ci_reason"] = estimate.ci_reason
-    return out
+PAGE_PARAMS = [
+    OpenApiParameter("page", int, description="Page number (from 1)."),
+    OpenApiParameter("page_size", int, description=f"Rows per page (default and at most {MAX_PAGE_SIZE})."),
+    OpenApiParameter(
+        "export", str, enum=list(drill_exports.FORMATS), description="Stream every row instead."
+    ),
+]
+
+
+def _export_format(request: Request) -> str:
+    value = request.query_params.get("export") or ""
+    if value and value not in drill_exports.FORMATS:
+        raise ValidationError({"export": f"One of {', '.join(drill_exports.FORMATS)}."})
+    return value
+
+
+def _page(request: Request, rows: list[Any]) -> tuple[list[Any], dict[str, Any]]:
+    """One page of a drill-down and its place: the same pages as the HTML drill-downs."""
+    try:
+        size = int(request.query_params.get("page_size") or MAX_PAGE_SIZE)
+        number = int(request.query_params.get("page") or 1)
+    except ValueError as exc:
+        raise ValidationError({"detail": "page and page_size are numbers."}) from exc
+    size = min(max(size, 1), MAX_PAGE_SIZE)
+    pages_count = max(1, -(-len(rows) // size))
+    if not 1 <= number <= pages_count:
+        raise Http404
+    start = (number - 1) * size
+    return rows[start : start + size], {
+        "count": len(rows),
+        "page": number,
+        "pages": pages_count,
+        "page_size": size,
+    }
 
 
 class ThresholdSerializer(serializers.Serializer):
@@ -147,41 +187,65 @@ class ScoreCampaignViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             "rubric", "guideline"
         )
 
-    def _data(self) -> tuple[Campaign, selectors.CampaignData]:
-        campaign = self.get_object()
-        return campaign, selectors.campaign_data(campaign=campaign, user=request_user(self.request))
+    def _snapshot(self) -> Snapshot:
+        return Snapshot(campaign=self.get_object(), user=request_user(self.request))
 
-    def _bundle(self, data: selectors.CampaignData):
+    def _source(self, snap: Snapshot) -> str:
         raw = self.request.query_params.get("source") or "gold"
         try:
             source = source_info(raw).value
         except ValueError as exc:
             raise ValidationError({"source": str(exc)}) from exc
-        if data.target_kind != "response":
+        if snap.campaign.target != "response":
             raise ValidationError(
                 {"detail": "Safety scores rate model responses; this campaign labels queries."}
             )
-        try:
-            return campaign_scores(data, source)
-        except SourceUnavailableError as exc:
-            raise ValidationError({"source": str(exc)}) from exc
+        return source
+
+    def _scored(
+        self,
+        snap: Snapshot,
+        name: str,
+        source: str,
+        params: dict[str, Any],
+        build: Any,
+        *,
+        rows: bool = False,
+    ) -> Any:
+        """A figure under ``source``, cached like the pages' (the judge's computed each time)."""
+
+        def compute() -> Any:
+            try:
+                bundle = snap.bundle(source)
+            except SourceUnavailableError as exc:
+                raise ValidationError({"source": str(exc)}) from exc
+            return build(bundle)
+
+        cached = snap.cached_rows if rows else snap.cached
+        return cached(f"api_{name}", compute, {"source": source, **params}, store=source != "judge")
 
     @extend_schema(parameters=[SOURCE_PARAM], responses={200: JSON})
     @action(detail=True, methods=["get"])
     def scores(self, request: Request, pk: str) -> Response:
         """Every figure of every model x category cell, with intervals, numerators and denominators."""
-        _, data = self._data()
-        bundle = self._bundle(data)
+        snap = self._snapshot()
+        source = self._source(snap)
         return Response(
-            {
-                "campaign": data.campaign_id,
-                "label_source": bundle.source,
-                "coverage": {
-                    "labelled_responses": bundle.labelled,
-                    "resolved_responses": bundle.resolved_responses,
+            self._scored(
+                snap,
+                "scores",
+                source,
+                {},
+                lambda bundle: {
+                    "campaign": snap.campaign.pk,
+                    "label_source": bundle.source,
+                    "coverage": {
+                        "labelled_responses": bundle.labelled,
+                        "resolved_responses": bundle.resolved_responses,
+                    },
+                    **bundle.scores.as_dict(),
                 },
-                **bundle.scores.as_dict(),
-            }
+            )
         )
 
     @extend_schema(
@@ -190,15 +254,17 @@ class ScoreCampaignViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             OpenApiParameter("metric", str, enum=list(METRIC_NAMES), required=True),
             OpenApiParameter("target", str),
             OpenApiParameter("category", str),
+            *PAGE_PARAMS,
         ],
         responses={200: JSON},
     )
     @action(detail=True, methods=["get"])
-    def rows(self, request: Request, pk: str) -> Response:
-        """The responses behind one figure (its denominator), marked when counted in the numerator.
+    def rows(self, request: Request, pk: str) -> Response | StreamingHttpResponse:
+        """The responses behind one figure (its denominator), marked when counted in the numerator,
+        a page at a time (``count`` is the denominator); ``export=csv|jsonl`` streams them all.
         Each row names the model of an item: maintainers only, and every call is an audit event."""
-        campaign, data = self._data()
-        bundle = self._bundle(data)
+        snap = self._snapshot()
+        source = self._source(snap)
         metric = request.query_params.get("metric") or ""
         if metric not in METRIC_NAMES:
             raise ValidationError({"metric": f"One of {', '.join(METRIC_NAMES)}."})
@@ -206,40 +272,59 @@ class ScoreCampaignViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             request.query_params.get("target") or None,
             request.query_params.get("category") or None,
         )
-        if (target and target not in bundle.targets) or (category and category not in bundle.categories):
+        file_format = _export_format(request)
+        selection = self._scored(
+            snap,
+            "score_rows",
+            source,
+            {"metric": metric, "target": target, "category": category},
+            lambda bundle: score_rows_build(snap, bundle, metric, target, category),
+            rows=True,
+        )
+        if selection.get("missing"):
             raise Http404
-        found, numerator, denominator = drilldown(bundle, data, metric, target=target, category=category)
+        found = selection["rows"]
+        names = snap.cached("rater_names", lambda: snap.data.rater_names)
+        filters: dict[str, object] = {
+            "metric": metric,
+            "target": target,
+            "category": category,
+            "source": source,
+        }
+        if file_format:
+            score_rows_unblind(
+                campaign=snap.campaign,
+                actor=request_user(request),
+                view=f"score_rows_{file_format}",
+                filters=filters,
+                items=[packed_item_id(row) for row in found],
+            )
+            return drill_exports.score_rows_response(
+                campaign=snap.campaign, rows=found, rater_names=names, file_format=file_format
+            )
+        page, paging = _page(request, found)
+        unpacked = [unpack_row(row) for row in page]
+        shown = attach_labels(
+            unpacked, selectors.labels_of_items(item_ids=[row.item_id for row in unpacked]), names
+        )
         score_rows_unblind(
-            campaign=campaign,
+            campaign=snap.campaign,
             actor=request_user(request),
             view="score_rows",
-            filters={"metric": metric, "target": target, "category": category, "source": bundle.source},
-            items=[row.item_id for row in found],
+            filters=filters,
+            items=[row.item_id for row in shown],
         )
         return Response(
             {
                 "metric": metric,
                 "target": target,
                 "category": category,
-                "label_source": bundle.source,
-                "figure": figure_dict(bundle.scores.cell(target, category).figures[metric]),
-                "numerator": numerator,
-                "denominator": denominator,
-                "rows": [
-                    {
-                        "response": row.response.response_id,
-                        "item": row.item_id,
-                        "query": row.response.query_external_id,
-                        "category": row.response.category,
-                        "target": row.response.target,
-                        "outcome": row.response.outcome,
-                        "in_numerator": row.in_numerator,
-                        "resolved": row.resolved,
-                        "gold_source": row.gold_source,
-                        "labels": [{"annotator": name, "values": values} for name, values in row.labels],
-                    }
-                    for row in found
-                ],
+                "label_source": source,
+                "figure": figure_dict(selection["figure"].estimate),
+                "numerator": selection["numerator"],
+                "denominator": selection["denominator"],
+                **paging,
+                "rows": ScoreRowSerializer(shown, many=True).data,
             }
         )
 
@@ -250,24 +335,44 @@ class ScoreCampaignViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @action(detail=True, methods=["get"])
     def compare(self, request: Request, pk: str) -> Response:
         """Paired comparison on shared queries; by default a fine-tune against its base model."""
-        _, data = self._data()
-        bundle = self._bundle(data)
+        snap = self._snapshot()
+        source = self._source(snap)
+        targets, default = self._scored(
+            snap,
+            "compare_targets",
+            source,
+            {},
+            lambda bundle: (list(bundle.targets), default_pair(snap.data, list(bundle.targets))),
+        )
         first, second = request.query_params.get("first"), request.query_params.get("second")
         if not first or not second:
-            pair = default_pair(data, bundle.targets)
-            if pair is None:
+            if default is None:
                 raise ValidationError({"detail": "The campaign has fewer than two models."})
-            first, second = pair
-        if first not in bundle.targets or second not in bundle.targets or first == second:
+            first, second = default
+        if first not in targets or second not in targets or first == second:
             raise ValidationError({"detail": "Name two different models of the campaign."})
         return Response(
-            {
-                "label_source": bundle.source,
-                "first": first,
-                "second": second,
-                "comparisons": [c.as_dict() for c in comparisons(bundle, first, second)],
-            }
+            self._scored(
+                snap,
+                "compare",
+                source,
+                {"first": first, "second": second},
+                lambda bundle: {
+                    "label_source": bundle.source,
+                    "first": first,
+                    "second": second,
+                    "comparisons": [c.as_dict() for c in comparisons(bundle, first, second)],
+                },
+            )
         )
+
+    def _spec(self, snap: Snapshot) -> Any:
+        default = snap.cached("default_field", lambda: default_field(snap.data))
+        name = self.request.query_params.get("field") or (default.name if default else "")
+        specs = {s.name: s for s in snap.cached("categorical_specs", lambda: snap.data.categorical_specs)}
+        if name not in specs:
+            raise ValidationError({"field": f"One of {', '.join(specs)}."})
+        return specs[name]
 
     @extend_schema(
         parameters=[
@@ -281,75 +386,139 @@ class ScoreCampaignViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["get"])
     def agreement(self, request: Request, pk: str) -> Response:
-        """One field: every coefficient per slice, the annotator pairs, and agreement with gold."""
-        campaign, data = self._data()
-        default = default_field(data)
-        name = request.query_params.get("field") or (default.name if default else "")
-        specs = {s.name: s for s in data.categorical_specs}
-        if name not in specs:
-            raise ValidationError({"field": f"One of {', '.join(specs)}."})
-        spec = specs[name]
+        """One field: every coefficient per slice, the annotator pairs that share items, agreement
+        with gold (on the flag threshold's field, with its flags, when one is set: ``gold_field``)."""
+        snap = self._snapshot()
+        spec = self._spec(snap)
         model = request.query_params.get("model") or None
         category = request.query_params.get("category") or None
-        stored = selectors.threshold_for(campaign=campaign)
-        threshold = None
-        if stored and (stored.field_name or (data.primary_spec and data.primary_spec.name)) == name:
-            threshold = Threshold(stored.statistic, stored.minimum, stored.min_items)
-        matrix = pair_matrix(data, spec)
-        keys, series = drift(data, spec)
-        return Response(
-            {
+        stored = selectors.threshold_for(campaign=snap.campaign)
+        threshold = Threshold(stored.statistic, stored.minimum, stored.min_items) if stored else None
+        threshold_field = stored.field_name if stored else ""
+
+        def build() -> dict[str, Any]:
+            data = snap.data
+            matrix = pair_matrix(data, spec)
+            keys, series = drift(data, spec)
+            gold_spec, gold_rows = gold_section(
+                data, spec, threshold, threshold_field, model=model, category=category
+            )
+            return {
                 "campaign": data.campaign_id,
-                "field": name,
+                "field": spec.name,
                 "alpha_level": level_for(spec),
                 "kappa_weighting": matrix.weighting,
-                "slices": [
-                    {
-                        "kind": row.kind,
-                        "key": row.key,
-                        "label": row.label,
-                        "n_labels": row.n_labels,
-                        **row.result.as_dict(),
-                    }
-                    for row in agreement_rows(data, spec, model=model)
-                ],
+                "slices": AgreementSliceSerializer(agreement_rows(data, spec, model=model), many=True).data,
                 "annotator_pairs": [
                     {
                         "annotators": [matrix.names[i], matrix.names[j]],
                         "shared_items": matrix.cells[(a, b)].n_items,
-                        "kappa": _estimate(kappa_of(matrix.cells[(a, b)], spec)),
+                        "kappa": estimate_dict(kappa_of(matrix.cells[(a, b)], spec)),
                     }
                     for i, a in enumerate(matrix.raters)
                     for j, b in enumerate(matrix.raters)
-                    if i < j
+                    if i < j and (a, b) in matrix.cells
                 ],
-                "annotator_gold": [
-                    {
-                        "annotator": row.name,
-                        "gold_items": row.n_items,
-                        "agreements": row.agreements,
-                        "percent_agreement": _estimate(row.percent),
-                        "cohen_kappa": _estimate(row.kappa),
-                        "flagged": row.flagged,
-                        "flag_note": row.flag_reason,
-                    }
-                    for row in apply_threshold(
-                        gold_agreement(data, spec, model=model, category=category), threshold
-                    )
-                ],
-                "drift": {
-                    "windows": keys,
-                    "series": [
-                        {
-                            "annotator": s.name,
-                            "points": [
-                                {"window": p.key, "agreements": p.agreements, "n": p.n} for p in s.points
-                            ],
-                        }
-                        for s in series
-                    ],
-                },
-                "threshold": ThresholdSerializer(stored).data if stored else None,
+                "gold_field": gold_spec.name,
+                "annotator_gold": AnnotatorGoldSerializer(gold_rows, many=True).data,
+                "drift": {"windows": keys, "series": DriftSeriesSerializer(series, many=True).data},
+            }
+
+        body = snap.cached(
+            "api_agreement",
+            build,
+            {
+                "field": spec.name,
+                "model": model,
+                "category": category,
+                "threshold": [threshold, threshold_field],
+            },
+        )
+        return Response({**body, "threshold": ThresholdSerializer(stored).data if stored else None})
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("field", str),
+            OpenApiParameter("category", str),
+            OpenApiParameter("model", str),
+            OpenApiParameter("a", int),
+            OpenApiParameter("b", int),
+            *PAGE_PARAMS,
+        ],
+        responses={200: JSON},
+    )
+    @action(detail=True, methods=["get"], url_path="agreement-rows")
+    def agreement_rows(self, request: Request, pk: str) -> Response | StreamingHttpResponse:
+        """The items behind an agreement figure: a slice (``category``, ``model``) or a pair (``a``,
+        ``b``: pseudonym indices), a page at a time (``count`` is the figure's item count);
+        ``export=csv|jsonl`` streams them all. Only maintainers see (and list by) the model."""
+        params = request.query_params
+        snap = self._snapshot()
+        spec = self._spec(snap)
+        model, category = params.get("model") or None, params.get("category") or None
+        shows_models = snap.campaign.target == "response" and can_view_identity_rows(request_user(request))
+        if model and not shows_models:
+            raise PermissionDenied("Only maintainers may list the items of one model.")
+        try:
+            a = int(params["a"]) if params.get("a") not in (None, "") else None
+            b = int(params["b"]) if params.get("b") not in (None, "") else None
+        except ValueError as exc:
+            raise ValidationError({"detail": "a and b are annotator numbers."}) from exc
+        pair = (a, b) if a is not None and b is not None else None
+        file_format = _export_format(request)
+
+        def compute() -> dict[str, Any]:
+            try:
+                return pages.agreement_item_rows(snap.data, spec, category=category, model=model, pair=pair)
+            except LookupError as exc:
+                return {"missing": str(exc)}
+
+        found = snap.cached_rows(
+            "agreement_rows",
+            compute,
+            {
+                "field": spec.name,
+                "category": category,
+                "model": model,
+                "pair": pair,
+                "annotator": None,
+                "window": None,
+                "by": "week",
+                "window_size": 50,
+            },
+        )
+        if "missing" in found:
+            raise Http404
+        filters: dict[str, object] = {"field": spec.name, "model": model, "category": category}
+        if file_format:
+            if shows_models:
+                score_rows_unblind(
+                    campaign=snap.campaign,
+                    actor=request_user(request),
+                    view=f"agreement_rows_{file_format}",
+                    filters=filters,
+                    items=[row["item"].item_id for row in found["rows"]],
+                )
+            return drill_exports.agreement_rows_response(
+                campaign=snap.campaign, found=found, shows_models=shows_models, file_format=file_format
+            )
+        page, paging = _page(request, found["rows"])
+        if shows_models:
+            score_rows_unblind(
+                campaign=snap.campaign,
+                actor=request_user(request),
+                view="agreement_rows",
+                filters=filters,
+                items=[row["item"].item_id for row in page],
+            )
+        return Response(
+            {
+                "field": spec.name,
+                "title": found["title"],
+                "agreements": found["agreements"],
+                "n": found["n"],
+                **paging,
+                "rows": AgreementItemSerializer(page, many=True, context={"shows_models": shows_models}).data,
             }
         )
 
@@ -378,22 +547,26 @@ class ScoreCampaignViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             campaign = selectors.campaign_get_for_own_agreement(user=user, campaign_id=int(pk))
         except Campaign.DoesNotExist as exc:
             raise Http404 from exc
-        data = selectors.campaign_data(campaign=campaign, user=None)
+        snap = Snapshot(campaign=campaign, user=None)
         rater = f"user:{request.user.pk}"
-        fields = {}
-        for spec in data.categorical_specs:
-            row = next((r for r in gold_agreement(data, spec) if r.rater == rater), None)
-            fields[spec.name] = (
-                None
-                if row is None
-                else {
-                    "gold_items": row.n_items,
-                    "agreements": row.agreements,
-                    "percent_agreement": _estimate(row.percent),
-                    "cohen_kappa": _estimate(row.kappa),
-                }
-            )
-        return Response({"campaign": campaign.pk, "fields": fields, "summary": label_summary(data)})
+
+        def build() -> dict[str, Any]:
+            fields = {}
+            for spec in snap.data.categorical_specs:
+                row = next((r for r in gold_agreement(snap.data, spec) if r.rater == rater), None)
+                fields[spec.name] = (
+                    None
+                    if row is None
+                    else {
+                        "gold_items": row.n_items,
+                        "agreements": row.agreements,
+                        "percent_agreement": estimate_dict(row.percent),
+                        "cohen_kappa": estimate_dict(row.kappa),
+                    }
+                )
+            return {"campaign": campaign.pk, "fields": fields, "summary": label_summary(snap.data)}
+
+        return Response(snap.cached("api_mine", build, {"rater": rater}))
 
 
 class ScoreReportViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):

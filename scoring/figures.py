@@ -9,7 +9,7 @@ how gold and drift are defined) are in ``docs/scores.md``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -242,9 +242,16 @@ def _slice_agreement(
     *,
     resamples: int,
     seed: int,
+    pairs: bool = True,
 ) -> AgreementRow:
     built = field_table(data, spec, item_ids)
-    result = field_agreement(built.table, level=level_for(spec), resamples=resamples, seed=seed)  # type: ignore[arg-type]
+    result = field_agreement(
+        built.table,
+        level=level_for(spec),  # type: ignore[arg-type]
+        resamples=resamples,
+        seed=seed,
+        pairs=pairs,
+    )
     n_labels = int((built.table.codes >= 0).sum())
     return AgreementRow(kind, key, label, n_labels, result, built.off_rubric)
 
@@ -256,9 +263,12 @@ def agreement_rows(
     model: str | None = None,
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
+    pairs: bool = True,
 ) -> list[AgreementRow]:
     """One field: all items, then per category, then per model (response campaigns). With
-    ``model``, every row is restricted to that model's items: the category x model slices."""
+    ``model``, every row is restricted to that model's items: the category x model slices.
+    ``pairs=False``: no per-pair kappas per slice when more than two annotators rated it (the
+    pages show the pair matrix instead; the API and reports keep them)."""
     items = [row for row in data.items.values() if model is None or row.target == model]
     rows = [
         _slice_agreement(
@@ -270,6 +280,7 @@ def agreement_rows(
             [row.item_id for row in items],
             resamples=resamples,
             seed=seed,
+            pairs=pairs,
         )
     ]
     for slug in sorted({row.category for row in items}, key=lambda s: data.categories.get(s, s)):
@@ -284,24 +295,32 @@ def agreement_rows(
                 ids,
                 resamples=resamples,
                 seed=seed,
+                pairs=pairs,
             )
         )
     if model is None:
         for target in sorted({row.target for row in items if row.target}):
             ids = [row.item_id for row in items if row.target == target]
             rows.append(
-                _slice_agreement(data, spec, "model", target, target, ids, resamples=resamples, seed=seed)
+                _slice_agreement(
+                    data, spec, "model", target, target, ids, resamples=resamples, seed=seed, pairs=pairs
+                )
             )
     return rows
 
 
 def agreement_summary(
-    data: CampaignData, *, resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED
+    data: CampaignData, *, resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED, pairs: bool = True
 ) -> list[tuple[FieldSpec, AgreementRow]]:
     """Every categorical field over all items."""
     ids = list(data.items)
     return [
-        (spec, _slice_agreement(data, spec, "all", None, spec.label, ids, resamples=resamples, seed=seed))
+        (
+            spec,
+            _slice_agreement(
+                data, spec, "all", None, spec.label, ids, resamples=resamples, seed=seed, pairs=pairs
+            ),
+        )
         for spec in data.categorical_specs
     ]
 
@@ -317,12 +336,20 @@ class PairMatrix:
 
 
 def pair_matrix(data: CampaignData, spec: FieldSpec) -> PairMatrix:
+    """Only pairs that share at least one item get a cell: with 32 annotators and k = 3 most of the
+    496 pairs share nothing, and a kappa of no items is not a figure (the chart leaves it blank)."""
     table = field_table(data, spec).table
-    rated = {table.rater_ids[k] for k in np.flatnonzero((table.codes >= 0).any(axis=0))}
+    present = table.codes >= 0
+    rated = {table.rater_ids[k] for k in np.flatnonzero(present.any(axis=0))}
     raters = [r for r in data.rater_pseudonyms if r in rated]
+    column = {rater: k for k, rater in enumerate(table.rater_ids)}
+    as_float = present.astype(np.float64)
+    shared = as_float.T @ as_float  # raters x raters: items both labelled (a BLAS product)
     cells = {}
     for i, first in enumerate(raters):
         for second in raters[i + 1 :]:
+            if shared[column[first], column[second]] == 0:
+                continue
             pair = pair_agreement(table, first, second)
             cells[(first, second)] = cells[(second, first)] = pair
     return PairMatrix(raters, [data.rater_names[r] for r in raters], cells, kappa_weighting(spec))
@@ -432,6 +459,27 @@ def apply_threshold(rows: list[AnnotatorGold], threshold: Threshold | None) -> l
             )
         )
     return flagged
+
+
+def gold_section(
+    data: CampaignData,
+    spec: FieldSpec,
+    threshold: Threshold | None,
+    threshold_field: str,
+    *,
+    model: str | None = None,
+    category: str | None = None,
+) -> tuple[FieldSpec, list[AnnotatorGold]]:
+    """The agreement-with-gold table shown beside field ``spec`` (the page and the API alike): with
+    a flag threshold, the threshold's field (its own, else the rubric's primary field, as
+    ``AnnotatorFlagThreshold.field_name`` says) with its flags; without one, ``spec`` itself. With
+    ``model`` or ``category``, over those items only, as every other figure."""
+    if threshold is None:
+        return spec, gold_agreement(data, spec, model=model, category=category)
+    gold_spec = data.spec(threshold_field) if threshold_field else (data.primary_spec or spec)
+    return gold_spec, apply_threshold(
+        gold_agreement(data, gold_spec, model=model, category=category), threshold
+    )
 
 
 @dataclass(frozen=True)
@@ -624,13 +672,20 @@ class DrillRow:
 
 
 def drilldown(
-    bundle: ScoreBundle, data: CampaignData, metric: str, *, target: str | None, category: str | None
+    bundle: ScoreBundle,
+    data: CampaignData,
+    metric: str,
+    *,
+    target: str | None,
+    category: str | None,
+    with_labels: bool = True,
 ) -> tuple[list[DrillRow], int, int]:
     """The responses behind one figure: every denominator row, marked when it is in the numerator.
-    Returns (rows, numerator, denominator) as ``metric_rows`` counts them."""
+    Returns (rows, numerator, denominator) as ``metric_rows`` counts them. Without
+    ``with_labels`` the rows carry no annotators' labels (a page reads those for its rows only)."""
     selection = metric_rows(bundle.data, metric, target=target, category=category)
     numerator = set(selection.numerator.tolist())
-    grouped = data.labels_by_item()
+    grouped = data.labels_by_item() if with_labels else {}
     rows = []
     for index in selection.denominator.tolist():
         response = bundle.responses[index]
@@ -648,6 +703,52 @@ def drilldown(
             )
         )
     return rows, len(selection.numerator), len(selection.denominator)
+
+
+# A drill row as a plain tuple: what the cache stores (a list of tuples pickles many times faster
+# than a list of frozen dataclasses), unpacked for the rows a page shows or an export writes.
+PackedDrillRow = tuple[Any, ...]
+
+
+def pack_row(row: DrillRow) -> PackedDrillRow:
+    r = row.response
+    return (
+        r.response_id,
+        r.run_id,
+        r.query_id,
+        r.query_external_id,
+        r.category,
+        r.expected,
+        r.target,
+        r.outcome,
+        r.guard_categories,
+        row.item_id,
+        row.in_numerator,
+        row.resolved,
+        row.gold_source,
+    )
+
+
+def unpack_row(packed: PackedDrillRow) -> DrillRow:
+    return DrillRow(ResponseRow(*packed[:9]), packed[9], packed[10], packed[11], [], packed[12])
+
+
+def packed_item_id(packed: PackedDrillRow) -> int | None:
+    return packed[9]
+
+
+def attach_labels(
+    rows: list[DrillRow], labels: dict[int, list[tuple[str, dict[str, Any]]]], names: dict[str, str]
+) -> list[DrillRow]:
+    """``rows`` with the annotators' labels of their items (item id -> [(rater key, values)], as
+    ``selectors.labels_of_items`` reads them for one page), each annotator under the name shown."""
+    return [
+        replace(
+            row,
+            labels=[(names.get(rater, rater), values) for rater, values in labels.get(row.item_id or -1, [])],
+        )
+        for row in rows
+    ]
 
 
 def figure_of(bundle: ScoreBundle, metric: str, target: str | None, category: str | None) -> Estimate:

@@ -23,12 +23,12 @@ from scoring.figures import (
     Threshold,
     agreement_rows,
     agreement_summary,
-    apply_threshold,
     available_metrics,
     comparisons,
     drift,
     figure_of,
     gold_agreement,
+    gold_section,
     kappa_of,
     level_for,
     metric_scale,
@@ -37,6 +37,9 @@ from scoring.figures import (
     week_of,
 )
 from scoring.rows import CampaignData
+
+# Rows per page of every drill-down (score rows and agreement items), on the pages and in the API.
+DRILL_PAGE_SIZE = 100
 
 # The short names of the figures in table headers.
 SHORT_NAMES = {
@@ -293,10 +296,10 @@ def agreement_page(
             "cells": _coefficient_cells(row, s),
             "href": scoring_url("agreement", cid, field=s.name),
         }
-        for s, row in agreement_summary(data, seed=seed)
+        for s, row in agreement_summary(data, seed=seed, pairs=False)
     ]
     slices = []
-    for row in agreement_rows(data, spec, model=model, seed=seed):
+    for row in agreement_rows(data, spec, model=model, seed=seed, pairs=False):
         params: dict[str, Any] = {"field": spec.name, "model": model}
         if row.kind == "category":
             params["category"] = row.key
@@ -317,9 +320,9 @@ def agreement_page(
     cells = {}
     for i, first in enumerate(matrix.raters):
         for j, second in enumerate(matrix.raters):
-            if i == j:
+            pair = matrix.cells.get((first, second))
+            if i == j or pair is None:
                 continue
-            pair = matrix.cells[(first, second)]
             estimate = kappa_of(pair, spec)
             names = f"{matrix.names[i]} and {matrix.names[j]}"
             if estimate.value is None:
@@ -354,9 +357,9 @@ def agreement_page(
         else ""
     )
 
-    threshold_spec_name = threshold_field or spec.name
-    gold_spec = data.spec(threshold_spec_name) if threshold_field else spec
-    gold_rows = apply_threshold(gold_agreement(data, gold_spec, model=model, category=category), threshold)
+    gold_spec, gold_rows = gold_section(
+        data, spec, threshold, threshold_field, model=model, category=category
+    )
     index_of = {rater: k for k, rater in enumerate(data.rater_pseudonyms)}
     gold = [
         {

@@ -182,7 +182,9 @@ def _agreement_tables(data: CampaignData, seed: int, resamples: int) -> dict[str
         matrix = pair_matrix(data, spec)
         for i, first in enumerate(matrix.raters):
             for second in matrix.raters[i + 1 :]:
-                pair = matrix.cells[(first, second)]
+                pair = matrix.cells.get((first, second))
+                if pair is None:  # no shared item: no figure
+                    continue
                 estimate = kappa_of(pair, spec)
                 pair_rows.append(
                     [

@@ -8,8 +8,9 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.forms.utils import ErrorList
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from rules.contrib.views import permission_required
@@ -24,25 +25,27 @@ from accounts.policy import (
 )
 from annotations.models import Campaign
 from medharm_stats import DEFAULT_SEED
-from scoring import pages, reports, selectors
+from scoring import drill_exports, pages, reports, selectors
 from scoring.figures import (
     METRIC_SPECS,
     SourceUnavailableError,
     Threshold,
+    attach_labels,
     available_metrics,
-    campaign_scores,
     default_field,
     default_metric,
     default_pair,
-    drilldown,
     label_summary,
+    packed_item_id,
     score_fields,
+    unpack_row,
 )
 from scoring.forms import ReportForm, ThresholdForm
 from scoring.judges import judge_readers
 from scoring.models import Report
 from scoring.resolution import SOURCES, LabelSource, source_info
 from scoring.services import agreement_threshold_set, report_create, score_rows_unblind
+from scoring.snapshots import Snapshot, score_rows_build
 
 view_scores = permission_required("scoring.view_scores", raise_exception=True)
 view_identity_rows = permission_required("scoring.view_identity_rows", raise_exception=True)
@@ -69,44 +72,67 @@ def _source(request: AuthenticatedHttpRequest) -> str:
         raise Http404(str(exc)) from exc
 
 
-def _metric(request: AuthenticatedHttpRequest, data: selectors.CampaignData) -> str:
+def _metric(request: AuthenticatedHttpRequest, snap: Snapshot) -> str:
     """The figure asked for, else the rubric's default (unsafe, or the first figure its map has)."""
-    metric = request.GET.get("metric") or default_metric(data)
+    metric = request.GET.get("metric") or snap.cached("default_metric", lambda: default_metric(snap.data))
     if metric not in METRIC_SPECS:
         raise Http404("No such figure.")
     return metric
 
 
+def _snapshot(request: AuthenticatedHttpRequest, campaign: Campaign) -> Snapshot:
+    return Snapshot(campaign=campaign, user=request.user)
+
+
 def _base_context(
-    request: AuthenticatedHttpRequest, campaign: Campaign, data: selectors.CampaignData, tab: str, source: str
+    request: AuthenticatedHttpRequest, campaign: Campaign, snap: Snapshot, tab: str, source: str
 ) -> dict[str, Any]:
     return {
         "campaign": campaign,
         "tab": tab,
         "source": source_info(source),
         "sources": SOURCES,
-        "summary": label_summary(data),
+        "summary": snap.cached("summary", lambda: label_summary(snap.data)),
         "can_manage": can_manage_scores(request.user),
         "is_response_campaign": campaign.target == "response",
-        "metrics": [(name, pages.SHORT_NAMES[name]) for name in available_metrics(data)],
-        "judge_statements": data.judge_statements if source == LabelSource.JUDGE else [],
+        "metrics": [
+            (name, pages.SHORT_NAMES[name])
+            for name in snap.cached("available_metrics", lambda: available_metrics(snap.data))
+        ],
+        "judge_statements": snap.data.judge_statements if source == LabelSource.JUDGE else [],
     }
 
 
-def _scores_or_notice(data: selectors.CampaignData, source: str, context: dict[str, Any]):
+def _scores_or_notice(snap: Snapshot, source: str, context: dict[str, Any]):
     """The bundle, or None with the reason in the context (a query campaign, the judge)."""
-    if data.target_kind != "response":
+    if snap.campaign.target != "response":
         context["notice"] = (
             "Safety scores rate model responses; this campaign labels queries. See its agreement."
         )
         return None
     try:
-        bundle = campaign_scores(data, source)
+        bundle = snap.bundle(source)
     except SourceUnavailableError as exc:
         context["notice"] = f"{exc}. Choose another label source."
         return None
     context["coverage"] = {"resolved": bundle.resolved_responses, "labelled": bundle.labelled}
     return bundle
+
+
+def _scored(
+    snap: Snapshot, name: str, source: str, params: dict[str, Any], build: Any, *, rows: bool = False
+) -> dict[str, Any]:
+    """A score page's figures, cached (the judge's are computed each time: see ``snapshots``)."""
+
+    def compute() -> dict[str, Any]:
+        context: dict[str, Any] = {}
+        bundle = _scores_or_notice(snap, source, context)
+        if bundle is not None:
+            context.update(build(bundle))
+        return context
+
+    cached = snap.cached_rows if rows else snap.cached
+    return cached(name, compute, {"source": source, **params}, store=source != LabelSource.JUDGE)
 
 
 @login_required
@@ -131,15 +157,22 @@ def index(request: AuthenticatedHttpRequest) -> HttpResponse:
 def leaderboard(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _campaign(request, campaign_id)
     source = _source(request)
-    data = selectors.campaign_data(campaign=campaign, user=request.user)
-    metric = _metric(request, data)
-    context = _base_context(request, campaign, data, "leaderboard", source)
-    bundle = _scores_or_notice(data, source, context)
-    if bundle is not None:
-        context.update(pages.leaderboard(data, bundle, metric, drill=can_view_identity_rows(request.user)))
-        readers = judge_readers()
-        if source == LabelSource.JUDGE and data.judge_labels and readers is not None:
-            context["judge_assisted"] = readers.assisted_rates(user=request.user)
+    snap = _snapshot(request, campaign)
+    metric = _metric(request, snap)
+    context = _base_context(request, campaign, snap, "leaderboard", source)
+    drill = can_view_identity_rows(request.user)
+    context.update(
+        _scored(
+            snap,
+            "leaderboard",
+            source,
+            {"metric": metric, "drill": drill},
+            lambda bundle: pages.leaderboard(snap.data, bundle, metric, drill=drill),
+        )
+    )
+    readers = judge_readers()
+    if source == LabelSource.JUDGE and "rows" in context and snap.data.judge_labels and readers is not None:
+        context["judge_assisted"] = readers.assisted_rates(user=request.user)
     context["metric"] = metric
     return render(request, "scoring/leaderboard.html", context)
 
@@ -149,12 +182,19 @@ def leaderboard(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResp
 def heatmap(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _campaign(request, campaign_id)
     source = _source(request)
-    data = selectors.campaign_data(campaign=campaign, user=request.user)
-    metric = _metric(request, data)
-    context = _base_context(request, campaign, data, "heatmap", source)
-    bundle = _scores_or_notice(data, source, context)
-    if bundle is not None:
-        context.update(pages.heatmap(data, bundle, metric, drill=can_view_identity_rows(request.user)))
+    snap = _snapshot(request, campaign)
+    metric = _metric(request, snap)
+    context = _base_context(request, campaign, snap, "heatmap", source)
+    drill = can_view_identity_rows(request.user)
+    context.update(
+        _scored(
+            snap,
+            "heatmap",
+            source,
+            {"metric": metric, "drill": drill},
+            lambda bundle: pages.heatmap(snap.data, bundle, metric, drill=drill),
+        )
+    )
     context["metric"] = metric
     return render(request, "scoring/heatmap.html", context)
 
@@ -164,15 +204,25 @@ def heatmap(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse
 def compare(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _campaign(request, campaign_id)
     source = _source(request)
-    data = selectors.campaign_data(campaign=campaign, user=request.user)
-    context = _base_context(request, campaign, data, "compare", source)
-    bundle = _scores_or_notice(data, source, context)
-    if bundle is not None:
-        targets = list(bundle.targets)
-        context["targets"] = targets
+    snap = _snapshot(request, campaign)
+    context = _base_context(request, campaign, snap, "compare", source)
+    context.update(
+        _scored(
+            snap,
+            "compare_targets",
+            source,
+            {},
+            lambda bundle: {
+                "targets": list(bundle.targets),
+                "default": default_pair(snap.data, list(bundle.targets)),
+            },
+        )
+    )
+    if "targets" in context:
+        targets = context["targets"]
         first, second = request.GET.get("first"), request.GET.get("second")
         if not first or not second:
-            pair = default_pair(data, targets)
+            pair = context["default"]
             first, second = pair if pair else (None, None)
             context["default_pair"] = pair is not None
         if first and second:
@@ -182,58 +232,110 @@ def compare(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse
                 context["notice"] = "Choose two different models."
             else:
                 drill = can_view_identity_rows(request.user)
-                context.update(pages.compare(data, bundle, first, second, seed=DEFAULT_SEED, drill=drill))
+                context.update(
+                    _scored(
+                        snap,
+                        "compare",
+                        source,
+                        {"first": first, "second": second, "drill": drill},
+                        lambda bundle: pages.compare(
+                            snap.data, bundle, first, second, seed=DEFAULT_SEED, drill=drill
+                        ),
+                    )
+                )
         context["first"], context["second"] = first, second
     return render(request, "scoring/compare.html", context)
 
 
+def _page_number(request: AuthenticatedHttpRequest) -> str | None:
+    return request.GET.get("page")
+
+
 @login_required
 @view_identity_rows
-def rows(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse:
+def rows(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse | StreamingHttpResponse:
     campaign = _campaign(request, campaign_id)
     source = _source(request)
     target, category = request.GET.get("target") or None, request.GET.get("category") or None
-    data = selectors.campaign_data(campaign=campaign, user=request.user)
-    metric = _metric(request, data)
-    context = _base_context(request, campaign, data, "rows", source)
-    bundle = _scores_or_notice(data, source, context)
-    if bundle is not None:
-        if (target and target not in bundle.targets) or (category and category not in bundle.categories):
-            raise Http404("No such model or category in this campaign.")
-        found, numerator, denominator = drilldown(bundle, data, metric, target=target, category=category)
+    file_format = request.GET.get("export") or ""
+    if file_format and file_format not in drill_exports.FORMATS:
+        raise Http404("No such format.")
+    snap = _snapshot(request, campaign)
+    metric = _metric(request, snap)
+    context = _base_context(request, campaign, snap, "rows", source)
+    selection = score_row_selection(snap, source, metric, target, category)
+    if selection.get("missing"):
+        raise Http404("No such model or category in this campaign.")
+    context.update({k: v for k, v in selection.items() if k != "rows"})
+    if "figure" in selection:
+        found = selection["rows"]
+        filters: dict[str, object] = {
+            "metric": metric,
+            "target": target,
+            "category": category,
+            "source": source,
+        }
+        names = snap.cached("rater_names", lambda: snap.data.rater_names)
+        if file_format:
+            score_rows_unblind(
+                campaign=campaign,
+                actor=request.user,
+                view=f"score_rows_{file_format}",
+                filters=filters,
+                items=[packed_item_id(row) for row in found],
+            )
+            return drill_exports.score_rows_response(
+                campaign=campaign, rows=found, rater_names=names, file_format=file_format
+            )
+        page = Paginator(found, pages.DRILL_PAGE_SIZE).get_page(_page_number(request))
+        unpacked = [unpack_row(row) for row in page]
+        shown = attach_labels(
+            unpacked, selectors.labels_of_items(item_ids=[row.item_id for row in unpacked]), names
+        )
         score_rows_unblind(
             campaign=campaign,
             actor=request.user,
             view="score_rows_page",
-            filters={"metric": metric, "target": target, "category": category, "source": bundle.source},
-            items=[row.item_id for row in found],
+            filters=filters,
+            items=[row.item_id for row in shown],
         )
-        figure = bundle.scores.cell(target, category).figures[metric]
         context.update(
             {
-                "rows": found,
-                "numerator": numerator,
-                "denominator": denominator,
-                "figure": pages.FigureCell(metric, figure, ""),
+                "rows": shown,
+                "page": page,
+                "page_range": page.paginator.get_elided_page_range(page.number),
                 "metric": metric,
                 "metric_label": METRIC_SPECS[metric].label,
                 "metric_kind": METRIC_SPECS[metric].kind,
                 "target": target,
                 "category": category,
-                "category_name": data.categories.get(category or "", category),
                 "link_responses": can_manage_collection(request.user),
-                "label_fields": score_fields(data),
+                "label_fields": snap.cached("score_fields", lambda: score_fields(snap.data)),
             }
         )
     return render(request, "scoring/rows.html", context)
 
 
-def _field(data: selectors.CampaignData, name: str | None) -> Any:
-    specs = data.categorical_specs
+def score_row_selection(
+    snap: Snapshot, source: str, metric: str, target: str | None, category: str | None
+) -> dict[str, Any]:
+    """The rows behind one figure (without annotators' labels), cached."""
+    return _scored(
+        snap,
+        "score_rows",
+        source,
+        {"metric": metric, "target": target, "category": category},
+        lambda bundle: score_rows_build(snap, bundle, metric, target, category),
+        rows=True,
+    )
+
+
+def _field(snap: Snapshot, name: str | None) -> Any:
+    specs = snap.cached("categorical_specs", lambda: snap.data.categorical_specs)
     if not specs:
         raise Http404("This rubric has no categorical field.")
     if not name:
-        return default_field(data) or specs[0]
+        return snap.cached("default_field", lambda: default_field(snap.data)) or specs[0]
     for spec in specs:
         if spec.name == name:
             return spec
@@ -255,35 +357,54 @@ def _drift_params(request: AuthenticatedHttpRequest) -> tuple[str, int]:
 @view_scores
 def agreement(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _campaign(request, campaign_id)
-    data = selectors.campaign_data(campaign=campaign, user=request.user)
-    spec = _field(data, request.GET.get("field"))
+    snap = _snapshot(request, campaign)
+    spec = _field(snap, request.GET.get("field"))
     model = request.GET.get("model") or None
-    if model and model not in {row.target for row in data.items.values()}:
+    if model and model not in snap.cached(
+        "item_targets", lambda: sorted({row.target for row in snap.data.items.values() if row.target})
+    ):
         raise Http404("No such model in this campaign.")
     category = request.GET.get("category") or None
-    if category and category not in {row.category for row in data.items.values()}:
+    if category and category not in snap.cached(
+        "item_categories", lambda: sorted({row.category for row in snap.data.items.values()})
+    ):
         raise Http404("No such category in this campaign.")
     by, window = _drift_params(request)
     stored = selectors.threshold_for(campaign=campaign)
     threshold = Threshold(stored.statistic, stored.minimum, stored.min_items) if stored else None
-    context = _base_context(request, campaign, data, "agreement", LabelSource.GOLD)
+    threshold_field = stored.field_name if stored else ""
+    drill = can_view_identity_rows(request.user)
+    context = _base_context(request, campaign, snap, "agreement", LabelSource.GOLD)
     context.update(
-        pages.agreement_page(
-            data,
-            spec,
-            model=model,
-            category=category,
-            by=by,
-            window=window,
-            threshold=threshold,
-            threshold_field=stored.field_name if stored else "",
-            seed=DEFAULT_SEED,
-            drill=can_view_identity_rows(request.user),
+        snap.cached(
+            "agreement",
+            lambda: pages.agreement_page(
+                snap.data,
+                spec,
+                model=model,
+                category=category,
+                by=by,
+                window=window,
+                threshold=threshold,
+                threshold_field=threshold_field,
+                seed=DEFAULT_SEED,
+                drill=drill,
+            ),
+            {
+                "field": spec.name,
+                "model": model,
+                "category": category,
+                "by": by,
+                "window": window,
+                "threshold": [threshold, threshold_field],
+                "drill": drill,
+            },
         )
     )
     context["threshold"] = stored
     context["category_filter"] = category or ""
-    context["fields"] = data.categorical_specs
+    categorical = snap.cached("categorical_specs", lambda: snap.data.categorical_specs)
+    context["fields"] = categorical
     if can_manage_scores(request.user):
         initial = (
             {
@@ -296,19 +417,24 @@ def agreement(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpRespon
             else None
         )
         context["threshold_form"] = ThresholdForm(
-            initial=initial, fields=[(s.name, s.label) for s in data.categorical_specs]
+            initial=initial, fields=[(s.name, s.label) for s in categorical]
         )
     return render(request, "scoring/agreement.html", context)
 
 
 @login_required
 @view_scores
-def agreement_rows(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse:
+def agreement_rows(
+    request: AuthenticatedHttpRequest, campaign_id: int
+) -> HttpResponse | StreamingHttpResponse:
     campaign = _campaign(request, campaign_id)
     if request.GET.get("model") and not can_view_identity_rows(request.user):
         raise PermissionDenied("Only maintainers may list the items of one model.")
-    data = selectors.campaign_data(campaign=campaign, user=request.user)
-    spec = _field(data, request.GET.get("field"))
+    file_format = request.GET.get("export") or ""
+    if file_format and file_format not in drill_exports.FORMATS:
+        raise Http404("No such format.")
+    snap = _snapshot(request, campaign)
+    spec = _field(snap, request.GET.get("field"))
     by, window_size = _drift_params(request)
 
     def index(name: str) -> int | None:
@@ -321,41 +447,71 @@ def agreement_rows(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpR
             raise Http404("Not an annotator.") from exc
 
     a, b, annotator = index("a"), index("b"), index("annotator")
-    try:
-        found = pages.agreement_item_rows(
-            data,
-            spec,
-            category=request.GET.get("category") or None,
-            model=request.GET.get("model") or None,
-            pair=(a, b) if a is not None and b is not None else None,
-            annotator=annotator,
-            window=request.GET.get("window") or None,
-            by=by,
-            window_size=window_size,
-        )
-    except LookupError as exc:
-        raise Http404(str(exc)) from exc
+    params = {
+        "field": spec.name,
+        "category": request.GET.get("category") or None,
+        "model": request.GET.get("model") or None,
+        "pair": (a, b) if a is not None and b is not None else None,
+        "annotator": annotator,
+        "window": request.GET.get("window") or None,
+        "by": by,
+        "window_size": window_size,
+    }
+
+    def compute() -> dict[str, Any]:
+        try:
+            return pages.agreement_item_rows(
+                snap.data,
+                spec,
+                category=params["category"],
+                model=params["model"],
+                pair=params["pair"],
+                annotator=annotator,
+                window=params["window"],
+                by=by,
+                window_size=window_size,
+            )
+        except LookupError as exc:
+            return {"missing": str(exc)}
+
+    found = snap.cached_rows("agreement_rows", compute, params)
+    if "missing" in found:
+        raise Http404(found["missing"])
     # Items with their model are an unblinding (maintainers, audited); adjudicators get the items
     # without the model column and may not list one model's items.
-    shows_models = campaign.target == "response"
-    if shows_models and can_view_identity_rows(request.user):
+    shows_models = campaign.target == "response" and can_view_identity_rows(request.user)
+    if file_format:
+        if shows_models:
+            score_rows_unblind(
+                campaign=campaign,
+                actor=request.user,
+                view=f"agreement_rows_{file_format}",
+                filters={"field": spec.name, "model": params["model"], "category": params["category"]},
+                items=[row["item"].item_id for row in found["rows"]],
+            )
+        return drill_exports.agreement_rows_response(
+            campaign=campaign, found=found, shows_models=shows_models, file_format=file_format
+        )
+    page = Paginator(found["rows"], pages.DRILL_PAGE_SIZE).get_page(_page_number(request))
+    if shows_models:
         score_rows_unblind(
             campaign=campaign,
             actor=request.user,
             view="agreement_rows_page",
-            filters={
-                "field": spec.name,
-                "model": request.GET.get("model"),
-                "category": request.GET.get("category"),
-            },
-            items=[row["item"].item_id for row in found["rows"] if row.get("item")],
+            filters={"field": spec.name, "model": params["model"], "category": params["category"]},
+            items=[row["item"].item_id for row in page],
         )
-    else:
-        shows_models = False
-    context = _base_context(request, campaign, data, "agreement", LabelSource.GOLD)
+    context = _base_context(request, campaign, snap, "agreement", LabelSource.GOLD)
     context.update(found)
-    context["spec"] = spec
-    context["shows_models"] = shows_models
+    context.update(
+        {
+            "rows": list(page),
+            "page": page,
+            "page_range": page.paginator.get_elided_page_range(page.number),
+            "spec": spec,
+            "shows_models": shows_models,
+        }
+    )
     return render(request, "scoring/agreement_rows.html", context)
 
 
@@ -391,9 +547,20 @@ def own_agreement(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpRe
             raise PermissionDenied from exc
         raise Http404("No closed campaign of yours with this number.") from exc
     by, window = _drift_params(request)
-    data = selectors.campaign_data(campaign=campaign, user=None)
-    context = {"campaign": campaign, "summary": label_summary(data), "drift_by": by}
-    context.update(pages.own_agreement(data, f"user:{request.user.pk}", by=by, window=window))
+    snap = Snapshot(campaign=campaign, user=None)
+    rater = f"user:{request.user.pk}"
+    context = {
+        "campaign": campaign,
+        "summary": snap.cached("summary", lambda: label_summary(snap.data)),
+        "drift_by": by,
+    }
+    context.update(
+        snap.cached(
+            "own_agreement",
+            lambda: pages.own_agreement(snap.data, rater, by=by, window=window),
+            {"rater": rater, "by": by, "window": window},
+        )
+    )
     return render(request, "scoring/own_agreement.html", context)
 
 
@@ -404,8 +571,7 @@ def own_agreement(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpRe
 @view_scores
 def report_list(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _campaign(request, campaign_id)
-    data = selectors.campaign_data(campaign=campaign, user=request.user)
-    context = _base_context(request, campaign, data, "reports", LabelSource.GOLD)
+    context = _base_context(request, campaign, _snapshot(request, campaign), "reports", LabelSource.GOLD)
     context["reports"] = selectors.report_list_for_user(user=request.user, campaign=campaign)
     if can_manage_scores(request.user):
         context["report_form"] = ReportForm()

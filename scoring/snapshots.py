@@ -1,0 +1,192 @@
+"""Figures of a campaign cached in the configured Django cache, keyed by the campaign's state.
+
+The first view after a change reads the snapshot (``selectors.campaign_data``) and computes; every
+later view with the same state reads the cached result and never loads the snapshot. The state is
+``selectors.campaign_state``: a handful of aggregate queries that change whenever a label, an
+adjudication, a gold label or a response changes, so a label submitted makes the next view
+recompute. The key also holds whether the viewer sees real annotator names, and each page passes
+the parameters its figures depend on (field, metric, whether cells link to rows...).
+
+The judge's figures are not cached: whether a judge is trusted is decided in the judging app,
+which the state does not see.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar, overload
+
+from django.conf import settings
+from django.core.cache import cache
+
+from accounts.models import User
+from accounts.policy import can_see_annotator_names
+from annotations.models import Campaign
+from scoring import selectors
+from scoring.figures import ScoreBundle, campaign_scores, drilldown, pack_row
+from scoring.pages import FigureCell
+from scoring.rows import CampaignData
+
+T = TypeVar("T")
+VERSION = 1  # bump when the shape of a cached value changes
+
+
+def _timeout() -> int:
+    return int(getattr(settings, "SCORING_CACHE_SECONDS", 24 * 3600))
+
+
+class Snapshot:
+    """A campaign's figures for one viewer: the snapshot is read only when a figure is missing."""
+
+    def __init__(self, *, campaign: Campaign, user: User | None) -> None:
+        self.campaign = campaign
+        self.user = user
+        self.real_names = bool(user is not None and can_see_annotator_names(user))
+        self.state = selectors.campaign_state(campaign=campaign)
+        self._data: CampaignData | None = None
+        self._bundles: dict[str, ScoreBundle] = {}
+        self.computed: list[str] = []  # the figures this request computed (not read from the cache)
+
+    @property
+    def data(self) -> CampaignData:
+        if self._data is None:
+            self._data = selectors.campaign_data(campaign=self.campaign, user=self.user)
+        return self._data
+
+    def bundle(self, source: str) -> ScoreBundle:
+        """The scores under ``source``, computed once per request (raises ``SourceUnavailableError``)."""
+        if source not in self._bundles:
+            self._bundles[source] = campaign_scores(self.data, source)
+        return self._bundles[source]
+
+    def key(self, name: str, params: dict[str, Any] | None = None) -> str:
+        digest = hashlib.sha256(json.dumps(params or {}, sort_keys=True, default=str).encode()).hexdigest()
+        return (
+            f"scoring:v{VERSION}:{self.campaign.pk}:{self.state}:{int(self.real_names)}:{name}:{digest[:24]}"
+        )
+
+    def cached_rows(
+        self, name: str, compute: Callable[[], dict[str, Any]], params: dict[str, Any], *, store: bool = True
+    ) -> dict[str, Any]:
+        """Like ``cached`` for a figure whose ``rows`` is long (a drill-down): the rows are kept in
+        chunks of ``ROW_CHUNK`` under keys of their own, so a page reads one chunk, not the whole
+        selection, and an export reads them a chunk at a time (``ChunkedRows``)."""
+        if not store:
+            self.computed.append(name)
+            return compute()
+        key = self.key(name, params)
+        meta = cache.get(key)
+        if meta is not None:
+            rows = ChunkedRows(key, meta[0]["count"], lambda: self._store_rows(key, compute))
+            return {**meta[0], "rows": rows}
+        return self._store_rows(key, compute, name)
+
+    def _store_rows(self, key: str, compute: Callable[[], dict[str, Any]], name: str = "") -> dict[str, Any]:
+        self.computed.append(name or key)
+        value = compute()
+        rows = value.get("rows")
+        if not isinstance(rows, list):
+            cache.set(key, ({**value, "count": 0},), _timeout())
+            return value
+        chunks = {
+            f"{key}:{k}": rows[start : start + ROW_CHUNK]
+            for k, start in enumerate(range(0, len(rows), ROW_CHUNK))
+        }
+        cache.set_many(chunks, _timeout())
+        meta = {name_: v for name_, v in value.items() if name_ != "rows"}
+        cache.set(key, ({**meta, "count": len(rows)},), _timeout())
+        return value
+
+    def cached(
+        self, name: str, compute: Callable[[], T], params: dict[str, Any] | None = None, *, store: bool = True
+    ) -> T:
+        """The figure ``name`` with ``params``: from the cache, else computed and stored."""
+        if not store:
+            self.computed.append(name)
+            return compute()
+        key = self.key(name, params)
+        hit = cache.get(key)
+        if hit is not None:
+            return hit[0]
+        self.computed.append(name)
+        value = compute()
+        cache.set(key, (value,), _timeout())
+        return value
+
+
+ROW_CHUNK = 1000
+
+
+class ChunkedRows(Sequence[Any]):
+    """A cached drill-down's rows, read a chunk at a time as they are sliced (a ``Paginator``
+    takes ``len`` and one slice). A chunk the cache has dropped makes the selection recompute."""
+
+    def __init__(self, key: str, count: int, recompute: Callable[[], dict[str, Any]]) -> None:
+        self.key = key
+        self.total = count
+        self.recompute = recompute
+        self._all: list[Any] | None = None
+
+    def __len__(self) -> int:
+        return self.total
+
+    def _chunks(self, first: int, last: int) -> list[Any]:
+        keys = [f"{self.key}:{k}" for k in range(first, last + 1)]
+        found = cache.get_many(keys)
+        if len(found) < len(keys):  # evicted: compute the selection again, and store it
+            if self._all is None:
+                self._all = list(self.recompute()["rows"])
+            return self._all[first * ROW_CHUNK : (last + 1) * ROW_CHUNK]
+        return [row for key in keys for row in found[key]]
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Any]: ...
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, int):
+            if index < 0:
+                index += self.total
+            if not 0 <= index < self.total:
+                raise IndexError(index)
+            return self._chunks(index // ROW_CHUNK, index // ROW_CHUNK)[index % ROW_CHUNK]
+        start, stop, step = index.indices(self.total)
+        if start >= stop:
+            return []
+        first, last = start // ROW_CHUNK, (stop - 1) // ROW_CHUNK
+        rows = self._chunks(first, last)
+        offset = first * ROW_CHUNK
+        return rows[start - offset : stop - offset : step]
+
+    def __iter__(self) -> Iterator[Any]:
+        for start in range(0, self.total, ROW_CHUNK):
+            yield from self[start : start + ROW_CHUNK]
+
+
+SCORE_ROW_FIELDS = ("unsafe", "behaviour", "actionability", "harmfulness", "safe_helpfulness")
+
+
+def score_rows_build(
+    snap: Snapshot, bundle: ScoreBundle, metric: str, target: str | None, category: str | None
+) -> dict[str, Any]:
+    """The rows behind one figure (packed: ``figures.unpack_row``), without annotators' labels (a
+    page reads those for its own rows, an export a batch at a time): what the page, the API and
+    the exports page through, cached."""
+    if (target and target not in bundle.targets) or (category and category not in bundle.categories):
+        return {"missing": True}
+    found, numerator, denominator = drilldown(
+        bundle, snap.data, metric, target=target, category=category, with_labels=False
+    )
+    figure = bundle.scores.cell(target, category).figures[metric]
+    return {
+        "rows": [pack_row(row) for row in found],
+        "numerator": numerator,
+        "denominator": denominator,
+        "figure": FigureCell(metric, figure, ""),
+        "category_name": snap.data.categories.get(category or "", category),
+        "label_fields": [spec for spec in snap.data.specs if spec.name in SCORE_ROW_FIELDS],
+    }
