@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts.http import signed_in_user
-from accounts.models import Invitation, User
+from accounts.models import ApiToken, Invitation, User
 from accounts.roles import Role
 from accounts.services import role_assign, role_remove
 from core.admin import ReadOnlyAdmin, ReadOnlyAdminMixin
@@ -51,3 +51,13 @@ class UserAdmin(ReadOnlyAdminMixin, DjangoUserAdmin):
 class InvitationAdmin(ReadOnlyAdmin):
     list_display = ("user", "role", "invited_by", "created_at")
     list_filter = ("role",)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(ReadOnlyAdmin):
+    """Which scripts' tokens exist (holder, the key's first characters, when issued); never the hash.
+    Issuing and revoking go through the token endpoint, which audits them."""
+
+    list_display = ("user", "prefix", "created_at")
+    fields = ("user", "prefix", "created_at")
+    search_fields = ("user__email", "prefix")

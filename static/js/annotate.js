@@ -372,6 +372,12 @@
       }
       return;
     }
+    var active = document.activeElement;
+    if (active && active.closest && active.closest("details.ws-action[open]")) {
+      // A late settle (a progress or notice swap) never takes the cursor out of a panel the
+      // annotator opened meanwhile (skip, flag, guidelines).
+      return;
+    }
     if (rubricForm()) {
       toRubric();
     } else {

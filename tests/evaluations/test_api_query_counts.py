@@ -107,6 +107,7 @@ def test_a_list_makes_as_many_queries_for_50_rows_as_for_1(name: str) -> None:
     client = Client()
     client.force_login(maintainer)
     make(maintainer, 0)
+    _queries(client, url)  # the session's first request stamps a privileged sign-in's start once
     one = _queries(client, url)
     for index in range(1, 50):
         make(maintainer, index)
