@@ -43,10 +43,13 @@ class ChainProblem:
 
 
 def verify(events: Iterable[Mapping[str, Any]]) -> Iterator[ChainProblem]:
-    """Walk events in id order; yield every altered event and every broken link (a deleted event)."""
+    """Walk sealed events in chain order (``seq``); yield every altered event and every broken link
+    (a deleted event: a missing position, and a link to a hash that is not the previous event's)."""
     previous = GENESIS
+    expected = 1
     for event in events:
-        if event["prev_hash"] != previous:
+        seq = event.get("seq", expected)
+        if event["prev_hash"] != previous or seq != expected:
             yield ChainProblem(
                 event["id"],
                 "gap",
@@ -56,3 +59,4 @@ def verify(events: Iterable[Mapping[str, Any]]) -> Iterator[ChainProblem]:
         if event_digest(event["prev_hash"], event) != event["hash"]:
             yield ChainProblem(event["id"], "altered", f"event {event['id']} does not match its hash")
         previous = event["hash"]
+        expected = (seq or expected) + 1

@@ -1,20 +1,23 @@
 """Writing audit events. Call inside the service's own ``transaction.atomic`` block.
 
-Each event is chained to the one before (``audit.chain``): the writer takes a transaction-scoped
-lock on PostgreSQL so that two transactions never chain onto the same predecessor (SQLite runs one
-writer at a time anyway), and the lock is released when the writing transaction ends.
+An event is inserted unsealed, with no lock: audited writes never wait for each other. Once the
+writing transaction commits, ``audit_seal`` chains every committed unsealed event (``audit.chain``):
+one sealer at a time (a PostgreSQL advisory lock; a sealer that finds it taken leaves the work to
+the holder, the next write or the periodic task), in the order the events are found, each taking
+the next ``seq`` and the hash of the event before it. ``audit_verify`` seals what is pending first.
 """
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from audit.actions import AuditAction
 from audit.chain import GENESIS, event_digest
 from audit.context import current_meta
-from audit.models import AuditEvent
+from audit.models import SEALED_CONTENT, AuditEvent
 from core.actors import SystemActor
-from core.locks import advisory_lock
+
+CHAINED_FIELDS = tuple(column for column in SEALED_CONTENT if column != "id")  # what the hash covers
 
 
 def audit_record(
@@ -28,33 +31,70 @@ def audit_record(
     if action not in AuditAction.values:
         raise ValueError(f"{action!r} is not an audit action; add it to audit.actions.AuditAction.")
     meta = current_meta()
-    with transaction.atomic():
-        advisory_lock("audit:chain")
-        prev = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first() or GENESIS
-        event = AuditEvent(
-            # By id: ``audit`` sits below ``accounts`` and names no concrete user model.
-            actor_id=actor.pk if isinstance(actor, AbstractBaseUser) and actor.pk else None,
-            action=AuditAction(action),
-            target_type=target._meta.label_lower if target is not None else "",
-            target_id=str(target.pk) if target is not None else "",
-            details=details or {},
-            created_at=timezone.now(),
-            ip_address=meta.ip_address,
-            user_agent=meta.user_agent,
-            prev_hash=prev,
-        )
-        event.hash = event_digest(
-            prev,
-            {
-                "actor_id": event.actor_id,
-                "action": event.action,
-                "target_type": event.target_type,
-                "target_id": event.target_id,
-                "details": event.details,
-                "created_at": event.created_at,
-                "ip_address": event.ip_address,
-                "user_agent": event.user_agent,
-            },
-        )
-        event.save(force_insert=True)
+    event = AuditEvent.objects.create(
+        # By id: ``audit`` sits below ``accounts`` and names no concrete user model.
+        actor_id=actor.pk if isinstance(actor, AbstractBaseUser) and actor.pk else None,
+        action=AuditAction(action),
+        target_type=target._meta.label_lower if target is not None else "",
+        target_id=str(target.pk) if target is not None else "",
+        details=details or {},
+        created_at=timezone.now(),
+        ip_address=meta.ip_address,
+        user_agent=meta.user_agent,
+    )
+    _seal_after_commit()
     return event
+
+
+SEAL_BATCH = 2000
+
+
+def _seal_committed() -> None:
+    audit_seal()
+
+
+def _seal_after_commit() -> None:
+    """Seal once the writing transaction commits: one callback per transaction, however many events."""
+    if connection.in_atomic_block and any(entry[1] is _seal_committed for entry in connection.run_on_commit):
+        return
+    transaction.on_commit(_seal_committed, robust=True)
+
+
+def audit_seal(*, wait: bool = False) -> int:
+    """Chain every committed unsealed event; returns how many were sealed. Without ``wait``, a sealer
+    that finds another at work returns at once (that one, or the next, seals what is left)."""
+    sealed = 0
+    while True:
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    if wait:
+                        cursor.execute("SELECT pg_advisory_xact_lock(hashtext('audit:seal'))")
+                    else:
+                        cursor.execute("SELECT pg_try_advisory_xact_lock(hashtext('audit:seal'))")
+                        if not cursor.fetchone()[0]:
+                            return sealed
+            tail = (
+                AuditEvent.objects.filter(seq__isnull=False)
+                .order_by("-seq")
+                .values_list("seq", "hash")
+                .first()
+            )
+            seq, prev = (tail[0] or 0, tail[1]) if tail is not None else (0, GENESIS)
+            pending = list(
+                AuditEvent.objects.filter(seq__isnull=True)
+                .order_by("id")
+                .values("id", *CHAINED_FIELDS)[:SEAL_BATCH]
+            )
+            if not pending:
+                return sealed
+            rows = []
+            for event in pending:
+                seq += 1
+                digest = event_digest(prev, event)
+                rows.append(AuditEvent(pk=event["id"], seq=seq, prev_hash=prev, hash=digest))
+                prev = digest
+            AuditEvent.objects.bulk_update(rows, ["seq", "prev_hash", "hash"])
+            sealed += len(rows)
+        if len(pending) < SEAL_BATCH:
+            return sealed

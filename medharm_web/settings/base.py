@@ -157,6 +157,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_BEAT_SCHEDULE = {
     "clear-expired-sessions": {"task": "accounts.tasks.sessions_clear_expired", "schedule": 24 * 3600},
     "access-requests-expire": {"task": "access.tasks.requests_expire", "schedule": 3600},
+    "audit-seal": {"task": "audit.seal_pending", "schedule": 60},
     "collection-watchdog": {
         "task": "evaluations.runs_watchdog",
         "schedule": env.float("COLLECTION_WATCHDOG_SECONDS", default=15.0),

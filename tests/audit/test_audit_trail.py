@@ -15,7 +15,7 @@ from django.test import Client
 
 from accounts.roles import Role
 from audit.models import AuditEvent
-from audit.services import audit_record
+from audit.services import audit_record, audit_seal
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +39,7 @@ def test_the_database_refuses_update_and_delete_on_the_audit_table(events) -> No
         lambda: AuditEvent.objects.filter(pk=events[0].pk).update(action="tampered"),
         lambda: AuditEvent.objects.filter(pk=events[1].pk).delete(),
     ):
-        with pytest.raises(ProgrammingError, match="Cannot update or delete rows"), transaction.atomic():
+        with pytest.raises(ProgrammingError, match=r"Cannot (update|delete) rows"), transaction.atomic():
             statement()
     assert AuditEvent.objects.get(pk=events[0].pk).action == "release_cut"
     assert AuditEvent.objects.filter(pk=events[1].pk).exists()
@@ -49,23 +49,66 @@ def test_the_database_refuses_update_and_delete_on_the_audit_table(events) -> No
         transaction.atomic(),
     ):
         cursor.execute("UPDATE audit_auditevent SET details = '{}' WHERE id = %s", [events[2].pk])
+    # The one update allowed is sealing; once sealed, not even the seal may change.
+    assert audit_seal() >= 4
+    with pytest.raises(ProgrammingError, match="Cannot update rows"), transaction.atomic():
+        AuditEvent.objects.filter(pk=events[3].pk).update(seq=99, hash="0" * 64)
+    with pytest.raises(ProgrammingError, match="Cannot update rows"), transaction.atomic():
+        AuditEvent.objects.filter(pk=events[0].pk).update(details={"n": 7})
 
 
-def test_chain_links_each_event_to_the_previous(events) -> None:
-    for before, after in itertools.pairwise(events):
+def test_the_database_refuses_sealing_with_changed_content(events) -> None:
+    with pytest.raises(ProgrammingError, match="Cannot update rows"), transaction.atomic():
+        AuditEvent.objects.filter(pk=events[0].pk).update(seq=1, hash="a" * 64, action="tampered")
+
+
+def test_events_are_written_unsealed_and_sealed_in_one_chain(events) -> None:
+    # Inside the test's transaction nothing has committed: no event is chained yet, and none waited.
+    assert [AuditEvent.objects.get(pk=e.pk).seq for e in events] == [None] * 4
+    assert audit_seal() >= 4
+    assert audit_seal() == 0
+    chained = list(AuditEvent.objects.filter(pk__in=[e.pk for e in events]).order_by("seq"))
+    assert [e.pk for e in chained] == [e.pk for e in events]
+    for before, after in itertools.pairwise(chained):
+        assert after.seq == before.seq + 1
         assert after.prev_hash == before.hash
     assert "chain intact" in _verify()
 
 
+def test_a_committed_write_is_sealed_after_its_transaction(django_capture_on_commit_callbacks) -> None:
+    actor = UserFactory(role=Role.MAINTAINER)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
+        first = audit_record(actor=actor, action="release_cut", target=actor, details={"n": 1})
+        second = audit_record(actor=actor, action="release_cut", target=actor, details={"n": 2})
+    assert len(callbacks) == 1  # one sealer per transaction, however many events it wrote
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.seq is not None
+    assert second.seq == first.seq + 1
+    assert second.prev_hash == first.hash != ""
+
+
+def test_chain_links_each_event_to_the_previous(events) -> None:
+    assert "chain intact" in _verify()
+    chained = [AuditEvent.objects.get(pk=e.pk) for e in events]
+    for before, after in itertools.pairwise(chained):
+        assert after.prev_hash == before.hash
+
+
+TRIGGERS = ("audit.AuditEvent:audit_seal_only", "audit.AuditEvent:audit_no_delete")
+
+
 def test_audit_verify_detects_an_altered_event(events) -> None:
-    with pgtrigger.ignore("audit.AuditEvent:audit_append_only"):
+    audit_seal()
+    with pgtrigger.ignore(*TRIGGERS):
         AuditEvent.objects.filter(pk=events[1].pk).update(details={"n": 99})
     with pytest.raises(CommandError, match="1 problem"):
         _verify()
 
 
 def test_audit_verify_detects_a_deleted_event(events) -> None:
-    with pgtrigger.ignore("audit.AuditEvent:audit_append_only"):
+    audit_seal()
+    with pgtrigger.ignore(*TRIGGERS):
         AuditEvent.objects.filter(pk=events[2].pk).delete()
     err = io.StringIO()
     with pytest.raises(CommandError, match="broken"):

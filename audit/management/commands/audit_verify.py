@@ -1,12 +1,17 @@
-"""Check the audit hash chain: every event matches its hash and links to the one before it."""
+"""Check the audit hash chain: every event matches its hash and links to the one before it.
+
+Events are sealed just after their transaction commits; the command seals whatever is still pending
+first (waiting for a sealer at work), so every committed event is checked."""
 
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.chain import verify
 from audit.models import AuditEvent
+from audit.services import audit_seal
 
 FIELDS = (
     "id",
+    "seq",
     "actor_id",
     "action",
     "target_type",
@@ -24,7 +29,13 @@ class Command(BaseCommand):
     help = "Verify the audit trail's hash chain; exits non-zero when an event was altered or deleted."
 
     def handle(self, *args: object, **options: object) -> None:
-        events = AuditEvent.objects.order_by("id").values(*FIELDS).iterator(chunk_size=5000)
+        audit_seal(wait=True)
+        events = (
+            AuditEvent.objects.filter(seq__isnull=False)
+            .order_by("seq")
+            .values(*FIELDS)
+            .iterator(chunk_size=5000)
+        )
         count = 0
 
         def counted():
@@ -38,6 +49,12 @@ class Command(BaseCommand):
             self.stderr.write(f"{problem.kind}: {problem.message}")
         if problems:
             raise CommandError(f"The audit trail is broken: {len(problems)} problem(s) in {count} events.")
-        head = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first() or "(empty)"
+        head = (
+            AuditEvent.objects.filter(seq__isnull=False)
+            .order_by("-seq")
+            .values_list("hash", flat=True)
+            .first()
+            or "(empty)"
+        )
         # The head hash, recorded outside the database, also makes a deletion at the end detectable.
         self.stdout.write(f"OK: {count} events, chain intact. Head hash: {head}")
