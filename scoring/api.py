@@ -27,24 +27,12 @@ from annotations.models import Campaign
 from medharm_stats import DEFAULT_RESAMPLES, DEFAULT_SEED
 from medharm_stats.scores import METRIC_NAMES, figure_dict
 from scoring import drill_exports, pages, selectors
-from scoring.figures import (
-    SourceUnavailableError,
-    Threshold,
-    agreement_rows,
-    attach_labels,
-    comparisons,
-    default_field,
-    default_pair,
-    drift,
-    gold_agreement,
-    gold_section,
-    kappa_of,
-    label_summary,
-    level_for,
-    packed_item_id,
-    pair_matrix,
-    unpack_row,
-)
+from scoring.figures.agreement import agreement_rows, kappa_of, level_for, pair_matrix
+from scoring.figures.comparisons import comparisons, default_pair
+from scoring.figures.drilldowns import attach_labels, packed_item_id, unpack_row
+from scoring.figures.gold import Threshold, drift, gold_agreement, gold_section
+from scoring.figures.metrics import default_field, label_summary
+from scoring.figures.scores import SourceUnavailableError
 from scoring.models import Report, ThresholdStatistic
 from scoring.resolution import SOURCES, source_info
 from scoring.serializers import (

@@ -19,7 +19,7 @@ from django.http import StreamingHttpResponse
 from annotations.models import Campaign
 from core.csv_cells import neutralise
 from scoring import selectors
-from scoring.figures import DrillRow, PackedDrillRow
+from scoring.figures.drilldowns import DrillRow, PackedDrillRow
 
 FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
 BATCH = 5000

@@ -15,27 +15,18 @@ from django.urls import reverse
 from annotations.rubric_schema import FieldSpec
 from medharm_stats import Estimate
 from scoring import charts
-from scoring.figures import (
-    LOWER_IS_BETTER,
-    METRIC_SPECS,
+from scoring.figures.agreement import (
     AgreementRow,
-    ScoreBundle,
-    Threshold,
     agreement_rows,
     agreement_summary,
-    available_metrics,
-    comparisons,
-    drift,
-    figure_of,
-    gold_agreement,
-    gold_section,
     kappa_of,
     level_for,
-    metric_scale,
     pair_matrix,
-    sorted_targets,
-    week_of,
 )
+from scoring.figures.comparisons import comparisons
+from scoring.figures.gold import Threshold, drift, gold_agreement, gold_section, week_of
+from scoring.figures.metrics import LOWER_IS_BETTER, METRIC_SPECS, available_metrics, metric_scale
+from scoring.figures.scores import ScoreBundle, figure_of, sorted_targets
 from scoring.rows import CampaignData
 
 # Rows per page of every drill-down (score rows and agreement items), on the pages and in the API.

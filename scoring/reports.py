@@ -25,22 +25,18 @@ from evaluations.models import CollectionRun
 from medharm_stats import Estimate
 from medharm_stats.paired import PairedComparison
 from medharm_stats.scores import OUTCOMES
-from scoring.figures import (
-    METRIC_SPECS,
+from scoring.figures.agreement import (
     agreement_rows,
     agreement_summary,
-    available_metrics,
-    campaign_scores,
-    comparisons,
-    default_metric,
-    fine_tune_pairs,
-    gold_agreement,
     kappa_of,
     kappa_weighting,
-    label_summary,
     level_for,
     pair_matrix,
 )
+from scoring.figures.comparisons import comparisons, fine_tune_pairs
+from scoring.figures.gold import gold_agreement
+from scoring.figures.metrics import METRIC_SPECS, available_metrics, default_metric, label_summary
+from scoring.figures.scores import campaign_scores
 from scoring.resolution import source_info
 from scoring.rows import CampaignData
 

@@ -9,7 +9,9 @@ from rest_framework import serializers
 
 from medharm_stats import Estimate
 from scoring.drill_exports import agreement_row_record, score_row_record
-from scoring.figures import AgreementRow, AnnotatorGold, DriftSeries, DrillRow
+from scoring.figures.agreement import AgreementRow
+from scoring.figures.drilldowns import DrillRow
+from scoring.figures.gold import AnnotatorGold, DriftSeries
 
 
 def estimate_dict(estimate: Estimate | None) -> dict[str, Any] | None:

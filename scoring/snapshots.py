@@ -25,7 +25,8 @@ from accounts.models import User
 from accounts.policy import can_see_annotator_names
 from annotations.models import Campaign
 from scoring import selectors
-from scoring.figures import ScoreBundle, campaign_scores, drilldown, pack_row
+from scoring.figures.drilldowns import drilldown, pack_row
+from scoring.figures.scores import ScoreBundle, campaign_scores
 from scoring.pages import FigureCell
 from scoring.rows import CampaignData
 

@@ -26,20 +26,18 @@ from accounts.policy import (
 from annotations.models import Campaign
 from medharm_stats import DEFAULT_SEED
 from scoring import drill_exports, pages, reports, selectors
-from scoring.figures import (
+from scoring.figures.comparisons import default_pair
+from scoring.figures.drilldowns import attach_labels, packed_item_id, unpack_row
+from scoring.figures.gold import Threshold
+from scoring.figures.metrics import (
     METRIC_SPECS,
-    SourceUnavailableError,
-    Threshold,
-    attach_labels,
     available_metrics,
     default_field,
     default_metric,
-    default_pair,
     label_summary,
-    packed_item_id,
     score_fields,
-    unpack_row,
 )
+from scoring.figures.scores import SourceUnavailableError
 from scoring.forms import ReportForm, ThresholdForm
 from scoring.judges import judge_readers
 from scoring.models import Report

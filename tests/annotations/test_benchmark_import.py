@@ -28,7 +28,8 @@ from querybank.importers import read_taxonomy_file
 from querybank.models import Category, Query
 from querybank.services import taxonomy_import
 from scoring import selectors
-from scoring.figures import campaign_scores, default_metric
+from scoring.figures.metrics import default_metric
+from scoring.figures.scores import campaign_scores
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -164,7 +164,7 @@ def test_agreement_row_pages_add_up_to_the_pair(world: ScoringWorld) -> None:
 
 
 def test_pairs_sharing_no_item_get_no_figure(world: ScoringWorld) -> None:
-    from scoring.figures import pair_matrix
+    from scoring.figures.agreement import pair_matrix
 
     data = selectors.campaign_data(campaign=world.campaign, user=world.maintainer)
     spec = data.spec("unsafe")
