@@ -249,19 +249,19 @@ def measure(campaign: Any, maintainer: Any) -> Iterator[tuple[str, float, float,
     from django.test import Client
 
     from medharm_stats import DEFAULT_SEED
-    from scoring import selectors
     from scoring.figures.agreement import agreement_rows, agreement_summary, pair_matrix
     from scoring.figures.comparisons import comparisons
     from scoring.figures.drilldowns import drilldown
     from scoring.figures.gold import drift, gold_agreement
     from scoring.figures.scores import campaign_scores
+    from scoring.selectors.snapshot import campaign_data
 
     client = Client()
     client.force_login(maintainer)
     base = f"/scores/campaigns/{campaign.pk}/"
     run_id = campaign.selection["runs"][0]
     start = time.perf_counter()
-    data = selectors.campaign_data(campaign=campaign, user=maintainer)
+    data = campaign_data(campaign=campaign, user=maintainer)
     snapshot_s = time.perf_counter() - start
     print(
         f"  snapshot: {len(data.responses):,} responses, {len(data.items):,} items, "

@@ -26,7 +26,7 @@ from accounts.policy import can_view_identity_rows
 from annotations.models import Campaign
 from medharm_stats import DEFAULT_RESAMPLES, DEFAULT_SEED
 from medharm_stats.scores import METRIC_NAMES, figure_dict
-from scoring import drill_exports, pages, selectors
+from scoring import drill_exports, pages
 from scoring.figures.agreement import agreement_rows, kappa_of, level_for, pair_matrix
 from scoring.figures.comparisons import comparisons, default_pair
 from scoring.figures.drilldowns import attach_labels, packed_item_id, unpack_row
@@ -35,6 +35,14 @@ from scoring.figures.metrics import default_field, label_summary
 from scoring.figures.scores import SourceUnavailableError
 from scoring.models import Report, ThresholdStatistic
 from scoring.resolution import SOURCES, source_info
+from scoring.selectors.campaigns import (
+    campaign_get_for_own_agreement,
+    campaign_get_for_scores,
+    campaign_list_for_scores,
+    report_list_for_user,
+    threshold_for,
+)
+from scoring.selectors.drilldowns import labels_of_items
 from scoring.serializers import (
     AgreementItemSerializer,
     AgreementSliceSerializer,
@@ -171,9 +179,7 @@ class ScoreCampaignViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def get_queryset(self) -> QuerySet[Campaign]:
         if getattr(self, "swagger_fake_view", False):
             return Campaign.objects.none()
-        return selectors.campaign_list_for_scores(user=request_user(self.request)).select_related(
-            "rubric", "guideline"
-        )
+        return campaign_list_for_scores(user=request_user(self.request)).select_related("rubric", "guideline")
 
     def _snapshot(self) -> Snapshot:
         return Snapshot(campaign=self.get_object(), user=request_user(self.request))
@@ -292,9 +298,7 @@ class ScoreCampaignViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             )
         page, paging = _page(request, found)
         unpacked = [unpack_row(row) for row in page]
-        shown = attach_labels(
-            unpacked, selectors.labels_of_items(item_ids=[row.item_id for row in unpacked]), names
-        )
+        shown = attach_labels(unpacked, labels_of_items(item_ids=[row.item_id for row in unpacked]), names)
         score_rows_unblind(
             campaign=snap.campaign,
             actor=request_user(request),
@@ -380,7 +384,7 @@ class ScoreCampaignViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         spec = self._spec(snap)
         model = request.query_params.get("model") or None
         category = request.query_params.get("category") or None
-        stored = selectors.threshold_for(campaign=snap.campaign)
+        stored = threshold_for(campaign=snap.campaign)
         threshold = Threshold(stored.statistic, stored.minimum, stored.min_items) if stored else None
         threshold_field = stored.field_name if stored else ""
 
@@ -532,7 +536,7 @@ class ScoreCampaignViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             raise PermissionDenied("Only clinician annotators have agreement figures of their own.")
         user = request_user(request)
         try:
-            campaign = selectors.campaign_get_for_own_agreement(user=user, campaign_id=int(pk))
+            campaign = campaign_get_for_own_agreement(user=user, campaign_id=int(pk))
         except Campaign.DoesNotExist as exc:
             raise Http404 from exc
         snap = Snapshot(campaign=campaign, user=None)
@@ -568,7 +572,7 @@ class ScoreReportViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
     def get_queryset(self) -> QuerySet[Report]:
         if getattr(self, "swagger_fake_view", False):
             return Report.objects.none()
-        return selectors.report_list_for_user(user=request_user(self.request))
+        return report_list_for_user(user=request_user(self.request))
 
     def get_serializer_class(self) -> type:
         return ReportDetailSerializer if self.action == "retrieve" else ReportSerializer
@@ -580,7 +584,7 @@ class ScoreReportViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
         data = dict(payload.validated_data)
         user = request_user(request)
         try:
-            campaign = selectors.campaign_get_for_scores(user=user, campaign_id=data.pop("campaign"))
+            campaign = campaign_get_for_scores(user=user, campaign_id=data.pop("campaign"))
         except Campaign.DoesNotExist as exc:
             raise ValidationError({"campaign": "No such campaign."}) from exc
         try:

@@ -17,7 +17,7 @@ from medharm_stats import DEFAULT_RESAMPLES, DEFAULT_SEED
 from scoring.models import AnnotatorFlagThreshold, Report, ThresholdStatistic
 from scoring.reports import build_payload, payload_hash
 from scoring.resolution import source_info
-from scoring.selectors import campaign_data
+from scoring.selectors.snapshot import campaign_data
 
 MAX_RESAMPLES = 10_000
 

@@ -25,7 +25,7 @@ from accounts.policy import (
 )
 from annotations.models import Campaign
 from medharm_stats import DEFAULT_SEED
-from scoring import drill_exports, pages, reports, selectors
+from scoring import drill_exports, pages, reports
 from scoring.figures.comparisons import default_pair
 from scoring.figures.drilldowns import attach_labels, packed_item_id, unpack_row
 from scoring.figures.gold import Threshold
@@ -42,6 +42,16 @@ from scoring.forms import ReportForm, ThresholdForm
 from scoring.judges import judge_readers
 from scoring.models import Report
 from scoring.resolution import SOURCES, LabelSource, source_info
+from scoring.selectors.campaigns import (
+    campaign_get_for_own_agreement,
+    campaign_get_for_scores,
+    campaign_list_for_own_agreement,
+    campaign_list_for_scores,
+    report_get_for_user,
+    report_list_for_user,
+    threshold_for,
+)
+from scoring.selectors.drilldowns import labels_of_items
 from scoring.services import agreement_threshold_set, report_create, score_rows_unblind
 from scoring.snapshots import Snapshot, score_rows_build
 
@@ -57,7 +67,7 @@ def _messages(errors: ErrorList) -> str:
 
 def _campaign(request: AuthenticatedHttpRequest, campaign_id: int) -> Campaign:
     try:
-        return selectors.campaign_get_for_scores(user=request.user, campaign_id=campaign_id)
+        return campaign_get_for_scores(user=request.user, campaign_id=campaign_id)
     except Campaign.DoesNotExist as exc:
         raise Http404("No such campaign.") from exc
 
@@ -137,15 +147,13 @@ def _scored(
 def index(request: AuthenticatedHttpRequest) -> HttpResponse:
     user = request.user
     scores = can_view_scores(user)
-    own = selectors.campaign_list_for_own_agreement(user=user)
+    own = campaign_list_for_own_agreement(user=user)
     if not scores and not can_view_own_agreement(user):
         raise PermissionDenied
     context = {
-        "campaigns": selectors.campaign_list_for_scores(user=user).select_related("rubric")[:100]
-        if scores
-        else [],
+        "campaigns": campaign_list_for_scores(user=user).select_related("rubric")[:100] if scores else [],
         "own_campaigns": own,
-        "reports": selectors.report_list_for_user(user=user)[:20] if scores else [],
+        "reports": report_list_for_user(user=user)[:20] if scores else [],
     }
     return render(request, "scoring/index.html", context)
 
@@ -287,9 +295,7 @@ def rows(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse | 
             )
         page = Paginator(found, pages.DRILL_PAGE_SIZE).get_page(_page_number(request))
         unpacked = [unpack_row(row) for row in page]
-        shown = attach_labels(
-            unpacked, selectors.labels_of_items(item_ids=[row.item_id for row in unpacked]), names
-        )
+        shown = attach_labels(unpacked, labels_of_items(item_ids=[row.item_id for row in unpacked]), names)
         score_rows_unblind(
             campaign=campaign,
             actor=request.user,
@@ -368,7 +374,7 @@ def agreement(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpRespon
     ):
         raise Http404("No such category in this campaign.")
     by, window = _drift_params(request)
-    stored = selectors.threshold_for(campaign=campaign)
+    stored = threshold_for(campaign=campaign)
     threshold = Threshold(stored.statistic, stored.minimum, stored.min_items) if stored else None
     threshold_field = stored.field_name if stored else ""
     drill = can_view_identity_rows(request.user)
@@ -539,7 +545,7 @@ def threshold_set(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpRe
 @login_required
 def own_agreement(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse:
     try:
-        campaign = selectors.campaign_get_for_own_agreement(user=request.user, campaign_id=campaign_id)
+        campaign = campaign_get_for_own_agreement(user=request.user, campaign_id=campaign_id)
     except Campaign.DoesNotExist as exc:
         if not request.user.has_perm("scoring.view_own_agreement"):
             raise PermissionDenied from exc
@@ -570,7 +576,7 @@ def own_agreement(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpRe
 def report_list(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _campaign(request, campaign_id)
     context = _base_context(request, campaign, _snapshot(request, campaign), "reports", LabelSource.GOLD)
-    context["reports"] = selectors.report_list_for_user(user=request.user, campaign=campaign)
+    context["reports"] = report_list_for_user(user=request.user, campaign=campaign)
     if can_manage_scores(request.user):
         context["report_form"] = ReportForm()
     return render(request, "scoring/report_list.html", context)
@@ -599,7 +605,7 @@ def report_new(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpRespo
 
 def _report(request: AuthenticatedHttpRequest, report_id: int) -> Report:
     try:
-        return selectors.report_get_for_user(user=request.user, report_id=report_id)
+        return report_get_for_user(user=request.user, report_id=report_id)
     except Report.DoesNotExist as exc:
         raise Http404("No such report.") from exc
 

@@ -126,7 +126,7 @@ def attach_labels(
     rows: list[DrillRow], labels: dict[int, list[tuple[str, dict[str, Any]]]], names: dict[str, str]
 ) -> list[DrillRow]:
     """``rows`` with the annotators' labels of their items (item id -> [(rater key, values)], as
-    ``selectors.labels_of_items`` reads them for one page), each annotator under the name shown."""
+    ``selectors.drilldowns.labels_of_items`` reads them for one page), each annotator under the name shown."""
     return [
         replace(
             row,

@@ -22,7 +22,7 @@ from scoring.figures.drilldowns import drilldown
 from scoring.figures.gold import Threshold, apply_threshold, drift, gold_agreement
 from scoring.figures.metrics import LEADERBOARD_METRICS, METRIC_SPECS
 from scoring.figures.scores import SourceUnavailableError, campaign_scores, resolved_labels
-from scoring.selectors import campaign_data
+from scoring.selectors.snapshot import campaign_data
 from tests.factories import QueryFactory, UserFactory
 from tests.scoring.factories import ALPHA, BETA, ITEM_ORDER, ScoringWorld
 
