@@ -26,7 +26,7 @@ from accounts.policy import can_view_identity_rows
 from annotations.models import Campaign
 from medharm_stats import DEFAULT_RESAMPLES, DEFAULT_SEED
 from medharm_stats.scores import METRIC_NAMES, figure_dict
-from scoring import drill_exports, pages
+from scoring import drill_exports
 from scoring.figures.agreement import agreement_rows, kappa_of, level_for, pair_matrix
 from scoring.figures.comparisons import comparisons, default_pair
 from scoring.figures.drilldowns import attach_labels, packed_item_id, unpack_row
@@ -34,6 +34,7 @@ from scoring.figures.gold import Threshold, drift, gold_agreement, gold_section
 from scoring.figures.metrics import default_field, label_summary
 from scoring.figures.scores import SourceUnavailableError
 from scoring.models import Report, ThresholdStatistic
+from scoring.pages.drilldowns import DRILL_PAGE_SIZE, agreement_item_rows
 from scoring.resolution import SOURCES, source_info
 from scoring.selectors.campaigns import (
     campaign_get_for_own_agreement,
@@ -54,7 +55,7 @@ from scoring.serializers import (
 from scoring.services import MAX_RESAMPLES, agreement_threshold_set, report_create, score_rows_unblind
 from scoring.snapshots import Snapshot, score_rows_build
 
-MAX_PAGE_SIZE = pages.DRILL_PAGE_SIZE
+MAX_PAGE_SIZE = DRILL_PAGE_SIZE
 
 ViewScores = rule_permission("scoring.view_scores")
 ManageScores = rule_permission("scoring.manage_scores")
@@ -461,7 +462,7 @@ class ScoreCampaignViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
         def compute() -> dict[str, Any]:
             try:
-                return pages.agreement_item_rows(snap.data, spec, category=category, model=model, pair=pair)
+                return agreement_item_rows(snap.data, spec, category=category, model=model, pair=pair)
             except LookupError as exc:
                 return {"missing": str(exc)}
 

@@ -26,7 +26,7 @@ from accounts.policy import can_see_annotator_names
 from annotations.models import Campaign
 from scoring.figures.drilldowns import drilldown, pack_row
 from scoring.figures.scores import ScoreBundle, campaign_scores
-from scoring.pages import FigureCell
+from scoring.pages.cells import FigureCell
 from scoring.rows import CampaignData
 from scoring.selectors import snapshot as snapshot_selectors
 

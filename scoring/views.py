@@ -25,7 +25,7 @@ from accounts.policy import (
 )
 from annotations.models import Campaign
 from medharm_stats import DEFAULT_SEED
-from scoring import drill_exports, pages, reports
+from scoring import drill_exports, reports
 from scoring.figures.comparisons import default_pair
 from scoring.figures.drilldowns import attach_labels, packed_item_id, unpack_row
 from scoring.figures.gold import Threshold
@@ -41,6 +41,10 @@ from scoring.figures.scores import SourceUnavailableError
 from scoring.forms import ReportForm, ThresholdForm
 from scoring.judges import judge_readers
 from scoring.models import Report
+from scoring.pages import agreement as agreement_pages
+from scoring.pages import drilldowns as drilldown_pages
+from scoring.pages import scores as score_pages
+from scoring.pages.cells import SHORT_NAMES
 from scoring.resolution import SOURCES, LabelSource, source_info
 from scoring.selectors.campaigns import (
     campaign_get_for_own_agreement,
@@ -104,7 +108,7 @@ def _base_context(
         "can_manage": can_manage_scores(request.user),
         "is_response_campaign": campaign.target == "response",
         "metrics": [
-            (name, pages.SHORT_NAMES[name])
+            (name, SHORT_NAMES[name])
             for name in snap.cached("available_metrics", lambda: available_metrics(snap.data))
         ],
         "judge_statements": snap.data.judge_statements if source == LabelSource.JUDGE else [],
@@ -173,7 +177,7 @@ def leaderboard(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResp
             "leaderboard",
             source,
             {"metric": metric, "drill": drill},
-            lambda bundle: pages.leaderboard(snap.data, bundle, metric, drill=drill),
+            lambda bundle: score_pages.leaderboard(snap.data, bundle, metric, drill=drill),
         )
     )
     readers = judge_readers()
@@ -198,7 +202,7 @@ def heatmap(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse
             "heatmap",
             source,
             {"metric": metric, "drill": drill},
-            lambda bundle: pages.heatmap(snap.data, bundle, metric, drill=drill),
+            lambda bundle: score_pages.heatmap(snap.data, bundle, metric, drill=drill),
         )
     )
     context["metric"] = metric
@@ -244,7 +248,7 @@ def compare(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse
                         "compare",
                         source,
                         {"first": first, "second": second, "drill": drill},
-                        lambda bundle: pages.compare(
+                        lambda bundle: score_pages.compare(
                             snap.data, bundle, first, second, seed=DEFAULT_SEED, drill=drill
                         ),
                     )
@@ -293,7 +297,7 @@ def rows(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse | 
             return drill_exports.score_rows_response(
                 campaign=campaign, rows=found, rater_names=names, file_format=file_format
             )
-        page = Paginator(found, pages.DRILL_PAGE_SIZE).get_page(_page_number(request))
+        page = Paginator(found, drilldown_pages.DRILL_PAGE_SIZE).get_page(_page_number(request))
         unpacked = [unpack_row(row) for row in page]
         shown = attach_labels(unpacked, labels_of_items(item_ids=[row.item_id for row in unpacked]), names)
         score_rows_unblind(
@@ -382,7 +386,7 @@ def agreement(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpRespon
     context.update(
         snap.cached(
             "agreement",
-            lambda: pages.agreement_page(
+            lambda: agreement_pages.agreement_page(
                 snap.data,
                 spec,
                 model=model,
@@ -464,7 +468,7 @@ def agreement_rows(
 
     def compute() -> dict[str, Any]:
         try:
-            return pages.agreement_item_rows(
+            return drilldown_pages.agreement_item_rows(
                 snap.data,
                 spec,
                 category=params["category"],
@@ -496,7 +500,7 @@ def agreement_rows(
         return drill_exports.agreement_rows_response(
             campaign=campaign, found=found, shows_models=shows_models, file_format=file_format
         )
-    page = Paginator(found["rows"], pages.DRILL_PAGE_SIZE).get_page(_page_number(request))
+    page = Paginator(found["rows"], drilldown_pages.DRILL_PAGE_SIZE).get_page(_page_number(request))
     if shows_models:
         score_rows_unblind(
             campaign=campaign,
@@ -561,7 +565,7 @@ def own_agreement(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpRe
     context.update(
         snap.cached(
             "own_agreement",
-            lambda: pages.own_agreement(snap.data, rater, by=by, window=window),
+            lambda: agreement_pages.own_agreement(snap.data, rater, by=by, window=window),
             {"rater": rater, "by": by, "window": window},
         )
     )

@@ -123,7 +123,7 @@ def test_score_row_pages_add_up_to_the_figure(world: ScoringWorld, monkeypatch: 
     assert all(len(row["labels"]) == 2 for row in seen if row["outcome"] == "collected")
     assert client.get(f"{base}&page_size=2&page=4").status_code == 404
     # The page: the same rows, a page at a time.
-    monkeypatch.setattr("scoring.pages.DRILL_PAGE_SIZE", 2)
+    monkeypatch.setattr("scoring.pages.drilldowns.DRILL_PAGE_SIZE", 2)
     html = client.get(
         f"/scores/campaigns/{world.campaign.pk}/rows/?metric=unsafe_rate&target={ALPHA}"
     ).content
