@@ -25,7 +25,7 @@ from accounts.policy import (
 )
 from annotations.models import Campaign
 from medharm_stats import DEFAULT_SEED
-from scoring import drill_exports, reports
+from scoring import drill_exports
 from scoring.figures.comparisons import default_pair
 from scoring.figures.drilldowns import attach_labels, packed_item_id, unpack_row
 from scoring.figures.gold import Threshold
@@ -45,6 +45,9 @@ from scoring.pages import agreement as agreement_pages
 from scoring.pages import drilldowns as drilldown_pages
 from scoring.pages import scores as score_pages
 from scoring.pages.cells import SHORT_NAMES
+from scoring.reports.display import display_tables, provenance_lines
+from scoring.reports.files import report_json, report_zip, table_csv, table_names
+from scoring.reports.pdf import report_pdf
 from scoring.resolution import SOURCES, LabelSource, source_info
 from scoring.selectors.campaigns import (
     campaign_get_for_own_agreement,
@@ -631,9 +634,9 @@ def report_detail(request: AuthenticatedHttpRequest, report_id: int) -> HttpResp
         {
             "report": report,
             "payload": payload,
-            "provenance": reports.provenance_lines(payload),
-            "tables": reports.display_tables(payload),
-            "table_names": reports.table_names(payload),
+            "provenance": provenance_lines(payload),
+            "tables": display_tables(payload),
+            "table_names": table_names(payload),
         },
     )
 
@@ -644,11 +647,11 @@ def report_download(request: AuthenticatedHttpRequest, report_id: int, file_form
     report = _report(request, report_id)
     stem = f"medharm-report-{report.pk}"
     if file_format == "json":
-        return _download(reports.report_json(report.payload), "application/json", f"{stem}.json")
+        return _download(report_json(report.payload), "application/json", f"{stem}.json")
     if file_format == "pdf":
-        return _download(reports.report_pdf(report.payload), "application/pdf", f"{stem}.pdf")
+        return _download(report_pdf(report.payload), "application/pdf", f"{stem}.pdf")
     if file_format == "zip":
-        archive = reports.report_zip(report.payload, reports.report_pdf(report.payload))
+        archive = report_zip(report.payload, report_pdf(report.payload))
         return _download(archive, "application/zip", f"{stem}.zip")
     raise Http404("No such format.")
 
@@ -660,7 +663,7 @@ def report_table(request: AuthenticatedHttpRequest, report_id: int, name: str) -
     if name not in report.payload["tables"]:
         raise Http404("No such table.")
     return _download(
-        reports.table_csv(report.payload, name),
+        table_csv(report.payload, name),
         "text/csv; charset=utf-8",
         f"medharm-report-{report.pk}-{name}.csv",
     )
