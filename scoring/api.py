@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 from django.http import Http404, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.permissions import BasePermission
@@ -24,16 +24,15 @@ from accounts.api_permissions import Authenticated, rule_permission
 from accounts.http import request_user
 from accounts.policy import can_view_identity_rows
 from annotations.models import Campaign
-from medharm_stats import DEFAULT_RESAMPLES, DEFAULT_SEED
 from medharm_stats.scores import METRIC_NAMES, figure_dict
 from scoring import drill_exports
-from scoring.figures.agreement import agreement_rows, kappa_of, level_for, pair_matrix
+from scoring.figures.agreement import agreement_rows, level_for, pair_matrix
 from scoring.figures.comparisons import comparisons, default_pair
 from scoring.figures.drilldowns import attach_labels, packed_item_id, unpack_row
 from scoring.figures.gold import Threshold, drift, gold_agreement, gold_section
 from scoring.figures.metrics import default_field, label_summary
 from scoring.figures.scores import SourceUnavailableError
-from scoring.models import Report, ThresholdStatistic
+from scoring.models import Report
 from scoring.pages.drilldowns import DRILL_PAGE_SIZE, agreement_item_rows
 from scoring.resolution import SOURCES, source_info
 from scoring.selectors.campaigns import (
@@ -49,10 +48,18 @@ from scoring.serializers import (
     AgreementSliceSerializer,
     AnnotatorGoldSerializer,
     DriftSeriesSerializer,
+    OwnGoldSerializer,
+    PairedComparisonSerializer,
+    PairMatrixSerializer,
+    ReportCreateSerializer,
+    ReportDetailSerializer,
+    ReportSerializer,
+    ScoreBundleSerializer,
+    ScoreCampaignSerializer,
     ScoreRowSerializer,
-    estimate_dict,
+    ThresholdSerializer,
 )
-from scoring.services import MAX_RESAMPLES, agreement_threshold_set, report_create, score_rows_unblind
+from scoring.services import agreement_threshold_set, report_create, score_rows_unblind
 from scoring.snapshots import Snapshot, score_rows_build
 
 MAX_PAGE_SIZE = DRILL_PAGE_SIZE
@@ -108,57 +115,6 @@ def _page(request: Request, rows: list[Any]) -> tuple[list[Any], dict[str, Any]]
         "pages": pages_count,
         "page_size": size,
     }
-
-
-class ThresholdSerializer(serializers.Serializer):
-    field_name = serializers.CharField(required=False, allow_blank=True, default="")  # type: ignore[assignment]  # a declared field: DRF's metaclass moves it off the class
-    statistic = serializers.ChoiceField(
-        choices=ThresholdStatistic.choices, default=ThresholdStatistic.PERCENT
-    )
-    minimum = serializers.FloatField(min_value=-1.0, max_value=1.0)
-    min_items = serializers.IntegerField(min_value=1, default=10)
-
-
-class ReportCreateSerializer(serializers.Serializer):
-    campaign = serializers.IntegerField()
-    label_source = serializers.ChoiceField(choices=[s.value for s in SOURCES], default="gold")
-    seed = serializers.IntegerField(min_value=0, max_value=2**63 - 1, default=DEFAULT_SEED)
-    resamples = serializers.IntegerField(min_value=1, max_value=MAX_RESAMPLES, default=DEFAULT_RESAMPLES)
-
-
-class ScoreCampaignSerializer(serializers.ModelSerializer):
-    rubric = serializers.SerializerMethodField()
-    # Plain strings: the annotation API documents these choices already (one enum per name).
-    status = serializers.CharField(read_only=True)
-    target = serializers.CharField(read_only=True)
-
-    class Meta:
-        model = Campaign
-        fields = ["id", "name", "target", "status", "rubric"]
-
-    def get_rubric(self, campaign: Campaign) -> str:
-        return f"{campaign.rubric.slug} v{campaign.rubric.version}"
-
-
-class ReportSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Report
-        fields = [
-            "id",
-            "campaign",
-            "title",
-            "label_source",
-            "seed",
-            "resamples",
-            "data_fingerprint",
-            "content_hash",
-            "created_at",
-        ]
-
-
-class ReportDetailSerializer(ReportSerializer):
-    class Meta(ReportSerializer.Meta):
-        fields = [*ReportSerializer.Meta.fields, "payload"]
 
 
 class ScoreCampaignViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
@@ -231,15 +187,7 @@ class ScoreCampaignViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                 "scores",
                 source,
                 {},
-                lambda bundle: {
-                    "campaign": snap.campaign.pk,
-                    "label_source": bundle.source,
-                    "coverage": {
-                        "labelled_responses": bundle.labelled,
-                        "resolved_responses": bundle.resolved_responses,
-                    },
-                    **bundle.scores.as_dict(),
-                },
+                lambda bundle: {"campaign": snap.campaign.pk, **ScoreBundleSerializer(bundle).data},
             )
         )
 
@@ -354,7 +302,9 @@ class ScoreCampaignViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                     "label_source": bundle.source,
                     "first": first,
                     "second": second,
-                    "comparisons": [c.as_dict() for c in comparisons(bundle, first, second)],
+                    "comparisons": PairedComparisonSerializer(
+                        comparisons(bundle, first, second), many=True
+                    ).data,
                 },
             )
         )
@@ -402,16 +352,7 @@ class ScoreCampaignViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                 "alpha_level": level_for(spec),
                 "kappa_weighting": matrix.weighting,
                 "slices": AgreementSliceSerializer(agreement_rows(data, spec, model=model), many=True).data,
-                "annotator_pairs": [
-                    {
-                        "annotators": [matrix.names[i], matrix.names[j]],
-                        "shared_items": matrix.cells[(a, b)].n_items,
-                        "kappa": estimate_dict(kappa_of(matrix.cells[(a, b)], spec)),
-                    }
-                    for i, a in enumerate(matrix.raters)
-                    for j, b in enumerate(matrix.raters)
-                    if i < j and (a, b) in matrix.cells
-                ],
+                "annotator_pairs": PairMatrixSerializer(matrix, context={"spec": spec}).data,
                 "gold_field": gold_spec.name,
                 "annotator_gold": AnnotatorGoldSerializer(gold_rows, many=True).data,
                 "drift": {"windows": keys, "series": DriftSeriesSerializer(series, many=True).data},
@@ -547,16 +488,7 @@ class ScoreCampaignViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             fields = {}
             for spec in snap.data.categorical_specs:
                 row = next((r for r in gold_agreement(snap.data, spec) if r.rater == rater), None)
-                fields[spec.name] = (
-                    None
-                    if row is None
-                    else {
-                        "gold_items": row.n_items,
-                        "agreements": row.agreements,
-                        "percent_agreement": estimate_dict(row.percent),
-                        "cohen_kappa": estimate_dict(row.kappa),
-                    }
-                )
+                fields[spec.name] = None if row is None else OwnGoldSerializer(row).data
             return {"campaign": campaign.pk, "fields": fields, "summary": label_summary(snap.data)}
 
         return Response(snap.cached("api_mine", build, {"rater": rater}))
