@@ -174,7 +174,7 @@ SCORE_ROW_FIELDS = ("unsafe", "behaviour", "actionability", "harmfulness", "safe
 def score_rows_build(
     snap: Snapshot, bundle: ScoreBundle, metric: str, target: str | None, category: str | None
 ) -> dict[str, Any]:
-    """The rows behind one figure (packed: ``figures.unpack_row``), without annotators' labels (a
+    """The rows behind one figure (packed: ``figures.drilldowns.unpack_row``), without annotators' labels (a
     page reads those for its own rows, an export a batch at a time): what the page, the API and
     the exports page through, cached."""
     if (target and target not in bundle.targets) or (category and category not in bundle.categories):
