@@ -184,7 +184,7 @@ rules.add_perm("annotations.read_rubrics", can_read_rubrics)
 
 # --- Scores and agreement
 # Dashboards, drill-downs and reports: maintainers and adjudicators, who see labels already
-# (``scoring.selectors.campaign_list_for_scores`` is the queryset twin). Annotators are named for
+# (``scoring.selectors.campaigns.campaign_list_for_scores`` is the queryset twin). Annotators are named for
 # maintainers only; everyone else sees pseudonyms. A clinician sees only their own agreement with
 # the gold labels, and only of a closed campaign in whose pool they are: while a campaign is open,
 # even one's own figures could reveal the gold label of an item (``campaign_list_for_own_agreement``).

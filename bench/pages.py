@@ -249,14 +249,19 @@ def measure(campaign: Any, maintainer: Any) -> Iterator[tuple[str, float, float,
     from django.test import Client
 
     from medharm_stats import DEFAULT_SEED
-    from scoring import figures, selectors
+    from scoring.figures.agreement import agreement_rows, agreement_summary, pair_matrix
+    from scoring.figures.comparisons import comparisons
+    from scoring.figures.drilldowns import drilldown
+    from scoring.figures.gold import drift, gold_agreement
+    from scoring.figures.scores import campaign_scores
+    from scoring.selectors.snapshot import campaign_data
 
     client = Client()
     client.force_login(maintainer)
     base = f"/scores/campaigns/{campaign.pk}/"
     run_id = campaign.selection["runs"][0]
     start = time.perf_counter()
-    data = selectors.campaign_data(campaign=campaign, user=maintainer)
+    data = campaign_data(campaign=campaign, user=maintainer)
     snapshot_s = time.perf_counter() - start
     print(
         f"  snapshot: {len(data.responses):,} responses, {len(data.items):,} items, "
@@ -265,26 +270,24 @@ def measure(campaign: Any, maintainer: Any) -> Iterator[tuple[str, float, float,
     bundle_box: dict[str, Any] = {}
 
     def scores() -> None:
-        bundle_box["b"] = figures.campaign_scores(data, "gold")
+        bundle_box["b"] = campaign_scores(data, "gold")
 
     unsafe = data.spec("unsafe")
     stats: dict[str, Callable[[], Any]] = {
         "leaderboard": scores,
         "heatmap": scores,
-        "model-vs-model": lambda: figures.comparisons(
-            bundle_box["b"], "Model 01", "Model 00", seed=DEFAULT_SEED
-        ),
+        "model-vs-model": lambda: comparisons(bundle_box["b"], "Model 01", "Model 00", seed=DEFAULT_SEED),
         "agreement": lambda: (
-            figures.agreement_summary(data),
-            figures.agreement_rows(data, unsafe),
-            figures.pair_matrix(data, unsafe),
-            figures.gold_agreement(data, unsafe),
-            figures.drift(data, unsafe),
+            agreement_summary(data),
+            agreement_rows(data, unsafe),
+            pair_matrix(data, unsafe),
+            gold_agreement(data, unsafe),
+            drift(data, unsafe),
         ),
-        "rows (one model)": lambda: figures.drilldown(
+        "rows (one model)": lambda: drilldown(
             bundle_box["b"], data, "unsafe_rate", target="Model 00", category=None, with_labels=False
         ),
-        "rows (all models)": lambda: figures.drilldown(
+        "rows (all models)": lambda: drilldown(
             bundle_box["b"], data, "unsafe_rate", target=None, category=None, with_labels=False
         ),
         "agreement rows (pair)": lambda: None,

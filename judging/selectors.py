@@ -34,8 +34,8 @@ from judging.models import (
 )
 from judging.parsers import AUDIT_FIELDS
 from querybank.models import Query
-from scoring.figures import resolved_labels
-from scoring.selectors import campaign_data
+from scoring.figures.scores import resolved_labels
+from scoring.selectors.snapshot import campaign_data
 
 # --- lists and look-ups ----------------------------------------------------------------------------
 

@@ -102,8 +102,8 @@ def _score_rows(release: Release) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     if not release.campaigns.filter(target="response").exists():
         return rows  # query campaigns have no safety scores (and the statistics stack stays unloaded)
-    from scoring.figures import SourceUnavailableError, campaign_scores
-    from scoring.selectors import campaign_data
+    from scoring.figures.scores import SourceUnavailableError, campaign_scores
+    from scoring.selectors.snapshot import campaign_data
 
     for campaign in release.campaigns.order_by("pk"):
         if campaign.target != "response":

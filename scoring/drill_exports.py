@@ -18,8 +18,8 @@ from django.http import StreamingHttpResponse
 
 from annotations.models import Campaign
 from core.csv_cells import neutralise
-from scoring import selectors
-from scoring.figures import DrillRow, PackedDrillRow
+from scoring.figures.drilldowns import DrillRow, PackedDrillRow
+from scoring.selectors.drilldowns import labels_of_items
 
 FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
 BATCH = 5000
@@ -131,7 +131,7 @@ def _score_stream(
 ) -> Iterator[bytes]:
     header = True
     for batch in _batches(packed):
-        labels = selectors.labels_of_items(item_ids=[row[9] for row in batch])
+        labels = labels_of_items(item_ids=[row[9] for row in batch])
         records = (_packed_record(row, labels.get(row[9] or -1, []), rater_names) for row in batch)
         yield encode(records, SCORE_COLUMNS, file_format, header=header)
         header = False

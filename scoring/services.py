@@ -15,9 +15,9 @@ from audit.actions import AuditAction
 from audit.services import audit_record
 from medharm_stats import DEFAULT_RESAMPLES, DEFAULT_SEED
 from scoring.models import AnnotatorFlagThreshold, Report, ThresholdStatistic
-from scoring.reports import build_payload, payload_hash
+from scoring.reports.build import build_payload, payload_hash
 from scoring.resolution import source_info
-from scoring.selectors import campaign_data
+from scoring.selectors.snapshot import campaign_data
 
 MAX_RESAMPLES = 10_000
 

@@ -1,8 +1,8 @@
 """Figures of a campaign cached in the configured Django cache, keyed by the campaign's state.
 
-The first view after a change reads the snapshot (``selectors.campaign_data``) and computes; every
+The first view after a change reads the snapshot (``selectors.snapshot.campaign_data``) and computes; every
 later view with the same state reads the cached result and never loads the snapshot. The state is
-``selectors.campaign_state``: a handful of aggregate queries that change whenever a label, an
+``selectors.snapshot.campaign_state``: a handful of aggregate queries that change whenever a label, an
 adjudication, a gold label or a response changes, so a label submitted makes the next view
 recompute. The key also holds whether the viewer sees real annotator names, and each page passes
 the parameters its figures depend on (field, metric, whether cells link to rows...).
@@ -24,10 +24,11 @@ from django.core.cache import cache
 from accounts.models import User
 from accounts.policy import can_see_annotator_names
 from annotations.models import Campaign
-from scoring import selectors
-from scoring.figures import ScoreBundle, campaign_scores, drilldown, pack_row
-from scoring.pages import FigureCell
+from scoring.figures.drilldowns import drilldown, pack_row
+from scoring.figures.scores import ScoreBundle, campaign_scores
+from scoring.pages.cells import FigureCell
 from scoring.rows import CampaignData
+from scoring.selectors import snapshot as snapshot_selectors
 
 T = TypeVar("T")
 VERSION = 1  # bump when the shape of a cached value changes
@@ -44,7 +45,7 @@ class Snapshot:
         self.campaign = campaign
         self.user = user
         self.real_names = bool(user is not None and can_see_annotator_names(user))
-        self.state = selectors.campaign_state(campaign=campaign)
+        self.state = snapshot_selectors.campaign_state(campaign=campaign)
         self._data: CampaignData | None = None
         self._bundles: dict[str, ScoreBundle] = {}
         self.computed: list[str] = []  # the figures this request computed (not read from the cache)
@@ -52,7 +53,7 @@ class Snapshot:
     @property
     def data(self) -> CampaignData:
         if self._data is None:
-            self._data = selectors.campaign_data(campaign=self.campaign, user=self.user)
+            self._data = snapshot_selectors.campaign_data(campaign=self.campaign, user=self.user)
         return self._data
 
     def bundle(self, source: str) -> ScoreBundle:
@@ -173,7 +174,7 @@ SCORE_ROW_FIELDS = ("unsafe", "behaviour", "actionability", "harmfulness", "safe
 def score_rows_build(
     snap: Snapshot, bundle: ScoreBundle, metric: str, target: str | None, category: str | None
 ) -> dict[str, Any]:
-    """The rows behind one figure (packed: ``figures.unpack_row``), without annotators' labels (a
+    """The rows behind one figure (packed: ``figures.drilldowns.unpack_row``), without annotators' labels (a
     page reads those for its own rows, an export a batch at a time): what the page, the API and
     the exports page through, cached."""
     if (target and target not in bundle.targets) or (category and category not in bundle.categories):

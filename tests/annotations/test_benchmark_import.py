@@ -27,8 +27,9 @@ from annotations.services.imports import annotations_import
 from querybank.importers import read_taxonomy_file
 from querybank.models import Category, Query
 from querybank.services import taxonomy_import
-from scoring import selectors
-from scoring.figures import campaign_scores, default_metric
+from scoring.figures.metrics import default_metric
+from scoring.figures.scores import campaign_scores
+from scoring.selectors.snapshot import campaign_data
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -148,7 +149,7 @@ def test_a_refusal_benchmark_through_the_command_matches_an_independent_computat
         assert all(row["gold_items"] == len(part) for row in api["annotator_gold"])
 
     # Over-, partial over- and under-refusal per model from the adjudicated labels.
-    data = selectors.campaign_data(campaign=campaign, user=maintainer)
+    data = campaign_data(campaign=campaign, user=maintainer)
     assert default_metric(data) == "refusal_rate"
     bundle = campaign_scores(data, "gold", resamples=50, seed=1)
     for model in MODELS:
@@ -327,7 +328,7 @@ def test_the_worked_example_of_the_docs_gives_the_figures_it_states(maintainer) 
     ]
     call_command(*command, stdout=StringIO())
     campaign = Campaign.objects.get(name="Refusal example")
-    data = selectors.campaign_data(campaign=campaign, user=maintainer)
+    data = campaign_data(campaign=campaign, user=maintainer)
     figures = campaign_scores(data, "gold", resamples=20, seed=1).scores.cell("model-b", None).figures
     observed = {
         name: (figures[name].details["numerator"], figures[name].details["denominator"])

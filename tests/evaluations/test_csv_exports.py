@@ -9,7 +9,7 @@ import pytest
 
 from evaluations.exporters import responses_export_stream
 from evaluations.models import ModelResponse
-from scoring.reports import table_csv
+from scoring.reports.files import table_csv
 from tests.annotations.factories import EndpointFactory, RunFactory, response, run_target
 from tests.factories import QueryFactory
 

@@ -190,8 +190,8 @@ def test_the_audit_reads_gold_by_the_scores_rule(world) -> None:
     """The audit's lean gold reader gives what the scores' "gold" source gives, adjudications included."""
     from annotations.services.adjudication import adjudication_record
     from judging.selectors import _adjudicated_gold
-    from scoring.figures import resolved_labels
-    from scoring.selectors import campaign_data
+    from scoring.figures.scores import resolved_labels
+    from scoring.selectors.snapshot import campaign_data
 
     campaign = world.labelled_campaign(close=False, overlap=2)
     items = list(CampaignItem.objects.filter(campaign=campaign).order_by("pk")[:2])

@@ -16,7 +16,8 @@ from django.test import Client
 
 from annotations.models import Label
 from annotations.services.labelling import item_next, label_edit, label_submit
-from scoring import selectors, snapshots
+from scoring import snapshots
+from scoring.selectors import snapshot as snapshot_selectors
 from scoring.services import agreement_threshold_set
 from tests.scoring.factories import ALPHA, BETA, LABELS, ScoringWorld, scoring_world
 
@@ -41,7 +42,9 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
 
         return wrapper
 
-    monkeypatch.setattr(selectors, "campaign_data", counting("snapshot", selectors.campaign_data))
+    monkeypatch.setattr(
+        snapshot_selectors, "campaign_data", counting("snapshot", snapshot_selectors.campaign_data)
+    )
     monkeypatch.setattr(snapshots, "campaign_scores", counting("scores", snapshots.campaign_scores))
     return calls
 
@@ -120,7 +123,7 @@ def test_score_row_pages_add_up_to_the_figure(world: ScoringWorld, monkeypatch: 
     assert all(len(row["labels"]) == 2 for row in seen if row["outcome"] == "collected")
     assert client.get(f"{base}&page_size=2&page=4").status_code == 404
     # The page: the same rows, a page at a time.
-    monkeypatch.setattr("scoring.pages.DRILL_PAGE_SIZE", 2)
+    monkeypatch.setattr("scoring.pages.drilldowns.DRILL_PAGE_SIZE", 2)
     html = client.get(
         f"/scores/campaigns/{world.campaign.pk}/rows/?metric=unsafe_rate&target={ALPHA}"
     ).content
@@ -164,9 +167,9 @@ def test_agreement_row_pages_add_up_to_the_pair(world: ScoringWorld) -> None:
 
 
 def test_pairs_sharing_no_item_get_no_figure(world: ScoringWorld) -> None:
-    from scoring.figures import pair_matrix
+    from scoring.figures.agreement import pair_matrix
 
-    data = selectors.campaign_data(campaign=world.campaign, user=world.maintainer)
+    data = snapshot_selectors.campaign_data(campaign=world.campaign, user=world.maintainer)
     spec = data.spec("unsafe")
     # A third annotator, imported, who labelled nothing the others labelled shares no item.
     stranger = Label.objects.filter(campaign=world.campaign).first()

@@ -16,22 +16,13 @@ from annotations.services.adjudication import adjudication_record
 from annotations.services.campaigns import campaign_create, campaign_open
 from annotations.services.labelling import item_next, label_submit
 from querybank.models import Category
-from scoring import figures
-from scoring.figures import (
-    Threshold,
-    agreement_rows,
-    apply_threshold,
-    campaign_scores,
-    comparisons,
-    default_pair,
-    drift,
-    drilldown,
-    field_table,
-    gold_agreement,
-    pair_matrix,
-    resolved_labels,
-)
-from scoring.selectors import campaign_data
+from scoring.figures.agreement import agreement_rows, field_table, kappa_weighting, level_for, pair_matrix
+from scoring.figures.comparisons import comparisons, default_pair
+from scoring.figures.drilldowns import drilldown
+from scoring.figures.gold import Threshold, apply_threshold, drift, gold_agreement
+from scoring.figures.metrics import LEADERBOARD_METRICS, METRIC_SPECS
+from scoring.figures.scores import SourceUnavailableError, campaign_scores, resolved_labels
+from scoring.selectors.snapshot import campaign_data
 from tests.factories import QueryFactory, UserFactory
 from tests.scoring.factories import ALPHA, BETA, ITEM_ORDER, ScoringWorld
 
@@ -142,9 +133,9 @@ def test_agreement_per_slice(world: ScoringWorld) -> None:
     assert set(beta) == {("all", None), ("category", "toxicology"), ("category", "pharmacology")}
     assert beta[("category", "toxicology")].result.percent_agreement.value == 0.5  # Beta q1 agree, q2 not
     # Ordinal fields: ordinal alpha and linear kappa over the rubric's declared order.
-    assert figures.level_for(data.spec("harmfulness")) == "ordinal"
-    assert figures.kappa_weighting(data.spec("harmfulness")) == "linear"
-    assert figures.level_for(data.spec("behaviour")) == "nominal"
+    assert level_for(data.spec("harmfulness")) == "ordinal"
+    assert kappa_weighting(data.spec("harmfulness")) == "linear"
+    assert level_for(data.spec("behaviour")) == "nominal"
 
 
 def test_the_pair_matrix(world: ScoringWorld) -> None:
@@ -246,17 +237,17 @@ def test_safety_scores_from_the_clinician_majority(world: ScoringWorld) -> None:
 
 def test_the_judge_source_is_refused_without_a_trusted_judge(world: ScoringWorld) -> None:
     data = campaign_data(campaign=world.campaign, user=world.maintainer)
-    with pytest.raises(figures.SourceUnavailableError, match="no judge is trusted for any field"):
+    with pytest.raises(SourceUnavailableError, match="no judge is trusted for any field"):
         campaign_scores(data, "judge")
     blind = campaign_data(campaign=world.campaign, user=world.adjudicator)
-    with pytest.raises(figures.SourceUnavailableError, match="maintainers only while the campaign is open"):
+    with pytest.raises(SourceUnavailableError, match="maintainers only while the campaign is open"):
         campaign_scores(blind, "judge")
 
 
 def test_drilldown_rows_match_the_figure(world: ScoringWorld) -> None:
     data = campaign_data(campaign=world.campaign, user=world.adjudicator)
     bundle = campaign_scores(data, "gold", resamples=200)
-    for metric in figures.LEADERBOARD_METRICS:
+    for metric in LEADERBOARD_METRICS:
         for target in (ALPHA, BETA, None):
             for category in (None, "toxicology", "pharmacology"):
                 estimate = bundle.scores.cell(target, category).figures[metric]
@@ -267,7 +258,7 @@ def test_drilldown_rows_match_the_figure(world: ScoringWorld) -> None:
                 if estimate.value is None:
                     continue
                 assert denominator == estimate.details["denominator"]
-                if figures.METRIC_SPECS[metric].kind == "rate":
+                if METRIC_SPECS[metric].kind == "rate":
                     assert numerator == estimate.details["numerator"] == sum(r.in_numerator for r in rows)
                     assert Fraction(numerator, denominator) == Fraction(estimate.value).limit_denominator(
                         1000

@@ -13,8 +13,8 @@ from pypdf import PdfReader
 from annotations.metric_map import DEFAULT_MAP
 from audit.models import AuditEvent
 from querybank.models import Category
-from scoring.figures import LEADERBOARD_METRICS
-from scoring.reports import display_tables
+from scoring.figures.metrics import LEADERBOARD_METRICS
+from scoring.reports.display import display_tables
 from scoring.services import report_create
 from tests.scoring.factories import ALPHA, ScoringWorld
 

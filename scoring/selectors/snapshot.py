@@ -1,5 +1,6 @@
-"""Reads for scores and agreement: which campaigns a user may see, and one snapshot of a campaign's
-items, labels, gold labels and responses that every figure is computed from.
+"""One snapshot of a campaign's items, labels, gold labels and responses that every figure is
+computed from (``campaign_data``), and the cheap state that keys the cached figures
+(``campaign_state``).
 
 The snapshot (``CampaignData``) holds plain rows, no model instances, so ``scoring.figures`` turns
 it into statistics inputs without touching the database, and a test can check those inputs
@@ -18,7 +19,7 @@ from django.db.models import Count, Max, Q, QuerySet, Sum, TextField
 from django.db.models.functions import Cast
 
 from accounts.models import User
-from accounts.policy import can_see_annotator_names, can_view_judges, can_view_own_agreement, can_view_scores
+from accounts.policy import can_see_annotator_names, can_view_judges
 from annotations.models import (
     Adjudication,
     Campaign,
@@ -30,67 +31,20 @@ from annotations.models import (
     RubricTarget,
 )
 from annotations.rubric_schema import FieldSpec, pseudonyms
-from annotations.selectors import campaign_list_for_user
 from evaluations.models import ModelResponse, ResponseOutcome, ResponseState, RunTarget
 from querybank.models import Category
 from scoring.judges import judge_readers
-from scoring.models import AnnotatorFlagThreshold, Report
 from scoring.rows import CampaignData, ItemRow, LabelRow, ResponseRow, TargetInfo
 
-# --- campaigns -------------------------------------------------------------------------------------
 
-
-def campaign_list_for_scores(*, user: User) -> QuerySet[Campaign]:
-    """Campaigns whose dashboards ``user`` may open: the queryset twin of ``can_view_scores`` with
-    the annotation app's campaign visibility (maintainers: all; adjudicators: all but drafts)."""
-    if not can_view_scores(user):
-        return Campaign.objects.none()
-    return campaign_list_for_user(user=user)
-
-
-def campaign_get_for_scores(*, user: User, campaign_id: int) -> Campaign:
-    return campaign_list_for_scores(user=user).select_related("rubric", "guideline").get(pk=campaign_id)
-
-
-def campaign_list_for_own_agreement(*, user: User) -> QuerySet[Campaign]:
-    """Closed campaigns whose pool holds ``user``: the twin of ``can_view_own_agreement``."""
-    if not can_view_own_agreement(user):
-        return Campaign.objects.none()
-    return Campaign.objects.filter(annotators=user, status=CampaignStatus.CLOSED)
-
-
-def campaign_get_for_own_agreement(*, user: User, campaign_id: int) -> Campaign:
-    return (
-        campaign_list_for_own_agreement(user=user).select_related("rubric", "guideline").get(pk=campaign_id)
-    )
-
-
-def report_list_for_user(*, user: User, campaign: Campaign | None = None) -> QuerySet[Report]:
-    reports = Report.objects.filter(campaign__in=campaign_list_for_scores(user=user).values("pk"))
-    if campaign is not None:
-        reports = reports.filter(campaign=campaign)
-    return reports.select_related("campaign", "created_by")
-
-
-def report_get_for_user(*, user: User, report_id: int) -> Report:
-    return report_list_for_user(user=user).get(pk=report_id)
-
-
-def threshold_for(*, campaign: Campaign) -> AnnotatorFlagThreshold | None:
-    return AnnotatorFlagThreshold.objects.filter(campaign=campaign).select_related("set_by").first()
-
-
-# --- the snapshot ----------------------------------------------------------------------------------
-
-
-def _json_text(name: str) -> Cast:
+def json_text(name: str) -> Cast:
     """A JSON column read as its text, so it is decoded by orjson in one call per value instead of
     Django's converter and the standard library (the snapshot's largest cost; SQLite and
     PostgreSQL alike)."""
     return Cast(name, output_field=TextField())
 
 
-def _loads(text: str | None) -> Any:
+def json_loads(text: str | None) -> Any:
     return None if text is None else orjson.loads(text)
 
 
@@ -303,7 +257,7 @@ def campaign_data(
     items: dict[int, ItemRow] = {}
     item_rows = (
         CampaignItem.objects.filter(campaign=campaign)
-        .annotate(gold_text=_json_text("gold_values"))
+        .annotate(gold_text=json_text("gold_values"))
         .order_by("sort_key")
         .values_list(
             "pk",
@@ -332,7 +286,7 @@ def campaign_data(
         gold_text,
         gold_source,
     ) in item_rows:
-        gold_values = _loads(gold_text)
+        gold_values = json_loads(gold_text)
         if pk in adjudicated:
             adjudication_id, gold = adjudicated[pk]
             source = GoldSource.ADJUDICATION.value
@@ -360,7 +314,7 @@ def campaign_data(
             item_id=item_id,
             rater=f"user:{annotator_id}" if annotator_id else f"external:{external}",
             annotator_id=annotator_id,
-            values=_loads(values) or {},
+            values=json_loads(values) or {},
             created_at=_when(created_at),
             revision=revision,
             guideline_id=guideline_id,
@@ -378,7 +332,7 @@ def campaign_data(
             guideline_hash,
         ) in (
             Label.objects.filter(campaign=campaign)
-            .annotate(values_text=_json_text("values"), created_text=Cast("created_at", TextField()))
+            .annotate(values_text=json_text("values"), created_text=Cast("created_at", TextField()))
             .order_by("created_at", "pk")
             .values_list(
                 "pk",
@@ -421,36 +375,3 @@ def campaign_data(
         run_ids=run_ids,
         metric_map=dict(campaign.rubric.metric_map or {}),
     )
-
-
-def labels_of_items(*, item_ids: list[int | None]) -> dict[int, list[tuple[str, dict[str, Any]]]]:
-    """item id -> [(rater key, values)] in the order the snapshot holds them (creation, then id):
-    the labels of one page of a drill-down, read for that page only."""
-    grouped: dict[int, list[tuple[str, dict[str, Any]]]] = {}
-    wanted = {i for i in item_ids if i is not None}
-    if not wanted:
-        return grouped
-    low, high = min(wanted), max(wanted)
-    # A dense batch (an export's, in item order) is read as an id range: a list of thousands of
-    # parameters costs more to send than the few labels of other items the range brings along.
-    labels = (
-        Label.objects.filter(item_id__gte=low, item_id__lte=high)
-        if high - low < 4 * len(wanted)
-        else Label.objects.filter(item_id__in=wanted)
-    )
-    rows = (
-        labels.annotate(values_text=_json_text("values"))
-        .order_by("created_at", "pk")
-        .values_list("item_id", "annotator_id", "external_rater", "values_text")
-    )
-    for item_id, annotator_id, external, values in rows:
-        if item_id not in wanted:
-            continue
-        rater = f"user:{annotator_id}" if annotator_id else f"external:{external}"
-        grouped.setdefault(item_id, []).append((rater, _loads(values) or {}))
-    return grouped
-
-
-def response_links_allowed(*, user: User) -> bool:
-    """Maintainers may open a response (with its model identity) from a drill-down row."""
-    return can_see_annotator_names(user)

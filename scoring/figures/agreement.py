@@ -1,0 +1,252 @@
+"""Inter-annotator agreement of one field: the items x raters table built from the snapshot, the
+coefficients per slice (all items, per category, per model) and the annotator pair matrix."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from annotations.rubric_schema import FieldSpec, Kind
+from medharm_stats import (
+    DEFAULT_RESAMPLES,
+    DEFAULT_SEED,
+    Estimate,
+    FieldAgreement,
+    PairAgreement,
+    RatingTable,
+    field_agreement,
+    pair_agreement,
+)
+from scoring.rows import CampaignData
+
+
+def level_for(spec: FieldSpec) -> str:
+    """Krippendorff's alpha level from the field's kind: ordinal scales by their declared order,
+    interval scales by their points' distances."""
+    return {Kind.ORDINAL: "ordinal", Kind.INTERVAL: "interval"}.get(spec.kind, "nominal")
+
+
+def kappa_weighting(spec: FieldSpec) -> str:
+    """Cohen's kappa variant shown for a field: linear weights for ordered scales, none otherwise."""
+    return "linear" if spec.is_ordered else "none"
+
+
+def kappa_of(pair: PairAgreement, spec: FieldSpec) -> Estimate:
+    return pair.cohen_kappa_linear if kappa_weighting(spec) == "linear" else pair.cohen_kappa
+
+
+def declared_options(spec: FieldSpec) -> list[object]:
+    """The field's categories for the agreement statistics: its options in the declared order,
+    used or not, without the option that means "missing" (docs/scores.md, "Declared categories")."""
+    return [option.value for option in spec.rating_options]
+
+
+def is_known_option(spec: FieldSpec, value: object) -> bool:
+    return any(option.value == value and type(option.value) is type(value) for option in spec.rating_options)
+
+
+@dataclass(frozen=True)
+class FieldTable:
+    table: RatingTable
+    off_rubric: int  # values outside the field's options (e.g. an imported file), left out
+
+
+def _full_table(data: CampaignData, spec: FieldSpec) -> tuple[RatingTable, dict[int, int], dict[int, int]]:
+    """The field's table over every labelled item, built once per snapshot and field; with the row
+    of each item and the number of off-rubric values per item."""
+    cache = data.cache.setdefault("field_tables", {})
+    if spec.name in cache:
+        return cache[spec.name]
+    # Type and value: True and 1 are different options (a binary field is not a 0-1 scale).
+    position = {(type(o.value), o.value): k for k, o in enumerate(spec.rating_options)}
+    items: dict[int, int] = {}
+    raters = {rater: k for k, rater in enumerate(data.rater_pseudonyms)}
+    cells: list[tuple[int, int, int]] = []
+    off: dict[int, int] = {}
+    for label in data.labels:
+        value = label.values.get(spec.name)
+        if value is None or spec.is_missing(value):
+            continue
+        code = position.get((type(value), value))
+        if code is None:
+            off[label.item_id] = off.get(label.item_id, 0) + 1
+            continue
+        row = items.setdefault(label.item_id, len(items))
+        cells.append((row, raters.setdefault(label.rater, len(raters)), code))
+    codes = np.full((len(items), len(raters)), -1, dtype=np.int32)
+    if cells:
+        where = np.array(cells, dtype=np.int64)
+        codes[where[:, 0], where[:, 1]] = where[:, 2]
+    table = RatingTable.from_codes(
+        codes, declared_options(spec), ordered=True, item_ids=list(items), rater_ids=list(raters)
+    )
+    cache[spec.name] = (table, items, off)
+    return cache[spec.name]
+
+
+def field_table(data: CampaignData, spec: FieldSpec, item_ids: Iterable[int] | None = None) -> FieldTable:
+    """The items x raters table of one field over ``item_ids`` (default: every item with labels),
+    categories in the rubric's declared order."""
+    table, rows, off = _full_table(data, spec)
+    if item_ids is None:
+        return FieldTable(table, sum(off.values()))
+    wanted = [item for item in item_ids if item in rows]
+    index = np.array([rows[item] for item in wanted], dtype=np.int64)
+    codes = table.codes[index] if len(index) else np.zeros((0, len(table.rater_ids)), dtype=np.int32)
+    sliced = RatingTable.from_codes(
+        codes, table.categories, ordered=True, item_ids=wanted, rater_ids=table.rater_ids
+    )
+    return FieldTable(sliced, sum(off.get(item, 0) for item in item_ids))
+
+
+@dataclass(frozen=True)
+class AgreementRow:
+    """Agreement of one field over one slice of the campaign's items."""
+
+    kind: str  # "all", "category" or "model"
+    key: str | None
+    label: str
+    n_labels: int
+    result: FieldAgreement
+    off_rubric: int = 0
+
+    @property
+    def cohen(self) -> Estimate | None:
+        return self.result.cohen.cohen_kappa if self.result.cohen else None
+
+    def coefficients(self, spec: FieldSpec) -> dict[str, Estimate | None]:
+        cohen = None
+        if self.result.cohen is not None:
+            cohen = kappa_of(self.result.cohen, spec)
+        return {
+            "percent_agreement": self.result.percent_agreement,
+            "cohen_kappa": cohen,
+            "fleiss_kappa": self.result.fleiss_kappa,
+            "krippendorff_alpha": self.result.krippendorff_alpha,
+            "gwet_ac1": self.result.gwet_ac1,
+        }
+
+
+def _slice_agreement(
+    data: CampaignData,
+    spec: FieldSpec,
+    kind: str,
+    key: str | None,
+    label: str,
+    item_ids: list[int],
+    *,
+    resamples: int,
+    seed: int,
+    pairs: bool = True,
+) -> AgreementRow:
+    built = field_table(data, spec, item_ids)
+    result = field_agreement(
+        built.table,
+        level=level_for(spec),  # type: ignore[arg-type]
+        resamples=resamples,
+        seed=seed,
+        pairs=pairs,
+    )
+    n_labels = int((built.table.codes >= 0).sum())
+    return AgreementRow(kind, key, label, n_labels, result, built.off_rubric)
+
+
+def agreement_rows(
+    data: CampaignData,
+    spec: FieldSpec,
+    *,
+    model: str | None = None,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+    pairs: bool = True,
+) -> list[AgreementRow]:
+    """One field: all items, then per category, then per model (response campaigns). With
+    ``model``, every row is restricted to that model's items: the category x model slices.
+    ``pairs=False``: no per-pair kappas per slice when more than two annotators rated it (the
+    pages show the pair matrix instead; the API and reports keep them)."""
+    items = [row for row in data.items.values() if model is None or row.target == model]
+    rows = [
+        _slice_agreement(
+            data,
+            spec,
+            "all",
+            None,
+            "All items" if model is None else f"All items of {model}",
+            [row.item_id for row in items],
+            resamples=resamples,
+            seed=seed,
+            pairs=pairs,
+        )
+    ]
+    for slug in sorted({row.category for row in items}, key=lambda s: data.categories.get(s, s)):
+        ids = [row.item_id for row in items if row.category == slug]
+        rows.append(
+            _slice_agreement(
+                data,
+                spec,
+                "category",
+                slug,
+                data.categories.get(slug, slug),
+                ids,
+                resamples=resamples,
+                seed=seed,
+                pairs=pairs,
+            )
+        )
+    if model is None:
+        for target in sorted({row.target for row in items if row.target}):
+            ids = [row.item_id for row in items if row.target == target]
+            rows.append(
+                _slice_agreement(
+                    data, spec, "model", target, target, ids, resamples=resamples, seed=seed, pairs=pairs
+                )
+            )
+    return rows
+
+
+def agreement_summary(
+    data: CampaignData, *, resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED, pairs: bool = True
+) -> list[tuple[FieldSpec, AgreementRow]]:
+    """Every categorical field over all items."""
+    ids = list(data.items)
+    return [
+        (
+            spec,
+            _slice_agreement(
+                data, spec, "all", None, spec.label, ids, resamples=resamples, seed=seed, pairs=pairs
+            ),
+        )
+        for spec in data.categorical_specs
+    ]
+
+
+@dataclass(frozen=True)
+class PairMatrix:
+    """Cohen's kappa (linear weights for ordinal fields) of every annotator pair on their shared items."""
+
+    raters: list[str]  # rater keys, in pseudonym order
+    names: list[str]
+    cells: dict[tuple[str, str], PairAgreement]
+    weighting: str
+
+
+def pair_matrix(data: CampaignData, spec: FieldSpec) -> PairMatrix:
+    """Only pairs that share at least one item get a cell: with 32 annotators and k = 3 most of the
+    496 pairs share nothing, and a kappa of no items is not a figure (the chart leaves it blank)."""
+    table = field_table(data, spec).table
+    present = table.codes >= 0
+    rated = {table.rater_ids[k] for k in np.flatnonzero(present.any(axis=0))}
+    raters = [r for r in data.rater_pseudonyms if r in rated]
+    column = {rater: k for k, rater in enumerate(table.rater_ids)}
+    as_float = present.astype(np.float64)
+    shared = as_float.T @ as_float  # raters x raters: items both labelled (a BLAS product)
+    cells = {}
+    for i, first in enumerate(raters):
+        for second in raters[i + 1 :]:
+            if shared[column[first], column[second]] == 0:
+                continue
+            pair = pair_agreement(table, first, second)
+            cells[(first, second)] = cells[(second, first)] = pair
+    return PairMatrix(raters, [data.rater_names[r] for r in raters], cells, kappa_weighting(spec))
