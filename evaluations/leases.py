@@ -1,6 +1,7 @@
 """Pieces of the lease protocol shared by every table of leased rows (collection items, judge items):
-the database clock leases are stamped with, and the batched finish: many rows in one statement,
-each only while it still holds its lease token.
+the database clock leases are stamped with, the batched finish (many rows in one statement, each
+only while it still holds its lease token), and the local watchdog that, with no broker and no
+beat, hands on the runs whose executor thread died with its process.
 
 A table qualifies when it has ``state``, ``lease_token``, ``lease_expires_at`` and ``finished_at``
 columns. Attempts add up and error logs append (``added`` / ``appended``), so a row retried after
@@ -9,15 +10,21 @@ an error keeps the history of every call made for it.
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from django.db import connection, models, transaction
+from django.conf import settings
+from django.db import connection, connections, models, transaction
 from django.db.models import DateTimeField, ExpressionWrapper, F, Field
 from django.db.models.functions import Now
 from django.utils import timezone
+
+logger = logging.getLogger(__name__)
 
 
 def db_clock(seconds: float = 0) -> Any:
@@ -129,3 +136,54 @@ def _finish_portable(
                 state=finished, lease_token=None, lease_expires_at=None, finished_at=now, **values
             )
     return written
+
+
+class LocalWatchdog:
+    """A watchdog this process runs itself, on a thread, when there is no beat to run it (the
+    embedded default: ``COLLECTION_DISPATCH_IN_THREAD``, no ``REDIS_URL``). While ``watching()``
+    says runs are running it calls ``tick()`` (the beat task's own work) every
+    ``COLLECTION_WATCHDOG_SECONDS``, then ends by itself. ``ensure()`` starts it unless it runs:
+    call it after each dispatch and whenever someone opens a running run, so a run whose executor
+    thread died with its process (a server restart, a code reload) is picked up again.
+
+    Deciding to end and deciding to start hold the same lock, so a run started just as the
+    watchdog ends is never left unwatched."""
+
+    def __init__(self, name: str, *, watching: Callable[[], bool], tick: Callable[[], object]) -> None:
+        self.name = name
+        self._watching = watching
+        self._tick = tick
+        self._lock = threading.Lock()
+        self._current: threading.Thread | None = None  # the thread watching; None once it ends
+        self.thread: threading.Thread | None = None  # the last one started (alive or ended)
+
+    def ensure(self) -> bool:
+        """Start the watchdog unless it runs (or there is a broker); True when it started one."""
+        if not settings.COLLECTION_DISPATCH_IN_THREAD:
+            return False
+        with self._lock:
+            if self._current is not None and self._current.is_alive():
+                return False
+            thread = threading.Thread(target=self._supervise, daemon=True, name=self.name)
+            self._current = self.thread = thread
+            thread.start()
+            return True
+
+    def _keep_going(self) -> bool:
+        with self._lock:
+            if settings.COLLECTION_DISPATCH_IN_THREAD and self._watching():
+                return True
+            self._current = None  # ending: the next ensure() starts another
+            return False
+
+    def _supervise(self) -> None:
+        try:
+            while self._keep_going():
+                self._tick()
+                time.sleep(settings.COLLECTION_WATCHDOG_SECONDS)
+        except Exception:
+            logger.exception("the local %s stopped", self.name)
+            with self._lock:
+                self._current = None
+        finally:
+            connections.close_all()  # this thread's own connections

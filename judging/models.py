@@ -246,7 +246,8 @@ class TrustThreshold(models.Model):
 
 class JudgeTrust(models.Model):
     """A judge trusted for one field on what its audit covered: a judge run on the platform (its
-    template version), or an imported judge (the import files audited, nothing imported later).
+    template version), or an imported judge (the import files audited, nothing imported later),
+    and in either case only for responses of the audit sample's collection runs and categories.
     Void once the judge's template or the rubric has a newer version, or once revoked
     (``trust_list_live`` computes it in SQL)."""
 
@@ -296,9 +297,23 @@ class JudgeTrust(models.Model):
         return self.judge.name if self.judge is not None else f"{self.external_judge} (imported)"
 
     @property
+    def scope_description(self) -> str:
+        """What the trust covers, in words: the collection runs and categories of the audit sample
+        (``judging.selectors.TrustScope`` is the rule itself)."""
+        runs = ", ".join(str(run_id) for run_id in sorted(self.run_ids)) or "none"
+        categories = ", ".join(sorted(self.categories)) or "none"
+        return (
+            f"collection {'runs' if len(self.run_ids) > 1 else 'run'} {runs}, "
+            f"{'categories' if len(self.categories) > 1 else 'category'} {categories}"
+        )
+
+    @property
     def statement(self) -> str:
         if self.template is not None:
             what = f"template {self.template.slug} v{self.template.version}"
         else:
             what = "imported labels"
-        return f"judge {self.judge_name}, {what}, audited on {self.n_items} items, κ = {self.kappa:.2f}"
+        return (
+            f"judge {self.judge_name}, {what}, audited on {self.n_items} items in "
+            f"{self.scope_description}, κ = {self.kappa:.2f}"
+        )

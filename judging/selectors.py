@@ -109,6 +109,24 @@ def judge_run_progress(*, run: JudgeRun) -> RunProgress:
 
 
 @dataclass(frozen=True)
+class TrustScope:
+    """What a trust covers: the responses of the audit sample's collection runs whose query is in
+    one of the audit sample's categories. The one home of that rule: every read of a trusted
+    judge's labels (the scores, the reports, the judge-assisted rates) filters by ``q``, in SQL."""
+
+    run_ids: tuple[int, ...]
+    categories: tuple[str, ...]
+
+    @classmethod
+    def of(cls, trust: JudgeTrust) -> TrustScope:
+        return cls(tuple(sorted(int(i) for i in trust.run_ids)), tuple(sorted(trust.categories)))
+
+    def q(self) -> Q:
+        """Judged rows (judge items, imported labels) whose response is inside the scope."""
+        return Q(response__run_id__in=self.run_ids, response__query__category__slug__in=self.categories)
+
+
+@dataclass(frozen=True)
 class JudgeSource:
     key: str  # "run:<id>" or "external:<name>"
     label: str
@@ -116,6 +134,7 @@ class JudgeSource:
     judge: Judge | None = None
     run: JudgeRun | None = None
     imports: tuple[int, ...] | None = None  # an imported judge restricted to these import files
+    scope: TrustScope | None = None  # a trusted judge: only the responses its audit covered
 
     @property
     def external_name(self) -> str:
@@ -186,19 +205,51 @@ def _value_reader(field_name: str) -> dict[Any, Any]:
     return out
 
 
+def _judged_rows(source: JudgeSource, fields: list[str] | None = None) -> QuerySet[Any]:
+    """The source's judged rows, whatever its scope: the run's finished items, or the imported
+    labels (of ``fields``; of every field when None) of the files the source is restricted to."""
+    if source.run is not None:
+        return JudgeItem.objects.filter(run=source.run, state=JudgeItemState.FINISHED)
+    labels = ExternalJudgeLabel.objects.filter(judge_name=source.external_name)
+    if fields is not None:
+        labels = labels.filter(field__in=fields)
+    if source.imports is not None:
+        labels = labels.filter(batch_id__in=source.imports)
+    return labels
+
+
+def _in_scope(rows: QuerySet[Any], source: JudgeSource) -> QuerySet[Any]:
+    return rows if source.scope is None else rows.filter(source.scope.q())
+
+
+def judged_outside_scope(*, source: JudgeSource, fields: list[str] | None = None) -> set[int]:
+    """The responses the source's judge judged (a verdict or a parse failure) that its scope leaves
+    out; none without a scope."""
+    if source.scope is None:
+        return set()
+    return set(
+        _judged_rows(source, fields)
+        .exclude(source.scope.q())
+        .order_by()
+        .values_list("response_id", flat=True)
+        .distinct()
+    )
+
+
 def _verdicts_and_info(
     source: JudgeSource, fields: list[str], *, with_info: bool
 ) -> tuple[dict[int, JudgeVerdicts], dict[int, ResponseInfo]]:
     """The judge's verdicts and, with ``with_info``, the model, category and query of every judged
     response, read in one columnar query: joined in the database, each field's value taken out of
-    the JSON by the database (``parsed ->> field``), the rows read straight off the cursor."""
+    the JSON by the database (``parsed ->> field``), the rows read straight off the cursor. A
+    trusted judge's source (``scope``) reads only the responses its audit covered."""
     info: dict[int, ResponseInfo] = {}
     details = ("response__target__label", "response__query__category__slug", "response__query_id")
     readers = [_value_reader(name) for name in fields]
+    rows_in_scope = _in_scope(_judged_rows(source, fields), source)
     if source.run is not None:
         items = (
-            JudgeItem.objects.filter(run=source.run, state=JudgeItemState.FINISHED)
-            .order_by()  # grouped by response below: no sort needed
+            rows_in_scope.order_by()  # grouped by response below: no sort needed
             .annotate(**{f"value_{i}": KT(f"parsed__{name}") for i, name in enumerate(fields)})
             .values_list(
                 "response_id", "outcome", *(f"value_{i}" for i in range(len(fields))),
@@ -225,11 +276,8 @@ def _verdicts_and_info(
                 info[response_id] = ResponseInfo(response_id, *row[width:])
         return combine_items(samples, fields), info
     out: dict[int, JudgeVerdicts] = {}
-    labels = ExternalJudgeLabel.objects.filter(judge_name=source.external_name, field__in=fields)
-    if source.imports is not None:
-        labels = labels.filter(batch_id__in=source.imports)
     columns = ("response_id", "field", "value", "raw_output", *(details if with_info else ()))
-    for row in labels.values_list(*columns).iterator(chunk_size=5000):
+    for row in rows_in_scope.values_list(*columns).iterator(chunk_size=5000):
         response_id, field_name, value, raw = row[:4]
         verdicts = out.setdefault(response_id, JudgeVerdicts(raw=raw))
         if value is None:
@@ -298,19 +346,16 @@ def _gold_for(
 
 def _source_fingerprint(source: JudgeSource) -> tuple[Any, ...]:
     """What changes whenever the judge's verdicts or the judged responses' details change."""
-    if source.run is not None:
-        judged = JudgeItem.objects.filter(run=source.run, state=JudgeItemState.FINISHED).aggregate(
-            n=Count("pk"), last=Max("finished_at"), ids=Sum("pk")
-        )
-    else:
-        labels = ExternalJudgeLabel.objects.filter(judge_name=source.external_name)
-        if source.imports is not None:
-            labels = labels.filter(batch_id__in=source.imports)
-        judged = labels.aggregate(n=Count("pk"), last=Max("pk"), ids=Sum("pk"))
-    # A query re-categorised (query gold applied) moves its responses to another category: any
-    # change to any query is a new key (one aggregate over the query bank, cheaper than the join).
+    last = "finished_at" if source.run is not None else "pk"
+    judged = _judged_rows(source).aggregate(n=Count("pk"), last=Max(last), ids=Sum("pk"))
+    # A query re-categorised (query gold applied) moves its responses to another category (and in or
+    # out of a trust's scope): any change to any query is a new key (one aggregate over the query
+    # bank, cheaper than the join).
     queries = Query.objects.aggregate(last=Max("updated_at"))
-    return (source.key, source.imports, judged["n"], str(judged["last"]), judged["ids"], str(queries["last"]))
+    return (
+        source.key, source.imports, source.scope, judged["n"], str(judged["last"]), judged["ids"],
+        str(queries["last"]),
+    )  # fmt: skip
 
 
 AUDIT_CACHE_SECONDS = 24 * 3600
@@ -435,34 +480,73 @@ def trust_status(trust: JudgeTrust) -> str:
 
 
 def trust_source(trust: JudgeTrust) -> JudgeSource:
-    """The judge labels a trust covers: the audited run, or the audited import files."""
+    """The judge labels a trust covers: the audited run, or the audited import files, and of those
+    only the responses inside the trust's scope (the audit sample's collection runs and categories)."""
+    scope = TrustScope.of(trust)
     if trust.judge_run is not None:
         run = trust.judge_run
-        return JudgeSource(f"run:{run.pk}", run.name, [trust.field], trust.judge, run)
+        return JudgeSource(f"run:{run.pk}", run.name, [trust.field], trust.judge, run, scope=scope)
     return JudgeSource(
         f"external:{trust.external_judge}", f"{trust.external_judge} (imported)", [trust.field],
-        imports=tuple(trust.imports.order_by("pk").values_list("pk", flat=True)),
+        imports=tuple(trust.imports.order_by("pk").values_list("pk", flat=True)), scope=scope,
     )  # fmt: skip
 
 
-def trusted_judge_labels(*, response_ids: set[int]) -> tuple[dict[int, dict[str, Any]], list[JudgeTrust]]:
-    """For the scores pages: response id -> values of the fields a live trust covers, from the
-    trusted judge's audited run (its combined samples) or audited import files, and the grants used."""
+def trust_use_statement(trust: JudgeTrust, left_out: int) -> str:
+    """The trust's statement, and how many judged responses its scope left out (when any did)."""
+    if not left_out:
+        return trust.statement
+    responses = "response" if left_out == 1 else "responses"
+    return f"{trust.statement}; {left_out} judged {responses} outside the audited scope left out"
+
+
+@dataclass(frozen=True)
+class TrustUse:
+    """A live trust as figures use it: its labels count for the responses inside its scope; of the
+    responses asked about, ``left_out`` were judged but fall outside it and stay unresolved."""
+
+    trust: JudgeTrust
+    left_out: int
+
+    @property
+    def field(self) -> str:
+        return self.trust.field
+
+    @property
+    def statement(self) -> str:
+        return trust_use_statement(self.trust, self.left_out)
+
+
+def trusted_judge_labels(*, response_ids: set[int]) -> tuple[dict[int, dict[str, Any]], list[TrustUse]]:
+    """For the scores pages and reports: response id -> values of the fields a live trust covers,
+    from the trusted judge's audited run (its combined samples) or audited import files, for the
+    responses inside the trust's scope only; and the grants used, each with the number of
+    ``response_ids`` it judged outside its scope.
+
+    One judge per field: the latest grant with a label among these responses; when none has one,
+    the latest whose scope left some out is still reported, so the page says why the field is
+    unresolved."""
     labels: dict[int, dict[str, Any]] = {}
-    used: list[JudgeTrust] = []
+    used: dict[str, TrustUse] = {}
+    settled: set[str] = set()  # fields whose labels a grant gave already
     for trust in trust_list_live().order_by("field", "-granted_at"):
-        if any(t.field == trust.field for t in used):
-            continue  # one judge per field: the latest grant
-        verdicts = judge_verdicts(source=trust_source(trust), fields=[trust.field])
+        if trust.field in settled:
+            continue
+        source = trust_source(trust)
+        verdicts = judge_verdicts(source=source, fields=[trust.field])
         hit = False
         for response_id in response_ids:
             value = verdicts.get(response_id)
             if value is not None and trust.field in value.values:
                 labels.setdefault(response_id, {})[trust.field] = value.values[trust.field]
                 hit = True
+        left_out = len(judged_outside_scope(source=source, fields=[trust.field]) & response_ids)
         if hit:
-            used.append(trust)
-    return labels, used
+            settled.add(trust.field)
+            used[trust.field] = TrustUse(trust, left_out)
+        elif left_out and trust.field not in used:
+            used[trust.field] = TrustUse(trust, left_out)
+    return labels, list(used.values())
 
 
 @dataclass(frozen=True)
@@ -475,21 +559,23 @@ class AssistedTable:
 
 def judge_assisted_rates(*, user: User, resamples: int = 200) -> list[AssistedTable]:
     """For each field a judge is trusted for: per model, the rate by clinicians only (audit sample),
-    by the judge only, and by PPI / PPI++ (audit sample + judge labels on the rest)."""
+    by the judge only, and by PPI / PPI++ (audit sample + judge labels on the rest). Only the
+    responses inside the trust's scope count, labelled or not; the statement says how many judged
+    responses it left out."""
     tables = []
     seen: set[str] = set()
     for trust in trust_list_live().order_by("field", "-granted_at"):
         if trust.field in seen:
             continue
         seen.add(trust.field)
+        source = trust_source(trust)
         result = judge_audit_compute(
-            user=user, campaign=trust.audit_campaign, source=trust_source(trust),
-            gold_source=trust.gold_source, resamples=resamples,
+            user=user, campaign=trust.audit_campaign, source=source, gold_source=trust.gold_source,
+            resamples=resamples, fields=[trust.field],
         )  # fmt: skip
+        statement = trust_use_statement(trust, len(judged_outside_scope(source=source, fields=[trust.field])))
         tables.append(
-            AssistedTable(
-                trust.field, trust.statement, trust.audit_campaign, result.audits[trust.field].assisted
-            )
+            AssistedTable(trust.field, statement, trust.audit_campaign, result.audits[trust.field].assisted)
         )
     return tables
 

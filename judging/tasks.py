@@ -1,10 +1,9 @@
 """Celery tasks for judge runs: each loads by id and calls the collector or a service."""
 
 from celery import shared_task
-from django.conf import settings
 
 from judging.collector import judge_run_collect
-from judging.services.runs import judge_runs_needing_workers
+from judging.services.runs import judge_runs_restart_quiet
 
 
 @shared_task(name="judging.judge_run_execute", acks_late=True, reject_on_worker_lost=True)
@@ -15,7 +14,4 @@ def judge_run_execute(run_id: int) -> int:
 @shared_task(name="judging.judge_runs_watchdog")
 def judge_runs_watchdog() -> list[int]:
     """Restart judge runs whose workers went quiet; lease tokens make a spare worker harmless."""
-    run_ids = judge_runs_needing_workers(stale_after_seconds=settings.COLLECTION_STALE_SECONDS)
-    for run_id in run_ids:
-        judge_run_execute.delay(run_id)
-    return run_ids
+    return judge_runs_restart_quiet()

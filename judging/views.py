@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 from rules.contrib.views import permission_required
 
 from accounts.http import AuthenticatedHtmxHttpRequest, AuthenticatedHttpRequest
+from evaluations.models import RunStatus
 from evaluations.selectors import endpoint_list_for_user, run_list_for_user
 from judging import selectors, services
 from judging.charts import bias_chart, confusion_chart, flips_text
@@ -168,6 +169,8 @@ def _run(request: AuthenticatedHttpRequest, run_id: int) -> JudgeRun:
 @manage
 def run_detail(request: AuthenticatedHtmxHttpRequest, run_id: int) -> HttpResponse:
     run = _run(request, run_id)
+    if run.status == RunStatus.RUNNING:
+        services.judge_supervise_locally()  # no broker: a run watched is a run kept going
     context = {
         "run": run,
         "progress": selectors.judge_run_progress(run=run),

@@ -260,8 +260,8 @@ def judge_label_rows(response_ids: set[int]) -> list[dict[str, Any]]:
     readers = judge_readers()
     if readers is None or not response_ids:
         return []
-    labels, trusts = readers.trusted_labels(response_ids=response_ids)
-    by_field = {trust.field: trust for trust in trusts}
+    labels, uses = readers.trusted_labels(response_ids=response_ids)
+    by_field = {use.field: use.trust for use in uses}
     queries = dict(ModelResponse.objects.filter(pk__in=list(labels)).values_list("pk", "query_id"))
     rows: list[dict[str, Any]] = []
     for response_id in sorted(labels):
@@ -273,10 +273,11 @@ def judge_label_rows(response_ids: set[int]) -> list[dict[str, Any]]:
                 {
                     "response_id": response_id,
                     "query_id": queries.get(response_id),
-                    "judge": trust.judge.name,
-                    "judge_slug": trust.judge.slug,
-                    "template": trust.template.slug,
-                    "template_version": trust.template.version,
+                    # An imported judge has no platform judge row and no template.
+                    "judge": trust.judge_name,
+                    "judge_slug": trust.judge.slug if trust.judge is not None else None,
+                    "template": trust.template.slug if trust.template is not None else None,
+                    "template_version": trust.template.version if trust.template is not None else None,
                     "template_sha256": trust.template_hash,
                     "field": field_name,
                     "value": json.dumps(value),

@@ -11,7 +11,9 @@ from typing import Any
 
 @dataclass(frozen=True)
 class JudgeReaders:
-    # response ids -> (response id -> trusted values, the trusts used: each with .field, .statement)
+    # response ids -> (response id -> trusted values, the trusts used: each with .field, .statement
+    # (which says how many of the responses it judged were outside its audited scope) and .trust).
+    # A trusted judge's value counts only for responses of the runs and categories it was audited on.
     trusted_labels: Callable[..., tuple[dict[int, dict[str, Any]], list[Any]]]
     # user -> per-field tables of clinician-only, judge-only and PPI / PPI++ rates
     assisted_rates: Callable[..., list[Any]]

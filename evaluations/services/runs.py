@@ -14,7 +14,6 @@ import os
 import random
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from django.utils import timezone
 from accounts.models import User
 from audit.actions import AuditAction
 from audit.services import audit_record
-from evaluations.leases import db_clock, leased_rows_finish
+from evaluations.leases import LocalWatchdog, db_clock, leased_rows_finish
 from evaluations.models import (
     CollectionRun,
     Collector,
@@ -205,37 +204,22 @@ def collectors_dispatch(*, run: CollectionRun, count: int) -> list[uuid.UUID]:
     return ids
 
 
-_supervisor: threading.Thread | None = None
-_supervisor_lock = threading.Lock()
+def _collection_running() -> bool:
+    return CollectionRun.objects.filter(status=RunStatus.RUNNING).exists()
+
+
+# The embedded default has no beat: the web process runs the collection watchdog itself, for as
+# long as any run is running (``evaluations.leases.LocalWatchdog``, shared with judge runs).
+collection_watchdog = LocalWatchdog(
+    "collection-watchdog", watching=_collection_running, tick=lambda: runs_dispatch_missing()
+)
 
 
 def collection_supervise_locally() -> bool:
-    """The embedded default has no beat: make sure this process runs the watchdog itself, on a
-    thread, for as long as any run is running, so that a run whose collector thread died with its
-    process (a server restart, a code reload) is picked up again. True when it started one."""
-    global _supervisor
-    if not settings.COLLECTION_DISPATCH_IN_THREAD:
-        return False
-    with _supervisor_lock:
-        if _supervisor is not None and _supervisor.is_alive():
-            return False
-
-        def supervise() -> None:
-            try:
-                while (
-                    settings.COLLECTION_DISPATCH_IN_THREAD
-                    and CollectionRun.objects.filter(status=RunStatus.RUNNING).exists()
-                ):
-                    runs_dispatch_missing()
-                    time.sleep(settings.COLLECTION_WATCHDOG_SECONDS)
-            except Exception:
-                logger.exception("the local collection watchdog stopped")
-            finally:
-                connections.close_all()  # this thread's own connections
-
-        _supervisor = threading.Thread(target=supervise, daemon=True, name="collection-watchdog")
-        _supervisor.start()
-        return True
+    """With no broker, make sure this process runs the collection watchdog on a thread while any
+    run is running, so that a run whose collector thread died with its process (a server restart,
+    a code reload) is picked up again. True when it started one."""
+    return collection_watchdog.ensure()
 
 
 def collection_threads_wait(timeout: float | None = None) -> bool:

@@ -10,6 +10,7 @@ from judging.services.runs import (
     judge_run_resume,
     judge_run_retry_failed,
     judge_run_start,
+    judge_supervise_locally,
 )
 from judging.services.trust import (
     disagreements_send_to_adjudication,
@@ -30,6 +31,7 @@ __all__ = [
     "judge_run_resume",
     "judge_run_retry_failed",
     "judge_run_start",
+    "judge_supervise_locally",
     "judge_template_update",
     "judge_trust_grant",
     "judge_trust_revoke",

@@ -27,7 +27,7 @@ from accounts.policy import can_manage_judges, require
 from annotations.models import Campaign, CampaignItem
 from audit.actions import AuditAction
 from audit.services import audit_record
-from evaluations.leases import db_clock, leased_rows_finish
+from evaluations.leases import LocalWatchdog, db_clock, leased_rows_finish
 from evaluations.models import CollectionRun, ModelResponse, ResponseOutcome, ResponseState, RunStatus
 from evaluations.services.runs import broker_check, endpoint_snapshot
 from judging.models import Judge, JudgeItem, JudgeItemState, JudgeOutcome, JudgeRun
@@ -120,19 +120,67 @@ def judge_run_create(
 
 
 def _dispatch(run: JudgeRun) -> None:
+    """Send a worker to ``run`` once the transaction commits: a Celery task, or with no broker a
+    thread of this process (watched by the local watchdog, as collection's are)."""
     from judging.tasks import judge_run_execute
 
+    run_id = run.pk
     if settings.COLLECTION_DISPATCH_IN_THREAD:
 
         def judge_in_thread() -> None:
             try:
-                judge_run_execute.apply(args=(run.pk,))
+                judge_run_execute.apply(args=(run_id,))
             finally:
-                connections.close_all()
+                connections.close_all()  # this thread's own connections
 
-        transaction.on_commit(lambda: threading.Thread(target=judge_in_thread, daemon=True).start())
+        transaction.on_commit(
+            lambda: threading.Thread(target=judge_in_thread, daemon=True, name=f"judge-run-{run_id}").start()
+        )
+        transaction.on_commit(judge_supervise_locally)
     else:
-        transaction.on_commit(lambda: judge_run_execute.delay(run.pk))
+        transaction.on_commit(lambda: judge_run_execute.delay(run_id))
+
+
+def judge_runs_restart_quiet(*, stale_after_seconds: int | None = None) -> list[int]:
+    """The watchdog's work, for the beat task (``judging.judge_runs_watchdog``) and, with no broker,
+    the local watchdog alike: send a worker to each running judge run whose workers went quiet
+    (no heartbeat for ``COLLECTION_STALE_SECONDS``) with items left to judge, and complete a quiet
+    run with nothing left (its worker died between its last write and the completion). Returns the
+    runs sent a worker; lease tokens make a spare worker harmless."""
+    stale = stale_after_seconds or settings.COLLECTION_STALE_SECONDS
+    quiet = Q(heartbeat_at__lt=timezone.now() - timedelta(seconds=stale)) | Q(heartbeat_at__isnull=True)
+    runs = list(JudgeRun.objects.filter(quiet, status=RunStatus.RUNNING).order_by("pk"))
+    unfinished = set(
+        JudgeItem.objects.filter(run__in=runs, state__in=[JudgeItemState.PENDING, JudgeItemState.LEASED])
+        .order_by()
+        .values_list("run_id", flat=True)
+        .distinct()
+    )
+    for run in runs:
+        if run.pk in unfinished:
+            _dispatch(run)
+        else:
+            judge_run_complete_if_done(run_id=run.pk)
+    return [run.pk for run in runs if run.pk in unfinished]
+
+
+def _judge_runs_running() -> bool:
+    return JudgeRun.objects.filter(status=RunStatus.RUNNING).exists()
+
+
+# With no beat (the embedded default), the web process runs the judge-run watchdog itself while any
+# judge run is running: collection's local watchdog (``evaluations.leases.LocalWatchdog``) with the
+# beat task's work.
+judge_watchdog = LocalWatchdog(
+    "judge-watchdog", watching=_judge_runs_running, tick=lambda: judge_runs_restart_quiet()
+)
+
+
+def judge_supervise_locally() -> bool:
+    """With no broker, make sure this process runs the judge-run watchdog on a thread while any
+    judge run is running, so that a run whose thread died with its process (a server restart, a
+    code reload) is picked up again. True when it started one."""
+    return judge_watchdog.ensure()
 
 
 def _transition(
@@ -375,14 +423,3 @@ def judge_run_fail(*, run_id: int, reason: str) -> bool:
                 details={"reason": reason},
             )
         return bool(failed)
-
-
-def judge_runs_needing_workers(*, now: Any = None, stale_after_seconds: int = 30) -> list[int]:
-    now = now or timezone.now()
-    stale = Q(heartbeat_at__lt=now - timedelta(seconds=stale_after_seconds)) | Q(heartbeat_at__isnull=True)
-    return list(
-        JudgeRun.objects.filter(stale, status=RunStatus.RUNNING)
-        .filter(items__state__in=[JudgeItemState.PENDING, JudgeItemState.LEASED])
-        .values_list("pk", flat=True)
-        .distinct()
-    )

@@ -232,8 +232,9 @@ def _rater_names(
 def _judge_labels(
     campaign: Campaign, user: User | None, responses: list[ResponseRow]
 ) -> tuple[dict[int, dict[str, Any]], list[str], str]:
-    """Trusted judge labels of the campaign's responses. While a campaign is open only users who
-    may see judges get them: an adjudicator must not see a judge's verdict on an item to decide."""
+    """Trusted judge labels of the campaign's responses (of those inside each trust's audited scope;
+    the statements say how many it left out). While a campaign is open only users who may see
+    judges get them: an adjudicator must not see a judge's verdict on an item to decide."""
     if campaign.target != RubricTarget.RESPONSE:
         return {}, [], "a query campaign has no responses to judge"
     if campaign.status != CampaignStatus.CLOSED and not (user is not None and can_view_judges(user)):
@@ -242,9 +243,15 @@ def _judge_labels(
     if readers is None:
         return {}, [], "the judging app is not installed"
     labels, trusts = readers.trusted_labels(response_ids={r.response_id for r in responses})
+    statements = [f"{t.field}: {t.statement}" for t in trusts]
     if not labels:
+        if statements:  # trusted, but audited on other runs or categories than these responses'
+            return {}, [], (
+                "no judge is trusted for any field of these responses: they are outside the audited "
+                f"scope ({'; '.join(statements)})"
+            )  # fmt: skip
         return {}, [], "no judge is trusted for any field of these responses (see Judges → Audits)"
-    return labels, [f"{t.field}: {t.statement}" for t in trusts], ""
+    return labels, statements, ""
 
 
 def campaign_data(

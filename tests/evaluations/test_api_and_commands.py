@@ -240,9 +240,10 @@ def test_with_no_broker_the_command_waits_for_its_run_and_says_so(server, settin
     assert "No broker (REDIS_URL is not set): collecting run" in out
     assert out.strip().endswith(f"run {run.pk}: completed, 6/6 finished")  # done when the command ends
     assert run.status == RunStatus.COMPLETED
-    if run_services._supervisor is not None:  # the local watchdog ends once no run is running
-        run_services._supervisor.join(5)
-        assert not run_services._supervisor.is_alive()
+    watchdog = run_services.collection_watchdog.thread
+    if watchdog is not None:  # the local watchdog ends once no run is running
+        watchdog.join(5)
+        assert not watchdog.is_alive()
 
 
 def test_create_start_with_the_broker_down_refuses_and_commits_nothing(server, settings) -> None:

@@ -547,7 +547,7 @@ def test_without_a_broker_a_watched_run_whose_collector_died_is_picked_up_again(
     while time.monotonic() < deadline and CollectionRun.objects.get(pk=run.pk).status == RunStatus.RUNNING:
         time.sleep(0.2)
     run_services.collection_threads_wait(timeout=10)
-    supervisor = run_services._supervisor
+    supervisor = run_services.collection_watchdog.thread
     assert supervisor is not None
     supervisor.join(5)  # it ends by itself once no run is running
 

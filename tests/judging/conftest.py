@@ -4,6 +4,7 @@ server, and a response campaign that clinicians label with the reading each resp
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -82,7 +83,9 @@ class JudgingWorld:
         run.refresh_from_db()
         return run
 
-    def labelled_campaign(self, *, close: bool = True, overlap: int = 1) -> Campaign:
+    def labelled_campaign(
+        self, *, close: bool = True, overlap: int = 1, categories: Sequence[int] = ()
+    ) -> Campaign:
         campaign = campaign_create(
             actor=self.maintainer,
             name="audit sample",
@@ -92,6 +95,7 @@ class JudgingWorld:
             overlap=overlap,
             annotators=self.clinicians,
             runs=[self.run.pk],
+            categories=categories,
         )
         campaign = campaign_open(campaign=campaign, actor=self.maintainer)
         for clinician in self.clinicians[:overlap]:

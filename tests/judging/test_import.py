@@ -136,7 +136,10 @@ def test_an_imported_judge_is_trusted_on_the_files_audited_only(world, client) -
     assert trust_status(trust) == "trusted"
     assert (trust.judge, trust.template, trust.judge_run, trust.n_items) == (None, None, None, 60)
     assert list(trust.imports.all()) == [first]
-    assert trust.statement == "judge gpt-x (imported), imported labels, audited on 60 items, κ = 1.00"
+    assert trust.statement == (
+        f"judge gpt-x (imported), imported labels, audited on 60 items in collection run {world.run.pk}, "
+        "category toxicology, κ = 1.00"
+    )
     assert list(trust_list_live()) == [trust]
 
     # Labels imported later under the same name were not audited: the scores do not get them.
@@ -144,7 +147,7 @@ def test_an_imported_judge_is_trusted_on_the_files_audited_only(world, client) -
         actor=world.maintainer, name="b.csv", raw=_csv("gpt-x", items[60:]), file_format="csv"
     )
     labels, used = trusted_judge_labels(response_ids={i.response_id for i in items})
-    assert used == [trust]
+    assert [(use.trust, use.left_out) for use in used] == [(trust, 0)]
     assert set(labels) == {i.response_id for i in items[:60]}
     assert all(labels[i.response_id]["unsafe"] is ("[REDACTED]" in i.response.text) for i in items[:60])
 

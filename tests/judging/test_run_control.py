@@ -1,17 +1,20 @@
 """Pausing, resuming and retrying the failed items of judge runs (services, pages, API), the batched
-finish they share with collection, and the audit's cache keyed by what the audit is computed from."""
+finish they share with collection, the watchdog (a beat task, or with no broker a thread of the web
+process, as collection's), and the audit's cache keyed by what the audit is computed from."""
 
 from __future__ import annotations
 
 import threading
 import time
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from accounts.models import ApiToken as Token
 from accounts.roles import Role
@@ -32,7 +35,13 @@ from judging.services import (
     judge_run_resume,
     judge_run_retry_failed,
 )
-from judging.services.runs import JudgeItemResult, judge_items_claim, judge_items_finish
+from judging.services import runs as judge_run_services
+from judging.services.runs import (
+    JudgeItemResult,
+    judge_items_claim,
+    judge_items_finish,
+    judge_runs_restart_quiet,
+)
 from mockmodel.app import MockServerConfig
 from mockmodel.runner import MockServerThread
 from tests.factories import UserFactory
@@ -212,6 +221,81 @@ def test_run_actions_on_the_page_and_the_api(world, client) -> None:
     )
     with pytest.raises(ValidationError):
         judge_run_cancel(run=run, actor=world.maintainer)
+
+
+def _quiet(run: JudgeRun, *, held: int = 0) -> None:
+    """As if the run's worker died five minutes ago (with the process it ran in), holding ``held``
+    items under a lease that has since expired."""
+    five_minutes_ago = timezone.now() - timedelta(minutes=5)
+    if held:
+        claim = judge_items_claim(run_id=run.pk, limit=held)
+        JudgeItem.objects.filter(lease_token=claim.token).update(lease_expires_at=five_minutes_ago)
+    JudgeRun.objects.filter(pk=run.pk).update(heartbeat_at=five_minutes_ago)
+
+
+def test_the_watchdog_restarts_quiet_runs_and_completes_the_finished_ones(world, settings) -> None:
+    """The beat task's work, which the local watchdog runs too: a worker for a quiet run with items
+    left (held ones included), none for a live run, completion for a quiet run with nothing left."""
+    settings.COLLECTION_DISPATCH_IN_THREAD = False  # the tests' eager Celery runs the task in place
+    with MockServerThread(MockServerConfig(latency_ms=1)) as server:
+        judge = _judge_on(world, server, "watched-judge")
+        quiet = _running(world, judge)
+        _quiet(quiet, held=4)
+        live = _running(world, judge)
+        JudgeRun.objects.filter(pk=live.pk).update(heartbeat_at=timezone.now())
+        done = _running(world, judge)
+        judge_run_collect(run_id=done.pk)
+        JudgeRun.objects.filter(pk=done.pk).update(status=RunStatus.RUNNING, finished_at=None)
+        _quiet(done)  # its worker died between its last write and the completion
+        requests = server.stats()["requests"]
+
+        assert judge_runs_restart_quiet() == [quiet.pk]
+
+        statuses = dict(
+            JudgeRun.objects.filter(pk__in=[quiet.pk, live.pk, done.pk]).values_list("pk", "status")
+        )
+        assert statuses == {
+            quiet.pk: RunStatus.COMPLETED,
+            live.pk: RunStatus.RUNNING,
+            done.pk: RunStatus.COMPLETED,
+        }
+        assert judge_run_progress(run=quiet).parsed == 90
+        assert judge_run_progress(run=live).finished == 0
+        assert server.stats()["requests"] - requests == 90  # the quiet run's items, each once
+    assert judge_runs_restart_quiet() == []  # the live run is not quiet yet
+
+
+def test_without_a_broker_a_watched_judge_run_whose_thread_died_is_picked_up_again(
+    world, settings, client
+) -> None:
+    settings.COLLECTION_DISPATCH_IN_THREAD = True  # bin/serve: no REDIS_URL, no beat
+    settings.COLLECTION_LIVENESS_SECONDS = 1
+    settings.COLLECTION_STALE_SECONDS = 1
+    settings.COLLECTION_WATCHDOG_SECONDS = 0.3
+    with MockServerThread(MockServerConfig(latency_ms=1)) as server:
+        run = _running(world, _judge_on(world, server, "embedded-judge"))
+        _quiet(run, held=4)  # its thread died with the previous server process, holding 4 items
+        before = judge_run_services.judge_watchdog.thread
+        assert before is None or not before.is_alive()  # nothing watches it yet
+        client.force_login(world.maintainer)
+
+        page = client.get(f"/judges/runs/{run.pk}/")  # someone watches the run
+        assert page.status_code == 200
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and JudgeRun.objects.get(pk=run.pk).status == RunStatus.RUNNING:
+            time.sleep(0.2)
+        watchdog = judge_run_services.judge_watchdog.thread
+        assert watchdog is not None
+        assert watchdog is not before
+        watchdog.join(5)  # it ends by itself once no judge run is running
+
+        run.refresh_from_db()
+        assert run.status == RunStatus.COMPLETED
+        assert not watchdog.is_alive()
+        assert judge_run_progress(run=run).parsed == 90
+        assert JudgeItem.objects.filter(run=run).exclude(state="finished").count() == 0
+        assert server.stats()["requests"] == 90  # every item judged once, the 4 held ones included
+    assert _actions(run) == ["judge_run_create", "judge_run_complete"]
 
 
 def test_the_audit_is_cached_by_what_it_is_computed_from(world) -> None:

@@ -238,16 +238,20 @@ def test_trusted_judge_labels_are_their_own_machine_labelled_table(tmp_path, set
     settings.SENDFILE_ROOT = str(tmp_path)
     scoring = scoring_world(close=True)
     response_ids = sorted({item.response_id for item in scoring.items.values()})
+    # What ``judging.selectors.trusted_judge_labels`` returns per field: the grant and its statement.
     trust = SimpleNamespace(
         field="unsafe",
         statement="judge mock-judge / harmbench-unsafe, template harmbench-unsafe v3, audited on 90 items",
-        judge=SimpleNamespace(name="Mock judge", slug="mock-judge"),
-        template=SimpleNamespace(slug="harmbench-unsafe", version=3),
-        template_hash="ab" * 32,
-        judge_run_id=41,
-        kappa=0.91,
-        n_items=90,
-        granted_at=timezone.now(),
+        trust=SimpleNamespace(
+            judge_name="Mock judge",
+            judge=SimpleNamespace(name="Mock judge", slug="mock-judge"),
+            template=SimpleNamespace(slug="harmbench-unsafe", version=3),
+            template_hash="ab" * 32,
+            judge_run_id=41,
+            kappa=0.91,
+            n_items=90,
+            granted_at=timezone.now(),
+        ),
     )
     asked: list[set[int]] = []
 
