@@ -26,7 +26,7 @@ from judging.services import (
     threshold_set,
 )
 from querybank.models import Category, Query
-from scoring.selectors import campaign_data
+from scoring.selectors.snapshot import campaign_data
 from scoring.services import report_create
 from tests.factories import CategoryFactory
 
