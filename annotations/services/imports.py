@@ -40,6 +40,7 @@ from annotations.models import (
 from annotations.rubric_schema import consensus, item_agreement
 from audit.actions import AuditAction
 from audit.services import audit_record
+from core.bulk import bulk_insert
 from core.imports import import_size_check
 from core.locks import advisory_lock
 from evaluations.models import ModelResponse
@@ -253,9 +254,9 @@ def annotations_import(
                     gold_source=gold_source,
                 )
             )
-        created_items = CampaignItem.objects.bulk_create(new_items, batch_size=BATCH)
+        created_items = bulk_insert(new_items, batch_size=BATCH)
         items = dict(zip(raters_per_item, created_items, strict=True))
-        Label.objects.bulk_create(
+        bulk_insert(
             (
                 Label(
                     item=items[item_key],
@@ -268,7 +269,7 @@ def annotations_import(
             ),
             batch_size=BATCH,
         )
-        Adjudication.objects.bulk_create(
+        bulk_insert(
             (
                 Adjudication(
                     item=items[item_key],

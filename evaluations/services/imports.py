@@ -21,6 +21,7 @@ from accounts.models import User
 from accounts.policy import can_manage_collection, require
 from audit.actions import AuditAction
 from audit.services import audit_record
+from core.bulk import bulk_insert
 from evaluations.inspect_logs import read_inspect_log
 from evaluations.models import (
     CollectionRun,
@@ -126,7 +127,7 @@ def run_import_replies(
                 raw_reply=reply.raw_reply,
             )
         )
-    created = ModelResponse.objects.bulk_create(rows, batch_size=2000)
+    created = bulk_insert(rows, batch_size=2000)
     audit_record(
         actor=actor,
         action=AuditAction.RUN_IMPORT,
