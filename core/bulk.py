@@ -27,7 +27,8 @@ _PLAIN = (
 
 
 def bulk_insert(objs: Iterable[M], *, batch_size: int = 2000) -> list[M]:
-    """Insert the (unsaved, same-model) instances and return them with their primary keys set."""
+    """Insert the (unsaved, same-model) instances and return them with their primary keys set.
+    ``batch_size`` is ``bulk_create``'s, for the fallback; ``COPY`` streams the rows in one go."""
     rows = list(objs)
     if not rows:
         return rows
