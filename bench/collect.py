@@ -271,13 +271,18 @@ def main() -> None:
                 bounds[n] = bound
                 peaks = stats.get("max_in_flight_by_model", {})
                 peak = max(peaks.values()) if peaks else stats["max_in_flight"]
+                latencies = sorted(rows.exclude(latency_ms=None).values_list("latency_ms", flat=True))
+                mean_latency = sum(latencies) / len(latencies) if latencies else float("nan")
+                p95_latency = latencies[int(0.95 * (len(latencies) - 1))] if latencies else float("nan")
                 print(
                     f"N={n}: wall {wall:6.1f} s  {ours:6.1f} responses/s  {ours / bound:5.1%} of the bound "
                     f"({bound:.0f}/s)  x{ours / results[options.workers[0]]:.2f} vs N={options.workers[0]}  "
                     f"rows {rows.count()} finished {finished}  peak in flight per endpoint {peak} "
                     f"(cap {cap}), total {stats['max_in_flight']}  requests {stats['requests']}  "
                     f"CPU/response: workers {1000 * worker_cpu / total:.2f} ms, "
-                    f"mock {1000 * mock_cpu / total:.2f} ms"
+                    f"mock {1000 * mock_cpu / total:.2f} ms  "
+                    f"call latency as the worker saw it: mean {mean_latency:.1f} ms, p95 {p95_latency} ms "
+                    f"(the mock's own: {options.latency_ms:g} ms)"
                 )
             client.close()
 

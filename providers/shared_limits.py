@@ -16,7 +16,12 @@ buckets. The provider sees the configured limit whatever the number of workers.
   process's next call (one waiting now, or one asking within ``keep_s``, 20 ms), up to ``reuse``
   (8) calls, then gives it back to Redis with the successes it carried: a busy process makes
   about one Redis round trip per eight calls instead of two per call, and still returns every slot
-  to the shared pool often enough that a collector joining later gets its share.
+  to the shared pool often enough that a collector joining later gets its share. While the
+  endpoint's pool is less than half taken (as the last acquire saw it), a kept slot waits up to
+  ``keep_idle_s`` (250 ms) instead: a run over many endpoints calls each one only every few tens of
+  milliseconds, so a 20 ms wait gave nearly every slot back unused (profiled: the limiter's
+  Redis calls were a fifth of the collector's loop), and a pool with that much room has no
+  waiter for the slot to keep from.
 - Rates: a token bucket in a hash (Redis clock), ten seconds' worth of capacity, as in process.
 - If Redis does not answer, the call goes through the process's own limiter of the same
   maximum (logged once): a Redis outage slows nothing, at the cost of the cap holding per process
@@ -193,6 +198,7 @@ class RedisConcurrencyLimiter:
         poll_s: tuple[float, float] = (0.002, 0.02),
         reuse: int = 8,
         keep_s: float = 0.02,
+        keep_idle_s: float = 0.25,
     ) -> None:
         self.client = client
         self.keys = [f"{key}:slots", f"{key}:aimd", f"{key}:recent"]
@@ -208,6 +214,8 @@ class RedisConcurrencyLimiter:
         self.poll_s = poll_s
         self.reuse = reuse
         self.keep_s = keep_s
+        self.keep_idle_s = keep_idle_s
+        self.last_taken = max_concurrency  # slots taken in all, as the last acquire saw it
         self._handed: collections.deque[SlotToken] = collections.deque()
         self.in_flight = 0  # this process's calls
         self.peak_in_flight = 0
@@ -260,6 +268,7 @@ class RedisConcurrencyLimiter:
                     self._take()
                     return SlotToken(member=member, epoch=epoch, shared=False)
                 self.limit = int(limit)
+                self.last_taken = int(taken)
                 if got:
                     self.slots_taken += 1
                     self._warned = False
@@ -296,7 +305,9 @@ class RedisConcurrencyLimiter:
             self._handed.append(handed)
             self._released.set()
             if not self._queue.locked():
-                asyncio.get_running_loop().call_later(self.keep_s, self._give_back, handed)
+                roomy = 2 * self.last_taken < self.limit
+                keep = self.keep_idle_s if roomy else self.keep_s
+                asyncio.get_running_loop().call_later(keep, self._give_back, handed)
             return
         self._held.discard(token.member)
         outcome = "429" if kind == OutcomeKind.RATE_LIMITED else "ok" if ok else "other"

@@ -6,6 +6,7 @@ A claim stamps a batch with a fresh lease token; a finish only writes rows that 
 token, so a worker whose lease expired (killed, paused, slow) can never overwrite another's work.
 """
 
+import collections
 import functools
 import itertools
 import logging
@@ -392,6 +393,11 @@ def items_claim(*, run_id: int, limit: int, now: Any = None) -> ItemClaim:
         expires = now + timedelta(seconds=seconds) if now is not None else db_clock(seconds)
         target_ids = list(RunTarget.objects.filter(run_id=run_id).values_list("pk", flat=True))
         random.shuffle(target_ids)  # no target always first in a batch
+        CollectionRun.objects.filter(pk=run_id).update(heartbeat_at=current)
+        if connections[ModelResponse.objects.db].vendor == "postgresql":
+            return ItemClaim(
+                token=token, items=_claim_postgresql(run_id, target_ids, limit, token, now, seconds)
+            )
         per_target: dict[int, list[int]] = {t: [] for t in target_ids}
         active = list(target_ids)
         wanted = limit
@@ -418,7 +424,6 @@ def items_claim(*, run_id: int, limit: int, now: Any = None) -> ItemClaim:
             ModelResponse.objects.filter(pk__in=ids).update(
                 state=ResponseState.LEASED, lease_token=token, lease_expires_at=expires
             )
-        CollectionRun.objects.filter(pk=run_id).update(heartbeat_at=current)
         texts = dict(ModelResponse.objects.filter(pk__in=ids).values_list("id", "query__text"))
         rows = {
             row[0]: row
@@ -427,6 +432,67 @@ def items_claim(*, run_id: int, limit: int, now: Any = None) -> ItemClaim:
             )
         }
         return ItemClaim(token=token, items=[ClaimedItem(*rows[i], texts[i]) for i in ids])
+
+
+def _claim_postgresql(
+    run_id: int, target_ids: list[int], limit: int, token: uuid.UUID, now: Any, seconds: int
+) -> list[ClaimedItem]:
+    """``items_claim`` on PostgreSQL: each round is ONE statement that picks an equal share of
+    every target still active (``FOR UPDATE SKIP LOCKED`` in a lateral subquery per target), keeps
+    the first ``wanted`` of them round-robin, leases them and returns them with their query's text.
+    The ORM version takes 2 + one query per target per round and builds each in Python on the
+    collector's claim thread, whose GIL time the event loop pays for (docs/collection.md)."""
+    table = ModelResponse._meta.db_table
+    queries = Query._meta.db_table
+    current = "%(now)s" if now is not None else "statement_timestamp()"
+    expires = (
+        "%(expires)s" if now is not None else "statement_timestamp() + make_interval(secs => %(seconds)s)"
+    )
+    sql = f"""
+        WITH picked AS (
+            SELECT c.id, t.pos, row_number() OVER (PARTITION BY t.pos ORDER BY c.state, c.id) AS turn
+            FROM unnest(%(targets)s::bigint[]) WITH ORDINALITY AS t(target_id, pos)
+            CROSS JOIN LATERAL (
+                SELECT m.id, m.state FROM {table} m
+                WHERE m.run_id = %(run)s AND m.target_id = t.target_id
+                  AND (m.state = %(pending)s OR (m.state = %(leased)s AND m.lease_expires_at < {current}))
+                ORDER BY m.state, m.id
+                LIMIT %(share)s
+                FOR UPDATE OF m SKIP LOCKED
+            ) c
+            ORDER BY turn, t.pos
+            LIMIT %(wanted)s
+        ), claimed AS (
+            UPDATE {table} r SET state = %(leased)s, lease_token = %(token)s, lease_expires_at = {expires}
+            FROM picked WHERE r.id = picked.id
+            RETURNING r.id, r.query_id, r.target_id, r.sample_index, picked.turn, picked.pos
+        )
+        SELECT c.id, c.query_id, c.target_id, c.sample_index, q.text
+        FROM claimed c JOIN {queries} q ON q.id = c.query_id
+        ORDER BY c.turn, c.pos
+    """  # noqa: S608 - table names from the models' metadata; every value is a parameter
+    params: dict[str, Any] = {
+        "run": run_id,
+        "pending": str(ResponseState.PENDING),
+        "leased": str(ResponseState.LEASED),
+        "token": token,
+        "now": now,
+        "expires": now + timedelta(seconds=seconds) if now is not None else None,
+        "seconds": seconds,
+    }
+    items: list[ClaimedItem] = []
+    active, wanted = list(target_ids), limit
+    with connections[ModelResponse.objects.db].cursor() as cursor:
+        while wanted > 0 and active:
+            share = math.ceil(wanted / len(active))
+            cursor.execute(sql, {**params, "targets": active, "share": share, "wanted": wanted})
+            got = [ClaimedItem(*row) for row in cursor.fetchall()]
+            items += got
+            wanted -= len(got)
+            per_target = collections.Counter(item.target_id for item in got)
+            # A target that gave less than its share has run out; its share goes to the others.
+            active = [t for t in active if per_target[t] >= share]
+    return items
 
 
 @dataclass
@@ -480,7 +546,7 @@ def items_finish_many(*, entries: Sequence[tuple[uuid.UUID, ResponseResult]], no
 
     Attempts add up and errors append, so an item retried after an error (``run_retry_failed``)
     keeps the history of every call made for it. On PostgreSQL the whole batch is one
-    ``UPDATE … FROM (VALUES …)``; elsewhere one UPDATE per row in one transaction."""
+    ``UPDATE … FROM jsonb_to_recordset(…)``; elsewhere one UPDATE per row in one transaction."""
     if any(r.outcome in ("", None) for _, r in entries):
         raise ValueError("Every finished item needs an outcome.")
     return leased_rows_finish(

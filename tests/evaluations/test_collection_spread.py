@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -182,7 +183,7 @@ def test_a_flush_is_one_statement_that_adds_attempts_and_keeps_errors(mock_serve
 
     updates = [q["sql"] for q in queries.captured_queries if q["sql"].lstrip().upper().startswith("UPDATE")]
     assert len(updates) == 1  # 30 rows over two lease tokens: one statement
-    assert "FROM (VALUES" in updates[0]
+    assert "FROM jsonb_to_recordset(" in updates[0]
     assert written == 29  # the row whose lease moved on is not written
     assert ModelResponse.objects.get(pk=stale.id).state == "leased"
     kept = ModelResponse.objects.get(pk=first.items[1].id)
@@ -198,6 +199,35 @@ def test_a_flush_is_one_statement_that_adds_attempts_and_keeps_errors(mock_serve
     assert one.cost == Decimal("0.000002")  # rounded as the ORM rounds
     assert one.lease_token is None
     assert one.finished_at is not None
+
+
+def test_a_reply_with_nul_characters_is_written_not_retried_forever(mock_server) -> None:
+    QueryFactory.create_batch(2)
+    run = running_run([endpoint(mock_server, "nul-reply")])
+    claim = items_claim(run_id=run.pk, limit=2)
+    odd, plain = claim.items
+    entries = [
+        (
+            claim.token,
+            ResponseResult(
+                id=odd.id,
+                outcome=ResponseOutcome.COLLECTED,
+                text="before\x00after \\u0000 kept",
+                raw_reply={"content": "x\x00y"},
+                errors=[{"kind": "server_error", "body": "\x00"}],
+            ),
+        ),
+        (claim.token, ResponseResult(id=plain.id, outcome=ResponseOutcome.COLLECTED, text="plain")),
+    ]
+
+    assert items_finish_many(entries=entries) == 2
+
+    row = ModelResponse.objects.get(pk=odd.id)
+    if connection.vendor == "postgresql":  # PostgreSQL keeps no NUL: the replacement character
+        assert row.text == "before\ufffdafter \\u0000 kept"
+        assert row.raw_reply == {"content": "x\ufffdy"}
+        assert row.errors == [{"kind": "server_error", "body": "\ufffd"}]
+    assert ModelResponse.objects.get(pk=plain.id).text == "plain"
 
 
 def test_lanes_and_claims_go_on_while_a_write_is_slow(mock_server) -> None:
@@ -306,6 +336,29 @@ def test_claims_interleave_targets_and_pass_on_the_share_of_finished_ones(mock_s
     )
     rest = items_claim(run_id=run.pk, limit=9)
     assert Counter(target_of[i.target_id] for i in rest.items) == {"fair-a": 7}  # b's and c's share
+
+
+def test_a_claim_leases_exactly_what_it_returns_in_a_few_statements_whatever_the_targets(mock_server) -> None:
+    QueryFactory.create_batch(5)
+    run = running_run([endpoint(mock_server, f"count-{i}") for i in range(6)])
+    stale = ModelResponse.objects.filter(run=run).order_by("-pk").first()
+    ModelResponse.objects.filter(pk=stale.pk).update(
+        state="leased", lease_token=uuid.uuid4(), lease_expires_at=timezone.now() - timedelta(seconds=5)
+    )
+
+    with CaptureQueriesContext(connection) as queries:
+        claim = items_claim(run_id=run.pk, limit=8)
+
+    assert len(claim.items) == 8
+    leased = set(ModelResponse.objects.filter(run=run, lease_token=claim.token).values_list("pk", flat=True))
+    assert leased == {item.id for item in claim.items}  # nothing leased that was not handed out
+    assert sorted(Counter(item.target_id for item in claim.items).values()) == [1, 1, 1, 1, 2, 2]
+    assert stale.pk in leased  # a dead collector's item comes before pending ones of its target
+    texts = dict(Query.objects.values_list("pk", "text"))
+    assert all(item.query_text == texts[item.query_id] for item in claim.items)
+    if connection.vendor == "postgresql":
+        # One statement picks, locks, leases and returns (the ORM took one query per target).
+        assert len(queries) <= 6, [q["sql"][:80] for q in queries.captured_queries]
 
 
 def test_two_collectors_share_one_run_and_write_every_item_once(mock_server) -> None:

@@ -172,7 +172,7 @@ def test_the_batched_finish_is_one_statement_guarded_by_the_lease(world) -> None
     assert written == 19
     if connection.vendor == "postgresql":
         assert len(updates) == 1
-        assert "FROM (VALUES" in updates[0]
+        assert "FROM jsonb_to_recordset(" in updates[0]
     assert JudgeItem.objects.get(pk=stale.id).state == "leased"
     kept = JudgeItem.objects.get(pk=claim.items[1].id)
     assert (kept.attempts, [e["body"] for e in kept.errors]) == (2, ["earlier", "now"])
