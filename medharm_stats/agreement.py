@@ -31,7 +31,6 @@ from functools import lru_cache
 from typing import Any, Literal
 
 import numpy as np
-from scipy import stats
 
 from .proportions import normal_quantile, wilson_interval
 from .ratings import RatingTable, is_number
@@ -83,6 +82,8 @@ def agreement_weights(q: int, weighting: str | np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=256)
 def _t_quantile(confidence: float, df: int) -> float:
+    from scipy import stats  # loaded on first use: not in every process that imports the package
+
     return float(stats.t.ppf(1 - (1 - confidence) / 2, df))
 
 

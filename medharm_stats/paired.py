@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from .agreement import DEFAULT_RESAMPLES, DEFAULT_SEED
 from .result import Estimate, NotFiniteError
@@ -37,6 +36,8 @@ def mcnemar_exact_p(only_first: int, only_second: int) -> float:
     Twice the smaller tail, capped at 1 (as statsmodels' ``mcnemar(exact=True)``; equal to scipy's
     ``binomtest`` for p = 1/2, whose distribution is symmetric). No discordant pair gives 1.
     """
+    from scipy import stats  # loaded on first use: not in every process that imports the package
+
     if min(only_first, only_second) < 0:
         raise ValueError("discordant counts cannot be negative")
     n = only_first + only_second

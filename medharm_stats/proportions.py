@@ -9,14 +9,14 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
-from scipy import stats
-
 from .result import Estimate
 
 
 @lru_cache(maxsize=32)
 def normal_quantile(confidence: float) -> float:
     """The two-sided standard normal quantile, 1.959964 for 95%."""
+    from scipy import stats  # loaded on first use: not in every process that imports the package
+
     _check_confidence(confidence)
     return float(stats.norm.ppf(1 - (1 - confidence) / 2))
 
@@ -67,6 +67,8 @@ def clopper_pearson_interval(successes: int, total: int, *, confidence: float = 
 
     Newcombe (1998) Table II: 81/263 -> 0.2527 to 0.3676; 0/20 -> 0 to 0.1684.
     """
+    from scipy import stats  # loaded on first use: not in every process that imports the package
+
     empty = _check_counts(successes, total)
     if empty is not None:
         return empty

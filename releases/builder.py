@@ -80,13 +80,15 @@ class WrittenFile:
 def _neutralise(array: pa.Array) -> pa.Array:
     """Text starting with = + - @, a control character or an apostrophe gets a leading apostrophe
     (as ``core.csv_cells.neutralise`` does cell by cell)."""
-    risky = pc.is_in(pc.utf8_slice_codeunits(array, 0, 1), value_set=_RISKY_FIRST)
+    risky = pc.match_substring_regex(array, pattern=_RISKY_FIRST)
     if not pc.any(risky).as_py():
         return array
     return pc.if_else(risky, pc.binary_join_element_wise("'", array, ""), array)
 
 
-_RISKY_FIRST = pa.array(["=", "+", "-", "@", "\t", "\r", "\n", "'"])
+# A pattern, not an array of the characters: building an Arrow array from a Python list when this
+# module is imported would load pandas into every process that imports the URLs (about 60 MB).
+_RISKY_FIRST = "^[=+\\-@\t\r\n']"
 
 
 # JSON string escapes, as orjson writes them: the two that must be escaped, the five short forms,

@@ -97,3 +97,23 @@ def test_the_allowed_graph_has_no_cycle() -> None:
     for package in sorted(MAY_IMPORT):
         visit(package, [])
     assert cycles == []
+
+
+def test_a_process_that_loads_every_url_loads_neither_scipy_nor_pandas() -> None:
+    """scipy (statistics, loaded on first use) and pandas (which pyarrow loads when an array is
+    built from a Python list) cost about 90 MB and 3 s of start-up in every web process, Celery
+    worker and release build that never uses them."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, django; django.setup(); import medharm_web.urls; "
+        "print(sorted(m for m in ('scipy', 'pandas', 'sklearn', 'statsmodels') if m in sys.modules))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "medharm_web.settings.base"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
