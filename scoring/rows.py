@@ -96,6 +96,10 @@ class CampaignData:
         raise KeyError(name)
 
     @property
+    def response_ids(self) -> set[int]:
+        return {row.response_id for row in self.responses}
+
+    @property
     def categorical_specs(self) -> list[FieldSpec]:
         return [spec for spec in self.specs if spec.is_categorical]
 

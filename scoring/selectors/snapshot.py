@@ -256,8 +256,8 @@ def _rater_names(
     return names, pseudonym
 
 
-def _judge_labels(
-    campaign: Campaign, user: User | None, responses: list[ResponseRow]
+def campaign_judge_labels(
+    *, campaign: Campaign, user: User | None, response_ids: set[int]
 ) -> tuple[dict[int, dict[str, Any]], list[str], str]:
     """Trusted judge labels of the campaign's responses (of those inside each trust's audited scope;
     the statements say how many it left out). While a campaign is open only users who may see
@@ -269,7 +269,7 @@ def _judge_labels(
     readers = judge_readers()
     if readers is None:
         return {}, [], "the judging app is not installed"
-    labels, trusts = readers.trusted_labels(response_ids={r.response_id for r in responses})
+    labels, trusts = readers.trusted_labels(response_ids=response_ids)
     statements = [f"{t.field}: {t.statement}" for t in trusts]
     if not labels:
         if statements:  # trusted, but audited on other runs or categories than these responses'
@@ -390,7 +390,9 @@ def campaign_data(
             slug__in={row.category for row in items.values()} | {r.category for r in responses}
         ).values_list("slug", "name")
     )
-    judge_labels, judge_statements, judge_unavailable = _judge_labels(campaign, judge_user or user, responses)
+    judge_labels, judge_statements, judge_unavailable = campaign_judge_labels(
+        campaign=campaign, user=judge_user or user, response_ids={r.response_id for r in responses}
+    )
     return CampaignData(
         judge_labels=judge_labels,
         judge_statements=judge_statements,
