@@ -247,7 +247,7 @@ def _rater_names(
         return dict(pseudonym), pseudonym
     users = {
         u.pk: (u.display_name or u.email)
-        for u in User.objects.filter(pk__in=[label.annotator_id for label in labels if label.annotator_id])
+        for u in User.objects.filter(pk__in={label.annotator_id for label in labels if label.annotator_id})
     }
     names = {}
     for rater in ordered:
