@@ -35,6 +35,7 @@ from annotations.models import Campaign
 from scoring.figures.drilldowns import drilldown, pack_row
 from scoring.figures.scores import ScoreBundle, campaign_scores
 from scoring.pages.cells import FigureCell
+from scoring.resolution import LabelSource
 from scoring.rows import CampaignData
 from scoring.selectors import snapshot as snapshot_selectors
 
@@ -116,9 +117,18 @@ class Snapshot:
         return self._data
 
     def bundle(self, source: str) -> ScoreBundle:
-        """The scores under ``source``, computed once per request (raises ``SourceUnavailableError``)."""
+        """The scores under ``source`` (raises ``SourceUnavailableError``), computed once per
+        snapshot: kept beside a snapshot this process keeps, so the leaderboard's scores serve the
+        heatmap, the comparisons and the rows pages that follow. The judge's are computed once per
+        request (its labels are read again for each)."""
         if source not in self._bundles:
-            self._bundles[source] = campaign_scores(self.data, source)
+            kept: dict[str, ScoreBundle] = self.data.cache.setdefault("score_bundles", {})
+            if source == LabelSource.JUDGE:
+                self._bundles[source] = campaign_scores(self.data, source)
+            else:
+                if source not in kept:
+                    kept[source] = campaign_scores(self.data, source)
+                self._bundles[source] = kept[source]
         return self._bundles[source]
 
     def key(self, name: str, params: dict[str, Any] | None = None) -> str:
