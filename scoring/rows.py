@@ -96,6 +96,10 @@ class CampaignData:
         raise KeyError(name)
 
     @property
+    def response_ids(self) -> set[int]:
+        return {row.response_id for row in self.responses}
+
+    @property
     def categorical_specs(self) -> list[FieldSpec]:
         return [spec for spec in self.specs if spec.is_categorical]
 
@@ -104,10 +108,14 @@ class CampaignData:
         return next((spec for spec in self.specs if spec.primary), None)
 
     def labels_by_item(self) -> dict[int, list[LabelRow]]:
-        grouped: dict[int, list[LabelRow]] = {}
-        for label in self.labels:
-            grouped.setdefault(label.item_id, []).append(label)
-        return grouped
+        """Labels per item, grouped once per snapshot (kept in ``cache``): read-only for callers."""
+        if "labels_by_item" not in self.cache:
+            grouped: dict[int, list[LabelRow]] = {}
+            for label in self.labels:
+                grouped.setdefault(label.item_id, []).append(label)
+            self.cache["labels_by_item"] = grouped
+        found: dict[int, list[LabelRow]] = self.cache["labels_by_item"]
+        return found
 
     def fingerprint(self) -> str:
         """sha256 of what the figures rest on: every label (id, revision), every gold label and

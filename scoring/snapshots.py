@@ -7,15 +7,23 @@ adjudication, a gold label or a response changes, so a label submitted makes the
 recompute. The key also holds whether the viewer sees real annotator names, and each page passes
 the parameters its figures depend on (field, metric, whether cells link to rows...).
 
+The snapshot itself is kept too, in this process's memory (``RecentSnapshots``: the last
+``SCORING_SNAPSHOTS_KEPT`` read, by campaign, state and whether names are shown), so the first views
+of a campaign's several pages after a change read it once. Its judge labels are read again on every
+request that uses the snapshot.
+
 The judge's figures are not cached: whether a judge is trusted is decided in the judging app,
 which the state does not see.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any, TypeVar, overload
 
 from django.conf import settings
@@ -27,6 +35,7 @@ from annotations.models import Campaign
 from scoring.figures.drilldowns import drilldown, pack_row
 from scoring.figures.scores import ScoreBundle, campaign_scores
 from scoring.pages.cells import FigureCell
+from scoring.resolution import LabelSource
 from scoring.rows import CampaignData
 from scoring.selectors import snapshot as snapshot_selectors
 
@@ -36,6 +45,41 @@ VERSION = 1  # bump when the shape of a cached value changes
 
 def _timeout() -> int:
     return int(getattr(settings, "SCORING_CACHE_SECONDS", 24 * 3600))
+
+
+class RecentSnapshots:
+    """The campaign snapshots this process read last, least recently used dropped first. Keyed by
+    the campaign's state, so an entry is never stale, only unused; bounded by
+    ``SCORING_SNAPSHOTS_KEPT`` (read on each use, so a test or a settings change takes effect)."""
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[Hashable, CampaignData] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _size() -> int:
+        return max(0, int(getattr(settings, "SCORING_SNAPSHOTS_KEPT", 2)))
+
+    def get(self, key: Hashable) -> CampaignData | None:
+        with self._lock:
+            data = self._entries.get(key)
+            if data is not None:
+                self._entries.move_to_end(key)
+            return data
+
+    def put(self, key: Hashable, data: CampaignData) -> None:
+        with self._lock:
+            self._entries[key] = data
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._size():
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+recent_snapshots = RecentSnapshots()
 
 
 class Snapshot:
@@ -52,14 +96,39 @@ class Snapshot:
 
     @property
     def data(self) -> CampaignData:
+        """The snapshot: this process's copy when it read the same state for a viewer who sees the
+        same names (with the judge labels this viewer may see read again), else read now."""
         if self._data is None:
-            self._data = snapshot_selectors.campaign_data(campaign=self.campaign, user=self.user)
+            key = (self.campaign.pk, self.state, self.real_names)
+            kept = recent_snapshots.get(key)
+            if kept is None:
+                self._data = snapshot_selectors.campaign_data(campaign=self.campaign, user=self.user)
+                recent_snapshots.put(key, self._data)
+            else:
+                judge_labels, statements, unavailable = snapshot_selectors.campaign_judge_labels(
+                    campaign=self.campaign, user=self.user, response_ids=kept.response_ids
+                )
+                self._data = dataclasses.replace(
+                    kept,
+                    judge_labels=judge_labels,
+                    judge_statements=statements,
+                    judge_unavailable=unavailable,
+                )
         return self._data
 
     def bundle(self, source: str) -> ScoreBundle:
-        """The scores under ``source``, computed once per request (raises ``SourceUnavailableError``)."""
+        """The scores under ``source`` (raises ``SourceUnavailableError``), computed once per
+        snapshot: kept beside a snapshot this process keeps, so the leaderboard's scores serve the
+        heatmap, the comparisons and the rows pages that follow. The judge's are computed once per
+        request (its labels are read again for each)."""
         if source not in self._bundles:
-            self._bundles[source] = campaign_scores(self.data, source)
+            kept: dict[str, ScoreBundle] = self.data.cache.setdefault("score_bundles", {})
+            if source == LabelSource.JUDGE:
+                self._bundles[source] = campaign_scores(self.data, source)
+            else:
+                if source not in kept:
+                    kept[source] = campaign_scores(self.data, source)
+                self._bundles[source] = kept[source]
         return self._bundles[source]
 
     def key(self, name: str, params: dict[str, Any] | None = None) -> str:

@@ -68,6 +68,15 @@ def _no_axes_state_between_tests(settings: object) -> None:
     """Lockout counters live in the database, which each test rolls back; nothing else to reset."""
 
 
+@pytest.fixture(autouse=True)
+def _no_kept_snapshots() -> None:
+    """The scores pages keep campaign snapshots in process memory, keyed by the campaign's state;
+    a rolled-back test database may give the next test's campaign the same id and state."""
+    from scoring.snapshots import recent_snapshots
+
+    recent_snapshots.clear()
+
+
 @pytest.fixture
 def password() -> str:
     return "a-long-test-password-1"

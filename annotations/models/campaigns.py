@@ -71,6 +71,10 @@ class Campaign(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     opened_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # Raised (``F() + 1``, in the writer's transaction) by every service that changes what the
+    # scores and agreement figures show: labels, adjudications, gold, items, status, selection.
+    # The cached figures are keyed by it (``scoring.selectors.snapshot.campaign_state``).
+    data_version = models.PositiveBigIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -19,6 +19,7 @@ from annotations.models import (
 )
 from annotations.rubric_schema import check_values, consensus, item_agreement
 from annotations.selectors import rubric_specs
+from annotations.services.campaigns import campaign_data_version_raise
 from audit.actions import AuditAction
 from audit.services import audit_record
 from querybank.models import Query
@@ -55,6 +56,8 @@ def item_agreement_refresh(*, item: CampaignItem, actor: User | None = None) -> 
         gold_values=gold_values,
         gold_source=gold_source,
     )
+    if gold_changed:
+        campaign_data_version_raise(campaign_ids=[campaign.pk])
     if gold_changed and gold_values and campaign.target == RubricTarget.QUERY:
         query_gold_apply(
             query=item.query,
@@ -103,6 +106,7 @@ def adjudication_record(
     CampaignItem.objects.filter(pk=item.pk).update(
         gold_values=checked.values, gold_source=GoldSource.ADJUDICATION
     )
+    campaign_data_version_raise(campaign_ids=[campaign.pk])
     audit_record(
         actor=adjudicator,
         action=AuditAction.ADJUDICATION_RECORD,

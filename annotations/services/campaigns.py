@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
@@ -28,6 +28,14 @@ ANNOTATABLE_OUTCOMES = (ResponseOutcome.COLLECTED, ResponseOutcome.EMPTY)
 
 _MANAGERS_ONLY = "Only maintainers set up, open, close or change campaigns."
 _CHANGEABLE = ("name", "description", "deadline", "session_item_limit", "lease_minutes")
+
+
+def campaign_data_version_raise(*, campaign_ids: Iterable[int] | QuerySet[Any]) -> None:
+    """Raise the data version of ``campaign_ids`` (ids, or a query of them), so their cached
+    scores and agreement figures are recomputed on the next view. Called by every service that
+    changes what the figures show, inside its transaction: the increment is one ``UPDATE`` on the
+    campaign row, committed (or rolled back) with the change it announces."""
+    Campaign.objects.filter(pk__in=campaign_ids).update(data_version=F("data_version") + 1)
 
 
 def _check_annotators(annotators: Iterable[User]) -> list[User]:
@@ -181,6 +189,8 @@ def _transition(
         raise ValidationError(
             f"A {campaign.get_status_display().lower()} campaign cannot be {action.split('_')[1]}ed."
         )
+    campaign_data_version_raise(campaign_ids=[campaign.pk])
+    campaign.refresh_from_db(fields=["data_version"])
     audit_record(actor=actor, action=action, target=campaign, details={"status": to})
     return campaign
 
@@ -245,5 +255,7 @@ def campaign_update(
         # Someone leaving the pool gives back the item they hold.
         Lease.objects.filter(campaign=campaign, annotator_id__in=removed).delete()
         details["annotators"] = sorted(u.pk for u in annotators)
+    campaign_data_version_raise(campaign_ids=[campaign.pk])  # the name is in the figures
+    campaign.refresh_from_db(fields=["data_version"])
     audit_record(actor=actor, action=AuditAction.CAMPAIGN_UPDATE, target=campaign, details=details)
     return campaign

@@ -38,6 +38,7 @@ from annotations.models import (
 from annotations.rubric_schema import check_values
 from annotations.selectors import rubric_specs
 from annotations.services.adjudication import item_agreement_refresh
+from annotations.services.campaigns import campaign_data_version_raise
 from audit.actions import AuditAction
 from audit.services import audit_record
 from core.locks import advisory_lock
@@ -320,6 +321,8 @@ def label_submit(
     )
     # The row is locked: the new count is exact, and the refresh below writes it with the agreement.
     item.label_count += 1
+    # Before the lease goes: closing a campaign locks its row, then deletes leases; same order here.
+    campaign_data_version_raise(campaign_ids=[campaign.pk])
     lease.delete()
     audit_record(
         actor=annotator,
@@ -366,6 +369,7 @@ def label_edit(
         details={"item": item.pk, "before": before, "after": checked.values, "revision": label.revision},
     )
     item_agreement_refresh(item=item, actor=annotator)
+    campaign_data_version_raise(campaign_ids=[campaign.pk])
     return label
 
 

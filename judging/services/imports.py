@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from accounts.models import User
 from accounts.policy import can_manage_judges
 from annotations.models import CampaignItem
+from annotations.services.campaigns import campaign_data_version_raise
 from audit.actions import AuditAction
 from audit.services import audit_record
 from evaluations.models import ModelResponse
@@ -88,6 +89,12 @@ def external_labels_import(*, actor: User, name: str, raw: bytes, file_format: s
                 )
                 for response_id, row in resolved
             )  # fmt: skip
+            # Campaigns holding these responses show the judge's labels beside their figures.
+            campaign_data_version_raise(
+                campaign_ids=CampaignItem.objects.filter(
+                    response_id__in={response_id for response_id, _ in resolved}
+                ).values("campaign_id")
+            )
             audit_record(
                 actor=actor, action=AuditAction.JUDGE_LABELS_IMPORT, target=batch,
                 details={"judge": judge, "rows": len(resolved), "file": name[:255]},

@@ -14,7 +14,7 @@ from accounts.models import User
 from accounts.policy import can_manage_campaigns, can_manage_judges
 from annotations.defaults import GUIDELINE_SLUG, RESPONSE_RUBRIC_SLUG
 from annotations.models import Campaign, CampaignItem, Guideline, Rubric
-from annotations.services.campaigns import campaign_create, campaign_open
+from annotations.services.campaigns import campaign_create, campaign_data_version_raise, campaign_open
 from audit.actions import AuditAction
 from audit.services import audit_record
 from judging.models import JudgeRun
@@ -114,6 +114,7 @@ def audit_campaign_open(
     CampaignItem.objects.filter(campaign=campaign).exclude(response_id__in=planned.chosen).delete()
     selection = {**campaign.selection, "audit_sample_of_judge_run": run.pk, "half_width": half_width}
     Campaign.objects.filter(pk=campaign.pk).update(selection=selection)
+    campaign_data_version_raise(campaign_ids=[campaign.pk])
     campaign.refresh_from_db()
     audit_record(
         actor=actor, action=AuditAction.JUDGE_AUDIT_SAMPLE_OPEN, target=campaign,

@@ -370,6 +370,10 @@ IMPORT_MAX_BYTES = env.int(
     "IMPORT_MAX_BYTES", default=env.int("QUERY_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
 )
 QUERY_IMPORT_MAX_BYTES = IMPORT_MAX_BYTES  # the older name, kept for settings files that set it
+# Campaign snapshots each web process keeps in memory (``scoring.snapshots``): the pages of a
+# campaign viewed after a change read its snapshot once, not once per page. Each holds a campaign's
+# labels and responses (tens of MB at 200k responses); 0 keeps none.
+SCORING_SNAPSHOTS_KEPT = env.int("SCORING_SNAPSHOTS_KEPT", default=2)
 
 # --- Model endpoints: which key variables and hosts they may use ---------------------------------
 # An endpoint's api_key_env must start with MODEL_KEY_ENV_PREFIX or be listed in MODEL_KEY_ENV_NAMES

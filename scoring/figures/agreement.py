@@ -53,13 +53,79 @@ class FieldTable:
     off_rubric: int  # values outside the field's options (e.g. an imported file), left out
 
 
+def _label_columns(data: CampaignData) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
+    """Every label's item id and rater column (raters in pseudonym order), as arrays read once
+    per snapshot; ``None`` when a label's rater has no pseudonym (a hand-made snapshot)."""
+    if "label_columns" not in data.cache:
+        raters = {rater: k for k, rater in enumerate(data.rater_pseudonyms)}
+        try:
+            columns = np.fromiter((raters[label.rater] for label in data.labels), np.int32, len(data.labels))
+        except KeyError:
+            data.cache["label_columns"] = None
+        else:
+            items = np.fromiter((label.item_id for label in data.labels), np.int64, len(data.labels))
+            data.cache["label_columns"] = (items, columns, list(raters))
+    found: tuple[np.ndarray, np.ndarray, list[str]] | None = data.cache["label_columns"]
+    return found
+
+
+def _field_codes(data: CampaignData, spec: FieldSpec) -> np.ndarray:
+    """Each label's code for the field: its option's position, ``-1`` when the field is empty or
+    "missing", ``-2`` when the value is not one of the field's options. Type and value: True and 1
+    are different options (a binary field is not a 0-1 scale)."""
+    position: dict[tuple[type, object], int] = {
+        (type(o.value), o.value): k for k, o in enumerate(spec.rating_options)
+    }
+    seen: dict[tuple[type, object], int] = {}
+
+    def code(value: object) -> int:
+        if value is None:
+            return -1
+        key = (type(value), value)
+        known = seen.get(key)
+        if known is None:
+            known = seen[key] = -1 if spec.is_missing(value) else position.get(key, -2)
+        return known
+
+    name = spec.name
+    return np.fromiter((code(label.values.get(name)) for label in data.labels), np.int32, len(data.labels))
+
+
 def _full_table(data: CampaignData, spec: FieldSpec) -> tuple[RatingTable, dict[int, int], dict[int, int]]:
-    """The field's table over every labelled item, built once per snapshot and field; with the row
-    of each item and the number of off-rubric values per item."""
+    """The field's table over every labelled item, built once per snapshot and field with array
+    operations; with the row of each item (in the order items were first labelled) and the number
+    of off-rubric values per item."""
     cache = data.cache.setdefault("field_tables", {})
     if spec.name in cache:
         return cache[spec.name]
-    # Type and value: True and 1 are different options (a binary field is not a 0-1 scale).
+    columns = _label_columns(data)
+    if columns is None:
+        cache[spec.name] = _full_table_by_label(data, spec)
+        return cache[spec.name]
+    label_items, label_raters, raters = columns
+    codes_of = _field_codes(data, spec)
+    valid = codes_of >= 0
+    rated_items = label_items[valid]
+    unique, first = np.unique(rated_items, return_index=True)
+    order = np.argsort(first, kind="stable")  # rows in the order items were first labelled
+    rank = np.empty(len(unique), dtype=np.int64)
+    rank[order] = np.arange(len(unique))
+    codes = np.full((len(unique), len(raters)), -1, dtype=np.int32)
+    codes[rank[np.searchsorted(unique, rated_items)], label_raters[valid]] = codes_of[valid]
+    item_order = unique[order].tolist()
+    off_items, off_counts = np.unique(label_items[codes_of == -2], return_counts=True)
+    table = RatingTable.from_codes(
+        codes, declared_options(spec), ordered=True, item_ids=item_order, rater_ids=raters
+    )
+    items = dict(zip(item_order, range(len(item_order)), strict=True))
+    cache[spec.name] = (table, items, dict(zip(off_items.tolist(), off_counts.tolist(), strict=True)))
+    return cache[spec.name]
+
+
+def _full_table_by_label(
+    data: CampaignData, spec: FieldSpec
+) -> tuple[RatingTable, dict[int, int], dict[int, int]]:
+    """``_full_table`` one label at a time, for a snapshot whose raters are not all named."""
     position = {(type(o.value), o.value): k for k, o in enumerate(spec.rating_options)}
     items: dict[int, int] = {}
     raters = {rater: k for k, rater in enumerate(data.rater_pseudonyms)}
@@ -82,8 +148,7 @@ def _full_table(data: CampaignData, spec: FieldSpec) -> tuple[RatingTable, dict[
     table = RatingTable.from_codes(
         codes, declared_options(spec), ordered=True, item_ids=list(items), rater_ids=list(raters)
     )
-    cache[spec.name] = (table, items, off)
-    return cache[spec.name]
+    return table, items, off
 
 
 def field_table(data: CampaignData, spec: FieldSpec, item_ids: Iterable[int] | None = None) -> FieldTable:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from django.db.models import Count, Max, Q, QuerySet, Sum, TextField
+from django.db.models import Count, Max, QuerySet, TextField
 from django.db.models.functions import Cast
+from django.utils import timezone
 
 from accounts.models import User
 from accounts.policy import can_see_annotator_names, can_view_judges
@@ -31,7 +32,14 @@ from annotations.models import (
     RubricTarget,
 )
 from annotations.rubric_schema import FieldSpec, pseudonyms
-from evaluations.models import ModelResponse, ResponseOutcome, ResponseState, RunTarget
+from evaluations.models import (
+    CollectionRun,
+    ModelResponse,
+    ResponseOutcome,
+    ResponseState,
+    RunStatus,
+    RunTarget,
+)
 from querybank.models import Category
 from scoring.judges import judge_readers
 from scoring.rows import CampaignData, ItemRow, LabelRow, ResponseRow, TargetInfo
@@ -115,34 +123,53 @@ def _selected_responses(campaign: Campaign) -> tuple[QuerySet[ModelResponse], li
     return responses, runs
 
 
+def _responses_state(campaign: Campaign, selection: dict[str, Any]) -> Any:
+    """What says the campaign's selected responses changed: the selected runs' status and stamps
+    while every run has settled (completed; failed or cancelled for longer than a lease, so no
+    batch still in flight can finish a response), else the aggregate of the responses themselves.
+    A run taken up again (resumed, retried) changes status and stamps first, so the settled form
+    cannot hide a response finishing; the collection writer's hot path is not touched."""
+    runs = [int(r) for r in selection.get("runs") or []]
+    if runs:
+        now = timezone.now()
+        rows = list(
+            CollectionRun.objects.filter(pk__in=runs)
+            .order_by("pk")
+            .values_list("pk", "status", "finished_at", "resumed_at", "lease_seconds")
+        )
+        settled = all(
+            status == RunStatus.COMPLETED
+            or (
+                status in (RunStatus.FAILED, RunStatus.CANCELLED)
+                and finished is not None
+                and finished < now - timedelta(seconds=lease)
+            )
+            for _, status, finished, _, lease in rows
+        )
+        if settled:
+            return [[pk, status, finished, resumed] for pk, status, finished, resumed, _ in rows]
+    selected, _ = _selected_responses(campaign)
+    return selected.aggregate(n=Count("pk"), top=Max("pk"), finished=Max("finished_at"))
+
+
 def campaign_state(*, campaign: Campaign) -> str:
-    """A cheap stand-in for ``CampaignData.fingerprint`` read with a few aggregate queries, no rows:
-    it changes whenever a label is added or edited (count, largest id, revisions, last edit), an
-    adjudication is made, an item's gold changes source, a response finishes, or the campaign's
-    status, rubric or guideline changes. Cached figures are keyed by it (``scoring.snapshots``)."""
-    labels = Label.objects.filter(campaign=campaign).aggregate(
-        n=Count("pk"), top=Max("pk"), revisions=Sum("revision"), edited=Max("updated_at")
+    """A cheap stand-in for ``CampaignData.fingerprint``, read from the campaign's row and its
+    runs' rows: ``Campaign.data_version`` is raised by every service that changes a label, an
+    adjudication, a gold label, an item, the status or the selection; the responses' part is the
+    selected runs' status (``_responses_state``). Cached figures are keyed by it
+    (``scoring.snapshots``). The creation time keeps apart two campaigns given the same id (a test
+    database's rolled-back sequence)."""
+    status, rubric_id, guideline_id, selection, version, created_at = (
+        Campaign.objects.filter(pk=campaign.pk)
+        .values_list("status", "rubric_id", "guideline_id", "selection", "data_version", "created_at")
+        .get()
     )
-    adjudications = Adjudication.objects.filter(item__campaign=campaign).aggregate(
-        n=Count("pk"), top=Max("pk")
-    )
-    items = CampaignItem.objects.filter(campaign=campaign).aggregate(
-        n=Count("pk"),
-        top=Max("pk"),
-        consensus=Count("pk", filter=Q(gold_source=GoldSource.CONSENSUS)),
-        adjudicated=Count("pk", filter=Q(gold_source=GoldSource.ADJUDICATION)),
-    )
-    responses: dict[str, Any] = {}
-    if campaign.target == RubricTarget.RESPONSE:
-        selected, _ = _selected_responses(campaign)
-        responses = selected.aggregate(n=Count("pk"), top=Max("pk"), finished=Max("finished_at"))
     parts = {
-        "campaign": [campaign.pk, campaign.status, campaign.rubric_id, campaign.guideline_id],
-        "labels": labels,
-        "adjudications": adjudications,
-        "items": items,
-        "responses": responses,
-        "selection": campaign.selection or {},
+        "campaign": [campaign.pk, created_at, status, rubric_id, guideline_id, version],
+        "responses": (
+            _responses_state(campaign, selection or {}) if campaign.target == RubricTarget.RESPONSE else []
+        ),
+        "selection": selection or {},
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -220,7 +247,7 @@ def _rater_names(
         return dict(pseudonym), pseudonym
     users = {
         u.pk: (u.display_name or u.email)
-        for u in User.objects.filter(pk__in=[label.annotator_id for label in labels if label.annotator_id])
+        for u in User.objects.filter(pk__in={label.annotator_id for label in labels if label.annotator_id})
     }
     names = {}
     for rater in ordered:
@@ -229,8 +256,8 @@ def _rater_names(
     return names, pseudonym
 
 
-def _judge_labels(
-    campaign: Campaign, user: User | None, responses: list[ResponseRow]
+def campaign_judge_labels(
+    *, campaign: Campaign, user: User | None, response_ids: set[int]
 ) -> tuple[dict[int, dict[str, Any]], list[str], str]:
     """Trusted judge labels of the campaign's responses (of those inside each trust's audited scope;
     the statements say how many it left out). While a campaign is open only users who may see
@@ -242,7 +269,7 @@ def _judge_labels(
     readers = judge_readers()
     if readers is None:
         return {}, [], "the judging app is not installed"
-    labels, trusts = readers.trusted_labels(response_ids={r.response_id for r in responses})
+    labels, trusts = readers.trusted_labels(response_ids=response_ids)
     statements = [f"{t.field}: {t.statement}" for t in trusts]
     if not labels:
         if statements:  # trusted, but audited on other runs or categories than these responses'
@@ -363,7 +390,9 @@ def campaign_data(
             slug__in={row.category for row in items.values()} | {r.category for r in responses}
         ).values_list("slug", "name")
     )
-    judge_labels, judge_statements, judge_unavailable = _judge_labels(campaign, judge_user or user, responses)
+    judge_labels, judge_statements, judge_unavailable = campaign_judge_labels(
+        campaign=campaign, user=judge_user or user, response_ids={r.response_id for r in responses}
+    )
     return CampaignData(
         judge_labels=judge_labels,
         judge_statements=judge_statements,

@@ -96,7 +96,10 @@ def test_a_submitted_label_makes_every_cached_page_recompute(counted: dict[str, 
     label_submit(item=claim.item, annotator=world.annotator_a, values=dict(LABELS[key][0]))
     for url in pages:
         client.get(url)
-    assert counted["snapshot"] == read["snapshot"] + len(pages)
+    # Each page recomputes its figures, from one snapshot read and one score computation (kept
+    # beside the snapshot by this process).
+    assert counted["snapshot"] == read["snapshot"] + 1
+    assert counted["scores"] == read["scores"] + 1
     # The API reads the same state: unchanged, no snapshot is read for a second call.
     api = f"/api/v1/score-campaigns/{world.campaign.pk}/agreement/"
     client.get(api)
@@ -237,3 +240,31 @@ def test_cached_rows_are_read_a_chunk_at_a_time_and_recomputed_when_evicted(
     ]
     assert again == first
     assert len(set(first)) == 5
+
+
+def test_kept_snapshots_are_bounded_by_the_setting(
+    world: ScoringWorld, counted: dict[str, int], settings: Any
+) -> None:
+    """With none kept, each page's first view reads the snapshot; with one kept, the second
+    viewer who sees the same names reuses it and a viewer who sees other names reads their own."""
+    pages = [f"/scores/campaigns/{world.campaign.pk}/{path}" for path in ("", "heatmap/", "agreement/")]
+    settings.SCORING_SNAPSHOTS_KEPT = 0
+    client = _client(world.maintainer)
+    for url in pages:
+        assert client.get(url).status_code == 200
+    assert counted["snapshot"] == 3
+    snapshots.recent_snapshots.clear()
+    label_edit(
+        label=world.label_of((BETA, 1), world.annotator_a),
+        annotator=world.annotator_a,
+        values=dict(LABELS[(BETA, 2)][1]),
+    )
+    settings.SCORING_SNAPSHOTS_KEPT = 1
+    for url in pages:
+        assert client.get(url).status_code == 200
+    assert counted["snapshot"] == 4
+    adjudicator = _client(world.adjudicator)  # pseudonyms only: a snapshot of its own
+    assert adjudicator.get(pages[0]).status_code == 200
+    assert counted["snapshot"] == 5
+    assert client.get(f"{pages[2]}?field=behaviour").status_code == 200  # the maintainer's was dropped
+    assert counted["snapshot"] == 6
