@@ -65,7 +65,7 @@ _TEXT_PLAN = tuple(
     (key, key in _REQUIRED_SET, key in _VERBATIM_KEYS, MAX_LENGTHS.get(key), key in _ID_KEYS)
     for key in _TEXT_KEYS
 )
-_CHUNK = 1 << 20
+_CHUNK = 1 << 16
 _BOM = codecs.BOM_UTF8
 # A value's canonical form is looked up by its raw JSON value or cell; a file of free text cells
 # would otherwise make the table as large as the file.
@@ -654,6 +654,9 @@ class AnnotationPlan:
     uncategorised: bool = False  # a row names no category (its prompt takes the default)
     judged_raters: set[int] = field(default_factory=set)  # judges with a value
     judge_labels: int = 0
+    label_count: int = 0
+    overlap_count: int = 1
+    adjudicated_count: int = 0
     expected_names: tuple[str, ...] = ()
 
     @property
@@ -768,6 +771,12 @@ class AnnotationPlan:
             order = {name: index for index, name in enumerate(names)}
             problems.sort(key=lambda p: (order.get(p.file, 0), p.line or 0))
             raise AnnotationImportRejected(problems)
+        # What the counts need, then the per-item state only the first reading uses is let go.
+        self.label_count = sum(mask.bit_count() for mask in self.item_labelled)
+        self.overlap_count = max(1, *(mask.bit_count() for mask in self.item_labelled))
+        self.adjudicated_count = sum(1 for gold in self.item_gold if gold)
+        self.item_rated, self.item_labelled, self.item_gold = [], [], []
+        self.gold_text, self.samples = {}, {}
         if judges:
             judge_problems[:0] = [
                 ImportProblem(names[0], None, "rater", f"the judge {judge!r} rates nothing in these files")
@@ -981,13 +990,13 @@ class AnnotationPlan:
         return sorted(name for name in self.raters.names if name not in self.judges)
 
     def labels(self) -> int:
-        return sum(mask.bit_count() for mask in self.item_labelled)
+        return self.label_count
 
     def overlap(self) -> int:
-        return max(1, *(mask.bit_count() for mask in self.item_labelled))
+        return self.overlap_count
 
     def adjudicated(self) -> int:
-        return sum(1 for gold in self.item_gold if gold)
+        return self.adjudicated_count
 
     def category_slugs(self, default: str) -> list[str]:
         return sorted({*self.categories.names, *([default] if self.uncategorised else [])})

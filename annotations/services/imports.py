@@ -56,7 +56,8 @@ from evaluations.services.imports import (
 from querybank.models import Category, ExpectedBehaviour, Query
 from querybank.services import ImportedPrompt, queries_create_imported, query_attributes_set
 
-BATCH = 2000
+# Items written together; what the second reading holds at most (their labels and texts).
+BATCH = 1000
 FIRST_PROBLEMS = 20
 
 
