@@ -276,9 +276,17 @@ def _jsonl_again(
             value = loads(line)
         except orjson.JSONDecodeError:
             value = None
-        if type(value) is dict and not any(type(inner) is float for inner in value.values()):
-            yield number, value
-            continue
+        if type(value) is dict:
+            get = value.get
+            # Only these are read again; a float among them may be a big integer to the strict reader.
+            if not (
+                type(get("value")) is float
+                or type(get("adjudicated")) is float
+                or type(get("item")) is float
+                or type(get("rater")) is float
+            ):
+                yield number, value
+                continue
         record = jsonl_record(source.name, number, line.decode(errors="replace").removesuffix("\n"), problems)
         if record is not None:
             yield number, record
@@ -508,9 +516,18 @@ class RowChecker:
             and (prompt_id is None or type(prompt_id) is str)
         ):
             return None
-        for text in (item, model, prompt, response, rater, field_raw, category, expected, prompt_id):
-            if text is not None and "\x00" in text:
-                return None
+        if (
+            "\x00" in item
+            or "\x00" in model
+            or "\x00" in prompt
+            or "\x00" in response
+            or "\x00" in rater
+            or "\x00" in field_raw
+            or (category is not None and "\x00" in category)
+            or (expected is not None and "\x00" in expected)
+            or (prompt_id is not None and "\x00" in prompt_id)
+        ):
+            return None
         item, model, rater = item.strip(), model.strip(), rater.strip()
         spec = self.fields.get(field_raw.strip())
         if (
