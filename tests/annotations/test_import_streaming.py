@@ -98,6 +98,7 @@ class _ChangesOnSecondReading(io.BytesIO):
         return super().__iter__()
 
 
+@pytest.mark.portable
 def test_a_stream_that_cannot_seek_is_spooled_and_imports_as_its_bytes_do() -> None:
     raw = _benchmark(30)
     (source,) = sources_open([("pipe.jsonl", _Pipe(raw))])
@@ -113,6 +114,7 @@ def test_a_stream_that_cannot_seek_is_spooled_and_imports_as_its_bytes_do() -> N
         _import([("pipe.jsonl", raw)])
 
 
+@pytest.mark.portable
 def test_a_file_changed_between_the_two_readings_is_refused_and_nothing_stays(monkeypatch) -> None:
     # Small batches, so items are written before the change is noticed at the end of the file.
     monkeypatch.setattr(import_service, "BATCH", 4)
