@@ -22,7 +22,7 @@ import io
 import shutil
 import tempfile
 from array import array
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, NamedTuple, Protocol
 
@@ -153,7 +153,10 @@ def sources_open(files: Sequence[tuple[str, bytes | IO[bytes]]]) -> list[Source]
             stream: IO[bytes] = io.BytesIO(content)  # shares the bytes object's buffer: no copy
             spooled = False
         elif _seekable(content):
-            stream, spooled = content, False
+            # A Django upload is read through the file it wraps: iterating the upload itself splits
+            # lines at "\r" too, which would number them otherwise than the strict reader.
+            stream = content if isinstance(content, io.IOBase) else getattr(content, "file", content)
+            spooled = False
             stream.seek(0)
         else:
             stream, spooled = tempfile.TemporaryFile(), True  # noqa: SIM115 - closed by Source.close
@@ -1028,12 +1031,3 @@ def _unknown(name: str, kind: str) -> str:
     close = difflib.get_close_matches(name, COLUMNS, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else f"; allowed: {', '.join(COLUMNS)}"
     return f"unknown {kind}{hint}"
-
-
-def read_annotation_rows(
-    files: Sequence[tuple[str, bytes | IO[bytes]]], file_format: str, *, rules: ImportRules
-) -> Iterable[CheckedRow]:
-    """Every checked row of ``files`` (both readings), for tests and scripts that want them all."""
-    plan = AnnotationPlan(sources=sources_open(files), file_format=file_format, rules=rules)
-    plan.check()
-    return [row for _, _, row in plan.rows_again()]

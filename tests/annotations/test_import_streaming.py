@@ -190,3 +190,13 @@ def test_the_memory_an_import_takes_does_not_grow_with_the_file(monkeypatch) -> 
     assert large_peak < 2 * small_peak, (small_peak, large_peak)
     assert large_peak - small_peak < (len(large) - len(small)) / 2, (small_peak, large_peak)
     assert Label.objects.filter(campaign__name="Streamed study").count() == 2 * (20 + 500 + 2000)
+
+
+def test_an_upload_is_read_by_lines_ending_in_a_newline_only() -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    # A carriage return between a line's tokens is blank space in JSON, not the end of a line.
+    raw = _benchmark(3).replace(b', "model": ', b',\r"model": ')
+    assert raw.count(b"\r") == 12
+    result = _import([("upload.jsonl", SimpleUploadedFile("upload.jsonl", raw))])
+    assert (result.items, result.labels, result.rows) == (3, 6, 12)
