@@ -452,7 +452,8 @@ class AnnotationImportViewSet(viewsets.GenericViewSet):
         try:
             # The size limit is checked on the uploads' sizes, before a byte of them is parsed.
             import_size_check(sizes=[(f.name, f.size) for f in uploads])
-            files = [(f.name, f.read()) for f in uploads]
+            # The uploads themselves: the import streams them (spooling any that cannot seek).
+            files = [(f.name, f) for f in uploads]
             result = annotations_import(files=files, actor=request_user(request), **data)
         except ImportRejected as rejected:
             too_large = isinstance(rejected, ImportTooLarge)

@@ -5,7 +5,8 @@ annotation import's peak Python memory at two file sizes. Target: >= 10,000 labe
     .venv/bin/python bench/imports.py --items 500      # quicker
 
 It creates its own PostgreSQL database on the server of DATABASE_URL (default
-postgres://postgres@127.0.0.1:5432), migrates it, and drops it at the end. The files are synthetic
+postgres://postgres@127.0.0.1:5432/medharm), named after DATABASE_URL's database with
+``_bench_imports`` appended, migrates it, and drops it at the end. The files are synthetic
 and hold no harmful detail: a long-format annotation file of items x raters x the response
 rubric's five fields, with an adjudicated value on every row, and a JSONL query file of as many rows.
 Each import goes through the service the command, page and API call, timed end to end (reading,
@@ -27,7 +28,6 @@ from urllib.parse import urlparse
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-BENCH_DB = f"medharm_bench_imports_{os.getpid()}"
 MODELS = ("model-a", "model-b", "model-c", "model-d", "model-e")
 RATERS = ("rater-1", "rater-2")
 VALUES = {
@@ -41,6 +41,16 @@ VALUES = {
 
 def _server_url() -> str:
     return os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/medharm")
+
+
+def _bench_url() -> str:
+    """The server's database name with ``_bench_imports`` appended: one per worktree's
+    DATABASE_URL, so two engineers' runs on one server never drop each other's database."""
+    parsed = urlparse(_server_url())
+    return parsed._replace(path=f"{parsed.path or '/medharm'}_bench_imports").geturl()
+
+
+BENCH_DB = urlparse(_bench_url()).path.lstrip("/")
 
 
 def _admin(sql: str) -> None:
@@ -109,10 +119,10 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=2250, help="responses in the smaller annotation file")
     parser.add_argument("--no-memory", action="store_true", help="skip the (slower) traced memory runs")
     args = parser.parse_args()
-    _admin(f"DROP DATABASE IF EXISTS {BENCH_DB}")
-    _admin(f"CREATE DATABASE {BENCH_DB}")
+    _admin(f'DROP DATABASE IF EXISTS "{BENCH_DB}"')
+    _admin(f'CREATE DATABASE "{BENCH_DB}"')
     try:
-        os.environ["DATABASE_URL"] = urlparse(_server_url())._replace(path=f"/{BENCH_DB}").geturl()
+        os.environ["DATABASE_URL"] = _bench_url()
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "medharm_web.settings.base")
         os.environ.setdefault("LOG_LEVEL", "WARNING")
         import django
@@ -196,7 +206,7 @@ def main() -> None:
             )
         connections.close_all()
     finally:
-        _admin(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+        _admin(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

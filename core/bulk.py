@@ -10,10 +10,12 @@ fails later still leaves nothing behind.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TypeVar
 
+import orjson
 from django.db import connections, models, router
+from django.utils import timezone
 
 M = TypeVar("M", bound=models.Model)
 _PLAIN = (
@@ -73,3 +75,61 @@ def bulk_insert(objs: Iterable[M], *, batch_size: int = 2000) -> list[M]:
                 obj._state.adding = False
                 obj._state.db = connection.alias
     return rows
+
+
+def copy_insert(
+    model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence[object]]
+) -> list[int]:
+    """Insert ``rows`` (values of the fields whose attribute names are ``columns``, JSON fields as
+    Python values) and return their new ids, in order, without building an instance per row on
+    PostgreSQL: every other field takes its default, worked out once for the whole batch (``now``
+    for ``auto_now`` fields). Elsewhere it is ``bulk_create`` of the instances."""
+    if not rows:
+        return []
+    connection = connections[router.db_for_write(model)]
+    if connection.vendor != "postgresql":
+        created = model._default_manager.bulk_create(
+            [model(**dict(zip(columns, row, strict=True))) for row in rows]
+        )
+        return [obj.pk for obj in created]
+    meta = model._meta
+    pk = meta.pk
+    assert pk is not None
+    by_name = {field.attname: field for field in meta.concrete_fields}
+    listed = [by_name[name] for name in columns]
+    others = [field for field in meta.concrete_fields if field is not pk and field.attname not in columns]
+    now = timezone.now()
+    fixed = [_default(field, now) for field in others]
+    json_positions = [
+        position for position, field in enumerate(listed) if isinstance(field, models.JSONField)
+    ]
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(str(field.column)) for field in (pk, *listed, *others))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [meta.db_table, pk.column, len(rows)],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+        dumps = orjson.dumps
+        with cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({names}) FROM STDIN") as copy:
+            write = copy.write_row
+            for pk_value, row in zip(ids, rows, strict=True):
+                values = [pk_value, *row, *fixed]
+                for position in json_positions:
+                    value = values[position + 1]
+                    if value is not None:
+                        values[position + 1] = dumps(value).decode()
+                write(values)
+    return ids
+
+
+def _default(field: models.Field, now: object) -> object:
+    if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+        return now
+    value = field.get_default()
+    if isinstance(field, models.JSONField):
+        return None if value is None else orjson.dumps(value).decode()
+    if isinstance(value, str):
+        return str(value)  # a choices member is written as its value
+    return value

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from core import strict_json
@@ -109,24 +109,34 @@ def jsonl_records(
 ) -> Iterator[tuple[int, Mapping[str, object]]]:
     # split("\n"), not splitlines(): JSON strings may hold U+2028 and other line breaks verbatim.
     for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            # Duplicate keys, NaN, deep nesting, NUL and lone surrogates are errors, not last-wins.
-            value = strict_json.loads(line)
-        except strict_json.StrictJSONError as exc:
-            detail = exc.message.replace(" at line 1 column ", " at column ")
-            # Text that cannot be stored is a problem of the field, not of the JSON syntax.
-            unstorable = detail.startswith(("contains", "a key contains"))
-            message = detail if unstorable else f"invalid JSON: {detail}"
-            problems.append(ImportProblem(name, number, exc.field, message))
-            continue
-        if not isinstance(value, dict):
-            problems.append(
-                ImportProblem(name, number, None, f"each line must be a JSON object, not {json_type(value)}")
-            )
-            continue
-        yield number, value
+        record = jsonl_record(name, number, line, problems)
+        if record is not None:
+            yield number, record
+
+
+def jsonl_record(
+    name: str, number: int, line: str, problems: list[ImportProblem]
+) -> Mapping[str, object] | None:
+    """The object on one line (``None``: a blank line, or a problem recorded), by the rules of
+    ``jsonl_records``; a streaming reader calls it for the lines its fast path does not take."""
+    if not line.strip():
+        return None
+    try:
+        # Duplicate keys, NaN, deep nesting, NUL and lone surrogates are errors, not last-wins.
+        value = strict_json.loads(line)
+    except strict_json.StrictJSONError as exc:
+        detail = exc.message.replace(" at line 1 column ", " at column ")
+        # Text that cannot be stored is a problem of the field, not of the JSON syntax.
+        unstorable = detail.startswith(("contains", "a key contains"))
+        message = detail if unstorable else f"invalid JSON: {detail}"
+        problems.append(ImportProblem(name, number, exc.field, message))
+        return None
+    if not isinstance(value, dict):
+        problems.append(
+            ImportProblem(name, number, None, f"each line must be a JSON object, not {json_type(value)}")
+        )
+        return None
+    return value
 
 
 # The csv module refuses cells over 128 KB by default; a cell is bounded by the file size limit
@@ -134,11 +144,14 @@ def jsonl_records(
 CSV_FIELD_LIMIT = 2**31 - 1
 
 
-def csv_rows(name: str, text: str, problems: list[ImportProblem]) -> Iterator[tuple[int, list[str]]]:
-    """Non-blank CSV records with the line each starts on (a quoted cell may span lines)."""
+def csv_rows(
+    name: str, text: str | Iterable[str], problems: list[ImportProblem]
+) -> Iterator[tuple[int, list[str]]]:
+    """Non-blank CSV records with the line each starts on (a quoted cell may span lines). ``text``
+    is the file's text, or its lines with their line ends (a streaming reader's)."""
     if csv.field_size_limit() < CSV_FIELD_LIMIT:
         csv.field_size_limit(CSV_FIELD_LIMIT)
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline="") if isinstance(text, str) else text)
     end_of_previous = 0
     while True:
         try:

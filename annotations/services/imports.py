@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import IO
 
 from django.db import transaction
 from django.utils import timezone
@@ -20,10 +21,12 @@ from accounts.models import User
 from accounts.policy import can_import_annotations, require
 from annotations.importers import (
     AnnotationImportRejected,
+    AnnotationPlan,
+    FileChanged,
     ImportProblem,
-    ImportRow,
     ImportRules,
-    read_annotation_files,
+    Source,
+    sources_open,
 )
 from annotations.judges import JudgeLabel, judge_label_writer
 from annotations.models import (
@@ -40,15 +43,21 @@ from annotations.models import (
 from annotations.rubric_schema import consensus, item_agreement
 from audit.actions import AuditAction
 from audit.services import audit_record
-from core.bulk import bulk_insert
+from core.bulk import copy_insert
 from core.imports import import_size_check
 from core.locks import advisory_lock
-from evaluations.models import ModelResponse
-from evaluations.services.imports import ImportedReply, run_import_replies
+from evaluations.services.imports import (
+    ImportedReply,
+    ImportedRun,
+    run_import_add,
+    run_import_finish,
+    run_import_start,
+)
 from querybank.models import Category, ExpectedBehaviour, Query
 from querybank.services import ImportedPrompt, queries_create_imported, query_attributes_set
 
-BATCH = 2000
+# Items written together; what the second reading holds at most (their labels and texts).
+BATCH = 1000
 FIRST_PROBLEMS = 20
 
 
@@ -85,7 +94,7 @@ class AnnotationImportResult:
 
 def annotations_import(
     *,
-    files: Sequence[tuple[str, bytes]],
+    files: Sequence[tuple[str, bytes | IO[bytes]]],
     file_format: str,
     actor: User,
     name: str,
@@ -97,38 +106,85 @@ def annotations_import(
     judges: Sequence[str] = (),
     dry_run: bool = False,
 ) -> AnnotationImportResult:
-    """Import ``files`` (name, bytes) in ``file_format`` ("jsonl" or "csv") as a closed campaign.
+    """Import ``files`` (name, bytes or a binary file) in ``file_format`` ("jsonl" or "csv") as a
+    closed campaign.
 
     ``missing_values``: cell values that mean "not rated" (a judge's prose, "n/a"). ``judges``: the
     raters that are automated judges: their labels go to the judging app as external judge labels
     (``annotations.judges``), never into the campaign as a rater's. ``dry_run``: check everything
     and return what would be created, writing nothing. Raises ``AnnotationImportRejected`` with
     every problem (file, line, field); writes nothing then.
+
+    The files are read twice, never held in memory: once to check every row, once to write the
+    items in batches as each one's last row goes by, in one transaction (``AnnotationPlan``). A file
+    object that cannot seek is copied to a temporary file first; a file that changes between the
+    two readings is refused.
     """
     require(can_import_annotations, actor, message="Only maintainers import annotations.")
     if rubric.target != RubricTarget.RESPONSE:
         raise ValueError("Imported annotations rate responses: choose a response rubric.")
-    import_size_check(sizes=[(file_name, len(raw)) for file_name, raw in files])
+    sources = sources_open(files)
+    try:
+        import_size_check(sizes=[(item.name, item.size) for item in sources])
+        return _import(
+            sources,
+            file_format=file_format,
+            actor=actor,
+            name=name,
+            rubric=rubric,
+            guideline=guideline,
+            default_category=default_category,
+            source=source,
+            missing_values=missing_values,
+            judges=frozenset(judges),
+            dry_run=dry_run,
+        )
+    finally:
+        for item in sources:
+            item.close()
+
+
+def _import(
+    sources: list[Source],
+    *,
+    file_format: str,
+    actor: User,
+    name: str,
+    rubric: Rubric,
+    guideline: Guideline,
+    default_category: Category,
+    source: str,
+    missing_values: Sequence[str],
+    judges: frozenset[str],
+    dry_run: bool,
+) -> AnnotationImportResult:
     specs = {spec.name: spec for spec in rubric.specs()}
     slugs = set(Category.objects.filter(retired=False).values_list("slug", flat=True))
-    rows = read_annotation_files(
-        files,
-        file_format,
+    plan = AnnotationPlan(
+        sources=sources,
+        file_format=file_format,
         rules=ImportRules(
             fields=specs,
             category_exists=slugs.__contains__,
             expected_choices=tuple(ExpectedBehaviour.values),
             missing_values=frozenset(v.strip() for v in missing_values if v.strip()),
         ),
+        judges=judges,
     )
-    judge_names = frozenset(judges)
-    file_names = [file_name for file_name, _ in files]
-    problems = _judge_problems(rows, judge_names, file_names[0])
+    hook = judge_label_writer() if judges else None
+    problems = plan.check(judge_field_check=hook[1] if hook is not None else None)
+    file_names = plan.file_names()
+    if judges and hook is None:
+        problems = [
+            ImportProblem(
+                file_names[0], None, "rater", "judge labels need the judging app, which is not installed"
+            )
+        ]
     if problems:
         raise AnnotationImportRejected(problems[: FIRST_PROBLEMS * 10])
     digest = hashlib.sha256()
-    for _, raw in files:
-        digest.update(hashlib.sha256(raw).digest())
+    for file_digest in plan.digests:
+        digest.update(file_digest)
     import_hash = digest.hexdigest()
 
     with transaction.atomic():
@@ -146,146 +202,62 @@ def annotations_import(
                 ]
             )
         categories = {c.slug: c for c in Category.objects.all()}
-        by_item: dict[str, list[ImportRow]] = {}
-        for row in rows:
-            by_item.setdefault(row.item, []).append(row)
-        human = [row for row in rows if row.rater not in judge_names]
-        judged = [row for row in rows if row.rater in judge_names and row.value is not None]
-        values: dict[tuple[str, str], dict[str, object]] = {}
-        for row in human:
-            if row.value is not None:
-                values.setdefault((row.item, row.rater), {})[row.field] = row.value
-        gold_of: dict[str, dict[str, object]] = {}
-        for row in rows:
-            if row.adjudicated is not None:
-                gold_of.setdefault(row.item, {})[row.field] = row.adjudicated
-        plan = AnnotationImportResult(
+        human = plan.human_raters()
+        existing = _existing_queries(plan, source=source)
+        result = AnnotationImportResult(
             campaign=None,
-            items=len(by_item),
-            labels=len(values),
-            raters=len({row.rater for row in human}),
-            adjudicated=len(gold_of),
-            new_queries=0,
-            models=tuple(sorted({row.model for row in rows})),
-            rater_names=tuple(sorted({row.rater for row in human})),
-            categories=tuple(sorted({row.category or default_category.slug for row in rows})),
-            judges=tuple(sorted({row.rater for row in judged})),
-            judge_labels=len(judged),
-            rows=len(rows),
+            items=len(plan.items.names),
+            labels=plan.labels(),
+            raters=len(human),
+            adjudicated=plan.adjudicated(),
+            new_queries=len(plan.prompts.names) - len(existing),
+            models=tuple(sorted(plan.models.names)),
+            rater_names=tuple(human),
+            categories=tuple(plan.category_slugs(default_category.slug)),
+            judges=tuple(sorted(plan.raters.names[rater] for rater in plan.judged_raters)),
+            judge_labels=plan.judge_labels,
+            rows=plan.rows,
             dry_run=True,
         )
-        wanted, existing = _prompts(rows, source=source)
         if dry_run:
-            return replace(plan, new_queries=len(wanted) - len(existing))
+            return result
 
-        queries, new_queries = _queries(
-            wanted, existing, source=source, categories=categories, default=default_category, actor=actor
-        )
-        run, responses = run_import_replies(
+        _expected_set(plan, existing, source=source, actor=actor)
+        imported = run_import_start(
             actor=actor,
             name=name,
             origin={"imported_from": file_names, "format": file_format},
-            replies=[
-                ImportedReply(
-                    key=item_key,
-                    query=queries[item_rows[0].prompt_id],
-                    model=item_rows[0].model,
-                    text=item_rows[0].response,
-                    file=item_rows[0].file,
-                )
-                for item_key, item_rows in by_item.items()
-            ],
+            models=plan.models.names,
         )
-
-        raters_per_item: dict[str, set[str]] = {key: set() for key in by_item}
-        for item_key, rater in values:
-            raters_per_item[item_key].add(rater)
-        overlap = max(1, *(len(r) for r in raters_per_item.values()))
         campaign = Campaign.objects.create(
             name=name[:200],
             target=RubricTarget.RESPONSE,
             status=CampaignStatus.CLOSED,
             rubric=rubric,
             guideline=guideline,
-            overlap=overlap,
+            overlap=plan.overlap(),
             blind=True,
             seed=secrets.token_hex(16),
             created_by=actor,
             imported_from=", ".join(file_names)[:255],
             import_hash=import_hash,
             closed_at=timezone.now(),
-            selection={"runs": [run.pk], "imported_from": file_names, "judges": sorted(judge_names)},
+            selection={"runs": [imported.run.pk], "imported_from": file_names, "judges": sorted(judges)},
         )
-        # Each item's agreement, dispute and gold computed here, as ``item_agreement_refresh`` does
-        # for one item, so the items are written in batches rather than one update each.
-        spec_list = list(specs.values())
-        labels_of: dict[str, list[dict[str, object]]] = {}
-        for (item_key, _), label_values in values.items():
-            labels_of.setdefault(item_key, []).append(label_values)
-        new_items: list[CampaignItem] = []
-        for position, (item_key, raters) in enumerate(raters_per_item.items()):
-            response = responses[item_key]
-            item_labels = labels_of.get(item_key, [])
-            agreement = item_agreement(
-                spec_list,
-                item_labels,
-                on_primary=campaign.adjudicate_primary_disagreement,
-                ordinal_spread=campaign.adjudicate_ordinal_spread,
-            )
-            gold = gold_of.get(item_key)
-            if gold:
-                gold_values, gold_source = gold, GoldSource.ADJUDICATION
-            elif len(raters) >= overlap and not agreement.disputed:
-                gold_values, gold_source = consensus(spec_list, item_labels), GoldSource.CONSENSUS
-            else:
-                gold_values, gold_source = None, GoldSource.NONE
-            new_items.append(
-                CampaignItem(
-                    campaign=campaign,
-                    query=response.query,
-                    response=response,
-                    sort_key=position,
-                    stratum=f"t{response.target_id}:c{response.query.category_id}",
-                    required_labels=overlap,
-                    label_count=len(raters),
-                    agreement=agreement.score,
-                    disputed=agreement.disputed,
-                    gold_values=gold_values,
-                    gold_source=gold_source,
-                )
-            )
-        created_items = bulk_insert(new_items, batch_size=BATCH)
-        items = dict(zip(raters_per_item, created_items, strict=True))
-        bulk_insert(
-            (
-                Label(
-                    item=items[item_key],
-                    campaign=campaign,
-                    external_rater=rater,
-                    rubric=rubric,
-                    values=label_values,
-                )
-                for (item_key, rater), label_values in values.items()
-            ),
-            batch_size=BATCH,
+        writer = _ItemWriter(
+            plan=plan,
+            campaign=campaign,
+            imported=imported,
+            queries={number: (query.pk, query.category_id) for number, query in existing.items()},
+            categories=categories,
+            default_category=default_category,
+            source=source,
+            actor=actor,
         )
-        bulk_insert(
-            (
-                Adjudication(
-                    item=items[item_key],
-                    values=gold,
-                    rationale=f"Imported from {by_item[item_key][0].file}",
-                    rubric=rubric,
-                    imported=True,
-                )
-                for item_key, gold in gold_of.items()
-            ),
-            batch_size=BATCH,
-        )
-        judge_labels = _write_judge_labels(judged, responses, actor=actor, file_name=file_names[0])
-        result = replace(
-            plan, campaign=campaign, new_queries=new_queries, judge_labels=judge_labels, dry_run=False
-        )
+        writer.write_all()
+        run_import_finish(imported=imported, actor=actor)
+        judge_labels = _write_judge_labels(writer.judge_labels, actor=actor, file_name=file_names[0])
+        result = replace(result, campaign=campaign, judge_labels=judge_labels, dry_run=False)
         audit_record(
             actor=actor,
             action=AuditAction.ANNOTATIONS_IMPORT,
@@ -299,8 +271,8 @@ def annotations_import(
                 "raters": result.raters,
                 "adjudicated": result.adjudicated,
                 "models": list(result.models),
-                "run": run.pk,
-                "new_queries": new_queries,
+                "run": imported.run.pk,
+                "new_queries": result.new_queries,
                 "missing_values": sorted(set(missing_values)),
                 "judges": list(result.judges),
                 "judge_labels": judge_labels,
@@ -309,118 +281,247 @@ def annotations_import(
     return result
 
 
-def _judge_problems(rows: list[ImportRow], judges: frozenset[str], file_name: str) -> list[ImportProblem]:
-    """A named judge must rate in the file, and the judging app must be able to store its fields."""
-    if not judges:
-        return []
-    problems = [
-        ImportProblem(file_name, None, "rater", f"the judge {judge!r} rates nothing in these files")
-        for judge in sorted(judges - {row.rater for row in rows})
-    ]
-    hook = judge_label_writer()
-    if hook is None:
-        return [
-            ImportProblem(
-                file_name, None, "rater", "judge labels need the judging app, which is not installed"
+_ITEM_COLUMNS = (
+    "campaign_id",
+    "query_id",
+    "response_id",
+    "stratum",
+    "sort_key",
+    "required_labels",
+    "label_count",
+    "agreement",
+    "disputed",
+    "gold_values",
+    "gold_source",
+)
+
+
+@dataclass
+class _OpenItem:
+    """An item whose rows are being read again: its labels until its last row comes by."""
+
+    prompt: str
+    response: str
+    file: str
+    labels: dict[str, dict[str, object]] = field(default_factory=dict)
+    gold: dict[str, object] = field(default_factory=dict)
+    judged: list[tuple[str, str, object]] = field(default_factory=list)
+
+
+@dataclass
+class _ItemWriter:
+    """The second reading: each item written, with its response, labels and adjudication, in
+    batches of ``BATCH`` items as their last rows go by; new prompts become queries on the way."""
+
+    plan: AnnotationPlan
+    campaign: Campaign
+    imported: ImportedRun
+    queries: dict[int, tuple[int, int]]  # prompt number -> (query id, its category id)
+    categories: dict[str, Category]
+    default_category: Category
+    source: str
+    actor: User
+    judge_labels: dict[str, list[JudgeLabel]] = field(default_factory=dict)
+
+    def write_all(self) -> None:
+        plan = self.plan
+        last_file, last_line = plan.item_last_file, plan.item_last_line
+        judges = plan.judges
+        names = plan.file_names()
+        open_items: dict[int, _OpenItem] = {}
+        batch: list[tuple[int, _OpenItem]] = []
+        rows = 0
+        for file_number, line, item, rater, field_name, value, gold, record in plan.ratings_again():
+            rows += 1
+            current = open_items.get(item)
+            if current is None:
+                current = open_items[item] = _OpenItem(
+                    str(record["prompt"]), str(record["response"]), names[file_number]
+                )
+            if value is not None:
+                if rater in judges:
+                    current.judged.append((rater, field_name, value))
+                else:
+                    labels = current.labels.get(rater)
+                    if labels is None:
+                        labels = current.labels[rater] = {}
+                    labels[field_name] = value
+            if gold is not None:
+                current.gold[field_name] = gold
+            if last_line[item] == line and last_file[item] == file_number:
+                batch.append((item, open_items.pop(item)))
+                if len(batch) >= BATCH:
+                    self._write(batch)
+                    batch = []
+        if open_items or rows != plan.rows:
+            raise FileChanged(names[-1])
+        if batch:
+            self._write(batch)
+
+    def _write(self, batch: list[tuple[int, _OpenItem]]) -> None:
+        plan, campaign = self.plan, self.campaign
+        self._create_queries(batch)
+        item_names, models = plan.items.names, plan.models.names
+        replies = [
+            ImportedReply(
+                key=item_names[item],
+                query=self._query(plan.item_prompt[item]),
+                model=models[plan.item_model[item]],
+                text=current.response,
+                file=current.file,
+                sample_index=plan.item_sample[item],
             )
+            for item, current in batch
         ]
-    _, accepts = hook
-    for row in rows:
-        if row.rater in judges and row.value is not None and not accepts(row.field, row.value):
-            problems.append(
-                ImportProblem(
-                    row.file,
-                    row.line,
-                    "field",
-                    f"the judge's {row.field!r} = {row.value!r} cannot be stored as a judge label "
-                    "(the judging app audits the fields of the MedHarm response rubric)",
+        responses = run_import_add(imported=self.imported, replies=replies)
+        specs = list(plan.rules.fields.values())
+        overlap = campaign.overlap
+        on_primary, spread = campaign.adjudicate_primary_disagreement, campaign.adjudicate_ordinal_spread
+        targets = self.imported.targets
+        consensus_source, adjudication_source, no_source = (
+            str(GoldSource.CONSENSUS),
+            str(GoldSource.ADJUDICATION),
+            str(GoldSource.NONE),
+        )
+        item_rows = []
+        for (item, current), response, reply in zip(batch, responses, replies, strict=True):
+            item_labels = list(current.labels.values())
+            agreement = item_agreement(specs, item_labels, on_primary=on_primary, ordinal_spread=spread)
+            if current.gold:
+                gold_values, gold_source = current.gold, adjudication_source
+            elif len(current.labels) >= overlap and not agreement.disputed:
+                gold_values, gold_source = consensus(specs, item_labels), consensus_source
+            else:
+                gold_values, gold_source = None, no_source
+            item_rows.append(
+                (
+                    campaign.pk,
+                    reply.query.pk,
+                    response,
+                    f"t{targets[reply.model].pk}:c{reply.query.category_id}",
+                    item,
+                    overlap,
+                    len(current.labels),
+                    agreement.score,
+                    agreement.disputed,
+                    gold_values,
+                    gold_source,
                 )
             )
-    return problems
+        created = copy_insert(CampaignItem, _ITEM_COLUMNS, item_rows)
+        rubric_id = campaign.rubric_id
+        copy_insert(
+            Label,
+            ("item_id", "campaign_id", "external_rater", "rubric_id", "values"),
+            [
+                (campaign_item, campaign.pk, rater, rubric_id, values)
+                for (_, current), campaign_item in zip(batch, created, strict=True)
+                for rater, values in current.labels.items()
+            ],
+        )
+        copy_insert(
+            Adjudication,
+            ("item_id", "values", "rationale", "rubric_id", "imported"),
+            [
+                (campaign_item, current.gold, f"Imported from {current.file}", rubric_id, True)
+                for (_, current), campaign_item in zip(batch, created, strict=True)
+                if current.gold
+            ],
+        )
+        for (_, current), response in zip(batch, responses, strict=True):
+            for judge, field_name, value in current.judged:
+                self.judge_labels.setdefault(judge, []).append(JudgeLabel(response, field_name, value))
+
+    def _query(self, prompt: int) -> Query:
+        # Only the ids are needed to refer to it: no row is read back.
+        query_id, category_id = self.queries[prompt]
+        return Query(pk=query_id, category_id=category_id)
+
+    def _create_queries(self, batch: list[tuple[int, _OpenItem]]) -> None:
+        plan = self.plan
+        names = plan.file_names()
+        new: dict[int, ImportedPrompt] = {}
+        for item, current in batch:
+            prompt = plan.item_prompt[item]
+            if prompt in self.queries or prompt in new:
+                continue
+            category = plan.prompt_category[prompt]
+            expected = plan.prompt_expected[prompt]
+            new[prompt] = ImportedPrompt(
+                external_id=plan.prompts.names[prompt],
+                text=current.prompt,
+                category=(
+                    self.default_category
+                    if category == -1
+                    else self.categories.get(plan.categories.names[category], self.default_category)
+                ),
+                source_file=names[plan.prompt_row_file[prompt]],
+                source_row=plan.prompt_row_line[prompt],
+                expected_behaviour="" if expected == -1 else plan.expected_names[expected],
+            )
+        if not new:
+            return
+        created = queries_create_imported(prompts=list(new.values()), source=self.source, actor=self.actor)
+        for prompt, imported_prompt in new.items():
+            query = created[imported_prompt.external_id]
+            self.queries[prompt] = (query.pk, query.category_id)
 
 
-def _write_judge_labels(
-    judged: list[ImportRow], responses: dict[str, ModelResponse], *, actor: User, file_name: str
-) -> int:
+def _write_judge_labels(by_judge: dict[str, list[JudgeLabel]], *, actor: User, file_name: str) -> int:
     hook = judge_label_writer()
-    if not judged or hook is None:
+    if not by_judge or hook is None:
         return 0
     writer, _ = hook
-    stored = 0
-    by_judge: dict[str, list[JudgeLabel]] = {}
-    for row in judged:
-        by_judge.setdefault(row.rater, []).append(JudgeLabel(responses[row.item].pk, row.field, row.value))
-    for judge, labels in sorted(by_judge.items()):
-        stored += writer(actor, judge, file_name, labels)
-    return stored
+    return sum(writer(actor, judge, file_name, labels) for judge, labels in sorted(by_judge.items()))
 
 
-def _prompts(rows: list[ImportRow], *, source: str) -> tuple[dict[str, ImportRow], dict[str, Query]]:
-    """The first row of each prompt id, and the queries of ``source`` that already hold one;
+def _existing_queries(plan: AnnotationPlan, *, source: str) -> dict[int, Query]:
+    """The queries of ``source`` that already hold one of the plan's prompt ids, by prompt number;
     a prompt id whose stored text or expected behaviour differs is a problem."""
-    wanted: dict[str, ImportRow] = {}
-    for row in rows:
-        first = wanted.setdefault(row.prompt_id, row)
-        if first.expected_behaviour is None and row.expected_behaviour is not None:
-            wanted[row.prompt_id] = row
-    existing = {q.external_id: q for q in Query.objects.filter(source=source, external_id__in=list(wanted))}
-    problems = [
-        ImportProblem(
-            row.file, row.line, "prompt", f"prompt id {key!r} of source {source!r} already holds another text"
-        )
-        for key, row in wanted.items()
-        if key in existing and existing[key].text != row.prompt
-    ]
-    problems += [
-        ImportProblem(
-            row.file,
-            row.line,
-            "expected_behaviour",
-            f"prompt id {key!r} of source {source!r} already expects {existing[key].expected_behaviour!r}",
-        )
-        for key, row in wanted.items()
-        if key in existing
-        and row.expected_behaviour
-        and existing[key].expected_behaviour not in ("", row.expected_behaviour)
-    ]
-    if problems:
-        raise AnnotationImportRejected(problems)
-    return wanted, existing
-
-
-def _queries(
-    wanted: dict[str, ImportRow],
-    existing: dict[str, Query],
-    *,
-    source: str,
-    categories: dict[str, Category],
-    default: Category,
-    actor: User,
-) -> tuple[dict[str, Query], int]:
-    """The query of each prompt id: an existing one of ``source`` (its expected behaviour set when
-    it had none and the file gives one), or a new one."""
-    for key, row in wanted.items():
-        query = existing.get(key)
-        if query is not None and row.expected_behaviour and not query.expected_behaviour:
-            query_attributes_set(
-                query=query,
-                changes={"expected_behaviour": row.expected_behaviour},
-                actor=actor,
-                reason=f"annotation import ({row.file})",
+    names = plan.file_names()
+    ids = plan.prompts.index
+    existing: dict[int, Query] = {}
+    prompt_ids = plan.prompts.names
+    for start in range(0, len(prompt_ids), BATCH):
+        chunk = prompt_ids[start : start + BATCH]
+        for query in Query.objects.filter(source=source, external_id__in=chunk).only(
+            "pk", "external_id", "text", "expected_behaviour", "category_id"
+        ):
+            existing[ids[query.external_id]] = query
+    texts, expectations = [], []
+    for prompt, query in existing.items():
+        where = (names[plan.prompt_row_file[prompt]], plan.prompt_row_line[prompt])
+        key = plan.prompts.names[prompt]
+        if hash(query.text) != plan.prompt_hash[prompt]:
+            texts.append(
+                ImportProblem(
+                    *where, "prompt", f"prompt id {key!r} of source {source!r} already holds another text"
+                )
             )
-            query.expected_behaviour = row.expected_behaviour
-    new = [
-        ImportedPrompt(
-            external_id=key,
-            text=row.prompt,
-            category=categories.get(row.category or "", default),
-            source_file=row.file,
-            source_row=row.line,
-            expected_behaviour=row.expected_behaviour or "",
-        )
-        for key, row in wanted.items()
-        if key not in existing
-    ]
-    queries = dict(existing)
-    queries.update(queries_create_imported(prompts=new, source=source, actor=actor))
-    return queries, len(new)
+        expected = plan.prompt_expected[prompt]
+        if expected != -1 and query.expected_behaviour not in ("", plan.expected_names[expected]):
+            expectations.append(
+                ImportProblem(
+                    *where,
+                    "expected_behaviour",
+                    f"prompt id {key!r} of source {source!r} already expects {query.expected_behaviour!r}",
+                )
+            )
+    if texts or expectations:
+        raise AnnotationImportRejected(texts + expectations)
+    return existing
+
+
+def _expected_set(plan: AnnotationPlan, existing: dict[int, Query], *, source: str, actor: User) -> None:
+    """An existing query without an expected behaviour takes the one the file gives."""
+    names = plan.file_names()
+    for prompt, query in existing.items():
+        expected = plan.prompt_expected[prompt]
+        if expected != -1 and not query.expected_behaviour:
+            value = plan.expected_names[expected]
+            query_attributes_set(
+                query=Query.objects.get(pk=query.pk),
+                changes={"expected_behaviour": value},
+                actor=actor,
+                reason=f"annotation import ({names[plan.prompt_row_file[prompt]]})",
+            )

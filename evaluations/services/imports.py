@@ -21,7 +21,7 @@ from accounts.models import User
 from accounts.policy import can_manage_collection, require
 from audit.actions import AuditAction
 from audit.services import audit_record
-from core.bulk import bulk_insert
+from core.bulk import copy_insert
 from evaluations.inspect_logs import read_inspect_log
 from evaluations.models import (
     CollectionRun,
@@ -51,6 +51,8 @@ class ImportedReply:
     finish_reason: str = ""
     provenance: dict[str, Any] = field(default_factory=dict)
     raw_reply: dict[str, Any] | None = None
+    # The reply's sample number when the importer numbered it (None: the next of its query and model).
+    sample_index: int | None = None
 
 
 def _endpoint_for(model: str) -> Endpoint:
@@ -76,9 +78,43 @@ def run_import_replies(
     origin: dict[str, Any],
     replies: Sequence[ImportedReply],
     parameters: dict[str, Any] | None = None,
-) -> tuple[CollectionRun, dict[str, ModelResponse]]:
-    """A completed run holding ``replies``; returns it and its responses by reply key. Several replies
+) -> tuple[CollectionRun, dict[str, int]]:
+    """A completed run holding ``replies``; returns it and its responses' ids by reply key. Several replies
     of one model to one query are its samples, in the order given."""
+    imported = run_import_start(
+        actor=actor,
+        name=name,
+        origin=origin,
+        models=sorted({reply.model for reply in replies}),
+        parameters=parameters,
+    )
+    created = run_import_add(imported=imported, replies=replies)
+    run_import_finish(imported=imported, actor=actor)
+    return imported.run, dict(zip((reply.key for reply in replies), created, strict=True))
+
+
+@dataclass
+class ImportedRun:
+    """A run being imported in batches (``run_import_add``): its targets by model name, and how
+    many responses each (query, target) has so far, which numbers the next one's sample."""
+
+    run: CollectionRun
+    targets: dict[str, RunTarget]
+    origin: dict[str, Any]
+    responses: int = 0
+    samples: dict[tuple[int, int], int] = field(default_factory=dict)
+
+
+def run_import_start(
+    *,
+    actor: User,
+    name: str,
+    origin: dict[str, Any],
+    models: Sequence[str],
+    parameters: dict[str, Any] | None = None,
+) -> ImportedRun:
+    """A completed run with one target per model, to which ``run_import_add`` adds the replies and
+    ``run_import_finish`` writes the audit event (all in the caller's transaction)."""
     require(can_manage_collection, actor, message="Only maintainers import collected replies.")
     now = timezone.now()
     run = CollectionRun.objects.create(
@@ -91,7 +127,7 @@ def run_import_replies(
         finished_at=now,
     )
     targets: dict[str, RunTarget] = {}
-    for model in sorted({reply.model for reply in replies}):
+    for model in sorted(models):
         endpoint = _endpoint_for(model)
         targets[model] = RunTarget.objects.create(
             run=run,
@@ -103,38 +139,81 @@ def run_import_replies(
                 "model": {"name": endpoint.name, "slug": endpoint.slug, "model_name": model},
             },
         )
-    samples: dict[tuple[int, int], int] = {}
-    rows: list[ModelResponse] = []
+    return ImportedRun(run=run, targets=targets, origin=origin)
+
+
+_RESPONSE_COLUMNS = (
+    "run_id",
+    "query_id",
+    "target_id",
+    "sample_index",
+    "state",
+    "outcome",
+    "text",
+    "resolved_model",
+    "finished_at",
+    "request",
+    "input_tokens",
+    "output_tokens",
+    "finish_reason",
+    "raw_reply",
+)
+
+
+def run_import_add(*, imported: ImportedRun, replies: Sequence[ImportedReply]) -> list[int]:
+    """Write ``replies`` (their models among the run's targets) as finished responses, in order;
+    returns their ids."""
+    run = imported.run
+    now = run.finished_at or timezone.now()
+    samples = imported.samples
+    targets = imported.targets
+    finished, collected, empty = (
+        str(ResponseState.FINISHED),
+        str(ResponseOutcome.COLLECTED),
+        str(ResponseOutcome.EMPTY),
+    )
+    rows = []
     for reply in replies:
-        target = targets[reply.model]
-        sample = samples.get((reply.query.pk, target.pk), 0)
-        samples[(reply.query.pk, target.pk)] = sample + 1
+        target = targets[reply.model].pk
+        query = reply.query.pk
+        sample = reply.sample_index
+        if sample is None:
+            sample = samples.get((query, target), 0)
+            samples[(query, target)] = sample + 1
         rows.append(
-            ModelResponse(
-                run=run,
-                query=reply.query,
-                target=target,
-                sample_index=sample,
-                state=ResponseState.FINISHED,
-                outcome=ResponseOutcome.COLLECTED if reply.text.strip() else ResponseOutcome.EMPTY,
-                text=reply.text,
-                resolved_model=reply.model,
-                finished_at=now,
-                request={"imported_from": reply.file, "item": reply.key, **reply.provenance},
-                input_tokens=max(0, reply.input_tokens),
-                output_tokens=max(0, reply.output_tokens),
-                finish_reason=reply.finish_reason[:40],
-                raw_reply=reply.raw_reply,
+            (
+                run.pk,
+                query,
+                target,
+                sample,
+                finished,
+                collected if reply.text.strip() else empty,
+                reply.text,
+                reply.model,
+                now,
+                {"imported_from": reply.file, "item": reply.key, **reply.provenance},
+                max(0, reply.input_tokens),
+                max(0, reply.output_tokens),
+                reply.finish_reason[:40],
+                reply.raw_reply,
             )
         )
-    created = bulk_insert(rows, batch_size=2000)
+    ids = copy_insert(ModelResponse, _RESPONSE_COLUMNS, rows)
+    imported.responses += len(ids)
+    return ids
+
+
+def run_import_finish(*, imported: ImportedRun, actor: User) -> None:
     audit_record(
         actor=actor,
         action=AuditAction.RUN_IMPORT,
-        target=run,
-        details={"origin": origin, "responses": len(created), "models": sorted(targets)},
+        target=imported.run,
+        details={
+            "origin": imported.origin,
+            "responses": imported.responses,
+            "models": sorted(imported.targets),
+        },
     )
-    return run, {reply.key: response for reply, response in zip(replies, created, strict=True)}
 
 
 @dataclass(frozen=True)

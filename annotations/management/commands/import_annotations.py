@@ -3,6 +3,7 @@
 labels, all or nothing (docs/annotation.md)."""
 
 from argparse import ArgumentParser
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -82,19 +83,22 @@ class Command(BaseCommand):
         try:
             # The size limit, on the files' sizes, before any is read (the same limit as the page).
             import_size_check(sizes=[(p.name, p.stat().st_size) for p in files])
-            result = annotations_import(
-                files=[(p.name, p.read_bytes()) for p in files],
-                file_format=str(file_format),
-                actor=actor,
-                name=str(options["name"] or files[0].name),
-                rubric=rubric,
-                guideline=guideline,
-                default_category=category,
-                source=str(options["source"]),
-                missing_values=list(options["missing_values"]),
-                judges=list(options["judge"]),
-                dry_run=bool(options["dry_run"]),
-            )
+            with ExitStack() as stack:
+                # Open files, not their bytes: the import reads each twice, line by line.
+                opened = [(p.name, stack.enter_context(p.open("rb"))) for p in files]
+                result = annotations_import(
+                    files=opened,
+                    file_format=str(file_format),
+                    actor=actor,
+                    name=str(options["name"] or files[0].name),
+                    rubric=rubric,
+                    guideline=guideline,
+                    default_category=category,
+                    source=str(options["source"]),
+                    missing_values=list(options["missing_values"]),
+                    judges=list(options["judge"]),
+                    dry_run=bool(options["dry_run"]),
+                )
         except ImportRejected as rejected:  # AnnotationImportRejected and ImportTooLarge alike
             shown = rejected.problems[:FIRST_PROBLEMS] if options["dry_run"] else rejected.problems
             for problem in shown:
