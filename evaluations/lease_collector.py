@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -289,6 +290,14 @@ class LeaseCollector(Generic[ItemT, ResultT]):
 
     # --- the whole run --------------------------------------------------------------------------
     async def collect(self) -> None:
+        # What the process holds before the run (Django, every app, the task machinery) is
+        # collected once and then moved out of the collector's way: the full collections the run's
+        # allocations trigger no longer walk it, and each of those stalled the event loop (side by
+        # side, 500 queries x 19 at 200 ms: mean call latency 207.6-208.1 ms against 209.2, p95 222
+        # against 227-228, about +0.8 points of the latency bound). Garbage made later is
+        # collected as before.
+        gc.collect()
+        gc.freeze()
         self._flush_wanted = asyncio.Event()
         await self.open()
         try:
