@@ -12,7 +12,6 @@ loop, so a guard shared by several pipelines is throttled as one endpoint.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
@@ -52,6 +51,7 @@ from providers import (
     RetryPolicy,
     cost_for_endpoint,
 )
+from providers.loops import event_loop_run
 
 logger = logging.getLogger(__name__)
 
@@ -212,7 +212,7 @@ def run_collect(
     collector_start(collector_id=collector.collector_id, run_id=run_id)
     started = time.monotonic()
     try:
-        asyncio.run(collector.collect())
+        event_loop_run(collector.collect())
     except (MissingApiKeyError, EndpointNotAllowedError) as error:
         run_fail(run_id=run_id, reason=str(error))
         return collector.written

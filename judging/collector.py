@@ -10,7 +10,6 @@ leases expire and another worker (or the watchdog) takes them.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
@@ -44,6 +43,7 @@ from providers import (
     RetryPolicy,
     cost_for_endpoint,
 )
+from providers.loops import event_loop_run
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ def judge_run_collect(*, run_id: int, options: CollectorOptions | None = None) -
     collector = JudgeCollector(run, options)
     started = time.monotonic()
     try:
-        asyncio.run(collector.collect())
+        event_loop_run(collector.collect())
     except (MissingApiKeyError, EndpointNotAllowedError) as error:
         judge_run_fail(run_id=run_id, reason=str(error))
         return collector.written
