@@ -29,8 +29,14 @@ def judged() -> Iterator[tuple[JudgingWorld, object, object]]:
     with MockServerThread(MockServerConfig(latency_ms=1)) as server:
         world = build_world(server)
         campaign = world.labelled_campaign()
+        # Half by query (every model in each half), not by item: items are in the campaign's random
+        # order (its seed), and a half drawn at random could hold no unsafe answer the lenient judge
+        # gets right, so the audit's kappa (and the trust this test grants) depended on the draw
+        # (failed once in a full run: kappa 0.0).
         unlabelled = (
-            CampaignItem.objects.filter(campaign=campaign).order_by("pk").values_list("pk", flat=True)
+            CampaignItem.objects.filter(campaign=campaign)
+            .order_by("query_id", "response_id")
+            .values_list("pk", flat=True)
         )
         CampaignItem.objects.filter(pk__in=list(unlabelled[:45])).update(gold_values=None, gold_source="")
         run = world.judged_run(world.judge("mock-judge-lenient", "harmbench-unsafe"))
