@@ -96,7 +96,8 @@ def test_ppi_uses_audit_sample_and_judge_only_responses(world) -> None:
     campaign = world.labelled_campaign()
     run = world.judged_run(world.judge("mock-judge-lenient", "harmbench-unsafe"))
     # Judge-only responses: the judge's verdicts on responses the clinicians did not label.
-    unlabelled = CampaignItem.objects.filter(campaign=campaign).order_by("pk")[:45]
+    # By query, so every model is in each half whatever the campaign's random item order.
+    unlabelled = CampaignItem.objects.filter(campaign=campaign).order_by("query_id", "pk")[:45]
     CampaignItem.objects.filter(pk__in=[i.pk for i in unlabelled]).update(gold_values=None, gold_source="")
     result = judge_audit_compute(user=world.maintainer, campaign=campaign, source=_source(run), resamples=200)
     audit = result.audits["unsafe"]
