@@ -5,6 +5,11 @@ writing transaction commits, ``audit_seal`` chains every committed unsealed even
 one sealer at a time (a PostgreSQL advisory lock; a sealer that finds it taken leaves the work to
 the holder, the next write or the periodic task), in the order the events are found, each taking
 the next ``seq`` and the hash of the event before it. ``audit_verify`` seals what is pending first.
+
+Reads of released data (a download, an API read: ``seal=False``) are committed the same way but not
+sealed by their own request: a sealing transaction is a second commit, which doubled the Django time
+of a granted download. The next audited write, the periodic task (within a minute) or
+``audit_verify`` chains them; until then they are stored, listed and exported like any other event.
 """
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -26,8 +31,10 @@ def audit_record(
     action: AuditAction,
     target: models.Model | None = None,
     details: dict[str, object] | None = None,
+    seal: bool = True,
 ) -> AuditEvent:
-    """Record ``action`` by ``actor``; ``SYSTEM`` (the platform) and ``None`` are recorded as no person."""
+    """Record ``action`` by ``actor``; ``SYSTEM`` (the platform) and ``None`` are recorded as no person.
+    ``seal=False`` leaves the chaining to the next sealer (see the module's note: reads only)."""
     if action not in AuditAction.values:
         raise ValueError(f"{action!r} is not an audit action; add it to audit.actions.AuditAction.")
     meta = current_meta()
@@ -42,7 +49,8 @@ def audit_record(
         ip_address=meta.ip_address,
         user_agent=meta.user_agent,
     )
-    _seal_after_commit()
+    if seal:
+        _seal_after_commit()
     return event
 
 

@@ -64,6 +64,8 @@ def file_get_for_download(*, user: Any, release_id: int, name: str) -> ReleaseFi
     readable = release_list_restricted_for_user(user=user).filter(pk=OuterRef("release_id"))
     return (
         ReleaseFile.objects.select_related("release")
+        # What the download decides on; the release's texts (datasheet, changelog, sample) stay behind.
+        .defer("release__datasheet", "release__changelog", "release__sample_query_ids")
         .annotate(granted=Exists(readable))
         .get(release_id=release_id, name=name)
     )

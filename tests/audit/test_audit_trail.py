@@ -88,6 +88,26 @@ def test_a_committed_write_is_sealed_after_its_transaction(django_capture_on_com
     assert second.prev_hash == first.hash != ""
 
 
+def test_a_read_is_committed_unsealed_and_chained_by_the_next_write(
+    django_capture_on_commit_callbacks,
+) -> None:
+    """A read of released data (``seal=False``) pays for no sealing transaction of its own; the next
+    audited write seals it, in order, before its own event."""
+    actor = UserFactory(role=Role.MAINTAINER)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, transaction.atomic():
+        read = audit_record(actor=actor, action="file_download", target=actor, details={"n": 1}, seal=False)
+    assert callbacks == []
+    read.refresh_from_db()
+    assert read.seq is None
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        write = audit_record(actor=actor, action="release_cut", target=actor, details={"n": 2})
+    read.refresh_from_db()
+    write.refresh_from_db()
+    assert read.seq is not None
+    assert write.seq == read.seq + 1
+    assert write.prev_hash == read.hash != ""
+
+
 def test_chain_links_each_event_to_the_previous(events) -> None:
     assert "chain intact" in _verify()
     chained = [AuditEvent.objects.get(pk=e.pk) for e in events]
