@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Q, QuerySet
 
 from accounts import policy
 from releases.access_hooks import HOOKS
@@ -61,12 +61,11 @@ def file_get_for_download(*, user: Any, release_id: int, name: str) -> ReleaseFi
     so the download asks the database once for file and grant alike). The caller decides what a
     refusal is (``release_visible``: a release one may not see is a 404, not a 403).
     """
-    readable = release_list_restricted_for_user(user=user).filter(pk=OuterRef("release_id"))
     return (
         ReleaseFile.objects.select_related("release")
         # What the download decides on; the release's texts (datasheet, changelog, sample) stay behind.
         .defer("release__datasheet", "release__changelog", "release__sample_query_ids")
-        .annotate(granted=Exists(readable))
+        .annotate(granted=HOOKS.restricted_readable(user, "release_id"))
         .get(release_id=release_id, name=name)
     )
 
