@@ -158,7 +158,8 @@ def _judged_run(world: AccessWorld) -> int:
 
 
 def _external_labels(world: AccessWorld) -> None:
-    items = CampaignItem.objects.filter(campaign=world.scoring.campaign).order_by("pk")
+    # By response, not by item: the items' order differs between the engines, the responses' does not.
+    items = CampaignItem.objects.filter(campaign=world.scoring.campaign).order_by("response_id")
     lines = ["judge,response,field,value,raw_output"]
     lines += [
         f"page-external,{item.response_id},unsafe,{'true' if n % 3 == 0 else 'false'},ok"
@@ -254,6 +255,13 @@ def test_the_pages_show_what_their_world_holds(data_site: DataSite) -> None:
     queue = body("committee", "/access/review/")
     assert f"/access/review/requests/{ids['pending']}/" in queue
     assert f"/access/review/credentials/{ids['applicant']}/" in queue
+    # The judge's figures read from the JSON of its verdicts (->> on PostgreSQL, JSON_EXTRACT on
+    # SQLite) and from imported labels: the same on both engines, as the gold is.
+    # Against the gold, the run's alternating verdicts are the table ((3, 2), (1, 2)): kappa 0.25;
+    # the external labels (true for every third response) are ((3, 2), (2, 1)): kappa -1/15.
+    for path, kappa in ((RUN_AUDIT, "0.25"), (EXTERNAL_AUDIT, "-0.07")):
+        html = body("maintainer", path)
+        assert ('<td class="audit-n">8</td>' in html, f"{kappa} (" in html) == (True, True), path
     rows = list(csv.reader(body("staff", "/audit/export.csv?target_type=judging.judgerun").splitlines()))
     assert rows[0][:4] == ["id", "created_at", "actor", "action"]
     assert [(row[3], row[5]) for row in rows[1:]] == [
