@@ -106,8 +106,9 @@ PAGES: dict[str, list[str]] = {
         "/audit/",
         "/audit/?action=release.view&since=2020-01-01",
         "/audit/?page=2",
+        "/audit/?actor=EXAMPLE.org&target_type=releases.release&target_id={a}&until=2099-12-31",
         "/audit/export.csv",
-        "/audit/export.csv?target_type=releases.release",
+        "/audit/export.csv?target_type=releases.release&since=2020-01-01",
     ],
     "anonymous": ["/releases/", "/releases/{b}/", PUBLIC_FILE_PUBLISHED],
 }
