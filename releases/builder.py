@@ -10,6 +10,7 @@ table (``<tier>/parquet/<table>/<table>-00000.parquet``), the layout
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -105,33 +107,36 @@ _JSON_ESCAPES = [
     ("\f", "\\f"),
 ]
 _OTHER_CONTROLS = [chr(c) for c in range(0x20) if chr(c) not in "\n\r\t\b\f"]
-_CONTROL_BYTES = bytes(range(0x20))
+# A byte search per character that may need escaping (re searches a buffer without copying it).
+_FIND = {char: re.compile(re.escape(char.encode())) for char in ["\\", '"', *map(chr, range(0x20))]}
 
 
-def _string_bytes(array: pa.Array) -> bytes:
-    """The UTF-8 bytes of every value of a string array, back to back (a null holds none)."""
+def _string_bytes(array: pa.Array) -> memoryview:
+    """The UTF-8 bytes of every value of a string array, back to back (a null holds none): a view
+    of the array's data buffer, not a copy."""
     if len(array) == 0:
-        return b""
+        return memoryview(b"")
     _, offsets, data = array.buffers()
     if data is None:
-        return b""
+        return memoryview(b"")
     bounds = memoryview(offsets).cast("i")  # a string array's offsets are int32
-    return memoryview(data)[bounds[array.offset] : bounds[array.offset + len(array)]].tobytes()
+    return memoryview(data)[bounds[array.offset] : bounds[array.offset + len(array)]]
 
 
 def _json_text(array: pa.Array) -> pa.Array:
     """Each string as a JSON string literal (null as ``null``)."""
-    # Which escapes are needed is found on the column's bytes at once (a byte search, far cheaper
-    # than a match per value); most columns (names, hashes, times) need none, and the JSON ones
-    # only the quote. No escaped character can be part of a multi-byte UTF-8 sequence.
+    # Which escapes are needed is found on the column's bytes at once (a byte search, and numpy's
+    # minimum for control characters: far cheaper than a match per value, and no copy: Python
+    # bytes that large would be glibc's to keep). Most columns (names, hashes, times) need none,
+    # the JSON ones only the quote. No escaped character is part of a multi-byte UTF-8 sequence.
     text = _string_bytes(array)
-    controls = len(text.translate(None, _CONTROL_BYTES)) != len(text)
+    controls = len(text) > 0 and int(np.frombuffer(text, dtype=np.uint8).min()) < 0x20
     for raw, escaped in _JSON_ESCAPES:
-        if raw.encode() in text:
+        if (controls or raw in '\\"') and _FIND[raw].search(text):
             array = pc.replace_substring(array, raw, escaped)
     if controls:
         for char in _OTHER_CONTROLS:
-            if char.encode() in text:
+            if _FIND[char].search(text):
                 array = pc.replace_substring(array, char, f"\\u{ord(char):04x}")
     quote = string_scalar('"')
     return pc.fill_null(
@@ -176,10 +181,13 @@ def jsonl_lines(batch: pa.RecordBatch) -> memoryview:
 def _digest(path: Path) -> tuple[str, int]:
     sha = hashlib.sha256()
     size = 0
+    # Read into one buffer, not a new bytes object per MiB (glibc would keep their memory).
+    chunk = bytearray(1 << 20)
+    view = memoryview(chunk)
     with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            sha.update(chunk)
-            size += len(chunk)
+        while count := fh.readinto(chunk):
+            sha.update(view[:count])
+            size += count
     return sha.hexdigest(), size
 
 

@@ -33,6 +33,7 @@ from releases.arrow_values import from_pylist, string_scalar
 from releases.models import Release, Tier
 
 CHUNK = 5000  # rows per fetch of the portable (SQLite) path
+PAGE = 25_000  # rows per COPY on PostgreSQL: the CSV of one page (and of the next) is held
 
 
 @dataclass(frozen=True)
@@ -104,17 +105,27 @@ def _arrow_column(values: Sequence[Any] | pa.Array, kind: str) -> pa.Array:
 _ARROW = {"text": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_()}
 
 
+def _last_key(page_csv: pa.Buffer) -> int | None:
+    """The key of a CSV page's last row: its last field (``release__pk``, the last column, an
+    integer PostgreSQL never quotes), read from the bytes before they are parsed. None for a page
+    of the header alone."""
+    tail = memoryview(page_csv)[-64:].tobytes().rstrip(b"\r\n")
+    field = tail.rsplit(b",", 1)[-1]
+    return int(field) if field.isdigit() else None
+
+
 def _copy_pages(qs: QuerySet, aliases: dict[str, str], page: int | None) -> Iterator[pa.RecordBatch]:
     """PostgreSQL: ``COPY (SELECT ...) TO STDOUT`` a page at a time, parsed by Arrow's CSV reader.
 
-    Rows never become Python objects: the server writes CSV, Arrow parses it in C into columns.
-    Pages follow the primary key (keyset), so each one starts where the last ended without OFFSET;
-    one page is one batch. While the caller writes a page, the next one is read by a helper thread
-    on the same connection (psycopg serialises its use: a progress update waits for that COPY), so
-    PostgreSQL producing rows and this process encoding them overlap on two cores. Each page's CSV
-    is gathered in an Arrow buffer (from Arrow's memory pool, which gives it back; a Python
-    bytearray of a page left glibc's heap holding about 20 MB), then dropped once parsed.
-    ``page=None``: the whole queryset at once (a small table, or one not ordered by its key).
+    Rows never become Python objects: the server writes CSV, Arrow parses it in C into columns,
+    a batch per block of CSV (1 MiB; the batches, hence the Parquet row groups, are the ones this
+    reader has always made). Pages follow the primary key (keyset), so each one starts where the
+    last ended without OFFSET. While the caller writes a page's batches, the next page is read by
+    a helper thread on the same connection (psycopg serialises its use: a progress update waits
+    for that COPY to end), so PostgreSQL producing rows and this process encoding them overlap.
+    A page's CSV is gathered in an Arrow buffer (Arrow's pool gives it back when it is dropped; a
+    Python bytearray of a page left glibc's heap holding about 20 MB). ``page=None``: the whole
+    queryset at once (a small table, or one not ordered by its key).
     """
     import psycopg
     import pyarrow.csv as pa_csv
@@ -133,6 +144,7 @@ def _copy_pages(qs: QuerySet, aliases: dict[str, str], page: int | None) -> Iter
         false_values=["f"],
     )
     parse = pa_csv.ParseOptions(newlines_in_values=True)
+    read = pa_csv.ReadOptions(use_threads=False)
 
     def statement(last: int | None) -> str | None:
         chunk = qs if last is None else qs.filter(pk__gt=last)
@@ -150,30 +162,29 @@ def _copy_pages(qs: QuerySet, aliases: dict[str, str], page: int | None) -> Iter
             return None
         sink = pa.BufferOutputStream()
         with raw.cursor() as cursor, cursor.copy(copy_sql) as copy:
-            rows = iter(copy)  # one CSV line per item: joined a few thousand at a time
-            while part := list(islice(rows, 4096)):
+            rows = iter(copy)  # one CSV line per item: joined 256 at a time (below glibc's mmap size)
+            while part := list(islice(rows, 256)):
                 sink.write(b"".join(part))
         return sink.getvalue()
-
-    def parsed(buffer: pa.Buffer) -> pa.Table:
-        read = pa_csv.ReadOptions(use_threads=False, block_size=max(buffer.size, 1 << 20))
-        return pa_csv.read_csv(buffer, read_options=read, parse_options=parse, convert_options=convert)
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="release-copy") as reader:
         buffer = fetch(statement(None))
         while buffer is not None and buffer.size:
-            table = parsed(buffer)
-            del buffer
-            if not table.num_rows:
-                return
             following = None
-            if page is not None and table.num_rows >= page:
-                following = reader.submit(fetch, statement(table.column("release__pk")[-1].as_py()))
-            yield from table.to_batches()
-            del table
+            if page is not None and (last := _last_key(buffer)) is not None:
+                following = reader.submit(fetch, statement(last))
+            rows = 0
+            for batch in pa_csv.open_csv(
+                buffer, read_options=read, parse_options=parse, convert_options=convert
+            ):
+                rows += batch.num_rows
+                yield batch
+            del buffer
             if following is None:
                 return
-            buffer = following.result()
+            buffer = following.result()  # read anyway: the connection is free once it is done
+            if page is None or rows < page:
+                return
 
 
 def _use_copy(alias: str) -> bool:
@@ -218,7 +229,7 @@ def _query_batches(
         annotated = qs.annotate(**expressions)
         if _use_copy(qs.db):
             values = annotated.values_list(*expressions)
-            for batch in _copy_pages(values, kinds, size if keyset else None):
+            for batch in _copy_pages(values, kinds, PAGE if keyset else None):
                 raw = {name.removeprefix("release_"): batch.column(name) for name in batch.schema.names}
                 for start in range(0, batch.num_rows, size):
                     yield finish({name: array.slice(start, size) for name, array in raw.items()})

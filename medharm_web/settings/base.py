@@ -353,10 +353,8 @@ RELEASES_STORAGE_PREFIX = "releases"
 SENDFILE_BACKEND = env.str("SENDFILE_BACKEND", default="releases.sendfile_streaming")
 SENDFILE_ROOT = str(MEDIA_ROOT)
 SENDFILE_URL = env.str("SENDFILE_URL", default="/protected")
-# Rows per streamed batch when a release is cut (and per Parquet row group, and per COPY page on
-# PostgreSQL): 5,000 keeps a batch's columns in the CPU's cache and the build's memory low
-# (docs/access.md, Benchmark).
-RELEASE_BATCH_ROWS = env.int("RELEASE_BATCH_ROWS", default=5_000)
+# Rows per streamed batch when a release is cut (and per Parquet row group).
+RELEASE_BATCH_ROWS = env.int("RELEASE_BATCH_ROWS", default=20_000)
 ACCESS_GRANT_DEFAULT_DAYS = env.int("ACCESS_GRANT_DEFAULT_DAYS", default=365)
 # A request left undecided this long expires (never auto-accepted).
 ACCESS_PENDING_EXPIRY_DAYS = env.int("ACCESS_PENDING_EXPIRY_DAYS", default=30)

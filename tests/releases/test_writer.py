@@ -134,9 +134,11 @@ def test_csv_neutralisation_is_the_cell_by_cell_rule() -> None:
     assert _neutralise(array).to_pylist() == [None if v is None else neutralise(v) for v in TEXTS]
 
 
-def test_the_encoders_never_load_pandas_and_arrow_allocates_with_jemalloc() -> None:
+def test_a_build_worker_loads_no_pandas_nor_api_tooling_and_arrow_allocates_with_jemalloc() -> None:
     """pyarrow imports pandas (about 40 MB of a build worker's memory) on the first conversion of
-    a Python value; the build makes its arrays and literals from buffers instead."""
+    a Python value; the build makes its arrays and literals from buffers instead. Loading the apps
+    does not bring drf-spectacular's plumbing and Django's test tools (about 12 MB): the OpenAPI
+    description of researcher tokens is loaded with the URLs (``access.openapi``)."""
     code = """
 import sys, django
 django.setup()
@@ -157,7 +159,7 @@ from releases.tables import Pseudonyms
 PseudonymColumn(Pseudonyms(Release()))(ints)
 pa_csv.read_csv(pa.py_buffer(b'a,b\\n1,x\\n'))
 print(pa.default_memory_pool().backend_name)
-print(sorted(m for m in ('pandas',) if m in sys.modules))
+print(sorted(m for m in ('pandas', 'scipy', 'drf_spectacular.plumbing', 'django.test') if m in sys.modules))
 """
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "medharm_web.settings.base"}
     done = subprocess.run(
