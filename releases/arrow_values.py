@@ -54,7 +54,7 @@ def from_pylist(values: Sequence[Any], arrow_type: pa.DataType) -> pa.Array:
     return result
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=1024)
 def string_scalar(text: str) -> pa.StringScalar:
     """A string literal for a compute function (a Python ``str`` would be converted by pandas'
     import path)."""

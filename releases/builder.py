@@ -123,8 +123,8 @@ def _string_bytes(array: pa.Array) -> memoryview:
     return memoryview(data)[bounds[array.offset] : bounds[array.offset + len(array)]]
 
 
-def _json_text(array: pa.Array) -> pa.Array:
-    """Each string as a JSON string literal (null as ``null``)."""
+def _json_escaped(array: pa.Array) -> pa.Array:
+    """Each string with JSON's escapes, not yet quoted (null stays null)."""
     # Which escapes are needed is found on the column's bytes at once (a byte search, and numpy's
     # minimum for control characters: far cheaper than a match per value, and no copy: Python
     # bytes that large would be glibc's to keep). Most columns (names, hashes, times) need none,
@@ -138,9 +138,15 @@ def _json_text(array: pa.Array) -> pa.Array:
         for char in _OTHER_CONTROLS:
             if _FIND[char].search(text):
                 array = pc.replace_substring(array, char, f"\\u{ord(char):04x}")
+    return array
+
+
+def _json_text(array: pa.Array) -> pa.Array:
+    """Each string as a JSON string literal (null as ``null``)."""
     quote = string_scalar('"')
     return pc.fill_null(
-        pc.binary_join_element_wise(quote, array, quote, string_scalar("")), string_scalar("null")
+        pc.binary_join_element_wise(quote, _json_escaped(array), quote, string_scalar("")),
+        string_scalar("null"),
     )
 
 
@@ -157,7 +163,16 @@ def _json_value(array: pa.Array) -> pa.Array:
             whole, pc.binary_join_element_wise(text, string_scalar(".0"), string_scalar("")), text
         )
         return pc.fill_null(text, string_scalar("null"))
-    return pc.fill_null(pc.cast(array, pa.string()), string_scalar("null"))
+    text = pc.cast(array, pa.string())
+    return pc.fill_null(text, string_scalar("null")) if array.null_count else text
+
+
+def _json_pieces(array: pa.Array) -> list[str | pa.Array]:
+    """A column's values as JSON: literal text and arrays, to be joined row by row. A string
+    column without nulls leaves its quotes to the literals around it (one join fewer)."""
+    if pa.types.is_string(array.type) and array.null_count == 0:
+        return ['"', _json_escaped(array), '"']
+    return [_json_value(array)]
 
 
 def jsonl_lines(batch: pa.RecordBatch) -> memoryview:
@@ -165,12 +180,20 @@ def jsonl_lines(batch: pa.RecordBatch) -> memoryview:
     ``{"name": value, ...}\\n`` per row, whose data buffer is exactly the file's bytes."""
     if batch.num_rows == 0:
         return memoryview(b"")
-    parts: list[Any] = []
+    pieces: list[str | pa.Array] = []
     for index, name in enumerate(batch.schema.names):
-        parts.append(string_scalar(("{" if index == 0 else ",") + orjson.dumps(name).decode() + ":"))
-        parts.append(_json_value(batch.column(index)))
-    parts.append(string_scalar("}\n"))
-    lines = pc.binary_join_element_wise(*parts, string_scalar(""))
+        pieces.append(("{" if index == 0 else ",") + orjson.dumps(name).decode() + ":")
+        pieces.extend(_json_pieces(batch.column(index)))
+    pieces.append("}\n")
+    parts: list[Any] = []
+    for piece in pieces:  # adjacent literals become one
+        if isinstance(piece, str) and parts and isinstance(parts[-1], str):
+            parts[-1] += piece
+        else:
+            parts.append(piece)
+    lines = pc.binary_join_element_wise(
+        *(string_scalar(part) if isinstance(part, str) else part for part in parts), string_scalar("")
+    )
     if isinstance(lines, pa.ChunkedArray):
         lines = lines.combine_chunks()
     _, offsets, data = lines.buffers()
