@@ -174,14 +174,20 @@ def _copy_pages(qs: QuerySet, aliases: dict[str, str], page: int | None) -> Iter
             if page is not None and (last := _last_key(buffer)) is not None:
                 following = reader.submit(fetch, statement(last))
             rows = 0
+            parsed_last = None
             for batch in pa_csv.open_csv(
                 buffer, read_options=read, parse_options=parse, convert_options=convert
             ):
+                if batch.num_rows and page is not None:
+                    parsed_last = batch.column("release__pk")[-1].as_py()
                 rows += batch.num_rows
                 yield batch
             del buffer
             if following is None:
                 return
+            if parsed_last != last:  # the next page was asked from the wrong key: never go on
+                following.result()  # the connection is free once it is done
+                raise RuntimeError("a COPY page's last key, read from its bytes, is not its last row's")
             buffer = following.result()  # read anyway: the connection is free once it is done
             if page is None or rows < page:
                 return

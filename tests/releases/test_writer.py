@@ -171,3 +171,14 @@ print(sorted(m for m in ('pandas', 'scipy', 'drf_spectacular.plumbing', 'django.
     # medharm_web.celery picks Arrow's allocator before pyarrow is imported: jemalloc gives freed
     # memory back (mimalloc, pyarrow's default, keeps a build worker at its highest).
     assert pool == "jemalloc"
+
+
+def test_a_copy_pages_last_key_is_read_from_its_last_field() -> None:
+    """The next page is asked for before this one is parsed, from the last field of its CSV
+    (``release__pk``, the last column: an integer PostgreSQL never quotes)."""
+    from releases.tables import _last_key
+
+    header = b"release_text,release__pk\n"
+    assert _last_key(pa.py_buffer(header)) is None  # a page of the header alone: no next page
+    assert _last_key(pa.py_buffer(header + b"a,1\n" + b'"two\nlines, and a comma",12345\n')) == 12345
+    assert _last_key(pa.py_buffer(header + b'"' + b"x" * 100 + b'",7\n')) == 7
