@@ -1,12 +1,12 @@
 """DRF authentication by researcher token (``Authorization: Bearer mhr_...``).
 
 Used only by the release API views: a researcher token opens nothing else. The token is looked up
-by its sha256 among live tokens (not revoked, not expired, both checked by the database)."""
+by its sha256 among live tokens (not revoked, not expired, both checked by the database). Its
+OpenAPI description is ``access.openapi`` (loaded with the URLs, where the schema is served)."""
 
 from __future__ import annotations
 
 from django.db.models.functions import Now
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
@@ -35,17 +35,3 @@ class ResearcherTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return f'{self.keyword} realm="api"'
-
-
-class ResearcherTokenScheme(OpenApiAuthenticationExtension):
-    """The OpenAPI description of researcher tokens (drf-spectacular finds it by subclassing)."""
-
-    target_class = "access.authentication.ResearcherTokenAuthentication"
-    name = "researcherToken"
-
-    def get_security_definition(self, auto_schema: object) -> dict[str, str]:
-        return {
-            "type": "http",
-            "scheme": "bearer",
-            "description": "A researcher token (mhr_...), scoped to granted releases; see /access/tokens/.",
-        }

@@ -42,6 +42,10 @@ BENCH_DB = os.environ.setdefault(
     "MEDHARM_BENCH_DB",
     (urlparse(os.environ.get("DATABASE_URL", "")).path.strip("/") or "medharm") + "_bench_release",
 )
+# Arrow's allocator as the caller set it (or not): the driver imports this checkout's
+# ``medharm_web``, which chooses one for its own process; each child chooses for itself, so that a
+# baseline checkout runs with its own choice.
+ARROW_POOL = os.environ.get("ARROW_DEFAULT_MEMORY_POOL")
 OVERLAP = 10
 VALUES = '{"category": "toxicology", "expected_behaviour": "refuse", "severity": "high", "realism": 4}'
 
@@ -345,13 +349,17 @@ def download_ms(release_id: int, requests: int = 200) -> tuple[float, int]:
 
 def _child(root: Path, arguments: list[str], media: str) -> dict[str, Any]:
     """Run this script (from ``root``'s checkout) in a child process; its last line is JSON."""
+    env = {**os.environ, "MEDHARM_BENCH_ROOT": str(root)}
+    env.pop("ARROW_DEFAULT_MEMORY_POOL", None)
+    if ARROW_POOL is not None:
+        env["ARROW_DEFAULT_MEMORY_POOL"] = ARROW_POOL
     child = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), *arguments, "--media", media],
         check=True,
         capture_output=True,
         text=True,
         cwd=root,
-        env={**os.environ, "MEDHARM_BENCH_ROOT": str(root)},
+        env=env,
     )
     return dict(json.loads(child.stdout.strip().splitlines()[-1]))
 

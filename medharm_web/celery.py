@@ -7,6 +7,12 @@ from celery import Celery
 from celery.signals import beat_init, celeryd_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "medharm_web.settings.base")
+# Arrow's allocator, chosen when pyarrow is first imported (so here, before any app imports it;
+# every process of ours imports this module through ``medharm_web``). pyarrow's default, mimalloc,
+# keeps what was freed for reuse, so a release build's worker stays at its highest memory; Arrow's
+# jemalloc gives freed pages back at once: peak RSS 183 MB against 198 MB for a build of 200,000
+# labels (docs/access.md, Benchmark). An environment that sets the variable keeps its choice.
+os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
 
 app = Celery("medharm_web")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -6,6 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from access import openapi  # noqa: F401  (registers the researcher token's OpenAPI description)
 from accounts import views as account_views
 from portal import views as portal_views
 

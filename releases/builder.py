@@ -10,6 +10,7 @@ table (``<tier>/parquet/<table>/<table>-00000.parquet``), the layout
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -25,6 +27,7 @@ import pyarrow.parquet as pq
 from django.core.files import File
 from django.core.files.storage import Storage
 
+from releases.arrow_values import null_scalar, string_scalar
 from releases.tables import TableSpec
 
 CROISSANT_CONTEXT = {
@@ -83,11 +86,12 @@ def _neutralise(array: pa.Array) -> pa.Array:
     risky = pc.match_substring_regex(array, pattern=_RISKY_FIRST)
     if not pc.any(risky).as_py():
         return array
-    return pc.if_else(risky, pc.binary_join_element_wise("'", array, ""), array)
+    quoted = pc.binary_join_element_wise(string_scalar("'"), array, string_scalar(""))
+    return pc.if_else(risky, quoted, array)
 
 
-# A pattern, not an array of the characters: building an Arrow array from a Python list when this
-# module is imported would load pandas into every process that imports the URLs (about 60 MB).
+# A pattern, not an array of the characters: building an Arrow array from a Python list loads
+# pandas (see ``releases.arrow_values``).
 _RISKY_FIRST = "^[=+\\-@\t\r\n']"
 
 
@@ -103,19 +107,47 @@ _JSON_ESCAPES = [
     ("\f", "\\f"),
 ]
 _OTHER_CONTROLS = [chr(c) for c in range(0x20) if chr(c) not in "\n\r\t\b\f"]
+# A byte search per character that may need escaping (re searches a buffer without copying it).
+_FIND = {char: re.compile(re.escape(char.encode())) for char in ["\\", '"', *map(chr, range(0x20))]}
+
+
+def _string_bytes(array: pa.Array) -> memoryview:
+    """The UTF-8 bytes of every value of a string array, back to back (a null holds none): a view
+    of the array's data buffer, not a copy."""
+    if len(array) == 0:
+        return memoryview(b"")
+    _, offsets, data = array.buffers()
+    if data is None:
+        return memoryview(b"")
+    bounds = memoryview(offsets).cast("i")  # a string array's offsets are int32
+    return memoryview(data)[bounds[array.offset] : bounds[array.offset + len(array)]]
+
+
+def _json_escaped(array: pa.Array) -> pa.Array:
+    """Each string with JSON's escapes, not yet quoted (null stays null)."""
+    # Which escapes are needed is found on the column's bytes at once (a byte search, and numpy's
+    # minimum for control characters: far cheaper than a match per value, and no copy: Python
+    # bytes that large would be glibc's to keep). Most columns (names, hashes, times) need none,
+    # the JSON ones only the quote. No escaped character is part of a multi-byte UTF-8 sequence.
+    text = _string_bytes(array)
+    controls = len(text) > 0 and int(np.frombuffer(text, dtype=np.uint8).min()) < 0x20
+    for raw, escaped in _JSON_ESCAPES:
+        if (controls or raw in '\\"') and _FIND[raw].search(text):
+            array = pc.replace_substring(array, raw, escaped)
+    if controls:
+        for char in _OTHER_CONTROLS:
+            if _FIND[char].search(text):
+                array = pc.replace_substring(array, char, f"\\u{ord(char):04x}")
+    return array
 
 
 def _json_text(array: pa.Array) -> pa.Array:
     """Each string as a JSON string literal (null as ``null``)."""
-    # One pass finds whether anything needs escaping; most columns (names, hashes, times) do not.
-    if pc.any(pc.match_substring_regex(array, '[\\\\"\\x00-\\x1f]')).as_py():
-        for raw, escaped in _JSON_ESCAPES:
-            if pc.any(pc.match_substring(array, raw)).as_py():
-                array = pc.replace_substring(array, raw, escaped)
-        if pc.any(pc.match_substring_regex(array, "[\\x00-\\x1f]")).as_py():
-            for char in _OTHER_CONTROLS:
-                array = pc.replace_substring(array, char, f"\\u{ord(char):04x}")
-    return pc.fill_null(pc.binary_join_element_wise('"', array, '"', ""), "null")
+    quote = string_scalar('"')
+    return pc.fill_null(
+        pc.binary_join_element_wise(quote, _json_escaped(array), quote, string_scalar("")),
+        string_scalar("null"),
+    )
 
 
 def _json_value(array: pa.Array) -> pa.Array:
@@ -123,13 +155,24 @@ def _json_value(array: pa.Array) -> pa.Array:
         return _json_text(array)
     if pa.types.is_floating(array.type):
         # NaN and infinities are not JSON: null, as orjson writes them.
-        array = pc.if_else(pc.is_finite(array), array, pa.scalar(None, array.type))
+        array = pc.if_else(pc.is_finite(array), array, null_scalar(array.type))
         text = pc.cast(array, pa.string())
         # Arrow writes 1.0 as "1"; JSON readers would take it for an integer.
         whole = pc.and_(pc.invert(pc.match_substring_regex(text, "[.eE]")), pc.is_valid(text))
-        text = pc.if_else(whole, pc.binary_join_element_wise(text, ".0", ""), text)
-        return pc.fill_null(text, "null")
-    return pc.fill_null(pc.cast(array, pa.string()), "null")
+        text = pc.if_else(
+            whole, pc.binary_join_element_wise(text, string_scalar(".0"), string_scalar("")), text
+        )
+        return pc.fill_null(text, string_scalar("null"))
+    text = pc.cast(array, pa.string())
+    return pc.fill_null(text, string_scalar("null")) if array.null_count else text
+
+
+def _json_pieces(array: pa.Array) -> list[str | pa.Array]:
+    """A column's values as JSON: literal text and arrays, to be joined row by row. A string
+    column without nulls leaves its quotes to the literals around it (one join fewer)."""
+    if pa.types.is_string(array.type) and array.null_count == 0:
+        return ['"', _json_escaped(array), '"']
+    return [_json_value(array)]
 
 
 def jsonl_lines(batch: pa.RecordBatch) -> memoryview:
@@ -137,12 +180,20 @@ def jsonl_lines(batch: pa.RecordBatch) -> memoryview:
     ``{"name": value, ...}\\n`` per row, whose data buffer is exactly the file's bytes."""
     if batch.num_rows == 0:
         return memoryview(b"")
-    parts: list[Any] = []
+    pieces: list[str | pa.Array] = []
     for index, name in enumerate(batch.schema.names):
-        parts.append(("{" if index == 0 else ",") + orjson.dumps(name).decode() + ":")
-        parts.append(_json_value(batch.column(index)))
-    parts.append("}\n")
-    lines = pc.binary_join_element_wise(*parts, "")
+        pieces.append(("{" if index == 0 else ",") + orjson.dumps(name).decode() + ":")
+        pieces.extend(_json_pieces(batch.column(index)))
+    pieces.append("}\n")
+    parts: list[Any] = []
+    for piece in pieces:  # adjacent literals become one
+        if isinstance(piece, str) and parts and isinstance(parts[-1], str):
+            parts[-1] += piece
+        else:
+            parts.append(piece)
+    lines = pc.binary_join_element_wise(
+        *(string_scalar(part) if isinstance(part, str) else part for part in parts), string_scalar("")
+    )
     if isinstance(lines, pa.ChunkedArray):
         lines = lines.combine_chunks()
     _, offsets, data = lines.buffers()
@@ -153,11 +204,27 @@ def jsonl_lines(batch: pa.RecordBatch) -> memoryview:
 def _digest(path: Path) -> tuple[str, int]:
     sha = hashlib.sha256()
     size = 0
+    # Read into one buffer, not a new bytes object per MiB (glibc would keep their memory).
+    chunk = bytearray(1 << 20)
+    view = memoryview(chunk)
     with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            sha.update(chunk)
-            size += len(chunk)
+        while count := fh.readinto(chunk):
+            sha.update(view[:count])
+            size += count
     return sha.hexdigest(), size
+
+
+class _ScratchFile(File):
+    """A finished scratch file. Django's FileSystemStorage moves a file that has a
+    ``temporary_file_path`` into place (as it does an upload spooled to disk), a rename when the
+    scratch directory is on the same file system, instead of copying it; other storages read it."""
+
+    def __init__(self, file: Any, path: Path, name: str) -> None:
+        super().__init__(file, name=name)
+        self.path = path
+
+    def temporary_file_path(self) -> str:
+        return str(self.path)
 
 
 class BundleWriter:
@@ -175,12 +242,21 @@ class BundleWriter:
         self.scratch.cleanup()
 
     def _store(
-        self, local: Path, *, tier: str, name: str, table: str, file_format: str, rows: int | None
+        self,
+        local: Path,
+        *,
+        tier: str,
+        name: str,
+        table: str,
+        file_format: str,
+        rows: int | None,
+        digest: tuple[str, int] | None = None,
     ) -> WrittenFile:
-        sha, size = _digest(local)
+        """Save ``local`` (then gone) under ``name``; ``digest``: its SHA-256 and size, if known."""
+        sha, size = digest or _digest(local)
         with local.open("rb") as fh:
-            stored = self.storage.save(f"{self.prefix}/{name}", File(fh, name=Path(name).name))
-        local.unlink()
+            stored = self.storage.save(f"{self.prefix}/{name}", _ScratchFile(fh, local, name=Path(name).name))
+        local.unlink(missing_ok=True)
         written = WrittenFile(tier, name, stored, table, file_format, size, sha, rows)
         self.files.append(written)
         return written
@@ -212,15 +288,27 @@ class BundleWriter:
                 jsonl.write(jsonl_lines(batch))
                 rows += batch.num_rows
                 self.on_rows(batch.num_rows)
-        for tier in tiers:
+        # Each file is hashed once; every tier but the last stores a copy, the last the file itself.
+        digests = {path: _digest(path) for path in (parquet_path, jsonl_path, csv_path)}
+        for index, tier in enumerate(tiers):
             for path, fmt, name in (
                 (parquet_path, "parquet", f"{tier}/parquet/{spec.name}/{spec.name}-00000.parquet"),
                 (jsonl_path, "jsonl", f"{tier}/jsonl/{spec.name}.jsonl"),
                 (csv_path, "csv", f"{tier}/csv/{spec.name}.csv"),
             ):
-                copy = path.with_suffix(f".{tier}{path.suffix}")
-                shutil.copyfile(path, copy)
-                self._store(copy, tier=tier, name=name, table=spec.name, file_format=fmt, rows=rows)
+                local = path
+                if index < len(tiers) - 1:
+                    local = path.with_suffix(f".{tier}{path.suffix}")
+                    shutil.copyfile(path, local)
+                self._store(
+                    local,
+                    tier=tier,
+                    name=name,
+                    table=spec.name,
+                    file_format=fmt,
+                    rows=rows,
+                    digest=digests[path],
+                )
         for path in (parquet_path, jsonl_path, csv_path):
             path.unlink(missing_ok=True)
         return rows

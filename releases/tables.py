@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
@@ -28,10 +29,11 @@ from django.db.models.functions import Cast
 from annotations.models import Adjudication, CampaignItem, Guideline, Label, Rubric, RubricField
 from evaluations.models import ModelResponse
 from querybank.models import Query
+from releases.arrow_values import from_pylist, string_scalar
 from releases.models import Release, Tier
 
 CHUNK = 5000  # rows per fetch of the portable (SQLite) path
-PAGE = 25_000  # rows per COPY on PostgreSQL: the CSV of one page is held while Arrow parses it
+PAGE = 25_000  # rows per COPY on PostgreSQL: the CSV of one page (and of the next) is held
 
 
 @dataclass(frozen=True)
@@ -97,20 +99,33 @@ def _arrow_column(values: Sequence[Any] | pa.Array, kind: str) -> pa.Array:
     arrow_type = _ARROW[kind]
     if isinstance(values, pa.Array | pa.ChunkedArray):
         return values if values.type == arrow_type else values.cast(arrow_type)
-    return pa.array(values, type=arrow_type)
+    return from_pylist(values, arrow_type)
 
 
 _ARROW = {"text": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_()}
 
 
+def _last_key(page_csv: pa.Buffer) -> int | None:
+    """The key of a CSV page's last row: its last field (``release__pk``, the last column, an
+    integer PostgreSQL never quotes), read from the bytes before they are parsed. None for a page
+    of the header alone."""
+    tail = memoryview(page_csv)[-64:].tobytes().rstrip(b"\r\n")
+    field = tail.rsplit(b",", 1)[-1]
+    return int(field) if field.isdigit() else None
+
+
 def _copy_pages(qs: QuerySet, aliases: dict[str, str], page: int | None) -> Iterator[pa.RecordBatch]:
     """PostgreSQL: ``COPY (SELECT ...) TO STDOUT`` a page at a time, parsed by Arrow's CSV reader.
 
-    Rows never become Python objects: the server writes CSV, Arrow parses it in C into columns.
-    Each page's COPY finishes before its batches are handed on, so the caller may use the
-    connection between batches (progress updates); pages follow the primary key (keyset), so each
-    one starts where the last ended without OFFSET. ``page=None``: the whole queryset at once (a
-    small table, or one not ordered by its key).
+    Rows never become Python objects: the server writes CSV, Arrow parses it in C into columns,
+    a batch per block of CSV (1 MiB; the batches, hence the Parquet row groups, are the ones this
+    reader has always made). Pages follow the primary key (keyset), so each one starts where the
+    last ended without OFFSET. While the caller writes a page's batches, the next page is read by
+    a helper thread on the same connection (psycopg serialises its use: a progress update waits
+    for that COPY to end), so PostgreSQL producing rows and this process encoding them overlap.
+    A page's CSV is gathered in an Arrow buffer (Arrow's pool gives it back when it is dropped; a
+    Python bytearray of a page left glibc's heap holding about 20 MB). ``page=None``: the whole
+    queryset at once (a small table, or one not ordered by its key).
     """
     import psycopg
     import pyarrow.csv as pa_csv
@@ -129,33 +144,53 @@ def _copy_pages(qs: QuerySet, aliases: dict[str, str], page: int | None) -> Iter
         false_values=["f"],
     )
     parse = pa_csv.ParseOptions(newlines_in_values=True)
-    last: int | None = None
-    while True:
+    read = pa_csv.ReadOptions(use_threads=False)
+
+    def statement(last: int | None) -> str | None:
         chunk = qs if last is None else qs.filter(pk__gt=last)
         if page is not None:
             chunk = chunk[:page]
         try:
             sql, params = chunk.query.get_compiler(using=qs.db).as_sql()
         except EmptyResultSet:  # ``pk__in=[]``: Django knows there is nothing to ask for
-            return
-        statement = psycopg.ClientCursor(raw).mogrify(sql, params)
-        buffer = bytearray()
-        with (
-            raw.cursor() as cursor,
-            cursor.copy(f"COPY ({statement}) TO STDOUT WITH (FORMAT csv, HEADER true)") as copy,
-        ):
-            for data in copy:
-                buffer += data
-        if not buffer:
-            return
-        reader = pa_csv.open_csv(pa.py_buffer(buffer), parse_options=parse, convert_options=convert)
-        rows = 0
-        for batch in reader:
-            rows += batch.num_rows
-            yield batch
-        if page is None or rows < page:
-            return
-        last = batch.column("release__pk")[-1].as_py()
+            return None
+        select = psycopg.ClientCursor(raw).mogrify(sql, params)
+        return f"COPY ({select}) TO STDOUT WITH (FORMAT csv, HEADER true)"
+
+    def fetch(copy_sql: str | None) -> pa.Buffer | None:
+        if copy_sql is None:
+            return None
+        sink = pa.BufferOutputStream()
+        with raw.cursor() as cursor, cursor.copy(copy_sql) as copy:
+            rows = iter(copy)  # one CSV line per item: joined 256 at a time (below glibc's mmap size)
+            while part := list(islice(rows, 256)):
+                sink.write(b"".join(part))
+        return sink.getvalue()
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="release-copy") as reader:
+        buffer = fetch(statement(None))
+        while buffer is not None and buffer.size:
+            following = None
+            if page is not None and (last := _last_key(buffer)) is not None:
+                following = reader.submit(fetch, statement(last))
+            rows = 0
+            parsed_last = None
+            for batch in pa_csv.open_csv(
+                buffer, read_options=read, parse_options=parse, convert_options=convert
+            ):
+                if batch.num_rows and page is not None:
+                    parsed_last = batch.column("release__pk")[-1].as_py()
+                rows += batch.num_rows
+                yield batch
+            del buffer
+            if following is None:
+                return
+            if parsed_last != last:  # the next page was asked from the wrong key: never go on
+                following.result()  # the connection is free once it is done
+                raise RuntimeError("a COPY page's last key, read from its bytes, is not its last row's")
+            buffer = following.result()  # read anyway: the connection is free once it is done
+            if page is None or rows < page:
+                return
 
 
 def _use_copy(alias: str) -> bool:
@@ -240,7 +275,7 @@ class PseudonymColumn:
 
     def __call__(self, ids: pa.Array) -> pa.Array:
         distinct = pc.unique(ids).drop_null()
-        names = pa.array([self.pseudonym(i) for i in distinct.to_pylist()], type=pa.string())
+        names = from_pylist([self.pseudonym(i) for i in distinct.to_pylist()], pa.string())
         return pc.take(names, pc.index_in(ids, value_set=distinct))
 
 
@@ -386,7 +421,10 @@ def table_specs(
     }
 
     def label_raters(raw: dict[str, pa.Array]) -> None:
-        external = pc.binary_join_element_wise("external:", pc.fill_null(raw["external_rater"], ""), "")
+        empty = string_scalar("")
+        external = pc.binary_join_element_wise(
+            string_scalar("external:"), pc.fill_null(raw["external_rater"], empty), empty
+        )
         raw["rater"] = pc.if_else(pc.is_null(raw["annotator_id"]), external, pseudonyms(raw["annotator_id"]))
 
     adjudication_cols = _cols(

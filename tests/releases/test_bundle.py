@@ -35,6 +35,7 @@ def _path(release: Release, name: str) -> Path:
     return Path(default_storage.path(ReleaseFile.objects.get(release=release, name=name).storage_name))
 
 
+@pytest.mark.portable
 def test_every_file_matches_its_manifest_hash_and_size(built) -> None:
     _, release = built
     for tier in (Tier.PUBLIC, Tier.RESTRICTED):
@@ -51,6 +52,7 @@ def test_every_file_matches_its_manifest_hash_and_size(built) -> None:
     assert release.manifest_sha256 == hashlib.sha256(restricted_manifest).hexdigest()
 
 
+@pytest.mark.portable
 def test_restricted_tables_load_with_pyarrow_and_hold_every_row(built) -> None:
     scoring, release = built
     labels = pq.read_table(_path(release, "restricted/parquet/labels/labels-00000.parquet"))
@@ -167,6 +169,7 @@ def test_a_second_cut_is_a_new_version_and_the_first_is_unchanged(built) -> None
     assert second.status == "ready"
 
 
+@pytest.mark.portable
 def test_progress_counts_every_row_streamed(built) -> None:
     _, release = built
     assert release.rows_total > 0
