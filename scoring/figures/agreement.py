@@ -3,6 +3,7 @@ coefficients per slice (all items, per category, per model) and the annotator pa
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -17,8 +18,8 @@ from medharm_stats import (
     PairAgreement,
     RatingTable,
     field_agreement,
-    pair_agreement,
 )
+from medharm_stats.agreement import pair_agreements, pair_tables
 from scoring.rows import CampaignData
 
 
@@ -88,7 +89,23 @@ def _field_codes(data: CampaignData, spec: FieldSpec) -> np.ndarray:
         return known
 
     name = spec.name
-    return np.fromiter((code(label.values.get(name)) for label in data.labels), np.int32, len(data.labels))
+    values = list(map(operator.methodcaller("get", name), _label_values(data)))
+    try:
+        # Each distinct (type, value) coded once, then every label by one lookup (C-level maps).
+        codes = {key: code(key[1]) for key in set(zip(map(type, values), values, strict=True))}
+    except TypeError:  # an unhashable value (a list): one label at a time
+        return np.fromiter(map(code, values), np.int32, len(values))
+    return np.fromiter(
+        map(codes.__getitem__, zip(map(type, values), values, strict=True)), np.int32, len(values)
+    )
+
+
+def _label_values(data: CampaignData) -> list[dict[str, object]]:
+    """Every label's values, in label order, listed once per snapshot."""
+    if "label_values" not in data.cache:
+        data.cache["label_values"] = [label.values for label in data.labels]
+    found: list[dict[str, object]] = data.cache["label_values"]
+    return found
 
 
 def _full_table(data: CampaignData, spec: FieldSpec) -> tuple[RatingTable, dict[int, int], dict[int, int]]:
@@ -305,13 +322,16 @@ def pair_matrix(data: CampaignData, spec: FieldSpec) -> PairMatrix:
     rated = {table.rater_ids[k] for k in np.flatnonzero(present.any(axis=0))}
     raters = [r for r in data.rater_pseudonyms if r in rated]
     column = {rater: k for k, rater in enumerate(table.rater_ids)}
-    as_float = present.astype(np.float64)
-    shared = as_float.T @ as_float  # raters x raters: items both labelled (a BLAS product)
+    tables = pair_tables(table.codes, table.n_categories)[0]  # every pair's table, one pass
+    shared = tables.sum(axis=(2, 3)) + tables.sum(axis=(2, 3)).T  # raters x raters: items both labelled
+    wanted = [
+        (column[first], column[second])
+        for i, first in enumerate(raters)
+        for second in raters[i + 1 :]
+        if shared[column[first], column[second]] > 0
+    ]
     cells = {}
-    for i, first in enumerate(raters):
-        for second in raters[i + 1 :]:
-            if shared[column[first], column[second]] == 0:
-                continue
-            pair = pair_agreement(table, first, second)
-            cells[(first, second)] = cells[(second, first)] = pair
+    for pair in pair_agreements(table, wanted, tables=tables):
+        first, second = pair.raters
+        cells[(first, second)] = cells[(second, first)] = pair
     return PairMatrix(raters, [data.rater_names[r] for r in raters], cells, kappa_weighting(spec))
