@@ -332,6 +332,6 @@ def pair_matrix(data: CampaignData, spec: FieldSpec) -> PairMatrix:
     ]
     cells = {}
     for pair in pair_agreements(table, wanted, tables=tables):
-        first, second = pair.raters
+        first, second = str(pair.raters[0]), str(pair.raters[1])
         cells[(first, second)] = cells[(second, first)] = pair
     return PairMatrix(raters, [data.rater_names[r] for r in raters], cells, kappa_weighting(spec))

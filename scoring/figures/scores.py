@@ -82,7 +82,7 @@ class ScoreBundle:
 
 def _score_inputs_memo(
     metric_map: dict[str, Any] | None,
-) -> Callable[[dict[str, Any] | None], dict[str, Any]]:
+) -> Callable[[dict[str, Any] | None], tuple[Any, ...]]:
     """``score_inputs`` under one metric map, computed once per distinct combination of the values
     it reads (the fields the map names, each with its type: ``True`` and ``1`` differ). A campaign
     of 200k responses has a few hundred such combinations; an unhashable value (a list) is scored
@@ -132,7 +132,7 @@ def score_rows(
     inputs_of = _score_inputs_memo(data.metric_map)
     rows = []
     for response in data.responses:
-        labels = _NO_INPUTS
+        labels: tuple[Any, ...] = _NO_INPUTS
         if response.outcome in LABELLED_OUTCOMES:
             item_id = item_of_response.get(response.response_id)
             labels = inputs_of(resolved.get(item_id) if item_id is not None else None)
