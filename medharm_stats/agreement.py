@@ -309,7 +309,7 @@ def cohen_kappa(
     guard = _order_guard(table, isinstance(weighting, str) and weighting != "none")
     if guard:
         return Estimate.not_computable(guard, n_items=0)
-    return _cohen_of_counts(
+    return cohen_kappa_of_counts(
         table.pair(first, second),
         weights,
         interval=interval,
@@ -319,7 +319,7 @@ def cohen_kappa(
     )
 
 
-def _cohen_of_counts(
+def cohen_kappa_of_counts(
     pair_counts: np.ndarray,
     weights: np.ndarray,
     *,
@@ -328,7 +328,8 @@ def _cohen_of_counts(
     seed: int = DEFAULT_SEED,
     confidence: float = 0.95,
 ) -> Estimate:
-    """``cohen_kappa`` from the pair's q x q contingency table, once the table's guards passed."""
+    """``cohen_kappa`` from the pair's q x q contingency table (rows: the first rater's categories),
+    once the table's guards passed (two raters, categories in a declared order if weighted)."""
     counts = pair_counts.astype(float)
     n = int(counts.sum())
     if n == 0:
@@ -791,7 +792,7 @@ def pair_agreements(
             kappas[weighting] = (
                 Estimate.not_computable(guard, n_items=0)
                 if guard
-                else _cohen_of_counts(counts, agreement_weights(q, weighting), confidence=confidence)
+                else cohen_kappa_of_counts(counts, agreement_weights(q, weighting), confidence=confidence)
             )
         pair = (table.rater_ids[a], table.rater_ids[b])
         found.append(
@@ -812,8 +813,7 @@ def field_agreement(
     """All coefficients for one field: what the ``agreement`` command prints. With ``pairs=False``
     the kappas of every annotator pair are left out when there are more than two annotators (a
     page that shows the pair matrix separately does not need them per slice)."""
-    present = table.codes >= 0
-    columns = [k for k in range(len(table.rater_ids)) if present[:, k].any()]
+    columns = np.flatnonzero(table.raters_with_ratings).tolist()
     raters = [table.rater_ids[k] for k in columns]
     # Pairs that share no item have no kappa: with many annotators and k = 3 most pairs share
     # nothing, so only the overlapping pairs are computed (all pairs' tables are one pass).

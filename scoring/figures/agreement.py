@@ -3,9 +3,10 @@ coefficients per slice (all items, per category, per model) and the annotator pa
 
 from __future__ import annotations
 
-import operator
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -20,6 +21,7 @@ from medharm_stats import (
     field_agreement,
 )
 from medharm_stats.agreement import pair_agreements, pair_tables
+from scoring.figures.gc_pause import without_collector
 from scoring.rows import CampaignData
 
 
@@ -54,7 +56,7 @@ class FieldTable:
     off_rubric: int  # values outside the field's options (e.g. an imported file), left out
 
 
-def _label_columns(data: CampaignData) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
+def label_columns(data: CampaignData) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
     """Every label's item id and rater column (raters in pseudonym order), as arrays read once
     per snapshot; ``None`` when a label's rater has no pseudonym (a hand-made snapshot)."""
     if "label_columns" not in data.cache:
@@ -70,10 +72,25 @@ def _label_columns(data: CampaignData) -> tuple[np.ndarray, np.ndarray, list[str
     return found
 
 
-def _field_codes(data: CampaignData, spec: FieldSpec) -> np.ndarray:
-    """Each label's code for the field: its option's position, ``-1`` when the field is empty or
-    "missing", ``-2`` when the value is not one of the field's options. Type and value: True and 1
-    are different options (a binary field is not a 0-1 scale)."""
+def field_codes(data: CampaignData, spec: FieldSpec) -> np.ndarray:
+    """Each label's code for the field (``value_codes``), computed once per snapshot and field."""
+    cache = data.cache.setdefault("field_codes", {})
+    if spec.name not in cache:
+        cache[spec.name] = value_codes(
+            spec, list(map(dict.get, label_values(data), itertools.repeat(spec.name)))
+        )
+    found: np.ndarray = cache[spec.name]
+    return found
+
+
+_NUMBERS = frozenset({bool, int, float})
+_PLAIN = _NUMBERS | {str, type(None)}
+
+
+def value_codes(spec: FieldSpec, values: list[object]) -> np.ndarray:
+    """Each value's code for the field: its option's position, ``-1`` when it is empty (None) or
+    "missing", ``-2`` when it is not one of the field's options. Type and value: True and 1 are
+    different options (a binary field is not a 0-1 scale)."""
     position: dict[tuple[type, object], int] = {
         (type(o.value), o.value): k for k, o in enumerate(spec.rating_options)
     }
@@ -88,19 +105,23 @@ def _field_codes(data: CampaignData, spec: FieldSpec) -> np.ndarray:
             known = seen[key] = -1 if spec.is_missing(value) else position.get(key, -2)
         return known
 
-    name = spec.name
-    values = list(map(operator.methodcaller("get", name), _label_values(data)))
+    types = set(map(type, values))
+    if types <= _PLAIN and len(types & _NUMBERS) <= 1:
+        # No two values of different types are equal (True == 1 needs two number types): each
+        # distinct value coded once, then every value by one lookup (C-level maps).
+        by_value = {value: code(value) for value in set(values)}
+        return np.fromiter(map(by_value.__getitem__, values), np.int32, len(values))
     try:
-        # Each distinct (type, value) coded once, then every label by one lookup (C-level maps).
+        # Each distinct (type, value) coded once, then every value by one lookup (C-level maps).
         codes = {key: code(key[1]) for key in set(zip(map(type, values), values, strict=True))}
-    except TypeError:  # an unhashable value (a list): one label at a time
+    except TypeError:  # an unhashable value (a list): one value at a time
         return np.fromiter(map(code, values), np.int32, len(values))
     return np.fromiter(
         map(codes.__getitem__, zip(map(type, values), values, strict=True)), np.int32, len(values)
     )
 
 
-def _label_values(data: CampaignData) -> list[dict[str, object]]:
+def label_values(data: CampaignData) -> list[dict[str, object]]:
     """Every label's values, in label order, listed once per snapshot."""
     if "label_values" not in data.cache:
         data.cache["label_values"] = [label.values for label in data.labels]
@@ -115,12 +136,12 @@ def _full_table(data: CampaignData, spec: FieldSpec) -> tuple[RatingTable, dict[
     cache = data.cache.setdefault("field_tables", {})
     if spec.name in cache:
         return cache[spec.name]
-    columns = _label_columns(data)
+    columns = label_columns(data)
     if columns is None:
         cache[spec.name] = _full_table_by_label(data, spec)
         return cache[spec.name]
     label_items, label_raters, raters = columns
-    codes_of = _field_codes(data, spec)
+    codes_of = field_codes(data, spec)
     valid = codes_of >= 0
     rated_items = label_items[valid]
     unique, first = np.unique(rated_items, return_index=True)
@@ -211,19 +232,89 @@ class AgreementRow:
         }
 
 
+@dataclass(frozen=True)
+class _ItemColumns:
+    """Every item's id, category and model (target) in ``data.items`` order, the last two as
+    codes into their distinct values (first seen first): read once per snapshot."""
+
+    ids: np.ndarray
+    categories: list[str]
+    category: np.ndarray
+    targets: list[str | None]
+    target: np.ndarray
+
+
+def _item_columns(data: CampaignData) -> _ItemColumns:
+    if "item_columns" not in data.cache:
+        rows = list(data.items.values())
+        categories: dict[str, int] = {}
+        targets: dict[str | None, int] = {}
+        category = np.fromiter(
+            (categories.setdefault(row.category, len(categories)) for row in rows), np.int64, len(rows)
+        )
+        target = np.fromiter(
+            (targets.setdefault(row.target, len(targets)) for row in rows), np.int64, len(rows)
+        )
+        ids = np.fromiter((row.item_id for row in rows), np.int64, len(rows))
+        data.cache["item_columns"] = _ItemColumns(ids, list(categories), category, list(targets), target)
+    columns: _ItemColumns = data.cache["item_columns"]
+    return columns
+
+
+def _table_rows(data: CampaignData, spec: FieldSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Per item in ``data.items`` order: its row in the field's full table (-1: no rating) and its
+    number of off-rubric values; once per snapshot and field."""
+    cache = data.cache.setdefault("field_table_rows", {})
+    if spec.name not in cache:
+        _, rows, off = _full_table(data, spec)
+        ids = _item_columns(data).ids
+        cache[spec.name] = (_lookup(ids, rows, -1), _lookup(ids, off, 0))
+    found: tuple[np.ndarray, np.ndarray] = cache[spec.name]
+    return found
+
+
+def _lookup(ids: np.ndarray, found: dict[int, int], default: int) -> np.ndarray:
+    """``[found.get(item, default) for item in ids]`` as an array, by a sorted search."""
+    keys = np.fromiter(found.keys(), np.int64, len(found))
+    values = np.fromiter(found.values(), np.int64, len(found))
+    out = np.full(len(ids), default, dtype=np.int64)
+    if len(keys) and len(ids):
+        order = np.argsort(keys, kind="stable")
+        keys, values = keys[order], values[order]
+        position = np.minimum(np.searchsorted(keys, ids), len(keys) - 1)
+        hit = keys[position] == ids
+        out[hit] = values[position[hit]]
+    return out
+
+
+def _masked_table(data: CampaignData, spec: FieldSpec, mask: np.ndarray) -> FieldTable:
+    """``field_table`` over the items where ``mask`` (over ``data.items`` order) holds: the same
+    table (rows in ``data.items`` order), selected with array operations."""
+    table = _full_table(data, spec)[0]
+    item_row, off = _table_rows(data, spec)
+    chosen = mask & (item_row >= 0)
+    index = item_row[chosen]
+    ids = _item_columns(data).ids[chosen].tolist()
+    codes = table.codes[index] if len(index) else np.zeros((0, len(table.rater_ids)), dtype=np.int32)
+    sliced = RatingTable.from_codes(
+        codes, table.categories, ordered=True, item_ids=ids, rater_ids=table.rater_ids
+    )
+    return FieldTable(sliced, int(off[mask].sum()))
+
+
 def _slice_agreement(
     data: CampaignData,
     spec: FieldSpec,
     kind: str,
     key: str | None,
     label: str,
-    item_ids: list[int],
+    mask: np.ndarray,
     *,
     resamples: int,
     seed: int,
     pairs: bool = True,
 ) -> AgreementRow:
-    built = field_table(data, spec, item_ids)
+    built = _masked_table(data, spec, mask)
     result = field_agreement(
         built.table,
         level=level_for(spec),  # type: ignore[arg-type]
@@ -231,10 +322,11 @@ def _slice_agreement(
         seed=seed,
         pairs=pairs,
     )
-    n_labels = int((built.table.codes >= 0).sum())
+    n_labels = int(built.table.ratings_per_item.sum())
     return AgreementRow(kind, key, label, n_labels, result, built.off_rubric)
 
 
+@without_collector
 def agreement_rows(
     data: CampaignData,
     spec: FieldSpec,
@@ -247,8 +339,15 @@ def agreement_rows(
     """One field: all items, then per category, then per model (response campaigns). With
     ``model``, every row is restricted to that model's items: the category x model slices.
     ``pairs=False``: no per-pair kappas per slice when more than two annotators rated it (the
-    pages show the pair matrix instead; the API and reports keep them)."""
-    items = [row for row in data.items.values() if model is None or row.target == model]
+    pages show the pair matrix instead; the API and reports keep them). Each slice's table is
+    selected from the field's full table by an item mask (one pass over the items per slice kind)."""
+    items = _item_columns(data)
+    code_of_target = {target: code for code, target in enumerate(items.targets)}
+    if model is None:
+        scope = np.ones(len(items.ids), dtype=bool)
+    else:
+        scope = items.target == code_of_target.get(model, -1)
+    options: dict[str, Any] = {"resamples": resamples, "seed": seed, "pairs": pairs}
     rows = [
         _slice_agreement(
             data,
@@ -256,48 +355,34 @@ def agreement_rows(
             "all",
             None,
             "All items" if model is None else f"All items of {model}",
-            [row.item_id for row in items],
-            resamples=resamples,
-            seed=seed,
-            pairs=pairs,
+            scope,
+            **options,
         )
     ]
-    for slug in sorted({row.category for row in items}, key=lambda s: data.categories.get(s, s)):
-        ids = [row.item_id for row in items if row.category == slug]
+    in_scope = np.unique(items.category[scope])
+    for slug in sorted((items.categories[c] for c in in_scope), key=lambda s: data.categories.get(s, s)):
+        mask = scope & (items.category == items.categories.index(slug))
         rows.append(
-            _slice_agreement(
-                data,
-                spec,
-                "category",
-                slug,
-                data.categories.get(slug, slug),
-                ids,
-                resamples=resamples,
-                seed=seed,
-                pairs=pairs,
-            )
+            _slice_agreement(data, spec, "category", slug, data.categories.get(slug, slug), mask, **options)
         )
     if model is None:
-        for target in sorted({row.target for row in items if row.target}):
-            ids = [row.item_id for row in items if row.target == target]
-            rows.append(
-                _slice_agreement(
-                    data, spec, "model", target, target, ids, resamples=resamples, seed=seed, pairs=pairs
-                )
-            )
+        for target in sorted(t for t in items.targets if t):
+            mask = items.target == code_of_target[target]
+            rows.append(_slice_agreement(data, spec, "model", target, target, mask, **options))
     return rows
 
 
+@without_collector
 def agreement_summary(
     data: CampaignData, *, resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED, pairs: bool = True
 ) -> list[tuple[FieldSpec, AgreementRow]]:
     """Every categorical field over all items."""
-    ids = list(data.items)
+    every = np.ones(len(data.items), dtype=bool)
     return [
         (
             spec,
             _slice_agreement(
-                data, spec, "all", None, spec.label, ids, resamples=resamples, seed=seed, pairs=pairs
+                data, spec, "all", None, spec.label, every, resamples=resamples, seed=seed, pairs=pairs
             ),
         )
         for spec in data.categorical_specs
