@@ -89,8 +89,8 @@ _PLAIN = _NUMBERS | {str, type(None)}
 
 def value_codes(spec: FieldSpec, values: list[object]) -> np.ndarray:
     """Each value's code for the field: its option's position, ``-1`` when it is empty (None) or
-    "missing", ``-2`` when it is not one of the field's options. Type and value: True and 1 are
-    different options (a binary field is not a 0-1 scale)."""
+    "missing", ``-2`` when it is not one of the field's options (a list among them). Type and
+    value: True and 1 are different options (a binary field is not a 0-1 scale)."""
     position: dict[tuple[type, object], int] = {
         (type(o.value), o.value): k for k, o in enumerate(spec.rating_options)
     }
@@ -100,7 +100,10 @@ def value_codes(spec: FieldSpec, values: list[object]) -> np.ndarray:
         if value is None:
             return -1
         key = (type(value), value)
-        known = seen.get(key)
+        try:
+            known = seen.get(key)
+        except TypeError:  # an unhashable value (a list) is no option of any field
+            return -2
         if known is None:
             known = seen[key] = -1 if spec.is_missing(value) else position.get(key, -2)
         return known
