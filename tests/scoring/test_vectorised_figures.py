@@ -112,7 +112,7 @@ def synthetic_campaign(seed: int = 7, n_queries: int = 60) -> CampaignData:
                 truth = rng.randint(0, 9)
                 k = rng.choice((2, 3, 3))  # two and three raters
                 team = rng.randrange(3)
-                chosen = rng.sample(raters[team * 3 : team * 3 + 3] + [raters[(team * 3 + 4) % 9]], k)
+                chosen = rng.sample([*raters[team * 3 : team * 3 + 3], raters[(team * 3 + 4) % 9]], k)
                 values = [
                     {spec.name: _value(rng, spec, truth, rater in ODD) for spec in SPECS[:5]}
                     for rater in chosen
@@ -354,4 +354,5 @@ def test_scores_equal_the_record_by_record_reference(data: CampaignData, source:
     assert len(bundle.records) == len(data.responses)
     assert bundle.records[0] == ScoreRecord(*bundle.rows[0])
     figure = bundle.scores.cell("Model A", None).figures["harmfulness_mean"]
-    assert figure.value is not None and figure.ci_low is not None
+    assert figure.value is not None
+    assert figure.ci_low is not None
