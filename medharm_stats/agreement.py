@@ -733,19 +733,27 @@ def pair_agreement(
     return PairAgreement(pair, overlap, kappas["none"], kappas["linear"], kappas["quadratic"])
 
 
-def pair_tables(codes: np.ndarray, n_categories: int, groups: np.ndarray | None = None) -> np.ndarray:
+def pair_tables(
+    codes: np.ndarray,
+    n_categories: int,
+    groups: np.ndarray | None = None,
+    cells: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
     """Every rater pair's contingency table in one pass: ``out[g, a, b, i, j]`` counts the items of
     group ``g`` (``groups[item]``, default all in group 0; -1 leaves an item out) that rater ``a``
     put in category ``i`` and rater ``b`` in ``j``, for ``a < b`` (zero elsewhere). Equal, pair by
     pair, to ``RatingTable.pair``: the cost is one pass over the rated cells, not one over all items
-    per pair."""
+    per pair. ``cells``: ``np.nonzero(codes >= 0)`` when known (``RatingTable.rated_cells``)."""
     n_items, n_raters = codes.shape
     q = n_categories
     if groups is None:
         groups = np.zeros(n_items, dtype=np.int64)
     n_groups = int(groups.max()) + 1 if len(groups) and groups.max() >= 0 else 0
     out_shape = (n_groups, n_raters, n_raters, q, q)
-    rows, cols = np.nonzero((codes >= 0) & (groups >= 0)[:, None])  # row-major: by item, then rater
+    if cells is not None and (groups >= 0).all():
+        rows, cols = cells
+    else:
+        rows, cols = np.nonzero((codes >= 0) & (groups >= 0)[:, None])  # row-major: by item, then rater
     if len(rows) == 0 or n_groups == 0:
         return np.zeros(out_shape, dtype=np.int64)
     values = codes[rows, cols].astype(np.int64)
@@ -776,7 +784,7 @@ def pair_agreements(
     """``pair_agreement`` for many pairs of rater columns ``(a, b)`` from one pass
     (``pair_tables``; or ``tables``, its result for this table's items, given)."""
     if tables is None:
-        tables = pair_tables(table.codes, table.n_categories)[0] if pairs else None
+        tables = pair_tables(table.codes, table.n_categories, cells=table.rated_cells)[0] if pairs else None
     q = table.n_categories
     found = []
     for a, b in pairs:
@@ -820,7 +828,11 @@ def field_agreement(
     wanted: list[tuple[int, int]] = []
     tables = None
     if len(raters) == 2 or pairs:
-        tables = pair_tables(table.codes, table.n_categories)[0] if len(raters) >= 2 else None
+        tables = (
+            pair_tables(table.codes, table.n_categories, cells=table.rated_cells)[0]
+            if len(raters) >= 2
+            else None
+        )
         shared = tables.sum(axis=(2, 3)) if tables is not None else None
         wanted = [
             (columns[i], columns[j])

@@ -179,7 +179,7 @@ class RatingTable:
     def counts(self) -> np.ndarray:
         """``counts[item, category]``: how many raters put the item in the category."""
         n_items, q = self.codes.shape[0], self.n_categories
-        items, raters = np.nonzero(self.rated)
+        items, raters = self.rated_cells
         flat = items * q + self.codes[items, raters]
         return np.bincount(flat, minlength=n_items * q).reshape(n_items, q)
 
@@ -187,6 +187,12 @@ class RatingTable:
     def rated(self) -> np.ndarray:
         """``codes >= 0``: which rater rated which item."""
         return np.asarray(self.codes >= 0)
+
+    @cached_property
+    def rated_cells(self) -> tuple[np.ndarray, np.ndarray]:
+        """The (item, rater) positions of every rating, item by item (``np.nonzero(rated)``)."""
+        items, raters = np.nonzero(self.rated)
+        return items, raters
 
     @cached_property
     def raters_with_ratings(self) -> np.ndarray:

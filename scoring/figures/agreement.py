@@ -143,24 +143,41 @@ def _full_table(data: CampaignData, spec: FieldSpec) -> tuple[RatingTable, dict[
     if columns is None:
         cache[spec.name] = _full_table_by_label(data, spec)
         return cache[spec.name]
-    label_items, label_raters, raters = columns
+    _, label_raters, raters = columns
     codes_of = field_codes(data, spec)
-    valid = codes_of >= 0
-    rated_items = label_items[valid]
-    unique, first = np.unique(rated_items, return_index=True)
-    order = np.argsort(first, kind="stable")  # rows in the order items were first labelled
-    rank = np.empty(len(unique), dtype=np.int64)
-    rank[order] = np.arange(len(unique))
-    codes = np.full((len(unique), len(raters)), -1, dtype=np.int32)
-    codes[rank[np.searchsorted(unique, rated_items)], label_raters[valid]] = codes_of[valid]
-    item_order = unique[order].tolist()
-    off_items, off_counts = np.unique(label_items[codes_of == -2], return_counts=True)
+    all_ids, label_item = _label_items(data)
+    valid = np.flatnonzero(codes_of >= 0)  # label positions, ascending
+    rated = label_item[valid]
+    # Rows in the order items were first labelled (with a rating of this field): the first valid
+    # label of each item, found without a sort.
+    first = np.full(len(all_ids), len(codes_of), dtype=np.int64)
+    np.minimum.at(first, rated, valid)
+    firsts = rated[first[rated] == valid]  # items, in the order of their first rating
+    row_of = np.full(len(all_ids), -1, dtype=np.int64)  # by position in ``all_ids``
+    row_of[firsts] = np.arange(len(firsts))
+    codes = np.full((len(firsts), len(raters)), -1, dtype=np.int32)
+    codes[row_of[rated], label_raters[valid]] = codes_of[valid]
+    item_order = all_ids[firsts].tolist()
+    off_count = np.bincount(label_item[codes_of == -2], minlength=len(all_ids))
+    off_items = np.flatnonzero(off_count)
     table = RatingTable.from_codes(
         codes, declared_options(spec), ordered=True, item_ids=item_order, rater_ids=raters
     )
     items = dict(zip(item_order, range(len(item_order)), strict=True))
-    cache[spec.name] = (table, items, dict(zip(off_items.tolist(), off_counts.tolist(), strict=True)))
+    data.cache.setdefault("field_table_arrays", {})[spec.name] = (row_of, off_count)
+    off = dict(zip(all_ids[off_items].tolist(), off_count[off_items].tolist(), strict=True))
+    cache[spec.name] = (table, items, off)
     return cache[spec.name]
+
+
+def _label_items(data: CampaignData) -> tuple[np.ndarray, np.ndarray]:
+    """The labelled items' ids sorted, and each label's position among them: once per snapshot."""
+    if "label_items" not in data.cache:
+        found = label_columns(data)
+        assert found is not None
+        data.cache["label_items"] = np.unique(found[0], return_inverse=True)
+    items: tuple[np.ndarray, np.ndarray] = data.cache["label_items"]
+    return items
 
 
 def _full_table_by_label(
@@ -271,7 +288,18 @@ def _table_rows(data: CampaignData, spec: FieldSpec) -> tuple[np.ndarray, np.nda
     if spec.name not in cache:
         _, rows, off = _full_table(data, spec)
         ids = _item_columns(data).ids
-        cache[spec.name] = (_lookup(ids, rows, -1), _lookup(ids, off, 0))
+        arrays = data.cache.get("field_table_arrays", {}).get(spec.name)
+        if arrays is None:  # the label-by-label table
+            cache[spec.name] = (_lookup(ids, rows, -1), _lookup(ids, off, 0))
+        else:
+            all_ids = _label_items(data)[0]
+            row_of, off_count = arrays
+            at = np.minimum(np.searchsorted(all_ids, ids), max(len(all_ids) - 1, 0))
+            found = all_ids[at] == ids if len(all_ids) else np.zeros(len(ids), dtype=bool)
+            cache[spec.name] = (
+                np.where(found, row_of[at] if len(all_ids) else -1, -1),
+                np.where(found, off_count[at] if len(all_ids) else 0, 0),
+            )
     found: tuple[np.ndarray, np.ndarray] = cache[spec.name]
     return found
 
@@ -316,17 +344,25 @@ def _slice_agreement(
     resamples: int,
     seed: int,
     pairs: bool = True,
+    scope: str | None = None,
 ) -> AgreementRow:
-    built = _masked_table(data, spec, mask)
-    result = field_agreement(
-        built.table,
-        level=level_for(spec),  # type: ignore[arg-type]
-        resamples=resamples,
-        seed=seed,
-        pairs=pairs,
-    )
-    n_labels = int(built.table.ratings_per_item.sum())
-    return AgreementRow(kind, key, label, n_labels, result, built.off_rubric)
+    """One slice's row. The figures of the items of ``kind``/``key`` within ``scope`` (a model, or
+    None for all) are kept in the snapshot's cache: the agreement page asks for the field's "all
+    items" slice twice (the summary and the slices) and a later page of the same snapshot again."""
+    kept = data.cache.setdefault("slice_agreement", {})
+    cache_key = (spec.name, kind, key, scope, resamples, seed, pairs)
+    if cache_key not in kept:
+        built = _masked_table(data, spec, mask)
+        result = field_agreement(
+            built.table,
+            level=level_for(spec),  # type: ignore[arg-type]
+            resamples=resamples,
+            seed=seed,
+            pairs=pairs,
+        )
+        kept[cache_key] = (int(built.table.ratings_per_item.sum()), result, built.off_rubric)
+    n_labels, result, off_rubric = kept[cache_key]
+    return AgreementRow(kind, key, label, n_labels, result, off_rubric)
 
 
 @without_collector
@@ -350,7 +386,7 @@ def agreement_rows(
         scope = np.ones(len(items.ids), dtype=bool)
     else:
         scope = items.target == code_of_target.get(model, -1)
-    options: dict[str, Any] = {"resamples": resamples, "seed": seed, "pairs": pairs}
+    options: dict[str, Any] = {"resamples": resamples, "seed": seed, "pairs": pairs, "scope": model}
     rows = [
         _slice_agreement(
             data,
@@ -410,7 +446,7 @@ def pair_matrix(data: CampaignData, spec: FieldSpec) -> PairMatrix:
     rated = {table.rater_ids[k] for k in np.flatnonzero(present.any(axis=0))}
     raters = [r for r in data.rater_pseudonyms if r in rated]
     column = {rater: k for k, rater in enumerate(table.rater_ids)}
-    tables = pair_tables(table.codes, table.n_categories)[0]  # every pair's table, one pass
+    tables = pair_tables(table.codes, table.n_categories, cells=table.rated_cells)[0]  # all pairs, one pass
     shared = tables.sum(axis=(2, 3)) + tables.sum(axis=(2, 3)).T  # raters x raters: items both labelled
     wanted = [
         (column[first], column[second])

@@ -76,6 +76,17 @@ class _GoldColumns:
         return gold.get(self.field) if gold else None
 
 
+def _label_days(data: CampaignData) -> np.ndarray:
+    """Each label's day of creation (proleptic ordinal, the date in the label's time zone: UTC),
+    read once per snapshot."""
+    if "label_days" not in data.cache:
+        data.cache["label_days"] = np.fromiter(
+            (label.created_at.toordinal() for label in data.labels), np.int64, len(data.labels)
+        )
+    days: np.ndarray = data.cache["label_days"]
+    return days
+
+
 def _item_arrays(data: CampaignData) -> tuple[np.ndarray, np.ndarray, list[ItemRow]]:
     """Item ids sorted, the row of each in ``data.items`` order, and the rows: read once per snapshot."""
     if "gold_item_arrays" not in data.cache:
@@ -304,7 +315,7 @@ def drift(
         hit[k] = _same(columns.label_value(int(k)), columns.gold_value(int(k)))
     labels = data.labels
     if by == "week":
-        days = np.fromiter((labels[i].created_at.toordinal() for i in columns.label_index), np.int64)
+        days = _label_days(data)[columns.label_index]
         bucket = days - (days - 1) % 7  # the ordinal of the week's Monday (ordinal 1 is a Monday)
     else:
         order = sorted(
@@ -322,10 +333,13 @@ def drift(
         position = np.empty(len(order), dtype=np.int64)
         position[by_time] = np.arange(len(order)) - start_of
         bucket = position // window * window
-    groups, inverse = np.unique(np.stack([rater.astype(np.int64), bucket]), axis=1, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    counts = np.bincount(inverse, minlength=groups.shape[1])
-    hits = np.bincount(inverse, weights=hit.astype(np.float64), minlength=groups.shape[1])
+    # One key per (rater, window), rater first: sorted keys list each rater's windows in time order.
+    low = int(bucket.min())
+    span = int(bucket.max()) - low + 1
+    keys, inverse = np.unique(rater.astype(np.int64) * span + (bucket - low), return_inverse=True)
+    groups = np.stack([keys // span, keys % span + low])
+    counts = np.bincount(inverse, minlength=len(keys))
+    hits = np.bincount(inverse, weights=hit.astype(np.float64), minlength=len(keys))
     names = {
         int(b): (date.fromordinal(int(b)).isoformat() if by == "week" else f"{int(b) + 1}-{int(b) + window}")
         for b in np.unique(bucket)
