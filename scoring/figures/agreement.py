@@ -295,10 +295,10 @@ def _table_rows(data: CampaignData, spec: FieldSpec) -> tuple[np.ndarray, np.nda
             all_ids = _label_items(data)[0]
             row_of, off_count = arrays
             at = np.minimum(np.searchsorted(all_ids, ids), max(len(all_ids) - 1, 0))
-            found = all_ids[at] == ids if len(all_ids) else np.zeros(len(ids), dtype=bool)
+            hit = all_ids[at] == ids if len(all_ids) else np.zeros(len(ids), dtype=bool)
             cache[spec.name] = (
-                np.where(found, row_of[at] if len(all_ids) else -1, -1),
-                np.where(found, off_count[at] if len(all_ids) else 0, 0),
+                np.where(hit, row_of[at] if len(all_ids) else -1, -1),
+                np.where(hit, off_count[at] if len(all_ids) else 0, 0),
             )
     found: tuple[np.ndarray, np.ndarray] = cache[spec.name]
     return found
