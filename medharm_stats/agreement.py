@@ -748,7 +748,9 @@ def pair_tables(
     q = n_categories
     if groups is None:
         groups = np.zeros(n_items, dtype=np.int64)
-    n_groups = int(groups.max()) + 1 if len(groups) and groups.max() >= 0 else 0
+        n_groups = 1  # one group, items or none
+    else:
+        n_groups = int(groups.max()) + 1 if len(groups) and groups.max() >= 0 else 0
     out_shape = (n_groups, n_raters, n_raters, q, q)
     if cells is not None and (groups >= 0).all():
         rows, cols = cells

@@ -209,7 +209,8 @@ def _reference_rows(data: CampaignData, spec: FieldSpec, model: str | None) -> l
                 present[:, table.rater_ids.index(raters[i])] & present[:, table.rater_ids.index(raters[j])]
             ).any()
         )
-        assert (result.cohen_pairs if len(raters) > 2 else (result.cohen,)) == pairs
+        computed = result.cohen_pairs if len(raters) > 2 else tuple(p for p in (result.cohen,) if p)
+        assert computed == pairs
         out.append((kind, key, int(present.sum()), result, built.off_rubric))
     return out
 
@@ -273,6 +274,26 @@ def test_pair_matrix_equals_the_pair_by_pair_matrix(data: CampaignData) -> None:
                     expected[(first, second)] = expected[(second, first)] = pair
         assert matrix.cells == expected
         assert expected
+
+
+def test_a_campaign_without_labels_has_no_pairs_and_no_figures_as_the_reference() -> None:
+    data = synthetic_campaign(seed=5, n_queries=4)
+    data.labels.clear()
+    for spec in data.categorical_specs:
+        assert pair_matrix(data, spec).cells == {}
+        (row,) = [r for s, r in agreement_summary(data, resamples=RESAMPLES) if s.name == spec.name]
+        assert (row.n_labels, row.result) == _reference_rows(data, spec, None)[0][2:4]
+        assert row.result.percent_agreement.value is None
+        assert gold_agreement(data, spec) == gold_agreement_by_label(data, spec)
+        assert drift(data, spec) == drift_by_label(data, spec)
+    table = field_table(data, SPECS[0]).table
+    assert pair_tables(table.codes, table.n_categories).shape == (
+        1,
+        len(table.rater_ids),
+        len(table.rater_ids),
+        2,
+        2,
+    )
 
 
 def test_value_codes_keep_types_apart() -> None:
