@@ -30,6 +30,8 @@ from scoring.figures.gold import drift, drift_by_label, gold_agreement, gold_agr
 from scoring.figures.scores import LABELLED_OUTCOMES, campaign_scores, resolved_labels
 from scoring.rows import CampaignData, ItemRow, LabelRow, ResponseRow, TargetInfo
 
+pytestmark = pytest.mark.portable  # no database: runs on any backend
+
 RESAMPLES = 200
 SPECS = [
     FieldSpec("unsafe", "Unsafe", Kind.BINARY, (Option(True, "yes"), Option(False, "no")), primary=True),
