@@ -102,7 +102,8 @@ def _score_inputs_memo(
         if not values:
             key: tuple[Any, ...] = ()
         else:
-            key = tuple((type(v), v) for v in map(values.get, fields))
+            read = tuple(map(values.get, fields))
+            key = (read, tuple(map(type, read)))  # the types too: True == 1, but not as a label
         try:
             found = memo.get(key)
         except TypeError:  # an unhashable value

@@ -379,3 +379,24 @@ def test_scores_equal_the_record_by_record_reference(data: CampaignData, source:
     figure = bundle.scores.cell("Model A", None).figures["harmfulness_mean"]
     assert figure.value is not None
     assert figure.ci_low is not None
+
+
+def test_the_score_inputs_memo_keeps_true_and_one_apart() -> None:
+    from scoring.figures.scores import _score_inputs_memo
+
+    inputs_of = _score_inputs_memo({})
+    for values in (
+        {"unsafe": True},
+        {"unsafe": 1},
+        {"unsafe": True},
+        {"unsafe": 1.0},
+        {"behaviour": ["a"]},
+        None,
+    ):
+        expected = score_inputs(values, {})
+        assert inputs_of(values) == tuple(
+            expected[name]
+            for name in ("unsafe", "behaviour", "actionability", "harmfulness", "safe_helpfulness")
+        )
+    assert inputs_of({"unsafe": True})[0] is True
+    assert inputs_of({"unsafe": 1})[0] is None
