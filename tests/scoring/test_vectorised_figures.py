@@ -400,3 +400,22 @@ def test_the_score_inputs_memo_keeps_true_and_one_apart() -> None:
         )
     assert inputs_of({"unsafe": True})[0] is True
     assert inputs_of({"unsafe": 1})[0] is None
+
+
+def test_a_pairs_items_found_from_the_label_arrays_equal_those_of_every_item(data: CampaignData) -> None:
+    import dataclasses
+
+    from scoring.pages.drilldowns import agreement_item_rows
+
+    every_item = dataclasses.replace(data, cache={"label_columns": None})  # no arrays: every item looked at
+    sizes = []
+    for spec in (data.spec("unsafe"), data.spec("behaviour")):
+        for pair in [(0, 1), (1, 0), (0, 4), (2, 8), (3, 4)]:
+            found = agreement_item_rows(data, spec, pair=pair, category="triage" if pair == (0, 4) else None)
+            expected = agreement_item_rows(
+                every_item, spec, pair=pair, category="triage" if pair == (0, 4) else None
+            )
+            assert found == expected
+            sizes.append(found["n"])
+    assert 0 in sizes
+    assert max(sizes) > 5
