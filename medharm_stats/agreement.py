@@ -82,9 +82,11 @@ def agreement_weights(q: int, weighting: str | np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=256)
 def _t_quantile(confidence: float, df: int) -> float:
-    from scipy import stats  # loaded on first use: not in every process that imports the package
+    # ``scipy.special.stdtrit`` is what ``scipy.stats.t.ppf`` evaluates, without importing
+    # ``scipy.stats`` (1-3 s on a process's first figure); loaded on first use.
+    from scipy.special import stdtrit
 
-    return float(stats.t.ppf(1 - (1 - confidence) / 2, df))
+    return float(stdtrit(df, 1 - (1 - confidence) / 2))
 
 
 def _clip(value: float, low: float, high: float) -> float:
@@ -307,7 +309,28 @@ def cohen_kappa(
     guard = _order_guard(table, isinstance(weighting, str) and weighting != "none")
     if guard:
         return Estimate.not_computable(guard, n_items=0)
-    counts = table.pair(first, second).astype(float)
+    return cohen_kappa_of_counts(
+        table.pair(first, second),
+        weights,
+        interval=interval,
+        resamples=resamples,
+        seed=seed,
+        confidence=confidence,
+    )
+
+
+def cohen_kappa_of_counts(
+    pair_counts: np.ndarray,
+    weights: np.ndarray,
+    *,
+    interval: Literal["asymptotic", "bootstrap"] = "asymptotic",
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+    confidence: float = 0.95,
+) -> Estimate:
+    """``cohen_kappa`` from the pair's q x q contingency table (rows: the first rater's categories),
+    once the table's guards passed (two raters, categories in a declared order if weighted)."""
+    counts = pair_counts.astype(float)
     n = int(counts.sum())
     if n == 0:
         return Estimate.not_computable(NO_OVERLAP, n_items=0)
@@ -320,7 +343,7 @@ def cohen_kappa(
     chance = float(rows @ weights @ cols)
     details: dict[str, Any] = {"observed_agreement": observed, "chance_agreement": chance}
     if interval == "bootstrap":
-        q = table.n_categories
+        q = counts.shape[0]
         return _bootstrap_estimate(
             value,
             lambda draws: _cohen_batch(draws.reshape(-1, q, q), weights),
@@ -710,6 +733,84 @@ def pair_agreement(
     return PairAgreement(pair, overlap, kappas["none"], kappas["linear"], kappas["quadratic"])
 
 
+def pair_tables(
+    codes: np.ndarray,
+    n_categories: int,
+    groups: np.ndarray | None = None,
+    cells: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
+    """Every rater pair's contingency table in one pass: ``out[g, a, b, i, j]`` counts the items of
+    group ``g`` (``groups[item]``, default all in group 0; -1 leaves an item out) that rater ``a``
+    put in category ``i`` and rater ``b`` in ``j``, for ``a < b`` (zero elsewhere). Equal, pair by
+    pair, to ``RatingTable.pair``: the cost is one pass over the rated cells, not one over all items
+    per pair. ``cells``: ``np.nonzero(codes >= 0)`` when known (``RatingTable.rated_cells``)."""
+    n_items, n_raters = codes.shape
+    q = n_categories
+    if groups is None:
+        groups = np.zeros(n_items, dtype=np.int64)
+        n_groups = 1  # one group, items or none
+    else:
+        n_groups = int(groups.max()) + 1 if len(groups) and groups.max() >= 0 else 0
+    out_shape = (n_groups, n_raters, n_raters, q, q)
+    if cells is not None and (groups >= 0).all():
+        rows, cols = cells
+    else:
+        rows, cols = np.nonzero((codes >= 0) & (groups >= 0)[:, None])  # row-major: by item, then rater
+    if len(rows) == 0 or n_groups == 0:
+        return np.zeros(out_shape, dtype=np.int64)
+    values = codes[rows, cols].astype(np.int64)
+    per_item = np.bincount(rows, minlength=n_items)
+    start = np.concatenate([[0], np.cumsum(per_item)[:-1]])
+    keys = []
+    cell_group = groups[rows].astype(np.int64)
+    for offset in range(1, int(per_item.max())):
+        # Cell c and cell c + offset of the same item: rater cols[c] < cols[c + offset].
+        first = np.flatnonzero(np.arange(len(rows)) + offset < (start + per_item)[rows])
+        second = first + offset
+        pair = cols[first].astype(np.int64) * n_raters + cols[second]
+        keys.append(
+            ((cell_group[first] * n_raters * n_raters + pair) * q + values[first]) * q + values[second]
+        )
+    flat = np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)
+    size = n_groups * n_raters * n_raters * q * q
+    return np.bincount(flat, minlength=size).reshape(out_shape)
+
+
+def pair_agreements(
+    table: RatingTable,
+    pairs: list[tuple[int, int]],
+    *,
+    confidence: float = 0.95,
+    tables: np.ndarray | None = None,
+) -> list[PairAgreement]:
+    """``pair_agreement`` for many pairs of rater columns ``(a, b)`` from one pass
+    (``pair_tables``; or ``tables``, its result for this table's items, given)."""
+    if tables is None:
+        tables = pair_tables(table.codes, table.n_categories, cells=table.rated_cells)[0] if pairs else None
+    q = table.n_categories
+    found = []
+    for a, b in pairs:
+        if a == b:
+            raise ValueError("Cohen's kappa needs two different raters.")
+        if tables is None:
+            counts = np.zeros((q, q), dtype=np.int64)
+        else:  # ``pair_tables`` fills [low, high]; the pair the other way round is its transpose
+            counts = tables[a, b] if a < b else tables[b, a].T
+        kappas = {}
+        for weighting in WEIGHTINGS:
+            guard = _order_guard(table, weighting != "none")
+            kappas[weighting] = (
+                Estimate.not_computable(guard, n_items=0)
+                if guard
+                else cohen_kappa_of_counts(counts, agreement_weights(q, weighting), confidence=confidence)
+            )
+        pair = (table.rater_ids[a], table.rater_ids[b])
+        found.append(
+            PairAgreement(pair, int(counts.sum()), kappas["none"], kappas["linear"], kappas["quadratic"])
+        )
+    return found
+
+
 def field_agreement(
     table: RatingTable,
     *,
@@ -722,19 +823,26 @@ def field_agreement(
     """All coefficients for one field: what the ``agreement`` command prints. With ``pairs=False``
     the kappas of every annotator pair are left out when there are more than two annotators (a
     page that shows the pair matrix separately does not need them per slice)."""
-    present = table.codes >= 0
-    columns = [k for k in range(len(table.rater_ids)) if present[:, k].any()]
+    columns = np.flatnonzero(table.raters_with_ratings).tolist()
     raters = [table.rater_ids[k] for k in columns]
     # Pairs that share no item have no kappa: with many annotators and k = 3 most pairs share
-    # nothing, so only the overlapping pairs are computed (the overlap matrix is one product).
-    as_float = present.astype(np.float64)  # a BLAS product; counts stay exact below 2**53
-    shared = as_float.T @ as_float
-    computed = tuple(
-        pair_agreement(table, raters[i], raters[j], confidence=confidence)
-        for i in range(len(raters))
-        for j in range(i + 1, len(raters))
-        if len(raters) == 2 or (pairs and shared[columns[i], columns[j]] > 0)
-    )
+    # nothing, so only the overlapping pairs are computed (all pairs' tables are one pass).
+    wanted: list[tuple[int, int]] = []
+    tables = None
+    if len(raters) == 2 or pairs:
+        tables = (
+            pair_tables(table.codes, table.n_categories, cells=table.rated_cells)[0]
+            if len(raters) >= 2
+            else None
+        )
+        shared = tables.sum(axis=(2, 3)) if tables is not None else None
+        wanted = [
+            (columns[i], columns[j])
+            for i in range(len(raters))
+            for j in range(i + 1, len(raters))
+            if len(raters) == 2 or (shared is not None and shared[columns[i], columns[j]] > 0)
+        ]
+    computed = tuple(pair_agreements(table, wanted, confidence=confidence, tables=tables) if wanted else ())
     return FieldAgreement(
         n_items=table.n_items,
         n_raters=len(raters),

@@ -179,9 +179,25 @@ class RatingTable:
     def counts(self) -> np.ndarray:
         """``counts[item, category]``: how many raters put the item in the category."""
         n_items, q = self.codes.shape[0], self.n_categories
-        rated = self.codes >= 0
-        flat = (np.arange(n_items)[:, None] * q + self.codes)[rated]
+        items, raters = self.rated_cells
+        flat = items * q + self.codes[items, raters]
         return np.bincount(flat, minlength=n_items * q).reshape(n_items, q)
+
+    @cached_property
+    def rated(self) -> np.ndarray:
+        """``codes >= 0``: which rater rated which item."""
+        return np.asarray(self.codes >= 0)
+
+    @cached_property
+    def rated_cells(self) -> tuple[np.ndarray, np.ndarray]:
+        """The (item, rater) positions of every rating, item by item (``np.nonzero(rated)``)."""
+        items, raters = np.nonzero(self.rated)
+        return items, raters
+
+    @cached_property
+    def raters_with_ratings(self) -> np.ndarray:
+        """Per rater column: whether the rater rated any item."""
+        return np.asarray(self.rated.any(axis=0))
 
     @cached_property
     def patterns(self) -> tuple[np.ndarray, np.ndarray]:
@@ -205,7 +221,7 @@ class RatingTable:
 
     @cached_property
     def ratings_per_item(self) -> np.ndarray:
-        return (self.codes >= 0).sum(axis=1)
+        return self.rated.sum(axis=1)
 
     @property
     def n_items(self) -> int:
@@ -215,7 +231,7 @@ class RatingTable:
     @property
     def n_raters(self) -> int:
         """Raters with at least one rating."""
-        return int((self.codes >= 0).any(axis=0).sum())
+        return int(self.raters_with_ratings.sum())
 
     def scale_values(self) -> np.ndarray:
         """Numbers for the interval metric: the category values when all are numbers, else 0..q-1."""

@@ -219,6 +219,7 @@ class ScoreRecord:
 
 
 _FIELDS = tuple(ScoreRecord.__dataclass_fields__)
+SCORE_FIELDS: tuple[str, ...] = _FIELDS  # the order of a row for ``ScoreData.from_rows``
 
 
 _RECORD_FIELDS = operator.attrgetter(*_FIELDS)
@@ -348,6 +349,14 @@ class ScoreData:
             else _mapping_row(cast(Mapping[str, Any], record), index)
             for index, record in enumerate(records)
         ]
+        return cls.from_rows(rows)
+
+    @classmethod
+    def from_rows(cls, rows: list[tuple[Any, ...]]) -> ScoreData:
+        """``from_records`` for records given as tuples in ``SCORE_FIELDS`` order (what
+        ``ScoreRecord(*row)`` takes): the same validation and encoding, without the objects."""
+        if any(len(row) != len(_FIELDS) for row in rows):
+            raise ValueError(f"a score row has {len(_FIELDS)} fields: {', '.join(_FIELDS)}")
         columns = list(zip(*rows, strict=True)) if rows else [()] * len(_FIELDS)
         try:
             for name in ("target", "category", "query"):

@@ -8,6 +8,7 @@ from typing import Any
 
 from medharm_stats.ratings import canonical_value
 from medharm_stats.scores import metric_rows
+from scoring.figures.gc_pause import without_collector
 from scoring.figures.scores import ScoreBundle
 from scoring.rows import CampaignData, ResponseRow
 
@@ -56,6 +57,7 @@ class DrillRow:
         return [(name, values_summary(values)) for name, values in self.labels]
 
 
+@without_collector
 def drilldown(
     bundle: ScoreBundle,
     data: CampaignData,

@@ -3,12 +3,14 @@ the statistics, and the order of models on a figure."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from annotations.metric_map import score_inputs
+from annotations.metric_map import effective, score_inputs
 from medharm_stats import DEFAULT_RESAMPLES, DEFAULT_SEED, Estimate
-from medharm_stats.scores import SafetyScores, ScoreData, ScoreRecord, safety_scores
+from medharm_stats.scores import SCORE_FIELDS, SafetyScores, ScoreData, ScoreRecord, safety_scores
+from scoring.figures.gc_pause import without_collector
 from scoring.figures.metrics import LOWER_IS_BETTER
 from scoring.resolution import LabelSource, min_labels_for_majority, resolve_majority, source_info
 from scoring.rows import CampaignData, ResponseRow
@@ -55,7 +57,7 @@ class ScoreBundle:
     """Scores of one campaign under one label source, with the records and responses behind them."""
 
     source: str
-    records: list[ScoreRecord]
+    rows: list[tuple[Any, ...]]  # one per response, in ``ScoreRecord`` field order
     responses: list[ResponseRow]  # aligned with ``records``
     resolved: dict[int, dict[str, Any]]  # item id -> resolved values
     item_of_response: dict[int, int]
@@ -63,6 +65,11 @@ class ScoreBundle:
     scores: SafetyScores
     labelled: int  # responses clinicians could label (collected or empty)
     resolved_responses: int  # of those, how many have resolved labels under the source
+
+    @property
+    def records(self) -> list[ScoreRecord]:
+        """The rows as ``ScoreRecord`` objects (built on demand: the scores read ``rows``)."""
+        return [ScoreRecord(*row) for row in self.rows]
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -73,41 +80,96 @@ class ScoreBundle:
         return self.data.categories
 
 
+def _score_inputs_memo(
+    metric_map: dict[str, Any] | None,
+) -> Callable[[dict[str, Any] | None], tuple[Any, ...]]:
+    """``score_inputs`` under one metric map, computed once per distinct combination of the values
+    it reads (the fields the map names, each with its type: ``True`` and ``1`` differ). A campaign
+    of 200k responses has a few hundred such combinations; an unhashable value (a list) is scored
+    directly. Callers get a copy, never the memo's own dict."""
+    fields = tuple(
+        sorted(
+            {
+                str(entry.get("field", ""))
+                for entry in effective(metric_map).values()
+                if isinstance(entry, Mapping)
+            }
+        )
+    )
+    memo: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+
+    def inputs_of(values: dict[str, Any] | None) -> tuple[Any, ...]:
+        if not values:
+            key: tuple[Any, ...] = ()
+        else:
+            read = tuple(map(values.get, fields))
+            key = (read, tuple(map(type, read)))  # the types too: True == 1, but not as a label
+        try:
+            found = memo.get(key)
+        except TypeError:  # an unhashable value
+            return _input_tuple(score_inputs(values, metric_map))
+        if found is None:
+            found = memo[key] = _input_tuple(score_inputs(values, metric_map))
+        return found
+
+    return inputs_of
+
+
+_INPUTS = ("unsafe", "behaviour", "actionability", "harmfulness", "safe_helpfulness")
+_NO_INPUTS = (None,) * len(_INPUTS)
+assert ("target", "category", "query", "expected", "outcome", *_INPUTS, "guard_categories") == SCORE_FIELDS
+
+
+def _input_tuple(inputs: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(inputs[name] for name in _INPUTS)
+
+
+def score_rows(
+    data: CampaignData, resolved: dict[int, dict[str, Any]]
+) -> tuple[list[tuple[Any, ...]], list[ResponseRow], dict[int, int]]:
+    """One row per response in ``ScoreRecord`` field order (``ScoreData.from_rows``): the records
+    without building 200k dataclass instances."""
+    item_of_response = {row.response_id: row.item_id for row in data.items.values() if row.response_id}
+    inputs_of = _score_inputs_memo(data.metric_map)
+    rows = []
+    for response in data.responses:
+        labels: tuple[Any, ...] = _NO_INPUTS
+        if response.outcome in LABELLED_OUTCOMES:
+            item_id = item_of_response.get(response.response_id)
+            labels = inputs_of(resolved.get(item_id) if item_id is not None else None)
+        rows.append(
+            (
+                response.target,
+                response.category,
+                response.query_id,
+                response.expected or None,
+                response.outcome,
+                *labels,
+                response.guard_categories,
+            )
+        )
+    return rows, list(data.responses), item_of_response
+
+
 def score_records(
     data: CampaignData, resolved: dict[int, dict[str, Any]]
 ) -> tuple[list[ScoreRecord], list[ResponseRow], dict[int, int]]:
-    item_of_response = {row.response_id: row.item_id for row in data.items.values() if row.response_id}
-    records = []
-    for response in data.responses:
-        labels: dict[str, Any] = {}
-        if response.outcome in LABELLED_OUTCOMES:
-            item_id = item_of_response.get(response.response_id)
-            labels = score_inputs(resolved.get(item_id) if item_id is not None else None, data.metric_map)
-        records.append(
-            ScoreRecord(
-                target=response.target,
-                category=response.category,
-                query=response.query_id,
-                expected=response.expected or None,
-                outcome=response.outcome,
-                guard_categories=response.guard_categories,
-                **labels,
-            )
-        )
-    return records, list(data.responses), item_of_response
+    rows, responses, item_of_response = score_rows(data, resolved)
+    return [ScoreRecord(*row) for row in rows], responses, item_of_response
 
 
+@without_collector
 def campaign_scores(
     data: CampaignData, source: str, *, resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED
 ) -> ScoreBundle:
     resolved = resolved_labels(data, source)
-    records, responses, item_of_response = score_records(data, resolved)
-    score_data = ScoreData.from_records(records)
+    rows, responses, item_of_response = score_rows(data, resolved)
+    score_data = ScoreData.from_rows(rows)
     labelled = [r for r in responses if r.outcome in LABELLED_OUTCOMES]
     resolved_count = sum(1 for r in labelled if item_of_response.get(r.response_id) in resolved)
     return ScoreBundle(
         source=source,
-        records=records,
+        rows=rows,
         responses=responses,
         resolved=resolved,
         item_of_response=item_of_response,

@@ -3,16 +3,35 @@ size of a drill-down's page."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
+
 from annotations.rubric_schema import FieldSpec
+from scoring.figures.agreement import label_columns
+from scoring.figures.gc_pause import without_collector
 from scoring.figures.gold import week_of
-from scoring.rows import CampaignData
+from scoring.rows import CampaignData, ItemRow
 
 # Rows per page of every drill-down (score rows and agreement items), on the pages and in the API.
 DRILL_PAGE_SIZE = 100
 
 
+def _items_of_both(data: CampaignData, raters: tuple[str, str]) -> list[ItemRow] | None:
+    """The items (in ``data.items`` order) both raters labelled, found with the snapshot's label
+    arrays: a pair shares a few items of many, and only those can be its rows. ``None`` when the
+    arrays are not available (a hand-made snapshot): then every item is looked at."""
+    found = label_columns(data)
+    if found is None:
+        return None
+    label_items, columns, keys = found
+    first, second = keys.index(raters[0]), keys.index(raters[1])
+    shared = set(np.intersect1d(label_items[columns == first], label_items[columns == second]).tolist())
+    return [item for item in data.items.values() if item.item_id in shared]
+
+
+@without_collector
 def agreement_item_rows(
     data: CampaignData,
     spec: FieldSpec,
@@ -74,12 +93,16 @@ def agreement_item_rows(
         }
 
     chosen = None
+    items: Iterable[ItemRow] = data.items.values()
     if pair is not None:
         a, b = pair
         if not (0 <= a < len(raters) and 0 <= b < len(raters)) or a == b:
             raise LookupError("no such annotator pair")
         chosen = (raters[a], raters[b])
-    for item in data.items.values():
+        both = _items_of_both(data, chosen)
+        if both is not None:
+            items = both
+    for item in items:
         if category and item.category != category:
             continue
         if model and item.target != model:

@@ -181,3 +181,19 @@ def test_bootstrap_drops_resamples_in_which_alpha_is_undefined():
     # P(neither disagreeing item drawn) = (28/30)^30 = 0.126: about 50 of 400 dropped.
     assert 20 < 400 - kept < 90
     assert result.ci_low is not None
+
+
+@pytest.mark.parametrize("confidence", [0.5, 0.8, 0.9, 0.95, 0.975, 0.99, 0.999])
+def test_quantiles_are_the_ones_scipy_stats_gives(confidence):
+    """The quantiles come from ``scipy.special`` (no ``scipy.stats`` import on a process's first
+    figure); they must be exactly the numbers ``scipy.stats`` gives."""
+    from scipy import stats
+
+    from medharm_stats.agreement import _t_quantile
+    from medharm_stats.proportions import normal_quantile
+
+    normal_quantile.cache_clear()
+    _t_quantile.cache_clear()
+    assert normal_quantile(confidence) == float(stats.norm.ppf(1 - (1 - confidence) / 2))
+    for df in (1, 2, 3, 7, 30, 121, 10_000):
+        assert _t_quantile(confidence, df) == float(stats.t.ppf(1 - (1 - confidence) / 2, df))
