@@ -12,6 +12,8 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import User
 from accounts.policy import can_see_annotator_names
@@ -276,3 +278,19 @@ def test_a_campaign_without_rows_reads_empty(world: ScoringWorld) -> None:
     world.campaign.save(update_fields=["selection"])
     data = snapshot.campaign_data(campaign=world.campaign, user=world.maintainer)
     assert (data.items, data.labels, data.responses, data.rater_names) == ({}, [], [], {})
+
+
+def test_the_read_is_the_same_while_django_logs_queries(world: ScoringWorld) -> None:
+    """While queries are logged (``DEBUG``, this context) the rows are fetched whole through
+    Django's cursor instead of streamed: the same snapshot, and its queries are seen."""
+    _every_case(world)
+    streamed = snapshot.campaign_data(campaign=world.campaign, user=world.maintainer)
+    with CaptureQueriesContext(connection) as queries:
+        logged = snapshot.campaign_data(campaign=world.campaign, user=world.maintainer)
+    assert (logged.items, logged.labels, logged.responses) == (
+        streamed.items,
+        streamed.labels,
+        streamed.responses,
+    )
+    assert list(logged.items) == list(streamed.items)
+    assert any('FROM "annotations_label"' in query["sql"] for query in queries.captured_queries)
