@@ -40,7 +40,7 @@ from scoring.rows import CampaignData
 from scoring.selectors import snapshot as snapshot_selectors
 
 T = TypeVar("T")
-VERSION = 1  # bump when the shape of a cached value changes
+VERSION = 2  # bump when the shape of a cached value changes (2: rows are named tuples, issue 15)
 
 
 def _timeout() -> int:

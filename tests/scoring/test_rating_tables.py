@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
@@ -19,7 +17,7 @@ def test_array_built_tables_equal_the_label_by_label_tables(world: ScoringWorld)
     data = campaign_data(campaign=world.campaign, user=world.maintainer)
     # One label carries a value outside the field's options (as an imported file may).
     first = data.labels[0]
-    data.labels[0] = dataclasses.replace(first, values={**first.values, "unsafe": "perhaps"})
+    data.labels[0] = first._replace(values={**first.values, "unsafe": "perhaps"})
     specs = data.categorical_specs
     assert len(specs) >= 4
     for spec in specs:
