@@ -36,20 +36,32 @@ def restore(value: str) -> str:
 # --- a batch of rows at a time ----------------------------------------------------------------------
 
 _PLAIN = frozenset((int, bool, float))
+_TEXT_OR_NONE = frozenset((str, type(None)))
 # Written in place of the long cells, then replaced by them (see ``csv_rows``): two control
 # characters no field of ours contains (checked: a batch where one does is written cell by cell).
 _MARK = "\x1e\x1f"
 
 
 def marked_column(values: Iterable[object]) -> list[object]:
-    """``neutralise`` over a column, the text tested inline (no call per cell)."""
+    """``neutralise`` over a column. Only text is ever marked: a column without text is given
+    back as it is; a column of text (and None) with few distinct values marks each value once
+    (a model, a category, an outcome); any other tests its text inline (no call per cell)."""
+    cells = values if isinstance(values, list) else list(values)
+    kinds = set(map(type, cells))
+    if str not in kinds and not any(issubclass(kind, str) for kind in kinds):
+        return cells  # ``neutralise`` leaves every other value as it is
+    if kinds <= _TEXT_OR_NONE:
+        distinct = set(cells)
+        if len(distinct) * 4 < len(cells):
+            marks = {v: "'" + v if v is not None and v[:1] in MARKED_STARTS else v for v in distinct}
+            return list(map(marks.__getitem__, cells))
     return [
         ("'" + v if v[:1] in MARKED_STARTS else v)
         if v.__class__ is str
         else v
         if v is None or v.__class__ in _PLAIN
         else neutralise(v)
-        for v in values
+        for v in cells
     ]
 
 

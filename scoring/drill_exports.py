@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import orjson
@@ -64,10 +64,12 @@ def _batches(rows: Sequence[Any]) -> Iterator[Sequence[Any]]:
         yield rows[start : start + BATCH]
 
 
-def _json_column(values: Iterable[Any]) -> list[Any]:
+def _json_column(values: Sequence[Any]) -> list[Any]:
     """A column of nested values as ``encode`` wrote them: JSON text, marked (as any cell)."""
+    if not any(issubclass(kind, dict | list) for kind in set(map(type, values))):
+        return marked_column(list(values))
     dumps = orjson.dumps
-    return marked_column(dumps(v).decode() if isinstance(v, dict | list) else v for v in values)
+    return marked_column([dumps(v).decode() if isinstance(v, dict | list) else v for v in values])
 
 
 def _csv_stream(header: Sequence[str], tables: Iterator[str]) -> Iterator[bytes]:
@@ -122,10 +124,9 @@ def _labelled_batches(
         with ahead.reading([row[9] for row in batch]):
             pass
     while batch is not None:
-        labels = ahead.labels
         following = next(batches, None)  # read before the query goes out (the cache may be the database)
         with ahead.reading([row[9] for row in following] if following is not None else []):
-            encoded = encode(batch, labels)
+            encoded = encode(batch, ahead.previous())
         yield encoded
         batch = following
 

@@ -25,7 +25,7 @@ from scoring import drill_exports
 from scoring.figures.drilldowns import PackedDrillRow
 from scoring.pages.drilldowns import agreement_item_rows
 from scoring.resolution import LabelSource
-from scoring.selectors.drilldowns import labels_of_items, shown_labels_of_items
+from scoring.selectors.drilldowns import ShownLabelsAhead, labels_of_items, shown_labels_of_items
 from scoring.selectors.snapshot import json_loads, json_text
 from scoring.snapshots import Snapshot
 from scoring.views.drilldowns import score_row_selection
@@ -273,22 +273,37 @@ def test_empty_selections_export_the_header_alone(world: ScoringWorld) -> None:
     )
 
 
+def _ahead(item_ids: list[int | None], names: dict[str, str]) -> dict[int, list[dict[str, Any]]]:
+    """The labels ``ShownLabelsAhead`` reads for ``item_ids`` (grouped by PostgreSQL there)."""
+    ahead = ShownLabelsAhead(names)
+    with ahead.reading(item_ids):
+        pass
+    with ahead.reading([]):
+        return ahead.previous()
+
+
 def test_shown_labels_are_the_labels_of_items_under_their_names(world: ScoringWorld) -> None:
     items = [item.pk for item in world.items.values()] + [None]
-    names = {f"user:{world.annotator_a.pk}": '=A, "a"'}
+    a, b = f"user:{world.annotator_a.pk}", f"user:{world.annotator_b.pk}"
+    # A value no label should hold, read as {} (``or {}``) by every path; an unnamed rater.
+    Label.objects.filter(item=world.items[(ALPHA, 2)], annotator=world.annotator_b).update(values=[])
+    names = {a: '=A, "a"\n☃', "user:0": "nobody", "user:x": "nobody"}
     old = _old_labels_of_items(item_ids=items)
     assert labels_of_items(item_ids=items) == old
-    assert shown_labels_of_items(item_ids=items, names=names) == {
+    expected = {
         item: [{"annotator": names.get(rater, rater), "values": values} for rater, values in labels]
         for item, labels in old.items()
     }
+    assert shown_labels_of_items(item_ids=items, names=names) == expected
+    assert _ahead(items, names) == expected
+    assert orjson.dumps(sorted(_ahead(items, names).items())) == orjson.dumps(sorted(expected.items()))
     assert len(old) == 7
     assert all(len(labels) == 2 for labels in old.values())
+    assert expected[world.items[(ALPHA, 2)].pk][1] == {"annotator": b, "values": {}}
     sparse = [world.items[(ALPHA, 1)].pk, world.items[(BETA, 4)].pk + 1000]  # read by id, not by range
-    assert shown_labels_of_items(item_ids=sparse, names={}) == {
-        sparse[0]: [{"annotator": r, "values": v} for r, v in old[sparse[0]]]
-    }
-    assert shown_labels_of_items(item_ids=[None], names={}) == {}
+    by_id = {sparse[0]: [{"annotator": r, "values": v} for r, v in old[sparse[0]]]}
+    assert shown_labels_of_items(item_ids=sparse, names={}) == _ahead(sparse, {}) == by_id
+    assert shown_labels_of_items(item_ids=[None], names={}) == _ahead([None], {}) == {}
 
 
 def test_an_export_is_one_audited_unblinding_counting_every_row(world: ScoringWorld) -> None:
