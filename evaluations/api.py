@@ -15,7 +15,7 @@ from accounts.api_permissions import rule_permission
 from accounts.http import request_user
 from core.errors import Conflict
 from evaluations import services
-from evaluations.exporters import RESPONSE_EXPORT_FORMATS, responses_export_stream
+from evaluations.exporters import RESPONSE_EXPORT_FORMATS, responses_export_chunks
 from evaluations.models import CollectionRun, Endpoint, ModelResponse, Pipeline
 from evaluations.selectors import (
     endpoint_list_for_user,
@@ -170,7 +170,7 @@ class RunViewSet(viewsets.ReadOnlyModelViewSet):
             raise Http404
         user = request_user(request)
         response = StreamingHttpResponse(
-            responses_export_stream(
+            responses_export_chunks(
                 responses=response_list_for_user(user=user, run_id=run.pk), file_format=file_format
             ),
             content_type=RESPONSE_EXPORT_FORMATS[file_format],

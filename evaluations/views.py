@@ -18,7 +18,7 @@ from rules.contrib.views import permission_required
 
 from accounts.http import AuthenticatedHtmxHttpRequest, AuthenticatedHttpRequest
 from evaluations import services
-from evaluations.exporters import RESPONSE_EXPORT_FORMATS, responses_export_stream
+from evaluations.exporters import RESPONSE_EXPORT_FORMATS, responses_export_chunks
 from evaluations.forms import EndpointForm, PipelineForm, RunForm
 from evaluations.models import CollectionRun, ModelResponse, ResponseOutcome, RunStatus
 from evaluations.selectors import (
@@ -333,7 +333,7 @@ def response_export(
     # The response list's filters apply here too: "export what I am looking at".
     responses = response_list_for_user(user=request.user, run_id=run.pk, **_response_filters(request))
     stream = StreamingHttpResponse(
-        responses_export_stream(responses=responses, file_format=file_format),
+        responses_export_chunks(responses=responses, file_format=file_format),
         content_type=RESPONSE_EXPORT_FORMATS[file_format],
     )
     stream["Content-Disposition"] = f'attachment; filename="run-{run.pk}-responses.{file_format}"'

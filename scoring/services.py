@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sized
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -29,10 +29,11 @@ def _require_manager(actor: User) -> None:
 
 @transaction.atomic
 def score_rows_unblind(
-    *, campaign: Campaign, actor: User, view: str, filters: dict[str, object], items: Sequence[int | None]
+    *, campaign: Campaign, actor: User, view: str, filters: dict[str, object], items: Sized
 ) -> None:
     """Record that ``actor`` saw which model wrote ``items`` (a drill-down of a score or agreement
-    figure): an unblinding, refused to roles the policy does not name."""
+    figure): an unblinding, refused to roles the policy does not name. Only their number is
+    recorded, so an export passes its rows as they are (not read once more to list their ids)."""
     require(
         can_view_identity_rows, actor, campaign, message="Only maintainers may see which model wrote an item."
     )

@@ -17,7 +17,7 @@ from accounts.policy import can_view_identity_rows
 from medharm_stats.scores import METRIC_NAMES, figure_dict
 from scoring import drill_exports
 from scoring.api.base import JSON, SOURCE_PARAM, CampaignViewSetBase
-from scoring.figures.drilldowns import attach_labels, packed_item_id, unpack_row
+from scoring.figures.drilldowns import attach_labels, unpack_row
 from scoring.pages.drilldowns import DRILL_PAGE_SIZE, agreement_item_rows
 from scoring.selectors.drilldowns import labels_of_items
 from scoring.serializers import AgreementItemSerializer, ScoreRowSerializer
@@ -113,7 +113,7 @@ class DrillDownActions(CampaignViewSetBase):
                 actor=request_user(request),
                 view=f"score_rows_{file_format}",
                 filters=filters,
-                items=[packed_item_id(row) for row in found],
+                items=found,
             )
             return drill_exports.score_rows_response(
                 campaign=snap.campaign, rows=found, rater_names=names, file_format=file_format
@@ -203,7 +203,7 @@ class DrillDownActions(CampaignViewSetBase):
                     actor=request_user(request),
                     view=f"agreement_rows_{file_format}",
                     filters=filters,
-                    items=[row["item"].item_id for row in found["rows"]],
+                    items=found["rows"],
                 )
             return drill_exports.agreement_rows_response(
                 campaign=snap.campaign, found=found, shows_models=shows_models, file_format=file_format

@@ -14,7 +14,7 @@ from django.shortcuts import render
 from accounts.http import AuthenticatedHttpRequest
 from accounts.policy import can_manage_collection, can_view_identity_rows
 from scoring import drill_exports
-from scoring.figures.drilldowns import attach_labels, packed_item_id, unpack_row
+from scoring.figures.drilldowns import attach_labels, unpack_row
 from scoring.figures.metrics import METRIC_SPECS, score_fields
 from scoring.pages import drilldowns as drilldown_pages
 from scoring.resolution import LabelSource
@@ -70,7 +70,7 @@ def rows(request: AuthenticatedHttpRequest, campaign_id: int) -> HttpResponse | 
                 actor=request.user,
                 view=f"score_rows_{file_format}",
                 filters=filters,
-                items=[packed_item_id(row) for row in found],
+                items=found,
             )
             return drill_exports.score_rows_response(
                 campaign=campaign, rows=found, rater_names=names, file_format=file_format
@@ -181,7 +181,7 @@ def agreement_rows(
                 actor=request.user,
                 view=f"agreement_rows_{file_format}",
                 filters={"field": spec.name, "model": params["model"], "category": params["category"]},
-                items=[row["item"].item_id for row in found["rows"]],
+                items=found["rows"],
             )
         return drill_exports.agreement_rows_response(
             campaign=campaign, found=found, shows_models=shows_models, file_format=file_format
