@@ -4,7 +4,7 @@ One streamed query (a server-side cursor on PostgreSQL) read a batch at a time; 
 read as their text and decoded by orjson (Django's converter decodes each with the standard
 library: 40% of the export's time), the batch encoded by one orjson call per record (JSON lines)
 or one ``csv.writer.writerows`` (CSV, the text cells marked by ``core.csv_cells``' rule), with the
-cycle collector paused (``core.streaming``). The bytes are those of the row-at-a-time encoder this
+cycle collector paused (``core.collector``). The bytes are those of the row-at-a-time encoder this
 replaced (tests/evaluations/test_export_encoding.py keeps it and compares).
 
 Not done by the database: PostgreSQL's JSON text (``jsonb`` output, ``row_to_json``) and
@@ -23,8 +23,8 @@ import orjson
 from django.db.models import QuerySet, TextField
 from django.db.models.functions import Cast
 
+from core.collector import chunks_collector_paused
 from core.csv_cells import csv_rows, marked_column
-from core.streaming import chunks_collector_paused
 from evaluations.models import ModelResponse
 
 RESPONSE_EXPORT_FORMATS = {"jsonl": "application/jsonl", "csv": "text/csv"}

@@ -7,7 +7,7 @@ per record built as a dict literal (orjson encodes a dict several times faster t
 library and gives bytes without a str round trip), joined once per batch. CSV: one
 ``csv.writer.writerows`` per batch on tuples, the text cells marked by ``core.csv_cells``' rule;
 labels (JSON text, always starting ``[``) need no mark. Each batch is encoded with the cycle
-collector paused (``core.streaming``). The bytes are those of the record-at-a-time encoder this
+collector paused (``core.collector``). The bytes are those of the record-at-a-time encoder this
 replaced (tests/scoring/test_export_encoding.py keeps it and compares).
 """
 
@@ -22,8 +22,8 @@ import orjson
 from django.http import StreamingHttpResponse
 
 from annotations.models import Campaign
+from core.collector import chunks_collector_paused
 from core.csv_cells import csv_rows, marked_column
-from core.streaming import chunks_collector_paused
 from scoring.figures.drilldowns import DrillRow, PackedDrillRow
 from scoring.selectors.drilldowns import ShownLabelsAhead
 

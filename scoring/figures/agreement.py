@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from annotations.rubric_schema import FieldSpec, Kind
+from core.collector import without_collector
 from medharm_stats import (
     DEFAULT_RESAMPLES,
     DEFAULT_SEED,
@@ -21,7 +22,6 @@ from medharm_stats import (
     field_agreement,
 )
 from medharm_stats.agreement import pair_agreements, pair_tables
-from scoring.figures.gc_pause import without_collector
 from scoring.rows import CampaignData
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from core.collector import without_collector
 from medharm_stats.ratings import canonical_value
 from medharm_stats.scores import metric_rows
-from scoring.figures.gc_pause import without_collector
 from scoring.figures.scores import ScoreBundle
 from scoring.rows import CampaignData, ResponseRow
 

@@ -9,6 +9,7 @@ from datetime import date, timedelta
 import numpy as np
 
 from annotations.rubric_schema import FieldSpec
+from core.collector import without_collector
 from medharm_stats import Estimate, RatingTable, agreement_weights, cohen_kappa, wilson_interval
 from medharm_stats.agreement import cohen_kappa_of_counts
 from scoring.figures.agreement import (
@@ -19,7 +20,6 @@ from scoring.figures.agreement import (
     label_columns,
     value_codes,
 )
-from scoring.figures.gc_pause import without_collector
 from scoring.rows import CampaignData, ItemRow, LabelRow
 
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from annotations.metric_map import effective, score_inputs
+from core.collector import without_collector
 from medharm_stats import DEFAULT_RESAMPLES, DEFAULT_SEED, Estimate
 from medharm_stats.scores import SCORE_FIELDS, SafetyScores, ScoreData, ScoreRecord, safety_scores
-from scoring.figures.gc_pause import without_collector
 from scoring.figures.metrics import LOWER_IS_BETTER
 from scoring.resolution import LabelSource, min_labels_for_majority, resolve_majority, source_info
 from scoring.rows import CampaignData, ResponseRow

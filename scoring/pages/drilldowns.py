@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from annotations.rubric_schema import FieldSpec
+from core.collector import without_collector
 from scoring.figures.agreement import label_columns
-from scoring.figures.gc_pause import without_collector
 from scoring.figures.gold import week_of
 from scoring.rows import CampaignData, ItemRow
 

@@ -1,4 +1,4 @@
-"""``core.streaming.chunks_collector_paused``: the chunks unchanged, the cycle collector paused
+"""``core.collector.chunks_collector_paused``: the chunks unchanged, the cycle collector paused
 while each is produced and as it was between them and after, the source closed with the stream."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from core.streaming import chunks_collector_paused
+from core.collector import chunks_collector_paused
 
 
 def test_each_chunk_is_made_with_the_collector_paused_and_it_runs_between_chunks() -> None:
