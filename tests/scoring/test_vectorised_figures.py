@@ -338,7 +338,7 @@ def test_drift_equals_the_label_by_label_reference(data: CampaignData, by: str, 
 def test_drift_of_a_field_without_gold_is_empty_as_the_reference() -> None:
     data = synthetic_campaign(seed=3, n_queries=8)
     for row in list(data.items.values()):
-        data.items[row.item_id] = ItemRow(**{**row.__dict__, "gold": None})
+        data.items[row.item_id] = row._replace(gold=None)
     assert drift(data, data.spec("unsafe")) == drift_by_label(data, data.spec("unsafe"))
     assert gold_agreement(data, data.spec("unsafe")) == gold_agreement_by_label(data, data.spec("unsafe"))
 
