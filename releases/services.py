@@ -302,8 +302,8 @@ def release_access_record(
     The caller has checked the reader may (``can_access_restricted`` or its selector twin): the
     record is the trail, written before the data leaves. It is committed before the data leaves and
     chained by the next sealer (``audit.services``: a read does not pay for a second commit)."""
-    with transaction.atomic():
-        audit_record(actor=actor, action=action, target=release, details=details, seal=False)
+    # One INSERT, committed on its own (autocommit): nothing else to hold with it, no seal of its own.
+    audit_record(actor=actor, action=action, target=release, details=details, seal=False)
 
 
 def release_public_approve(*, actor: User, release_id: int) -> Release:

@@ -299,6 +299,11 @@ CONTENT_SECURITY_POLICY = {
 }
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+# Sessions are read from the cache and written through to the database (Django's cached_db):
+# a request reads its session without a query. Production's cache is the Redis every web process
+# shares; the embedded default's is the one process's memory. Nothing deletes session rows behind
+# the cache's back (sign-out and expiry go through the session store, which clears both).
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 # Sessions: two weeks for researchers and clinicians (Django's default); the people who must use a
 # second factor (``accounts.policy.is_mfa_required``: staff, maintainers, the data committee,
 # adjudicators, delegated reviewers) get a privileged session instead, which ends after

@@ -1,5 +1,5 @@
-"""A granted download does the minimum before the web server takes over: the session and its user,
-one query for the file with its release and the caller's grant, one audit event."""
+"""A granted download does the minimum before the web server takes over: the user, its roles,
+one query for the file with its release, one for the caller's grant, one audit event."""
 
 from __future__ import annotations
 
@@ -30,11 +30,13 @@ def test_a_granted_download_asks_for_file_and_grant_once_and_writes_one_event(wo
     assert response.has_header("X-Accel-Redirect")
     assert AuditEvent.objects.count() == events + 1
     statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
-    # The session, its user, the user's roles and delegated-review duty (the MFA rule), then ONE
-    # query for the file, its release and the grant, then the audit event: one INSERT, no lock (it
-    # is chained after commit, which the test's transaction never reaches). Savepoints are the
-    # test's transaction.
+    # The user (the session is read from the cache: cached_db), the user's roles and
+    # delegated-review duty (the MFA rule), ONE query for the file with its release, ONE for the
+    # caller's active grant (two small queries cost less to compile than one that holds both),
+    # then the audit event: one INSERT, no lock, no sealing (a read is chained by the next sealer).
+    # Savepoints are the test's transaction.
     assert len(statements) == 6, statements
+    assert not any("django_session" in sql for sql in statements)
     assert sum("access_accessrequest" in sql for sql in statements) == 1
     assert sum("releases_releasefile" in sql for sql in statements) == 1
     assert sum(sql.startswith("INSERT") for sql in statements) == 1
