@@ -128,3 +128,19 @@ def test_who_must_enrol_a_second_factor(kind: str, enrolled: bool, must_enrol: b
     else:
         user = UserFactory(role=Role(kind), mfa=enrolled)
     assert needs_mfa_enrolment(user) is must_enrol
+
+
+def test_the_role_names_read_in_sql_are_the_users_groups() -> None:
+    """``_role_names`` reads the groups by hand-written SQL (it runs on every request): the same
+    names as the ORM's ``user.groups``, and none for a user without a role."""
+    from django.contrib.auth.models import Group
+
+    from accounts.models import User
+    from accounts.policy import _role_names
+
+    user = UserFactory(role=Role.CLINICIAN)
+    user.groups.add(Group.objects.get_or_create(name=Role.ADJUDICATOR.value)[0])
+    fresh = User.objects.get(pk=user.pk)
+    assert _role_names(fresh) == set(fresh.groups.values_list("name", flat=True))
+    assert _role_names(fresh) == {Role.CLINICIAN.value, Role.ADJUDICATOR.value}
+    assert _role_names(User.objects.get(pk=UserFactory().pk)) == set()
