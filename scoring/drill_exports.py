@@ -211,27 +211,8 @@ def agreement_row_record(row: dict[str, Any], *, shows_models: bool) -> dict[str
 def _agreement_records(rows: Sequence[dict[str, Any]], shows_models: bool) -> Iterator[bytes]:
     dumps = orjson.dumps
     for batch in _batches(rows):
-        # ``agreement_row_record``'s keys and values, built inline.
         yield (
-            b"\n".join(
-                [
-                    dumps(
-                        {
-                            "item": (item := row["item"]).item_id,
-                            "query": item.query_external_id,
-                            "model": item.target if shows_models else None,
-                            "category": item.category,
-                            "labels": [{"annotator": name, "value": value} for name, value in row["values"]],
-                            "gold": row["gold"] or None,
-                            "gold_source": item.gold_source if row["gold"] else "",
-                            "agree": row["agree"],
-                            "labelled": when.isoformat() if (when := row.get("when")) else None,
-                        }
-                    )
-                    for row in batch
-                ]
-            )
-            + b"\n"
+            b"\n".join([dumps(agreement_row_record(row, shows_models=shows_models)) for row in batch]) + b"\n"
         )
 
 

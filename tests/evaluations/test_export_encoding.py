@@ -23,22 +23,12 @@ from evaluations.exporters import COLUMNS, responses_export_chunks, responses_ex
 from evaluations.models import ModelResponse, ResponseOutcome
 from querybank.models import Query
 from tests.annotations.factories import EndpointFactory, RunFactory, response, run_target
+from tests.awkward_text import AWKWARD as SHARED_AWKWARD
 from tests.factories import QueryFactory, UserFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.portable]
 
-AWKWARD = [
-    '=HYPERLINK("http://x", "click")',
-    "+1 234",
-    "-42",
-    "@SUM(A1)",
-    "'quoted",
-    'a "quote", a comma',
-    "line one\nline two\r\nthree",
-    "ünïcødé ☃ 日本語 \u2028",
-    "\tindented",
-    "",
-]
+AWKWARD = [*SHARED_AWKWARD, ""]
 # The old encoder: the JSON columns as Django decodes them, one record at a time (727639c).
 _OLD_FIELDS = dict(exporters._FIELDS, **{c: c for c in exporters._JSON_COLUMNS})
 

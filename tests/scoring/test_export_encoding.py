@@ -29,21 +29,12 @@ from scoring.selectors.drilldowns import ShownLabelsAhead, labels_of_items, show
 from scoring.selectors.snapshot import json_loads, json_text
 from scoring.snapshots import Snapshot
 from scoring.views.drilldowns import score_row_selection
+from tests.awkward_text import AWKWARD as SHARED_AWKWARD
 from tests.scoring.factories import ALPHA, BETA, ScoringWorld, scoring_world
 
 pytestmark = [pytest.mark.django_db, pytest.mark.portable]
 
-AWKWARD = [
-    '=HYPERLINK("http://x", "click")',
-    "+1 234",
-    "-42",
-    "@SUM(A1)",
-    "'quoted",
-    'a "quote", a comma',
-    "line one\nline two\r\nthree",
-    "ünïcødé ☃ 日本語 \u2028",
-    "\tindented",
-]
+AWKWARD = SHARED_AWKWARD
 
 
 # --- the encoder as it was (727639c), kept to compare against ----------------------------------
